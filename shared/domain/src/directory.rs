@@ -1,0 +1,311 @@
+//! A connected BambooHR company: how to reach it, how to sync it, where changes go.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::DomainError;
+use crate::ids::{DirectoryId, TargetId};
+use crate::user::UserState;
+
+/// How the sync authenticates to BambooHR. The credential itself lives in the secret store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    /// API key over HTTP Basic.
+    ApiKey,
+    /// OAuth 2.0 bearer tokens with refresh.
+    OAuth,
+}
+
+/// Whether the directory is being synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectoryState {
+    /// Synced on schedule and by webhooks.
+    Active,
+    /// Paused by an operator: webhooks get 429, schedules skip.
+    Paused,
+    /// A run tripped the safeguard and waits for an operator.
+    Held,
+    /// Disconnected; history kept for the retention window.
+    Revoked,
+}
+
+/// When the poller runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    /// Minutes between incremental runs.
+    pub incremental_every_minutes: u32,
+    /// Hours between full reconciliations.
+    pub full_every_hours: u32,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            incremental_every_minutes: 30,
+            full_every_hours: 24,
+        }
+    }
+}
+
+/// The mass-change safeguard (Okta's Import Safeguard).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Safeguard {
+    /// Largest share of users one run may deactivate or delete (0.0 - 1.0).
+    pub max_share: f64,
+    /// Below this many deactivations/deletions the share is not checked.
+    pub min_count: u32,
+}
+
+impl Default for Safeguard {
+    fn default() -> Self {
+        Self {
+            max_share: 0.20,
+            min_count: 5,
+        }
+    }
+}
+
+/// What happens to users missing from a complete full listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingUserPolicy {
+    /// Mark them deleted.
+    #[default]
+    Delete,
+    /// Mark them inactive.
+    Deactivate,
+}
+
+/// A field groups are derived from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupSource {
+    /// `department`, `division`, `location`, or a custom attribute name.
+    pub field: String,
+}
+
+/// Which events a target receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetFilter {
+    /// User states the target receives; empty means every state.
+    #[serde(default)]
+    pub states: Vec<UserState>,
+    /// Only users with a work email.
+    #[serde(default)]
+    pub require_work_email: bool,
+    /// Field equality or set membership: field name -> accepted values.
+    #[serde(default)]
+    pub field_in: BTreeMap<String, Vec<String>>,
+}
+
+/// Where a target delivers. Secrets (signing secrets, tokens) live in the secret store,
+/// keyed by target id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TargetKind {
+    /// The customer's app, signed per Standard Webhooks.
+    AppWebhook {
+        /// The receiving URL.
+        url: String,
+    },
+    /// A SCIM 2.0 service provider.
+    Scim {
+        /// The SCIM base URL (ending before `/Users`).
+        base_url: String,
+    },
+    /// A Litmos-style JSON upsert endpoint.
+    HttpUpsert {
+        /// The URL; secret parts are in the secret store.
+        url: String,
+        /// Fields sent.
+        fields: Vec<String>,
+    },
+    /// A customer's EventBridge bus.
+    EventBridge {
+        /// The bus ARN.
+        bus_arn: String,
+    },
+}
+
+/// One destination of a directory's changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// Unique within the directory.
+    pub id: TargetId,
+    /// Kind and address.
+    #[serde(flatten)]
+    pub kind: TargetKind,
+    /// Which changes it gets.
+    #[serde(default)]
+    pub filter: TargetFilter,
+    /// Disabled targets (e.g. after a 410) receive nothing.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where the incremental and full syncs got to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryCursors {
+    /// The `since` for the next `employees/changed` call.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub changed_since: Option<OffsetDateTime>,
+    /// When the last complete full reconciliation finished.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub last_full_sync: Option<OffsetDateTime>,
+}
+
+/// A connected BambooHR company and its sync settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Directory {
+    /// Operator-chosen id.
+    pub id: DirectoryId,
+    /// BambooHR company subdomain.
+    pub subdomain: String,
+    /// Overrides `https://{subdomain}.bamboohr.com` (tests, proxies, other regions).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// API key or OAuth.
+    pub auth: AuthKind,
+    /// Active, paused, held or revoked.
+    pub state: DirectoryState,
+    /// When the poller runs.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Extra BambooHR fields to fetch beyond the standard set.
+    #[serde(default)]
+    pub extra_fields: Vec<String>,
+    /// BambooHR field (any vocabulary) -> custom attribute name.
+    #[serde(default)]
+    pub custom_field_map: BTreeMap<String, String>,
+    /// Fields groups are derived from.
+    #[serde(default)]
+    pub group_sources: Vec<GroupSource>,
+    /// Where changes go.
+    #[serde(default)]
+    pub targets: Vec<Target>,
+    /// Mass-change protection.
+    #[serde(default)]
+    pub safeguard: Safeguard,
+    /// What happens to users missing from a complete listing.
+    #[serde(default)]
+    pub missing_users: MissingUserPolicy,
+    /// Days before the hire date a pending user becomes active.
+    #[serde(default = "default_pre_start_days")]
+    pub pre_start_days: u32,
+    /// IANA time zone name that date transitions follow.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Sync progress.
+    #[serde(default)]
+    pub cursors: DirectoryCursors,
+    /// Last successful run.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub last_success: Option<OffsetDateTime>,
+    /// Minutes after which the directory counts as stale (default: twice the schedule).
+    #[serde(default)]
+    pub stale_after_minutes: Option<u32>,
+    /// The Secrets Manager secret (or local secret name) holding this directory's credentials.
+    pub secret_name: String,
+    /// Optimistic-concurrency version of this record.
+    #[serde(default)]
+    pub version: u64,
+}
+
+fn default_pre_start_days() -> u32 {
+    7
+}
+
+fn default_time_zone() -> String {
+    "UTC".to_string()
+}
+
+impl Directory {
+    /// A new active directory with default settings.
+    pub fn new(id: DirectoryId, subdomain: &str, secret_name: &str) -> Result<Self, DomainError> {
+        let valid = !subdomain.is_empty()
+            && subdomain.len() <= 63
+            && subdomain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !valid {
+            return Err(DomainError::invalid(
+                "subdomain",
+                "use the letters, digits and dashes before .bamboohr.com",
+            ));
+        }
+        Ok(Self {
+            id,
+            subdomain: subdomain.to_string(),
+            base_url: None,
+            auth: AuthKind::ApiKey,
+            state: DirectoryState::Active,
+            schedule: Schedule::default(),
+            extra_fields: Vec::new(),
+            custom_field_map: BTreeMap::new(),
+            group_sources: Vec::new(),
+            targets: Vec::new(),
+            safeguard: Safeguard::default(),
+            missing_users: MissingUserPolicy::default(),
+            pre_start_days: default_pre_start_days(),
+            time_zone: default_time_zone(),
+            cursors: DirectoryCursors::default(),
+            last_success: None,
+            stale_after_minutes: None,
+            secret_name: secret_name.to_string(),
+            version: 0,
+        })
+    }
+
+    /// The BambooHR base URL: the override, else the company's bamboohr.com host.
+    pub fn bamboohr_base_url(&self) -> String {
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{}.bamboohr.com", self.subdomain))
+    }
+
+    /// Looks a target up by id.
+    pub fn target(&self, id: &TargetId) -> Option<&Target> {
+        self.targets.iter().find(|t| &t.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subdomains_with_dots_or_slashes_are_refused() {
+        let id = DirectoryId::parse("acme").unwrap();
+        assert!(Directory::new(id.clone(), "acme.evil.com", "s").is_err());
+        assert!(Directory::new(id.clone(), "", "s").is_err());
+        let d = Directory::new(id, "acme", "s").unwrap();
+        assert_eq!(d.bamboohr_base_url(), "https://acme.bamboohr.com");
+    }
+
+    #[test]
+    fn targets_round_trip_with_a_kind_tag() {
+        let t = Target {
+            id: TargetId::parse("app").unwrap(),
+            kind: TargetKind::AppWebhook { url: "http://127.0.0.1:9/hook".into() },
+            filter: TargetFilter::default(),
+            enabled: true,
+        };
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(v["kind"], "app_webhook");
+        assert_eq!(serde_json::from_value::<Target>(v).unwrap(), t);
+    }
+}

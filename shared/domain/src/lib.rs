@@ -1,0 +1,24 @@
+//! The normalized directory model shared by every part of bamboohr-sync.
+//!
+//! This crate is pure: no I/O, no AWS, no Lambda. Values enter it through
+//! `parse`/`TryFrom` constructors so that code holding a [`DirectoryId`] or an
+//! [`EmployeeId`] never has to re-check it.
+
+pub mod directory;
+pub mod error;
+pub mod event;
+pub mod fingerprint;
+pub mod group;
+pub mod ids;
+pub mod user;
+
+pub use directory::{
+    AuthKind, Directory, DirectoryCursors, DirectoryState, GroupSource, MissingUserPolicy,
+    Safeguard, Schedule, Target, TargetFilter, TargetKind,
+};
+pub use error::DomainError;
+pub use event::{ChangeEvent, EventType, EVENT_SCHEMA_VERSION};
+pub use fingerprint::Fingerprint;
+pub use group::Group;
+pub use ids::{DirectoryId, EmployeeId, EventId, GroupId, TargetId, UserId};
+pub use user::{Address, DirectoryUser, Email, EmailKind, Phone, PhoneKind, UserState};
