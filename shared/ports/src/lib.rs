@@ -1,1 +1,19 @@
-//! placeholder
+//! Capability traits between the sync engine and the outside world.
+//!
+//! Each trait has an AWS adapter (`aws-adapters`) and an embedded adapter
+//! (`embedded-adapters`); both pass the suite in [`contract`] so they cannot drift.
+//! Nothing here does I/O itself.
+
+pub mod bus;
+pub mod clock;
+#[cfg(feature = "contract")]
+pub mod contract;
+pub mod secrets;
+pub mod store;
+
+pub use bus::{BusError, EventBus, PublishOutcome};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use secrets::{
+    CachingSecretStore, DirectorySecrets, OAuthTokens, SecretStore, SecretsError, TargetSecrets,
+};
+pub use store::{LedgerAdvance, Store, StoreError, UserFingerprint, UserWrite};

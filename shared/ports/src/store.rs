@@ -1,0 +1,148 @@
+//! The store: directories, users, the outbox and the delivery ledger, all keyed by
+//! directory so tenants never share a key.
+
+use async_trait::async_trait;
+use domain::{
+    ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventId, Fingerprint,
+    TargetId, UserState,
+};
+
+/// Why a store call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost: the stored version was not the expected one. Never
+    /// retried blindly; the caller re-reads and decides.
+    #[error("conflict writing {what}: the stored version changed (expected {expected:?})")]
+    Conflict {
+        /// What was being written, e.g. "user acme/42".
+        what: String,
+        /// The version the writer expected (None: expected no item).
+        expected: Option<u64>,
+    },
+    /// The store could not be reached or throttled us past our retries.
+    #[error("store unavailable: {reason}")]
+    Unavailable {
+        /// What failed.
+        reason: String,
+    },
+    /// A stored item could not be decoded.
+    #[error("stored {what} is unreadable: {reason}")]
+    Corrupt {
+        /// Which item.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Unavailability may pass; conflicts and corruption need a decision, not a retry.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// The compact projection a full sync compares against: no user item is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFingerprint {
+    /// Which employee.
+    pub employee_id: EmployeeId,
+    /// Stored version.
+    pub version: u64,
+    /// Stored fingerprint.
+    pub fingerprint: Fingerprint,
+    /// Stored state.
+    pub state: UserState,
+}
+
+/// A user write and the events it causes, applied atomically: the events land in the
+/// outbox in the same write as the user, so a crash before publishing loses nothing.
+#[derive(Debug, Clone)]
+pub struct UserWrite {
+    /// The new state of the user; `user.version` must be `expected_version + 1` (or 1).
+    pub user: DirectoryUser,
+    /// The version the writer read; None means the user must not exist yet.
+    pub expected_version: Option<u64>,
+    /// Outbox entries written with the user.
+    pub events: Vec<ChangeEvent>,
+}
+
+/// What happened to a delivery-ledger advance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerAdvance {
+    /// The ledger now holds the new version.
+    Advanced,
+    /// The ledger already held this version or a newer one; nothing was changed.
+    AlreadyAt {
+        /// The version the ledger holds.
+        current: u64,
+    },
+}
+
+/// Persistent state of every directory.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Reads a directory.
+    async fn get_directory(&self, id: &DirectoryId) -> Result<Option<Directory>, StoreError>;
+
+    /// Writes a directory whose `version` is `expected_version + 1` (or 1 when None);
+    /// fails with `Conflict` when the stored version differs.
+    async fn put_directory(
+        &self,
+        directory: &Directory,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError>;
+
+    /// Every directory, in id order.
+    async fn list_directories(&self) -> Result<Vec<Directory>, StoreError>;
+
+    /// Reads one user.
+    async fn get_user(
+        &self,
+        directory: &DirectoryId,
+        employee: &EmployeeId,
+    ) -> Result<Option<DirectoryUser>, StoreError>;
+
+    /// Every user of a directory, in employee id order.
+    async fn list_users(&self, directory: &DirectoryId) -> Result<Vec<DirectoryUser>, StoreError>;
+
+    /// The compact fingerprint projection of every user of a directory.
+    async fn user_fingerprints(
+        &self,
+        directory: &DirectoryId,
+    ) -> Result<Vec<UserFingerprint>, StoreError>;
+
+    /// Writes a user and its outbox events atomically, conditional on the version.
+    async fn write_user(&self, write: &UserWrite) -> Result<(), StoreError>;
+
+    /// Outbox events not yet published, oldest first.
+    async fn pending_events(
+        &self,
+        directory: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<ChangeEvent>, StoreError>;
+
+    /// Removes published events from the outbox; unknown ids are ignored.
+    async fn mark_published(
+        &self,
+        directory: &DirectoryId,
+        ids: &[EventId],
+    ) -> Result<(), StoreError>;
+
+    /// The last version delivered to a target for an object.
+    async fn ledger_get(
+        &self,
+        directory: &DirectoryId,
+        target: &TargetId,
+        object_id: &str,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Raises the ledger to `version` only if it is higher than what is stored.
+    async fn ledger_advance(
+        &self,
+        directory: &DirectoryId,
+        target: &TargetId,
+        object_id: &str,
+        version: u64,
+    ) -> Result<LedgerAdvance, StoreError>;
+}
