@@ -300,7 +300,9 @@ mod tests {
     fn targets_round_trip_with_a_kind_tag() {
         let t = Target {
             id: TargetId::parse("app").unwrap(),
-            kind: TargetKind::AppWebhook { url: "http://127.0.0.1:9/hook".into() },
+            kind: TargetKind::AppWebhook {
+                url: "http://127.0.0.1:9/hook".into(),
+            },
             filter: TargetFilter::default(),
             enabled: true,
         };

@@ -78,7 +78,10 @@ impl EventType {
 
     /// Whether the event is about a user (and so ordered per user).
     pub fn is_user_event(self) -> bool {
-        matches!(self, Self::UserCreated | Self::UserUpdated | Self::UserDeleted)
+        matches!(
+            self,
+            Self::UserCreated | Self::UserUpdated | Self::UserDeleted
+        )
     }
 }
 
@@ -143,9 +146,30 @@ mod tests {
     fn the_same_change_gets_the_same_event_id() {
         let d = DirectoryId::parse("acme").unwrap();
         let t = OffsetDateTime::UNIX_EPOCH;
-        let a = ChangeEvent::new(EventType::UserCreated, d.clone(), "usr_1", 1, t, serde_json::json!({}));
-        let b = ChangeEvent::new(EventType::UserCreated, d.clone(), "usr_1", 1, t, serde_json::json!({"x":1}));
-        let c = ChangeEvent::new(EventType::UserUpdated, d, "usr_1", 2, t, serde_json::json!({}));
+        let a = ChangeEvent::new(
+            EventType::UserCreated,
+            d.clone(),
+            "usr_1",
+            1,
+            t,
+            serde_json::json!({}),
+        );
+        let b = ChangeEvent::new(
+            EventType::UserCreated,
+            d.clone(),
+            "usr_1",
+            1,
+            t,
+            serde_json::json!({"x":1}),
+        );
+        let c = ChangeEvent::new(
+            EventType::UserUpdated,
+            d,
+            "usr_1",
+            2,
+            t,
+            serde_json::json!({}),
+        );
         assert_eq!(a.id, b.id);
         assert_ne!(a.id, c.id);
     }
@@ -153,7 +177,14 @@ mod tests {
     #[test]
     fn events_serialize_with_dotted_types_and_schema_version() {
         let d = DirectoryId::parse("acme").unwrap();
-        let e = ChangeEvent::new(EventType::GroupUserAdded, d, "grp_1", 3, OffsetDateTime::UNIX_EPOCH, serde_json::json!({}));
+        let e = ChangeEvent::new(
+            EventType::GroupUserAdded,
+            d,
+            "grp_1",
+            3,
+            OffsetDateTime::UNIX_EPOCH,
+            serde_json::json!({}),
+        );
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["type"], "group.user_added");
         assert_eq!(v["schemaVersion"], 1);

@@ -12,7 +12,10 @@ fn check_token(kind: &'static str, s: &str, max: usize, extra: &[char]) -> Resul
         return Err(DomainError::invalid(kind, "must not be empty"));
     }
     if s.len() > max {
-        return Err(DomainError::invalid(kind, format!("longer than {max} characters")));
+        return Err(DomainError::invalid(
+            kind,
+            format!("longer than {max} characters"),
+        ));
     }
     if let Some(c) = s
         .chars()
@@ -109,7 +112,10 @@ impl UserId {
     /// The user id is derived, not allocated, so the webhook and the poller agree on it
     /// without a lookup, and it never changes for an employee.
     pub fn derive(directory: &DirectoryId, employee: &EmployeeId) -> Self {
-        Self(format!("usr_{}", short_hash(&[directory.as_str(), employee.as_str()])))
+        Self(format!(
+            "usr_{}",
+            short_hash(&[directory.as_str(), employee.as_str()])
+        ))
     }
 }
 
@@ -126,10 +132,20 @@ impl GroupId {
 impl EventId {
     /// Derived from what the event says, so a change re-published by the outbox or a
     /// retried run keeps its id.
-    pub fn derive(directory: &DirectoryId, event_type: &str, object_id: &str, version: u64) -> Self {
+    pub fn derive(
+        directory: &DirectoryId,
+        event_type: &str,
+        object_id: &str,
+        version: u64,
+    ) -> Self {
         Self(format!(
             "evt_{}",
-            short_hash(&[directory.as_str(), event_type, object_id, &version.to_string()])
+            short_hash(&[
+                directory.as_str(),
+                event_type,
+                object_id,
+                &version.to_string()
+            ])
         ))
     }
 }

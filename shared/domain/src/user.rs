@@ -309,8 +309,16 @@ mod tests {
     fn primary_email_prefers_the_primary_flag() {
         let mut u = user();
         u.emails = vec![
-            Email { value: "h@x".into(), kind: EmailKind::Home, primary: false },
-            Email { value: "w@x".into(), kind: EmailKind::Work, primary: true },
+            Email {
+                value: "h@x".into(),
+                kind: EmailKind::Home,
+                primary: false,
+            },
+            Email {
+                value: "w@x".into(),
+                kind: EmailKind::Work,
+                primary: true,
+            },
         ];
         assert_eq!(u.primary_email(), Some("w@x"));
         assert_eq!(u.work_email(), Some("w@x"));

@@ -1,1 +1,11 @@
-//! placeholder
+//! Embedded adapters of the ports, for the local `dev` stack and for tests: a
+//! file-backed store, secrets from a local file or the environment, and an in-process
+//! bus. They pass the same contract suite as the AWS adapters.
+
+pub mod bus;
+pub mod secrets;
+pub mod store;
+
+pub use bus::InProcessBus;
+pub use secrets::FileSecrets;
+pub use store::FileStore;

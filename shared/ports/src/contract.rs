@@ -3,8 +3,7 @@
 //! drift. Each check uses directory ids derived from `tag`, so checks can share a store.
 
 use domain::{
-    ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventType, TargetId,
-    UserState,
+    ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventType, TargetId, UserState,
 };
 use time::OffsetDateTime;
 
@@ -45,14 +44,20 @@ pub async fn directories_are_written_conditionally(store: &dyn Store, tag: &str)
     d.version = 1;
     store.put_directory(&d, None).await.unwrap();
     let err = store.put_directory(&d, None).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { .. }), "second create must conflict: {err}");
+    assert!(
+        matches!(err, StoreError::Conflict { .. }),
+        "second create must conflict: {err}"
+    );
 
     let mut d2 = d.clone();
     d2.version = 2;
     d2.subdomain = "acme2".into();
     store.put_directory(&d2, Some(1)).await.unwrap();
     let err = store.put_directory(&d2, Some(1)).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { .. }), "stale write must conflict: {err}");
+    assert!(
+        matches!(err, StoreError::Conflict { .. }),
+        "stale write must conflict: {err}"
+    );
 
     let got = store.get_directory(&id).await.unwrap().unwrap();
     assert_eq!(got, d2);
@@ -65,28 +70,54 @@ pub async fn user_writes_are_conditional_on_version(store: &dyn Store, tag: &str
     let dir = dir_id(tag, "users");
     let v1 = user(&dir, "1", 1, "Ada");
     store
-        .write_user(&UserWrite { user: v1.clone(), expected_version: None, events: vec![] })
+        .write_user(&UserWrite {
+            user: v1.clone(),
+            expected_version: None,
+            events: vec![],
+        })
         .await
         .unwrap();
     let err = store
-        .write_user(&UserWrite { user: v1.clone(), expected_version: None, events: vec![] })
+        .write_user(&UserWrite {
+            user: v1.clone(),
+            expected_version: None,
+            events: vec![],
+        })
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { .. }), "double create must conflict: {err}");
+    assert!(
+        matches!(err, StoreError::Conflict { .. }),
+        "double create must conflict: {err}"
+    );
 
     let v2 = user(&dir, "1", 2, "Ida");
     store
-        .write_user(&UserWrite { user: v2.clone(), expected_version: Some(1), events: vec![] })
+        .write_user(&UserWrite {
+            user: v2.clone(),
+            expected_version: Some(1),
+            events: vec![],
+        })
         .await
         .unwrap();
     let stale = user(&dir, "1", 2, "Eve");
     let err = store
-        .write_user(&UserWrite { user: stale, expected_version: Some(1), events: vec![] })
+        .write_user(&UserWrite {
+            user: stale,
+            expected_version: Some(1),
+            events: vec![],
+        })
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { .. }), "stale update must conflict: {err}");
+    assert!(
+        matches!(err, StoreError::Conflict { .. }),
+        "stale update must conflict: {err}"
+    );
 
-    let got = store.get_user(&dir, &v2.employee_id).await.unwrap().unwrap();
+    let got = store
+        .get_user(&dir, &v2.employee_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got, v2);
 }
 
@@ -98,18 +129,29 @@ pub async fn listings_are_complete_ordered_and_tenant_scoped(store: &dyn Store, 
     for emp in ["3", "1", "2"] {
         let u = user(&a, emp, 1, "A");
         store
-            .write_user(&UserWrite { user: u, expected_version: None, events: vec![] })
+            .write_user(&UserWrite {
+                user: u,
+                expected_version: None,
+                events: vec![],
+            })
             .await
             .unwrap();
     }
     let other = user(&b, "9", 1, "B");
     store
-        .write_user(&UserWrite { user: other, expected_version: None, events: vec![] })
+        .write_user(&UserWrite {
+            user: other,
+            expected_version: None,
+            events: vec![],
+        })
         .await
         .unwrap();
 
     let users = store.list_users(&a).await.unwrap();
-    let ids: Vec<_> = users.iter().map(|u| u.employee_id.as_str().to_string()).collect();
+    let ids: Vec<_> = users
+        .iter()
+        .map(|u| u.employee_id.as_str().to_string())
+        .collect();
     assert_eq!(ids, ["1", "2", "3"]);
 
     let fps = store.user_fingerprints(&a).await.unwrap();
@@ -134,13 +176,21 @@ pub async fn outbox_events_are_atomic_with_the_user(store: &dyn Store, tag: &str
     let v1 = user(&dir, "5", 1, "Ada");
     let e1 = event(&v1, EventType::UserCreated);
     store
-        .write_user(&UserWrite { user: v1.clone(), expected_version: None, events: vec![e1.clone()] })
+        .write_user(&UserWrite {
+            user: v1.clone(),
+            expected_version: None,
+            events: vec![e1.clone()],
+        })
         .await
         .unwrap();
     let v2 = user(&dir, "5", 2, "Ida");
     let e2 = event(&v2, EventType::UserUpdated);
     store
-        .write_user(&UserWrite { user: v2.clone(), expected_version: Some(1), events: vec![e2.clone()] })
+        .write_user(&UserWrite {
+            user: v2.clone(),
+            expected_version: Some(1),
+            events: vec![e2.clone()],
+        })
         .await
         .unwrap();
 
@@ -148,17 +198,31 @@ pub async fn outbox_events_are_atomic_with_the_user(store: &dyn Store, tag: &str
     let loser = user(&dir, "5", 2, "Eve");
     let e_loser = event(&loser, EventType::UserDeleted);
     assert!(store
-        .write_user(&UserWrite { user: loser, expected_version: Some(1), events: vec![e_loser] })
+        .write_user(&UserWrite {
+            user: loser,
+            expected_version: Some(1),
+            events: vec![e_loser]
+        })
         .await
         .is_err());
 
     let pending = store.pending_events(&dir, 100).await.unwrap();
-    assert_eq!(pending, vec![e1.clone(), e2.clone()], "pending events, oldest first");
+    assert_eq!(
+        pending,
+        vec![e1.clone(), e2.clone()],
+        "pending events, oldest first"
+    );
     assert_eq!(store.pending_events(&dir, 1).await.unwrap().len(), 1);
 
     store.mark_published(&dir, &[e1.id.clone()]).await.unwrap();
-    assert_eq!(store.pending_events(&dir, 100).await.unwrap(), vec![e2.clone()]);
-    store.mark_published(&dir, &[e2.id.clone(), e1.id]).await.unwrap();
+    assert_eq!(
+        store.pending_events(&dir, 100).await.unwrap(),
+        vec![e2.clone()]
+    );
+    store
+        .mark_published(&dir, &[e2.id.clone(), e1.id])
+        .await
+        .unwrap();
     assert!(store.pending_events(&dir, 100).await.unwrap().is_empty());
 }
 
@@ -168,7 +232,10 @@ pub async fn the_ledger_only_moves_forward(store: &dyn Store, tag: &str) {
     let t = TargetId::parse("app").unwrap();
     let other = TargetId::parse("scim").unwrap();
     assert_eq!(store.ledger_get(&dir, &t, "usr_1").await.unwrap(), None);
-    assert_eq!(store.ledger_advance(&dir, &t, "usr_1", 2).await.unwrap(), LedgerAdvance::Advanced);
+    assert_eq!(
+        store.ledger_advance(&dir, &t, "usr_1", 2).await.unwrap(),
+        LedgerAdvance::Advanced
+    );
     assert_eq!(
         store.ledger_advance(&dir, &t, "usr_1", 1).await.unwrap(),
         LedgerAdvance::AlreadyAt { current: 2 }
@@ -177,7 +244,10 @@ pub async fn the_ledger_only_moves_forward(store: &dyn Store, tag: &str) {
         store.ledger_advance(&dir, &t, "usr_1", 2).await.unwrap(),
         LedgerAdvance::AlreadyAt { current: 2 }
     );
-    assert_eq!(store.ledger_advance(&dir, &t, "usr_1", 3).await.unwrap(), LedgerAdvance::Advanced);
+    assert_eq!(
+        store.ledger_advance(&dir, &t, "usr_1", 3).await.unwrap(),
+        LedgerAdvance::Advanced
+    );
     assert_eq!(store.ledger_get(&dir, &t, "usr_1").await.unwrap(), Some(3));
     assert_eq!(store.ledger_get(&dir, &other, "usr_1").await.unwrap(), None);
 }

@@ -139,7 +139,11 @@ impl DirectorySecrets {
         let w: WireSecrets = serde_json::from_str(json).map_err(|e| SecretsError::Malformed {
             name: name.to_string(),
             // serde's message can quote input; keep only its position.
-            reason: format!("not the expected JSON shape (line {}, column {})", e.line(), e.column()),
+            reason: format!(
+                "not the expected JSON shape (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
         })?;
         Ok(Self {
             bamboohr_api_key: w.bamboohr_api_key.map(wrap),
@@ -161,7 +165,11 @@ impl DirectorySecrets {
                         TargetSecrets {
                             signing_secrets: t.signing_secrets.into_iter().map(wrap).collect(),
                             bearer_token: t.bearer_token.map(wrap),
-                            url_params: t.url_params.into_iter().map(|(k, v)| (k, wrap(v))).collect(),
+                            url_params: t
+                                .url_params
+                                .into_iter()
+                                .map(|(k, v)| (k, wrap(v)))
+                                .collect(),
                         },
                     )
                 })
@@ -191,7 +199,11 @@ impl DirectorySecrets {
                         WireTarget {
                             signing_secrets: t.signing_secrets.iter().map(expose).collect(),
                             bearer_token: t.bearer_token.as_ref().map(expose),
-                            url_params: t.url_params.iter().map(|(k, v)| (k.clone(), expose(v))).collect(),
+                            url_params: t
+                                .url_params
+                                .iter()
+                                .map(|(k, v)| (k.clone(), expose(v)))
+                                .collect(),
                         },
                     )
                 })
@@ -259,10 +271,10 @@ impl<S: SecretStore> SecretStore for CachingSecretStore<S> {
 
     async fn put(&self, name: &str, secrets: &DirectorySecrets) -> Result<(), SecretsError> {
         self.inner.put(name, secrets).await?;
-        self.cache
-            .lock()
-            .await
-            .insert(name.to_string(), (Instant::now(), Arc::new(secrets.clone())));
+        self.cache.lock().await.insert(
+            name.to_string(),
+            (Instant::now(), Arc::new(secrets.clone())),
+        );
         Ok(())
     }
 
@@ -290,7 +302,8 @@ mod tests {
 
     #[test]
     fn malformed_secrets_name_the_secret_but_not_the_value() {
-        let err = DirectorySecrets::from_json("dir/acme", r#"{"bamboohrApiKey": 12345678}"#).unwrap_err();
+        let err =
+            DirectorySecrets::from_json("dir/acme", r#"{"bamboohrApiKey": 12345678}"#).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("dir/acme"));
         assert!(!msg.contains("12345678"));

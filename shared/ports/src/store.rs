@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use domain::{
-    ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventId, Fingerprint,
-    TargetId, UserState,
+    ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventId, Fingerprint, TargetId,
+    UserState,
 };
 
 /// Why a store call failed.

@@ -1,0 +1,308 @@
+//! A store kept in memory and, when opened on a path, persisted to one JSON file after
+//! every write (written to a temporary file and renamed, so a crash never leaves half a
+//! file). Meant for one process: the local stack and tests.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use domain::{ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventId, TargetId};
+use ports::{LedgerAdvance, Store, StoreError, UserFingerprint, UserWrite};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+#[derive(Default, Serialize, Deserialize)]
+struct State {
+    directories: BTreeMap<String, Directory>,
+    /// directory -> employee id -> user
+    users: BTreeMap<String, BTreeMap<String, DirectoryUser>>,
+    /// directory -> (write sequence, event), oldest first
+    outbox: BTreeMap<String, Vec<(u64, ChangeEvent)>>,
+    /// directory -> "target/object" -> version
+    ledger: BTreeMap<String, BTreeMap<String, u64>>,
+    seq: u64,
+}
+
+/// The embedded store.
+pub struct FileStore {
+    path: Option<PathBuf>,
+    state: Mutex<State>,
+}
+
+impl FileStore {
+    /// A store that lives only as long as the value.
+    pub fn in_memory() -> Self {
+        Self {
+            path: None,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Opens (or creates) a store persisted at `path`.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let state = match tokio::fs::read(&path).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                what: path.display().to_string(),
+                reason: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(e) => {
+                return Err(StoreError::Unavailable {
+                    reason: format!("reading {}: {e}", path.display()),
+                })
+            }
+        };
+        Ok(Self {
+            path: Some(path),
+            state: Mutex::new(state),
+        })
+    }
+
+    async fn persist(&self, state: &State) -> Result<(), StoreError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let unavailable = |e: std::io::Error| StoreError::Unavailable {
+            reason: format!("writing {}: {e}", path.display()),
+        };
+        let bytes = serde_json::to_vec(state).expect("store state serializes");
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(unavailable)?;
+        }
+        let tmp = path.with_extension("tmp");
+        tokio::fs::write(&tmp, bytes).await.map_err(unavailable)?;
+        tokio::fs::rename(&tmp, path).await.map_err(unavailable)
+    }
+}
+
+fn ledger_key(target: &TargetId, object_id: &str) -> String {
+    format!("{target}/{object_id}")
+}
+
+#[async_trait]
+impl Store for FileStore {
+    async fn get_directory(&self, id: &DirectoryId) -> Result<Option<Directory>, StoreError> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .directories
+            .get(id.as_str())
+            .cloned())
+    }
+
+    async fn put_directory(
+        &self,
+        directory: &Directory,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        let stored = state
+            .directories
+            .get(directory.id.as_str())
+            .map(|d| d.version);
+        if stored != expected_version {
+            return Err(StoreError::Conflict {
+                what: format!("directory {}", directory.id),
+                expected: expected_version,
+            });
+        }
+        state
+            .directories
+            .insert(directory.id.to_string(), directory.clone());
+        self.persist(&state).await
+    }
+
+    async fn list_directories(&self) -> Result<Vec<Directory>, StoreError> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .directories
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    async fn get_user(
+        &self,
+        directory: &DirectoryId,
+        employee: &EmployeeId,
+    ) -> Result<Option<DirectoryUser>, StoreError> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .users
+            .get(directory.as_str())
+            .and_then(|m| m.get(employee.as_str()))
+            .cloned())
+    }
+
+    async fn list_users(&self, directory: &DirectoryId) -> Result<Vec<DirectoryUser>, StoreError> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .users
+            .get(directory.as_str())
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn user_fingerprints(
+        &self,
+        directory: &DirectoryId,
+    ) -> Result<Vec<UserFingerprint>, StoreError> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .users
+            .get(directory.as_str())
+            .map(|m| {
+                m.values()
+                    .map(|u| UserFingerprint {
+                        employee_id: u.employee_id.clone(),
+                        version: u.version,
+                        fingerprint: u.fingerprint.clone(),
+                        state: u.state,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn write_user(&self, write: &UserWrite) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        let dir = write.user.directory_id.to_string();
+        let stored = state
+            .users
+            .get(&dir)
+            .and_then(|m| m.get(write.user.employee_id.as_str()))
+            .map(|u| u.version);
+        if stored != write.expected_version {
+            return Err(StoreError::Conflict {
+                what: format!("user {}/{}", dir, write.user.employee_id),
+                expected: write.expected_version,
+            });
+        }
+        state
+            .users
+            .entry(dir.clone())
+            .or_default()
+            .insert(write.user.employee_id.to_string(), write.user.clone());
+        for event in &write.events {
+            state.seq += 1;
+            let seq = state.seq;
+            state
+                .outbox
+                .entry(dir.clone())
+                .or_default()
+                .push((seq, event.clone()));
+        }
+        self.persist(&state).await
+    }
+
+    async fn pending_events(
+        &self,
+        directory: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<ChangeEvent>, StoreError> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .outbox
+            .get(directory.as_str())
+            .map(|v| v.iter().take(limit).map(|(_, e)| e.clone()).collect())
+            .unwrap_or_default())
+    }
+
+    async fn mark_published(
+        &self,
+        directory: &DirectoryId,
+        ids: &[EventId],
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        if let Some(v) = state.outbox.get_mut(directory.as_str()) {
+            v.retain(|(_, e)| !ids.contains(&e.id));
+        }
+        self.persist(&state).await
+    }
+
+    async fn ledger_get(
+        &self,
+        directory: &DirectoryId,
+        target: &TargetId,
+        object_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .ledger
+            .get(directory.as_str())
+            .and_then(|m| m.get(&ledger_key(target, object_id)))
+            .copied())
+    }
+
+    async fn ledger_advance(
+        &self,
+        directory: &DirectoryId,
+        target: &TargetId,
+        object_id: &str,
+        version: u64,
+    ) -> Result<LedgerAdvance, StoreError> {
+        let mut state = self.state.lock().await;
+        let slot = state
+            .ledger
+            .entry(directory.to_string())
+            .or_default()
+            .entry(ledger_key(target, object_id))
+            .or_insert(0);
+        if *slot >= version {
+            return Ok(LedgerAdvance::AlreadyAt { current: *slot });
+        }
+        *slot = version;
+        self.persist(&state).await?;
+        Ok(LedgerAdvance::Advanced)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ports::contract;
+
+    #[tokio::test]
+    async fn the_in_memory_store_passes_the_store_contract() {
+        contract::run_all(&FileStore::in_memory(), "mem").await;
+    }
+
+    #[tokio::test]
+    async fn the_file_store_passes_the_store_contract_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.json");
+        let store = FileStore::open(&path).await.unwrap();
+        contract::run_all(&store, "file").await;
+        let before = store.list_directories().await.unwrap();
+        drop(store);
+        let reopened = FileStore::open(&path).await.unwrap();
+        assert_eq!(reopened.list_directories().await.unwrap(), before);
+        let d = DirectoryId::parse("file-users").unwrap();
+        assert_eq!(reopened.list_users(&d).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_store_file_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.json");
+        std::fs::write(&path, b"{not json").unwrap();
+        let err = FileStore::open(&path).await.err().unwrap();
+        assert!(matches!(err, StoreError::Corrupt { .. }));
+    }
+}
