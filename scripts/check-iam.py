@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Least-privilege gate for infra/template.yaml.
+
+Fails (exit 1, one line per offender) when an identity-policy statement that
+allows something uses Action "*" or "service:*", Resource "*" (unless every
+action in it is one AWS only authorises on "*"), NotAction / NotResource, or
+names an action that does not exist (such a grant silently does nothing, and
+cfn-lint skips action names in SAM templates). It also flags AWS managed
+policies, which carry their own "*" statements where this script cannot see
+them, including the ones SAM attaches to the role it generates for a function
+without an explicit Role.
+
+Checked: AWS::IAM::Role / User / Group (Policies, ManagedPolicyArns),
+AWS::IAM::Policy / RolePolicy / UserPolicy / GroupPolicy / ManagedPolicy, and
+AWS::Serverless::Function / StateMachine (Policies, Role). Resource-based
+policies (KMS key policies, queue policies, trust policies) are out of scope:
+a KMS key policy must say Resource "*" and means "this key".
+
+Usage: scripts/check-iam.py [TEMPLATE]   (default: infra/template.yaml)
+Needs only the standard library and PyYAML.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+# Actions AWS only supports with Resource "*" (no resource-level permissions).
+# Add to this list only with a reference to the service authorisation docs.
+RESOURCE_STAR_ALLOWED = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:GetSamplingStatisticSummaries",
+    "cloudwatch:PutMetricData",
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
+
+# Managed policy ARNs (or SAM policy names) accepted despite being opaque here.
+MANAGED_POLICY_ALLOWED: set[str] = set()
+
+# SAM attaches these to a role it generates; each holds Resource "*" statements.
+SAM_IMPLICIT_POLICIES = {
+    None: "AWSLambdaBasicExecutionRole",
+    "SQS": "AWSLambdaSQSQueueExecutionRole",
+    "Kinesis": "AWSLambdaKinesisExecutionRole",
+    "DynamoDB": "AWSLambdaDynamoDBExecutionRole",
+    "MSK": "AWSLambdaMSKExecutionRole",
+    "MQ": "AWSLambdaMQExecutionRole",
+}
+
+SERVICE_WILDCARD = re.compile(r"^[A-Za-z0-9-]+:\*$")
+
+
+class CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short-form tags into long form."""
+
+
+def _construct_tag(loader: CfnLoader, tag_suffix: str, node: yaml.Node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    if tag_suffix == "Condition":
+        return {"Condition": value}
+    return {f"Fn::{tag_suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_known_actions() -> dict[str, set[str]] | None:
+    """IAM action names per service from cfn-lint's data, if cfn-lint is installed."""
+    try:
+        import cfnlint.data.AdditionalSpecs as specs  # type: ignore
+    except ImportError:
+        return None
+    path = Path(specs.__file__).parent / "Policies.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return {svc: {a.lower() for a in body.get("Actions", {})} for svc, body in data.items()}
+
+
+def as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def is_no_value(value) -> bool:
+    return value == {"Ref": "AWS::NoValue"}
+
+
+def expand_if(value) -> list:
+    """All concrete alternatives of a value that may be (or contain) Fn::If."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        args = value["Fn::If"]
+        if isinstance(args, list) and len(args) == 3:
+            return [alt for branch in args[1:] for alt in expand_if(branch) if not is_no_value(alt)]
+    return [value]
+
+
+def statements_of(document) -> list:
+    out = []
+    for doc in expand_if(document):
+        if not isinstance(doc, dict):
+            continue
+        for stmt in as_list(doc.get("Statement")):
+            for concrete in expand_if(stmt):
+                if isinstance(concrete, dict):
+                    out.append(concrete)
+    return out
+
+
+def literal(value) -> str | None:
+    """A plain string, or the text of a Fn::Sub, for pattern checks."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        sub = value["Fn::Sub"]
+        return sub if isinstance(sub, str) else (sub[0] if sub and isinstance(sub[0], str) else None)
+    return None
+
+
+def check_statement(where: str, stmt: dict, known: dict[str, set[str]] | None) -> list[str]:
+    if stmt.get("Effect") != "Allow":
+        return []  # Deny with wildcards only narrows
+    label = f"{where}[{stmt.get('Sid', '?')}]"
+    problems = []
+    if "NotAction" in stmt:
+        problems.append(f"{label}: Allow with NotAction")
+    if "NotResource" in stmt:
+        problems.append(f"{label}: Allow with NotResource")
+
+    actions = []
+    for action in as_list(stmt.get("Action")):
+        for alt in expand_if(action):
+            text = literal(alt)
+            if text is None:
+                continue
+            actions.append(text)
+            if text == "*" or SERVICE_WILDCARD.match(text):
+                problems.append(f"{label}: Action {text!r}")
+            elif known is not None and ":" in text:
+                service, name = text.lower().split(":", 1)
+                names = known.get(service)
+                pattern = re.compile("^" + re.escape(name).replace(r"\*", ".*").replace(r"\?", ".") + "$")
+                if names is None:
+                    problems.append(f"{label}: unknown service in action {text!r}")
+                elif not any(pattern.match(n) for n in names):
+                    problems.append(f"{label}: unknown action {text!r} (grants nothing)")
+
+    resources = [alt for r in as_list(stmt.get("Resource")) for alt in expand_if(r)]
+    if any(literal(r) == "*" for r in resources):
+        not_allowed = sorted(a for a in actions if a not in RESOURCE_STAR_ALLOWED)
+        if not_allowed or not actions:
+            problems.append(f"{label}: Resource '*' for {', '.join(not_allowed) or 'no literal action'}")
+    return problems
+
+
+def check_managed(where: str, arns) -> list[str]:
+    problems = []
+    for arn in as_list(arns):
+        for alt in expand_if(arn):
+            text = literal(alt) or json.dumps(alt)
+            if text not in MANAGED_POLICY_ALLOWED:
+                problems.append(f"{where}: managed policy {text} (statements not checkable here)")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    root = Path(__file__).resolve().parent.parent
+    path = Path(argv[1]) if len(argv) > 1 else root / "infra" / "template.yaml"
+    template = yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+    known = load_known_actions()
+
+    statements: list[tuple[str, dict]] = []
+    findings: list[str] = []
+
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        rtype = resource.get("Type", "")
+        props = resource.get("Properties") or {}
+
+        if rtype in ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group"):
+            for policy in as_list(props.get("Policies")):
+                for alt in expand_if(policy):
+                    name = alt.get("PolicyName", "?") if isinstance(alt, dict) else "?"
+                    for stmt in statements_of(alt.get("PolicyDocument") if isinstance(alt, dict) else None):
+                        statements.append((f"{logical_id}/{name}", stmt))
+            findings += check_managed(logical_id, props.get("ManagedPolicyArns"))
+
+        elif rtype in (
+            "AWS::IAM::Policy",
+            "AWS::IAM::RolePolicy",
+            "AWS::IAM::UserPolicy",
+            "AWS::IAM::GroupPolicy",
+            "AWS::IAM::ManagedPolicy",
+        ):
+            for stmt in statements_of(props.get("PolicyDocument")):
+                statements.append((logical_id, stmt))
+
+        elif rtype in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+            policies = props.get("Policies")
+            if isinstance(policies, (str, dict)):
+                policies = [policies]
+            for index, policy in enumerate(as_list(policies)):
+                for alt in expand_if(policy):
+                    if isinstance(alt, str):
+                        findings += check_managed(f"{logical_id}/Policies[{index}]", alt)
+                    elif isinstance(alt, dict) and "Statement" in alt:
+                        for stmt in statements_of(alt):
+                            statements.append((f"{logical_id}/Policies[{index}]", stmt))
+                    # else: a SAM policy template (e.g. SQSPollerPolicy), scoped by its parameters
+            if rtype == "AWS::Serverless::Function" and "Role" not in props:
+                event_types = {e.get("Type") for e in (props.get("Events") or {}).values() if isinstance(e, dict)}
+                implicit = [SAM_IMPLICIT_POLICIES[None]] + [
+                    SAM_IMPLICIT_POLICIES[t] for t in sorted(event_types & set(SAM_IMPLICIT_POLICIES) - {None})
+                ]
+                for policy in implicit:
+                    if policy not in MANAGED_POLICY_ALLOWED:
+                        findings.append(
+                            f"{logical_id}: no explicit Role, SAM would attach {policy} (Resource '*')"
+                        )
+
+    for where, stmt in statements:
+        findings += check_statement(where, stmt, known)
+
+    for finding in findings:
+        print(f"  {finding}")
+    print(f"iam check: {len(statements)} statements, {len(findings)} findings")
+    if known is None:
+        print("  (action names not verified: cfn-lint's data is not importable)", file=sys.stderr)
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
