@@ -1,1 +1,174 @@
-//! Integration tests live in tests/.
+//! Shared set-up of the integration tests: a copy of the stack's AWS resources on
+//! moto (table, bus, eight shard rules, FIFO queue), named uniquely per test so tests
+//! can share one moto server, and helpers to move SQS messages into dispatcher events.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_eventbridge::types::{SqsParameters, Target};
+use aws_sdk_sqs::types::QueueAttributeName;
+use function_support::StackConfig;
+use rand::RngCore;
+
+/// A random suffix for resource names.
+pub fn unique(prefix: &str) -> String {
+    let mut b = [0u8; 5];
+    rand::rng().fill_bytes(&mut b);
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{prefix}-{hex}")
+}
+
+/// SDK configuration pointing at the test moto server.
+pub async fn moto_sdk() -> aws_config::SdkConfig {
+    let moto = test_peers::moto();
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(&moto.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+/// The stack's resources, provisioned on moto the way infra/template.yaml defines them.
+pub struct TestStack {
+    /// SDK configuration for moto.
+    pub sdk: aws_config::SdkConfig,
+    /// Table, bus and secret prefix, as the functions receive them.
+    pub config: StackConfig,
+    /// The FIFO change queue the shard rules feed.
+    pub queue_url: String,
+}
+
+/// Shards the template routes by (see aws_adapters::SHARDS).
+const SHARDS: u8 = 8;
+
+impl TestStack {
+    /// Creates a table, a bus, a FIFO queue and the eight shard rules.
+    pub async fn provision() -> Self {
+        let sdk = moto_sdk().await;
+        let name = unique("bsync");
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+        aws_adapters::create_table(&ddb, &name).await.expect("create table");
+
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue = sqs
+            .create_queue()
+            .queue_name(format!("{name}-changes.fifo"))
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(QueueAttributeName::ContentBasedDeduplication, "true")
+            .send()
+            .await
+            .expect("create queue");
+        let queue_url = queue.queue_url().expect("queue url").to_string();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("queue arn");
+
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        events
+            .create_event_bus()
+            .name(&name)
+            .send()
+            .await
+            .expect("create bus");
+        for shard in 0..SHARDS {
+            let rule = format!("{name}-shard-{shard}");
+            events
+                .put_rule()
+                .name(&rule)
+                .event_bus_name(&name)
+                .event_pattern(
+                    serde_json::json!({ "source": ["bamboohr-sync"], "detail": { "shard": [shard] } })
+                        .to_string(),
+                )
+                .send()
+                .await
+                .expect("put rule");
+            events
+                .put_targets()
+                .rule(&rule)
+                .event_bus_name(&name)
+                .targets(
+                    Target::builder()
+                        .id("changes")
+                        .arn(&arn)
+                        .sqs_parameters(SqsParameters::builder().message_group_id(format!("shard-{shard}")).build())
+                        .build()
+                        .expect("target"),
+                )
+                .send()
+                .await
+                .expect("put targets");
+        }
+        Self {
+            sdk,
+            config: StackConfig {
+                table_name: name.clone(),
+                event_bus_name: name.clone(),
+                secret_prefix: format!("bamboohr-sync/{name}/"),
+            },
+            queue_url,
+        }
+    }
+
+    /// Receives up to `want` messages, waiting at most `patience` in total.
+    pub async fn receive(&self, want: usize, patience: Duration) -> Vec<aws_sdk_sqs::types::Message> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut out = Vec::new();
+        while out.len() < want && tokio::time::Instant::now() < deadline {
+            let resp = sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("receive");
+            out.extend(resp.messages().iter().cloned());
+        }
+        out
+    }
+
+    /// Deletes received messages, as Lambda does after a successful batch.
+    pub async fn delete(&self, messages: &[aws_sdk_sqs::types::Message]) {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        for m in messages {
+            if let Some(handle) = m.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+}
+
+/// The Lambda event the SQS event source mapping would build from these messages.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut r = SqsMessage::default();
+            r.message_id = m.message_id().map(str::to_string);
+            r.receipt_handle = m.receipt_handle().map(str::to_string);
+            r.body = m.body().map(str::to_string);
+            r.event_source = Some("aws:sqs".into());
+            r
+        })
+        .collect();
+    event
+}

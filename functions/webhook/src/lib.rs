@@ -1,1 +1,113 @@
-//! placeholder
+//! The webhook function: `POST /webhooks/bamboohr/{directory_id}` behind API Gateway.
+//! It answers 2xx only after the change is durable, and maps every refusal to a status
+//! code and a JSON error body here, in one place.
+
+use domain::DirectoryId;
+use lambda_http::http::{HeaderMap, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+use sync_engine::ingest::{ingest, InboundWebhook, IngestError, DEFAULT_TOLERANCE};
+use sync_engine::Engine;
+use tracing::{error, info};
+
+/// What the webhook handler needs.
+#[derive(Clone)]
+pub struct Deps {
+    /// The engine on the stack's adapters.
+    pub engine: Engine,
+    /// Accepted distance between X-BambooHR-Timestamp and now.
+    pub tolerance: time::Duration,
+}
+
+impl Deps {
+    /// Deps with the default 5-minute tolerance.
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            tolerance: DEFAULT_TOLERANCE,
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_string()))
+        .expect("static response parts are valid")
+}
+
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    json_response(status, json!({ "error": { "code": code, "message": message } }))
+}
+
+/// The one place errors become HTTP statuses. 4xx tells BambooHR not to retry; 5xx
+/// makes it retry (5, 10, 20, 40, 80 minutes).
+pub fn status_for(err: &IngestError) -> (StatusCode, &'static str) {
+    match err {
+        IngestError::UnknownDirectory => (StatusCode::NOT_FOUND, "unknown_directory"),
+        IngestError::Paused => (StatusCode::TOO_MANY_REQUESTS, "directory_paused"),
+        IngestError::MissingSignature => (StatusCode::UNAUTHORIZED, "missing_signature"),
+        IngestError::BadSignature => (StatusCode::UNAUTHORIZED, "bad_signature"),
+        IngestError::StaleTimestamp => (StatusCode::UNAUTHORIZED, "stale_timestamp"),
+        IngestError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+        IngestError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        IngestError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_payload"),
+        IngestError::Internal(e) if e.is_retryable() => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+        IngestError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The directory id from the route's path parameter, or from the raw path when the
+/// request did not come through API Gateway's router (the local stack).
+fn directory_param(req: &Request) -> Option<String> {
+    if let Some(id) = req.path_parameters().first("directory_id") {
+        return Some(id.to_string());
+    }
+    req.uri()
+        .path()
+        .strip_prefix("/webhooks/bamboohr/")
+        .map(|rest| rest.trim_end_matches('/').to_string())
+}
+
+/// Handles one webhook request.
+pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    if req.method() != lambda_http::http::Method::POST {
+        return Ok(error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST"));
+    }
+    let Some(raw_id) = directory_param(&req) else {
+        return Ok(error_response(StatusCode::NOT_FOUND, "unknown_directory", "no directory in the path"));
+    };
+    let Ok(directory_id) = DirectoryId::parse(raw_id) else {
+        return Ok(error_response(StatusCode::NOT_FOUND, "unknown_directory", "unknown directory"));
+    };
+    let headers = req.headers();
+    let body: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    let inbound = InboundWebhook {
+        body,
+        content_type: header(headers, "content-type"),
+        signature: header(headers, "x-bamboohr-signature"),
+        timestamp: header(headers, "x-bamboohr-timestamp"),
+    };
+    match ingest(&deps.engine, &directory_id, inbound, deps.tolerance).await {
+        Ok(report) => Ok(json_response(StatusCode::OK, json!({ "accepted": true, "result": report }))),
+        Err(e) => {
+            let (status, code) = status_for(&e);
+            if status.is_server_error() {
+                error!(directory_id = %directory_id, status = status.as_u16(), reason = %e, "webhook failed");
+            } else {
+                info!(directory_id = %directory_id, status = status.as_u16(), reason = %e, "webhook refused");
+            }
+            Ok(error_response(status, code, &e.to_string()))
+        }
+    }
+}

@@ -191,6 +191,9 @@ pub struct Directory {
     /// BambooHR field (any vocabulary) -> custom attribute name.
     #[serde(default)]
     pub custom_field_map: BTreeMap<String, String>,
+    /// Webhook field aliases the BambooHR admin chose -> a field key of any vocabulary.
+    #[serde(default)]
+    pub field_aliases: BTreeMap<String, String>,
     /// Fields groups are derived from.
     #[serde(default)]
     pub group_sources: Vec<GroupSource>,
@@ -256,6 +259,7 @@ impl Directory {
             schedule: Schedule::default(),
             extra_fields: Vec::new(),
             custom_field_map: BTreeMap::new(),
+            field_aliases: BTreeMap::new(),
             group_sources: Vec::new(),
             targets: Vec::new(),
             safeguard: Safeguard::default(),

@@ -1,1 +1,15 @@
-//! placeholder
+//! The sync itself, over the ports: full sync from BambooHR, webhook ingest, the
+//! outbox, and delivery to targets. No Lambda and no AWS here: the functions, the local
+//! stack and the tests all drive these same services.
+
+pub mod apply;
+pub mod deps;
+pub mod dispatch;
+pub mod error;
+pub mod full_sync;
+pub mod ingest;
+pub mod outbox;
+pub mod signing;
+
+pub use deps::Engine;
+pub use error::EngineError;

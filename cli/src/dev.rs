@@ -1,0 +1,330 @@
+//! `bamboohr-sync dev`: the whole system in one process on the embedded adapters. The
+//! same handlers as on Lambda run here: the webhook handler behind a local HTTP server,
+//! the poller handler on a timer, and the dispatcher handler fed from the in-process bus
+//! in SQS-shaped batches.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+use base64::Engine as _;
+use bamboohr_simulator::{SimConfig, Simulator};
+use clap::Args;
+use domain::{ChangeEvent, Directory, DirectoryId, Target, TargetFilter, TargetId, TargetKind};
+use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use lambda_runtime::{Context, LambdaEvent};
+use ports::{DirectorySecrets, SecretStore, Store, SystemClock, TargetSecrets};
+use rand::RngCore;
+use secrecy::SecretString;
+use sync_engine::signing::WebhookSecret;
+use sync_engine::Engine;
+use tokio::sync::mpsc;
+
+use crate::receiver::Receiver;
+
+/// Options of `bamboohr-sync dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Start the BambooHR simulator with a generated company and a local receiving app.
+    #[arg(long)]
+    demo: bool,
+    /// Where the local store and secrets live (state survives restarts).
+    #[arg(long, default_value = ".dev-data")]
+    data_dir: PathBuf,
+    /// Employees in the generated company.
+    #[arg(long, default_value_t = 25)]
+    employees: usize,
+    /// Seed of the generated company (the same seed gives the same company).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Port of the local webhook endpoint (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Seconds between scheduled syncs.
+    #[arg(long, default_value_t = 60)]
+    poll_seconds: u64,
+    /// Exit after the first sync has been delivered.
+    #[arg(long)]
+    once: bool,
+}
+
+/// Why the local stack stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    /// Only the demo mode exists so far.
+    #[error("`dev` needs --demo (connecting a real BambooHR company arrives with `directories connect`)")]
+    NeedsDemo,
+    /// A local file or port could not be used.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] ports::StoreError),
+    /// The secret store failed.
+    #[error("secrets: {0}")]
+    Secrets(#[from] ports::SecretsError),
+    /// A handler failed.
+    #[error("{0}")]
+    Handler(String),
+}
+
+const DEMO_DIRECTORY: &str = "demo";
+const DEMO_TARGET: &str = "demo-app";
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    rand::rng().fill_bytes(&mut b);
+    b
+}
+
+/// Runs the local stack until Ctrl-C (or after the first sync with `--once`).
+pub async fn run(args: DevArgs) -> Result<(), DevError> {
+    if !args.demo {
+        return Err(DevError::NeedsDemo);
+    }
+    tokio::fs::create_dir_all(&args.data_dir).await?;
+    let store: Arc<dyn Store> = Arc::new(FileStore::open(args.data_dir.join("store.json")).await?);
+    let secrets: Arc<dyn SecretStore> = Arc::new(FileSecrets::open(args.data_dir.join("secrets.json")));
+    let (bus, bus_rx) = InProcessBus::new();
+    let engine = Engine::new(store.clone(), secrets.clone(), Arc::new(bus), Arc::new(SystemClock));
+
+    // BambooHR: the simulator, with a fresh API key each start.
+    let api_key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(18));
+    let simulator = Simulator::generate(SimConfig {
+        api_key: api_key.clone(),
+        seed: args.seed,
+        employees: args.employees,
+        ..SimConfig::default()
+    });
+    let sim_server = simulator.serve().await?;
+
+    // The receiving app, with a fresh signing secret each start.
+    let whsec = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(random_bytes(24))
+    );
+    let signing = WebhookSecret::parse(&SecretString::from(whsec.clone()))
+        .map_err(|e| DevError::Handler(e.to_string()))?;
+    let receiver = Receiver::start(signing, false).await?;
+
+    let webhook_key = hex_key();
+    let directory_id = DirectoryId::parse(DEMO_DIRECTORY).expect("static id is valid");
+    let mut target_secrets = std::collections::BTreeMap::new();
+    target_secrets.insert(
+        DEMO_TARGET.to_string(),
+        TargetSecrets {
+            signing_secrets: vec![SecretString::from(whsec)],
+            ..TargetSecrets::default()
+        },
+    );
+    secrets
+        .put(
+            DEMO_DIRECTORY,
+            &DirectorySecrets {
+                bamboohr_api_key: Some(SecretString::from(api_key)),
+                webhook_keys: vec![SecretString::from(webhook_key.clone())],
+                targets: target_secrets,
+                ..DirectorySecrets::default()
+            },
+        )
+        .await?;
+    upsert_demo_directory(store.as_ref(), &directory_id, &sim_server.base_url, &receiver.url).await?;
+
+    // Dispatcher: drains the in-process bus through the dispatcher handler.
+    let dispatched = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(dispatch_loop(engine.clone(), bus_rx, dispatched.clone()));
+
+    // Webhook endpoint.
+    let webhook_deps = Arc::new(webhook::Deps::new(engine.clone()));
+    let app = Router::new()
+        .route("/webhooks/bamboohr/{directory_id}", post(webhook_route))
+        .with_state(webhook_deps);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let webhook_url = format!("http://{}/webhooks/bamboohr/{DEMO_DIRECTORY}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    println!("bamboohr-sync dev (demo)");
+    println!("  BambooHR simulator : {}", sim_server.base_url);
+    println!("  webhook endpoint   : {webhook_url}");
+    println!("  receiving app      : {}", receiver.url);
+    println!("  data directory     : {}", args.data_dir.display());
+    println!();
+
+    let before = receiver.received().len();
+    let already = dispatched.load(Ordering::SeqCst);
+    let published = sync_once(&engine, &directory_id).await?;
+    wait_for_dispatch(&dispatched, already + published).await;
+    let delivered = receiver.received().len() - before;
+    println!("first sync delivered {delivered} events to the receiving app");
+
+    if args.once {
+        return Ok(());
+    }
+    println!("serving; syncing every {}s; Ctrl-C to stop", args.poll_seconds);
+    let mut ticker = tokio::time::interval(Duration::from_secs(args.poll_seconds.max(1)));
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(e) = sync_once(&engine, &directory_id).await {
+                    eprintln!("scheduled sync failed: {e}");
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                println!("stopping");
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn hex_key() -> String {
+    random_bytes(32).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn upsert_demo_directory(
+    store: &dyn Store,
+    id: &DirectoryId,
+    bamboohr_url: &str,
+    receiver_url: &str,
+) -> Result<(), DevError> {
+    let existing = store.get_directory(id).await?;
+    let expected = existing.as_ref().map(|d| d.version);
+    let mut directory = match existing {
+        Some(d) => d,
+        None => Directory::new(id.clone(), "demo", DEMO_DIRECTORY).expect("static subdomain is valid"),
+    };
+    directory.base_url = Some(bamboohr_url.to_string());
+    directory.targets = vec![Target {
+        id: TargetId::parse(DEMO_TARGET).expect("static id is valid"),
+        kind: TargetKind::AppWebhook {
+            url: receiver_url.to_string(),
+        },
+        filter: TargetFilter::default(),
+        enabled: true,
+    }];
+    directory.version = expected.unwrap_or(0) + 1;
+    store.put_directory(&directory, expected).await?;
+    Ok(())
+}
+
+/// Runs the poller handler once, as the schedule would, and prints its report.
+async fn sync_once(engine: &Engine, id: &DirectoryId) -> Result<usize, DevError> {
+    let payload = serde_json::json!({ "directoryId": id, "mode": "full" });
+    let response = poller::handler(engine, LambdaEvent::new(payload, Context::default()))
+        .await
+        .map_err(|e| DevError::Handler(e.to_string()))?;
+    let r = &response.report;
+    println!(
+        "sync: {} employees seen, {} created, {} updated, {} unchanged, {} skipped, {} events published",
+        r.seen,
+        r.created,
+        r.updated,
+        r.unchanged,
+        r.skipped.len(),
+        r.events_published
+    );
+    for s in &r.skipped {
+        println!("  skipped employee {}: {}", s.employee_id, s.reason);
+    }
+    Ok(r.events_published)
+}
+
+async fn wait_for_dispatch(dispatched: &AtomicUsize, target: usize) {
+    for _ in 0..300 {
+        if dispatched.load(Ordering::SeqCst) >= target {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The EventBridge envelope the rule would put on the queue.
+fn sqs_message(event: &ChangeEvent, n: usize) -> SqsMessage {
+    let envelope = serde_json::json!({
+        "version": "0",
+        "id": format!("local-{n}"),
+        "detail-type": event.event_type.as_str(),
+        "source": "bamboohr-sync",
+        "account": "000000000000",
+        "time": "1970-01-01T00:00:00Z",
+        "region": "local",
+        "resources": [],
+        "detail": event,
+    });
+    let mut m = SqsMessage::default();
+    m.message_id = Some(event.id.to_string());
+    m.body = Some(envelope.to_string());
+    m
+}
+
+async fn dispatch_loop(engine: Engine, mut rx: mpsc::UnboundedReceiver<ChangeEvent>, dispatched: Arc<AtomicUsize>) {
+    let mut n = 0usize;
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 10 {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        let mut pending = batch;
+        for attempt in 1..=5u64 {
+            let mut sqs = SqsEvent::default();
+            sqs.records = pending
+                .iter()
+                .map(|e| {
+                    n += 1;
+                    sqs_message(e, n)
+                })
+                .collect();
+            let failed: Vec<String> = match dispatcher::handler(&engine, LambdaEvent::new(sqs, Context::default())).await {
+                Ok(resp) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+                Err(_) => pending.iter().map(|e| e.id.to_string()).collect(),
+            };
+            let done = pending.len() - failed.len();
+            dispatched.fetch_add(done, Ordering::SeqCst);
+            pending.retain(|e| failed.contains(&e.id.to_string()));
+            if pending.is_empty() {
+                break;
+            }
+            eprintln!("{} deliveries failed; retrying (attempt {attempt})", pending.len());
+            tokio::time::sleep(Duration::from_secs(attempt)).await;
+        }
+        // What still failed after the local retries is counted, so `--once` does not hang.
+        dispatched.fetch_add(pending.len(), Ordering::SeqCst);
+    }
+}
+
+async fn webhook_route(
+    State(deps): State<Arc<webhook::Deps>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, sync_engine::ingest::MAX_BODY_BYTES + 1).await {
+        Ok(b) => b,
+        Err(_) => return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
+    };
+    let req = lambda_http::Request::from_parts(parts, lambda_http::Body::Binary(bytes.to_vec()));
+    match webhook::handler(&deps, req).await {
+        Ok(resp) => {
+            let (parts, body) = resp.into_parts();
+            let bytes = match body {
+                lambda_http::Body::Text(t) => t.into_bytes(),
+                lambda_http::Body::Binary(b) => b,
+                _ => Vec::new(),
+            };
+            axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+        }
+        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}

@@ -1,0 +1,64 @@
+//! The engine's one error type: what failed, and whether trying again can help.
+
+use bamboohr_client::BambooError;
+use domain::DirectoryId;
+use ports::{BusError, SecretsError, StoreError};
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No directory by that id.
+    #[error("directory {0} not found")]
+    DirectoryNotFound(DirectoryId),
+    /// The directory exists but is paused, held or revoked.
+    #[error("directory {id} is {state}")]
+    DirectoryNotActive {
+        /// Which directory.
+        id: DirectoryId,
+        /// Its state, lowercase.
+        state: &'static str,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The secret store failed.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// The bus failed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// BambooHR failed.
+    #[error("BambooHR: {0}")]
+    BambooHr(#[from] BambooError),
+    /// The directory's secret lacks what the operation needs.
+    #[error("directory {id} has no {what} configured")]
+    MissingCredential {
+        /// Which directory.
+        id: DirectoryId,
+        /// What is missing, e.g. "BambooHR API key".
+        what: &'static str,
+    },
+    /// A write kept losing to concurrent writers.
+    #[error("gave up writing {what} after {attempts} conflicting attempts")]
+    TooManyConflicts {
+        /// What was being written.
+        what: String,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+}
+
+impl EngineError {
+    /// Whether a later retry of the same operation may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::DirectoryNotFound(_) | Self::DirectoryNotActive { .. } => false,
+            Self::MissingCredential { .. } => false,
+            Self::Store(e) => e.is_retryable(),
+            Self::Secrets(e) => e.is_retryable(),
+            Self::Bus(e) => e.is_retryable(),
+            Self::BambooHr(e) => e.is_retryable(),
+            Self::TooManyConflicts { .. } => true,
+        }
+    }
+}
