@@ -1,1 +1,22 @@
-//! placeholder
+//! AWS implementations of the ports: [`DynamoStore`] (`ports::Store` on one DynamoDB
+//! table), [`SecretsManagerStore`] (`ports::SecretStore`), [`EventBridgeBus`]
+//! (`ports::EventBus`) and the SQS helpers the dispatcher side and tests use.
+//!
+//! Every adapter is built from an `aws_config::SdkConfig` the caller loaded, so product
+//! code never knows whether it talks to AWS or to moto. Each SDK client gets the
+//! timeouts and bounded, jittered retries of [`clients`], so no external call can hang
+//! or retry forever. Adapters return the ports' error types; nothing here logs a secret
+//! or a user's field values (ids, counts and reasons only).
+
+pub mod clients;
+pub mod dynamo;
+pub mod eventbridge;
+pub mod secrets;
+pub mod sqs;
+
+mod backoff;
+
+pub use dynamo::{create_table, DynamoStore, FINGERPRINT_INDEX, MAX_EVENTS_PER_WRITE};
+pub use eventbridge::{shard_of, EventBridgeBus, EVENT_SOURCE, MAX_ENTRY_BYTES, SHARDS};
+pub use secrets::SecretsManagerStore;
+pub use sqs::{delete_batch, receive_batch};

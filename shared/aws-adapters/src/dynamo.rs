@@ -1,0 +1,1027 @@
+//! [`DynamoStore`]: `ports::Store` on one DynamoDB table.
+//!
+//! # Key design
+//!
+//! Every item of a directory lives in that directory's partition, so no key is shared
+//! between tenants and one Query reads one directory's users, outbox or ledger.
+//!
+//! | item        | `pk`         | `sk`                                | other attributes |
+//! |-------------|--------------|-------------------------------------|------------------|
+//! | directory   | `DIR#<dir>`  | `META`                              | `data` (JSON of the `Directory`), `version` (N), `gsi1pk` = `DIRS`, `gsi1sk` = `<dir>` |
+//! | user        | `DIR#<dir>`  | `USER#<employee id>`                | `data` (JSON of the `DirectoryUser`), `version` (N), `fp` (S), `state` (S), `gsi1pk` = `FP#<dir>`, `gsi1sk` = `<employee id>` |
+//! | outbox      | `DIR#<dir>`  | `OUTBOX#<event id>`                 | `data` (JSON of the `ChangeEvent`), `seq` (N) |
+//! | ledger      | `DIR#<dir>`  | `LEDGER#<target id>#<object id>`    | `version` (N) |
+//!
+//! The sparse global secondary index [`FINGERPRINT_INDEX`] (`fingerprints`: hash
+//! `gsi1pk`, range `gsi1sk`, projection INCLUDE `version`, `fp`, `state`) serves two
+//! listings without reading any `data`:
+//! - `user_fingerprints`: Query `gsi1pk = FP#<dir>`. A full reconciliation of an
+//!   unchanged directory reads these few attributes per user (a few dozen bytes)
+//!   instead of each user item (DESIGN guarantee 3).
+//! - `list_directories`: Query `gsi1pk = DIRS` for the ids, then BatchGetItem (strongly
+//!   consistent) of the directory items. No Scan of the table.
+//!
+//! Index reads are eventually consistent: a user or directory written a moment ago may
+//! show its previous projection. That is safe here: a stale fingerprint makes the
+//! engine attempt a conditional write that loses with `Conflict` (it re-reads), and a
+//! new directory shows up in the listing within a second.
+//!
+//! Ordering: `list_users` (table, `USER#<employee id>`) and `user_fingerprints` (index,
+//! `<employee id>`) both sort by the employee id's bytes, the same order as
+//! `EmployeeId`'s `Ord`, so the two listings line up entry by entry.
+//!
+//! # Writes
+//!
+//! - Directories and users are written with a condition: `attribute_not_exists(pk)`
+//!   when the writer expects no item, else `version = :expected`. A failed condition is
+//!   `StoreError::Conflict`.
+//! - `write_user` is one TransactWriteItems: the conditional Put of the user and an
+//!   unconditional Put of each outbox event, so the events exist exactly when the user
+//!   change does. A transaction holds at most 100 items, hence at most
+//!   [`MAX_EVENTS_PER_WRITE`] events per user write.
+//! - Outbox `seq` is the wall clock in nanoseconds at write time, made strictly
+//!   increasing within a process, plus the event's index in the write; pending events
+//!   are returned in `seq` order (then by id). `pending_events` reads the directory's
+//!   whole outbox (it is normally empty or tiny) and truncates.
+//! - `mark_published` deletes outbox items one DeleteItem each (a few at a time),
+//!   which needs only `dynamodb:DeleteItem` and makes unknown ids harmless.
+//! - `ledger_advance` is one UpdateItem `SET version = :v` conditional on
+//!   `attribute_not_exists(version) OR version < :v`; when the condition fails the old
+//!   item comes back with the error (`ReturnValuesOnConditionCheckFailure`), so the
+//!   current version is known without a second read.
+//!
+//! Every call asks for `ReturnConsumedCapacity = TOTAL`; [`DynamoStore::consumed`]
+//! sums what DynamoDB reported, for benchmarks and cost estimates.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use domain::{
+    ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventId, Fingerprint, TargetId,
+    UserState,
+};
+use ports::{LedgerAdvance, Store, StoreError, UserFingerprint, UserWrite};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::{backoff, clients};
+
+/// Name of the sparse index that serves fingerprints and the directory listing.
+pub const FINGERPRINT_INDEX: &str = "fingerprints";
+
+/// A transaction holds at most 100 items: the user and up to 99 outbox events.
+pub const MAX_EVENTS_PER_WRITE: usize = 99;
+
+/// BatchGetItem reads at most 100 keys per call.
+const BATCH_GET_MAX: usize = 100;
+/// Rounds of retrying unprocessed BatchGetItem keys before giving up.
+const UNPROCESSED_RETRIES: u32 = 5;
+/// Outbox deletes in flight at once.
+const DELETE_CONCURRENCY: usize = 8;
+
+const PK: &str = "pk";
+const SK: &str = "sk";
+const DATA: &str = "data";
+const VERSION: &str = "version";
+const FP: &str = "fp";
+const STATE: &str = "state";
+const SEQ: &str = "seq";
+const GSI1PK: &str = "gsi1pk";
+const GSI1SK: &str = "gsi1sk";
+/// The TTL attribute the table is created with (idempotency keys, leases, old runs).
+const EXPIRES_AT: &str = "expiresAt";
+
+const META: &str = "META";
+const USER_PREFIX: &str = "USER#";
+const OUTBOX_PREFIX: &str = "OUTBOX#";
+const LEDGER_PREFIX: &str = "LEDGER#";
+const DIRS: &str = "DIRS";
+
+type Item = HashMap<String, AttributeValue>;
+
+fn dir_pk(dir: &DirectoryId) -> String {
+    format!("DIR#{dir}")
+}
+
+fn user_sk(emp: &EmployeeId) -> String {
+    format!("{USER_PREFIX}{emp}")
+}
+
+fn outbox_sk(id: &EventId) -> String {
+    format!("{OUTBOX_PREFIX}{id}")
+}
+
+/// Target ids cannot contain `#`, so the first `#` after the prefix ends the target
+/// and any object id is unambiguous.
+fn ledger_sk(target: &TargetId, object_id: &str) -> String {
+    format!("{LEDGER_PREFIX}{target}#{object_id}")
+}
+
+fn fp_pk(dir: &DirectoryId) -> String {
+    format!("FP#{dir}")
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: String) -> Item {
+    HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))])
+}
+
+fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A short reason naming the operation and DynamoDB's error code. Service messages are
+/// kept (they describe the request, not item values); transport errors keep their chain.
+fn sdk_reason<E, R>(op: &str, err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(e) => format!(
+            "{op}: {} ({})",
+            e.code().unwrap_or("unknown error"),
+            e.message().unwrap_or("no message")
+        ),
+        None => format!("{op}: {}", DisplayErrorContext(err)),
+    }
+}
+
+fn unavailable<E, R>(table: &str, op: &str, err: &SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let reason = sdk_reason(op, err);
+    tracing::warn!(table, op, %reason, "dynamodb call failed");
+    StoreError::Unavailable { reason }
+}
+
+/// Request builders fail only when a required field is missing, which the code here
+/// always sets; the error is still reported rather than unwrapped.
+fn built<T>(r: Result<T, BuildError>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Unavailable {
+        reason: format!("building a DynamoDB request: {e}"),
+    })
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn get_n(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn corrupt(what: &str, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        what: what.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn decode<T: DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
+    let json = get_s(item, DATA).ok_or_else(|| corrupt(what, "no `data` attribute"))?;
+    serde_json::from_str(json).map_err(|e| {
+        // serde's message can quote stored values; keep only the position.
+        corrupt(
+            what,
+            format!(
+                "`data` is not the expected JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+fn encode<T: Serialize>(value: &T, what: &str) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt(what, format!("cannot serialize: {e}")))
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The DynamoDB store. Cheap to share behind an `Arc`; the SDK client pools connections.
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    read_milli: AtomicU64,
+    write_milli: AtomicU64,
+    last_seq: AtomicU64,
+}
+
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DynamoStore {
+    /// A store on `table`, with a client built from `sdk` and [`clients`]'s policy.
+    pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> Self {
+        Self::from_client(clients::dynamodb(sdk), table)
+    }
+
+    /// A store on `table` using an existing client (which should carry the timeouts
+    /// and retries of [`clients::dynamodb`]).
+    pub fn from_client(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            read_milli: AtomicU64::new(0),
+            write_milli: AtomicU64::new(0),
+            last_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Capacity units DynamoDB reported as consumed by this store so far:
+    /// `(read units, write units)`, index reads included.
+    pub fn consumed(&self) -> (f64, f64) {
+        (
+            self.read_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+            self.write_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+        )
+    }
+
+    /// Sets the consumed-capacity counters back to zero.
+    pub fn reset_consumed(&self) {
+        self.read_milli.store(0, Ordering::Relaxed);
+        self.write_milli.store(0, Ordering::Relaxed);
+    }
+
+    fn add(counter: &AtomicU64, cc: Option<&ConsumedCapacity>) {
+        if let Some(units) = cc.and_then(|c| c.capacity_units()) {
+            // Units come in halves and small fractions; milli-units keep them exact
+            // enough in an integer counter.
+            let milli = (units * 1000.0).round();
+            if milli.is_finite() && milli > 0.0 {
+                counter.fetch_add(milli as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn record_read(&self, cc: Option<&ConsumedCapacity>) {
+        Self::add(&self.read_milli, cc);
+    }
+
+    fn record_write(&self, cc: Option<&ConsumedCapacity>) {
+        Self::add(&self.write_milli, cc);
+    }
+
+    /// Reserves `count` consecutive outbox sequence numbers, never below the clock and
+    /// always above any number this process handed out before.
+    fn reserve_seq(&self, count: u64) -> u64 {
+        let now = now_nanos();
+        let mut base = now;
+        let _ = self
+            .last_seq
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                base = now.max(last.saturating_add(1));
+                Some(base.saturating_add(count.max(1) - 1))
+            });
+        base
+    }
+
+    async fn get_item(&self, key: Item, projection: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .projection_expression(projection)
+            .set_expression_attribute_names(projection_names(projection))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", &e))?;
+        self.record_read(out.consumed_capacity());
+        Ok(out.item)
+    }
+
+    /// Every item of one key condition, all pages, in sort-key order.
+    async fn query_all(&self, q: QuerySpec<'_>) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(q.index.map(str::to_string))
+                .key_condition_expression(q.condition)
+                .set_expression_attribute_names(Some(q.names.clone()))
+                .set_expression_attribute_values(Some(q.values.clone()))
+                .projection_expression(q.projection)
+                // Index reads cannot be strongly consistent.
+                .consistent_read(q.index.is_none())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable(&self.table, "Query", &e))?;
+            self.record_read(out.consumed_capacity());
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Strongly consistent reads of many keys, 100 per call, retrying keys DynamoDB
+    /// left unprocessed (throttling) with jittered backoff, a bounded number of times.
+    async fn batch_get(&self, keys: Vec<Item>, projection: &str) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut pending = chunk.to_vec();
+            let mut round = 0;
+            while !pending.is_empty() {
+                if round > 0 {
+                    if round > UNPROCESSED_RETRIES {
+                        return Err(StoreError::Unavailable {
+                            reason: format!(
+                                "BatchGetItem: {} keys still unprocessed after {UNPROCESSED_RETRIES} retries",
+                                pending.len()
+                            ),
+                        });
+                    }
+                    backoff::sleep(round, Duration::from_millis(50), Duration::from_secs(1)).await;
+                }
+                let request = built(
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(std::mem::take(&mut pending)))
+                        .consistent_read(true)
+                        .projection_expression(projection)
+                        .set_expression_attribute_names(projection_names(projection))
+                        .build(),
+                )?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(&self.table, "BatchGetItem", &e))?;
+                for cc in out.consumed_capacity() {
+                    self.record_read(Some(cc));
+                }
+                if let Some(mut responses) = out.responses {
+                    found.extend(responses.remove(&self.table).unwrap_or_default());
+                }
+                if let Some(mut unprocessed) = out.unprocessed_keys {
+                    if let Some(ka) = unprocessed.remove(&self.table) {
+                        pending = ka.keys;
+                    }
+                }
+                round += 1;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn put_conditional(
+        &self,
+        item: Item,
+        expected: Option<u64>,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        let (condition, values) = condition_on_version(expected);
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(version_names(expected)))
+            .set_expression_attribute_values(values)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                self.record_write(out.consumed_capacity());
+                Ok(())
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                tracing::debug!(table = %self.table, what, ?expected, "conditional put lost");
+                Err(StoreError::Conflict {
+                    what: what.to_string(),
+                    expected,
+                })
+            }
+            Err(e) => Err(unavailable(&self.table, "PutItem", &e)),
+        }
+    }
+}
+
+/// What one [`DynamoStore::query_all`] reads.
+struct QuerySpec<'a> {
+    index: Option<&'a str>,
+    condition: &'a str,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+    projection: &'a str,
+}
+
+/// Every projection here names attributes through `#placeholders` equal to the
+/// attribute name, so reserved words (`data`, `state`) never clash.
+fn projection_names(projection: &str) -> Option<HashMap<String, String>> {
+    let map: HashMap<String, String> = projection
+        .split(',')
+        .map(str::trim)
+        .filter_map(|p| p.strip_prefix('#'))
+        .map(|name| (format!("#{name}"), name.to_string()))
+        .collect();
+    (!map.is_empty()).then_some(map)
+}
+
+/// The write condition for an expected version: absent item, or that exact version.
+fn condition_on_version(
+    expected: Option<u64>,
+) -> (&'static str, Option<HashMap<String, AttributeValue>>) {
+    match expected {
+        None => ("attribute_not_exists(#pk)", None),
+        Some(v) => (
+            "#version = :expected",
+            Some(HashMap::from([(":expected".to_string(), n(v))])),
+        ),
+    }
+}
+
+fn version_names(expected: Option<u64>) -> HashMap<String, String> {
+    match expected {
+        None => names(&[("#pk", PK)]),
+        Some(_) => names(&[("#version", VERSION)]),
+    }
+}
+
+fn parse_state(s: &str) -> Option<UserState> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get_directory(&self, id: &DirectoryId) -> Result<Option<Directory>, StoreError> {
+        let item = self.get_item(key(dir_pk(id), META.into()), "#data").await?;
+        item.map(|i| decode(&i, &format!("directory {id}")))
+            .transpose()
+    }
+
+    async fn put_directory(
+        &self,
+        directory: &Directory,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let what = format!("directory {}", directory.id);
+        let mut item = key(dir_pk(&directory.id), META.into());
+        item.insert(DATA.into(), s(encode(directory, &what)?));
+        item.insert(VERSION.into(), n(directory.version));
+        item.insert(GSI1PK.into(), s(DIRS));
+        item.insert(GSI1SK.into(), s(directory.id.as_str()));
+        self.put_conditional(item, expected_version, &what).await
+    }
+
+    async fn list_directories(&self) -> Result<Vec<Directory>, StoreError> {
+        let entries = self
+            .query_all(QuerySpec {
+                index: Some(FINGERPRINT_INDEX),
+                condition: "#gsi1pk = :p",
+                names: names(&[("#gsi1pk", GSI1PK), ("#gsi1sk", GSI1SK)]),
+                values: HashMap::from([(":p".to_string(), s(DIRS))]),
+                projection: "#gsi1sk",
+            })
+            .await?;
+        let keys: Vec<Item> = entries
+            .iter()
+            .filter_map(|e| get_s(e, GSI1SK))
+            .map(|id| key(format!("DIR#{id}"), META.into()))
+            .collect();
+        let items = self.batch_get(keys, "#data").await?;
+        let mut dirs = items
+            .iter()
+            .map(|i| {
+                let what = format!("directory {}", get_s(i, PK).unwrap_or("?"));
+                decode::<Directory>(i, &what)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        dirs.sort_by(|a, b| a.id.cmp(&b.id));
+        tracing::debug!(table = %self.table, count = dirs.len(), "listed directories");
+        Ok(dirs)
+    }
+
+    async fn get_user(
+        &self,
+        directory: &DirectoryId,
+        employee: &EmployeeId,
+    ) -> Result<Option<DirectoryUser>, StoreError> {
+        let item = self
+            .get_item(key(dir_pk(directory), user_sk(employee)), "#data")
+            .await?;
+        item.map(|i| decode(&i, &format!("user {directory}/{employee}")))
+            .transpose()
+    }
+
+    async fn list_users(&self, directory: &DirectoryId) -> Result<Vec<DirectoryUser>, StoreError> {
+        let items = self
+            .query_all(QuerySpec {
+                index: None,
+                condition: "#pk = :pk AND begins_with(#sk, :prefix)",
+                names: names(&[("#pk", PK), ("#sk", SK), ("#data", DATA)]),
+                values: HashMap::from([
+                    (":pk".to_string(), s(dir_pk(directory))),
+                    (":prefix".to_string(), s(USER_PREFIX)),
+                ]),
+                projection: "#sk, #data",
+            })
+            .await?;
+        items
+            .iter()
+            .map(|i| {
+                let emp = get_s(i, SK)
+                    .and_then(|sk| sk.strip_prefix(USER_PREFIX))
+                    .unwrap_or("?");
+                decode(i, &format!("user {directory}/{emp}"))
+            })
+            .collect()
+    }
+
+    async fn user_fingerprints(
+        &self,
+        directory: &DirectoryId,
+    ) -> Result<Vec<UserFingerprint>, StoreError> {
+        let items = self
+            .query_all(QuerySpec {
+                index: Some(FINGERPRINT_INDEX),
+                condition: "#gsi1pk = :p",
+                names: names(&[
+                    ("#gsi1pk", GSI1PK),
+                    ("#gsi1sk", GSI1SK),
+                    ("#version", VERSION),
+                    ("#fp", FP),
+                    ("#state", STATE),
+                ]),
+                values: HashMap::from([(":p".to_string(), s(fp_pk(directory)))]),
+                projection: "#gsi1sk, #version, #fp, #state",
+            })
+            .await?;
+        items
+            .iter()
+            .map(|i| {
+                let emp = get_s(i, GSI1SK).unwrap_or("?");
+                let what = format!("fingerprint of user {directory}/{emp}");
+                let employee_id =
+                    EmployeeId::parse(emp).map_err(|e| corrupt(&what, e.to_string()))?;
+                let version =
+                    get_n(i, VERSION).ok_or_else(|| corrupt(&what, "no numeric `version`"))?;
+                let fingerprint = Fingerprint::from_stored(
+                    get_s(i, FP).ok_or_else(|| corrupt(&what, "no `fp`"))?,
+                );
+                let state = get_s(i, STATE)
+                    .and_then(parse_state)
+                    .ok_or_else(|| corrupt(&what, "no known `state`"))?;
+                Ok(UserFingerprint {
+                    employee_id,
+                    version,
+                    fingerprint,
+                    state,
+                })
+            })
+            .collect()
+    }
+
+    async fn write_user(&self, write: &UserWrite) -> Result<(), StoreError> {
+        let user = &write.user;
+        let dir = &user.directory_id;
+        let emp = &user.employee_id;
+        let what = format!("user {dir}/{emp}");
+
+        // The same event twice in one write would be two operations on one item, which
+        // DynamoDB refuses; the later copy wins, as a second write would.
+        let mut events: Vec<&ChangeEvent> = Vec::with_capacity(write.events.len());
+        for e in &write.events {
+            match events.iter().position(|x| x.id == e.id) {
+                Some(i) => events[i] = e,
+                None => events.push(e),
+            }
+        }
+        if events.len() > MAX_EVENTS_PER_WRITE {
+            // Not retryable in substance, but the ports have no "invalid request" error.
+            return Err(StoreError::Unavailable {
+                reason: format!(
+                    "{what}: {} events exceed the {MAX_EVENTS_PER_WRITE} one transaction can hold",
+                    events.len()
+                ),
+            });
+        }
+
+        let mut item = key(dir_pk(dir), user_sk(emp));
+        item.insert(DATA.into(), s(encode(user, &what)?));
+        item.insert(VERSION.into(), n(user.version));
+        item.insert(FP.into(), s(user.fingerprint.as_str()));
+        item.insert(STATE.into(), s(user.state.as_str()));
+        item.insert(GSI1PK.into(), s(fp_pk(dir)));
+        item.insert(GSI1SK.into(), s(emp.as_str()));
+        let (condition, values) = condition_on_version(write.expected_version);
+        let mut items = Vec::with_capacity(events.len() + 1);
+        items.push(
+            TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression(condition)
+                        .set_expression_attribute_names(Some(version_names(write.expected_version)))
+                        .set_expression_attribute_values(values)
+                        .build(),
+                )?)
+                .build(),
+        );
+
+        let seq = self.reserve_seq(events.len() as u64);
+        for (i, event) in events.iter().enumerate() {
+            let mut item = key(dir_pk(dir), outbox_sk(&event.id));
+            item.insert(
+                DATA.into(),
+                s(encode(event, &format!("event {}", event.id))?),
+            );
+            item.insert(SEQ.into(), n(seq + i as u64));
+            items.push(
+                TransactWriteItem::builder()
+                    .put(built(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
+
+        let out = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                for cc in out.consumed_capacity() {
+                    self.record_write(Some(cc));
+                }
+                tracing::debug!(
+                    table = %self.table,
+                    directory = %dir,
+                    employee = %emp,
+                    version = user.version,
+                    events = events.len(),
+                    "user written"
+                );
+                Ok(())
+            }
+            Err(e) => Err(self.transaction_error(e, &what, write.expected_version)),
+        }
+    }
+
+    async fn pending_events(
+        &self,
+        directory: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<ChangeEvent>, StoreError> {
+        let items = self
+            .query_all(QuerySpec {
+                index: None,
+                condition: "#pk = :pk AND begins_with(#sk, :prefix)",
+                names: names(&[("#pk", PK), ("#sk", SK), ("#data", DATA), ("#seq", SEQ)]),
+                values: HashMap::from([
+                    (":pk".to_string(), s(dir_pk(directory))),
+                    (":prefix".to_string(), s(OUTBOX_PREFIX)),
+                ]),
+                projection: "#sk, #data, #seq",
+            })
+            .await?;
+        let mut events = items
+            .iter()
+            .map(|i| {
+                let id = get_s(i, SK)
+                    .and_then(|sk| sk.strip_prefix(OUTBOX_PREFIX))
+                    .unwrap_or("?");
+                let what = format!("outbox event {directory}/{id}");
+                let seq = get_n(i, SEQ).ok_or_else(|| corrupt(&what, "no numeric `seq`"))?;
+                Ok((seq, decode::<ChangeEvent>(i, &what)?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        events.sort_by(|(sa, a), (sb, b)| sa.cmp(sb).then_with(|| a.id.cmp(&b.id)));
+        events.truncate(limit);
+        Ok(events.into_iter().map(|(_, e)| e).collect())
+    }
+
+    async fn mark_published(
+        &self,
+        directory: &DirectoryId,
+        ids: &[EventId],
+    ) -> Result<(), StoreError> {
+        let mut unique: Vec<&EventId> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(DELETE_CONCURRENCY) {
+            let deletes = chunk.iter().map(|id| {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(dir_pk(directory), outbox_sk(id))))
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+            });
+            for result in futures::future::join_all(deletes).await {
+                let out = result.map_err(|e| unavailable(&self.table, "DeleteItem", &e))?;
+                self.record_write(out.consumed_capacity());
+            }
+        }
+        tracing::debug!(table = %self.table, directory = %directory, count = unique.len(), "outbox events removed");
+        Ok(())
+    }
+
+    async fn ledger_get(
+        &self,
+        directory: &DirectoryId,
+        target: &TargetId,
+        object_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let item = self
+            .get_item(
+                key(dir_pk(directory), ledger_sk(target, object_id)),
+                "#version",
+            )
+            .await?;
+        item.map(|i| {
+            get_n(&i, VERSION).ok_or_else(|| {
+                corrupt(
+                    &format!("ledger {directory}/{target}/{object_id}"),
+                    "no numeric `version`",
+                )
+            })
+        })
+        .transpose()
+    }
+
+    async fn ledger_advance(
+        &self,
+        directory: &DirectoryId,
+        target: &TargetId,
+        object_id: &str,
+        version: u64,
+    ) -> Result<LedgerAdvance, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(dir_pk(directory), ledger_sk(target, object_id))))
+            .update_expression("SET #version = :v")
+            .condition_expression("attribute_not_exists(#version) OR #version < :v")
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":v", n(version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                self.record_write(out.consumed_capacity());
+                Ok(LedgerAdvance::Advanced)
+            }
+            Err(e) => {
+                let Some(ccf) = e.as_service_error().and_then(|se| match se {
+                    UpdateItemError::ConditionalCheckFailedException(c) => Some(c),
+                    _ => None,
+                }) else {
+                    return Err(unavailable(&self.table, "UpdateItem", &e));
+                };
+                let returned = ccf.item().and_then(|i| get_n(i, VERSION));
+                let current = match returned {
+                    Some(v) => Some(v),
+                    // Older endpoints do not return the item; read it instead.
+                    None => self.ledger_get(directory, target, object_id).await?,
+                };
+                match current {
+                    Some(current) => Ok(LedgerAdvance::AlreadyAt { current }),
+                    None => Err(StoreError::Unavailable {
+                        reason: format!(
+                            "ledger {directory}/{target}/{object_id} changed while advancing; retry"
+                        ),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+impl DynamoStore {
+    /// Maps a failed user transaction: the user's condition failing is a `Conflict`;
+    /// a concurrent transaction on the same item or throttling is retryable.
+    fn transaction_error<R: std::fmt::Debug>(
+        &self,
+        err: SdkError<TransactWriteItemsError, R>,
+        what: &str,
+        expected: Option<u64>,
+    ) -> StoreError {
+        if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
+            err.as_service_error()
+        {
+            let codes: Vec<&str> = tc
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None"))
+                .collect();
+            // Reasons are in request order; the user's Put is first.
+            if codes.first() == Some(&"ConditionalCheckFailed") {
+                tracing::debug!(table = %self.table, what, ?expected, "conditional user write lost");
+                return StoreError::Conflict {
+                    what: what.to_string(),
+                    expected,
+                };
+            }
+            let reason = format!(
+                "TransactWriteItems for {what} cancelled: [{}]",
+                codes.join(", ")
+            );
+            tracing::warn!(table = %self.table, %reason, "dynamodb transaction cancelled");
+            return StoreError::Unavailable { reason };
+        }
+        unavailable(&self.table, "TransactWriteItems", &err)
+    }
+}
+
+/// Creates the store's table as the SAM template defines it (pk/sk strings, the sparse
+/// [`FINGERPRINT_INDEX`] projecting `version`, `fp`, `state`, on-demand billing, TTL on
+/// `expiresAt`) and waits until it is ACTIVE. An existing table is left as it is. For
+/// tests and the local dev CLI; deployed stacks get the table from the template.
+pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
+    let attr = |n: &str| {
+        built(
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build(),
+        )
+    };
+    let key_el = |n: &str, t: KeyType| {
+        built(
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build(),
+        )
+    };
+    let index = built(
+        GlobalSecondaryIndex::builder()
+            .index_name(FINGERPRINT_INDEX)
+            .key_schema(key_el(GSI1PK, KeyType::Hash)?)
+            .key_schema(key_el(GSI1SK, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::Include)
+                    .non_key_attributes(VERSION)
+                    .non_key_attributes(FP)
+                    .non_key_attributes(STATE)
+                    .build(),
+            )
+            .build(),
+    )?;
+    let created = client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(attr(PK)?)
+        .attribute_definitions(attr(SK)?)
+        .attribute_definitions(attr(GSI1PK)?)
+        .attribute_definitions(attr(GSI1SK)?)
+        .key_schema(key_el(PK, KeyType::Hash)?)
+        .key_schema(key_el(SK, KeyType::Range)?)
+        .global_secondary_indexes(index)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await;
+    let fresh = match created {
+        Ok(_) => true,
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(CreateTableError::ResourceInUseException(_))
+            ) =>
+        {
+            false
+        }
+        Err(e) => return Err(unavailable(name, "CreateTable", &e)),
+    };
+    client
+        .wait_until_table_exists()
+        .table_name(name)
+        .wait(Duration::from_secs(120))
+        .await
+        .map_err(|e| StoreError::Unavailable {
+            reason: format!("waiting for table {name}: {}", DisplayErrorContext(&e)),
+        })?;
+    if fresh {
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(built(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(EXPIRES_AT)
+                    .enabled(true)
+                    .build(),
+            )?)
+            .send()
+            .await
+            .map_err(|e| unavailable(name, "UpdateTimeToLive", &e))?;
+    }
+    tracing::info!(table = name, created = fresh, "table ready");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_directory_scoped_and_unambiguous() {
+        let d = DirectoryId::parse("acme").unwrap();
+        assert_eq!(dir_pk(&d), "DIR#acme");
+        assert_eq!(user_sk(&EmployeeId::parse("42").unwrap()), "USER#42");
+        assert_eq!(fp_pk(&d), "FP#acme");
+        let t = TargetId::parse("scim-okta").unwrap();
+        assert_eq!(ledger_sk(&t, "usr_1#x"), "LEDGER#scim-okta#usr_1#x");
+    }
+
+    #[test]
+    fn projection_placeholders_name_their_attributes() {
+        let m = projection_names("#gsi1sk, #version, #fp").unwrap();
+        assert_eq!(m["#version"], "version");
+        assert_eq!(m.len(), 3);
+        assert!(projection_names("plain").is_none());
+    }
+
+    #[test]
+    fn states_round_trip_through_their_stored_names() {
+        for st in [
+            UserState::Pending,
+            UserState::Active,
+            UserState::Inactive,
+            UserState::Deleted,
+        ] {
+            assert_eq!(parse_state(st.as_str()), Some(st));
+        }
+        assert_eq!(parse_state("gone"), None);
+    }
+}

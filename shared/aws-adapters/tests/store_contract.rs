@@ -1,0 +1,31 @@
+//! The shared store contract (`ports::contract`) against `DynamoStore` on moto: the same
+//! checks the embedded store passes, one test per check, each on its own table.
+
+mod common;
+
+macro_rules! contract_tests {
+    ($($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let store = common::store().await;
+                ports::contract::$check(&store, "c").await;
+            }
+        )*
+    };
+}
+
+contract_tests!(
+    directories_are_written_conditionally,
+    user_writes_are_conditional_on_version,
+    listings_are_complete_ordered_and_tenant_scoped,
+    outbox_events_are_atomic_with_the_user,
+    the_ledger_only_moves_forward,
+);
+
+/// All checks on one table, as adapters sharing a store would run them.
+#[tokio::test]
+async fn every_check_on_one_table() {
+    let store = common::store().await;
+    ports::contract::run_all(&store, "all").await;
+}
