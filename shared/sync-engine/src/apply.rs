@@ -24,7 +24,11 @@ pub enum ApplyOutcome {
 }
 
 /// The event a user write causes.
-pub fn event_for(before: Option<&DirectoryUser>, after: &DirectoryUser, at: OffsetDateTime) -> ChangeEvent {
+pub fn event_for(
+    before: Option<&DirectoryUser>,
+    after: &DirectoryUser,
+    at: OffsetDateTime,
+) -> ChangeEvent {
     let event_type = match (before, after.state) {
         (_, UserState::Deleted) => EventType::UserDeleted,
         (None, _) => EventType::UserCreated,
@@ -35,7 +39,11 @@ pub fn event_for(before: Option<&DirectoryUser>, after: &DirectoryUser, at: Offs
 }
 
 /// An event of a given type carrying `user` as it is now.
-pub fn event_for_type(event_type: EventType, user: &DirectoryUser, at: OffsetDateTime) -> ChangeEvent {
+pub fn event_for_type(
+    event_type: EventType,
+    user: &DirectoryUser,
+    at: OffsetDateTime,
+) -> ChangeEvent {
     ChangeEvent::new(
         event_type,
         user.directory_id.clone(),
@@ -47,7 +55,11 @@ pub fn event_for_type(event_type: EventType, user: &DirectoryUser, at: OffsetDat
 }
 
 /// The context mapping needs, for this directory at this instant.
-pub fn context(directory: &Directory, now: OffsetDateTime, source_timestamp: Option<OffsetDateTime>) -> ApplyContext {
+pub fn context(
+    directory: &Directory,
+    now: OffsetDateTime,
+    source_timestamp: Option<OffsetDateTime>,
+) -> ApplyContext {
     ApplyContext {
         directory_id: directory.id.clone(),
         today: now.date(),
@@ -103,7 +115,11 @@ pub async fn apply_record(
             .store
             .get_user(&directory.id, &record.employee_id)
             .await?;
-        let after = mapping::apply(before.as_ref(), record, &context(directory, now, source_timestamp));
+        let after = mapping::apply(
+            before.as_ref(),
+            record,
+            &context(directory, now, source_timestamp),
+        );
         match write_if_changed(engine, before.as_ref(), after, now).await {
             Ok(outcome) => return Ok(outcome),
             Err(StoreError::Conflict { what, .. }) if attempts < MAX_CONFLICT_ATTEMPTS => {

@@ -3,7 +3,9 @@
 //! (object, target) ledger, so a duplicate or reordered event never pushes older data
 //! and a target that already has a version is not sent it again.
 
-use domain::{ChangeEvent, Directory, DirectoryUser, EmployeeId, Target, TargetId, TargetKind, UserState};
+use domain::{
+    ChangeEvent, Directory, DirectoryUser, EmployeeId, Target, TargetId, TargetKind, UserState,
+};
 use ports::LedgerAdvance;
 use secrecy::SecretString;
 use serde::Serialize;
@@ -48,9 +50,15 @@ pub struct DispatchReport {
 impl DispatchReport {
     /// True when some target failed in a way a retry may fix.
     pub fn needs_retry(&self) -> bool {
-        self.targets
-            .iter()
-            .any(|(_, o)| matches!(o, TargetOutcome::Failed { retryable: true, .. }))
+        self.targets.iter().any(|(_, o)| {
+            matches!(
+                o,
+                TargetOutcome::Failed {
+                    retryable: true,
+                    ..
+                }
+            )
+        })
     }
 }
 
@@ -80,7 +88,10 @@ pub fn passes_filter(target: &Target, user: &DirectoryUser) -> Result<(), String
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             });
-        if !value.map(|v| accepted.iter().any(|a| a == &v)).unwrap_or(false) {
+        if !value
+            .map(|v| accepted.iter().any(|a| a == &v))
+            .unwrap_or(false)
+        {
             return Err(format!("filtered out: {field} not in the accepted values"));
         }
     }
@@ -104,7 +115,12 @@ pub async fn dispatch(engine: &Engine, event: &ChangeEvent) -> Result<DispatchRe
         };
         match current {
             Some(u) if u.version > event.version => {
-                let ev = crate::apply::event_for_type(event.event_type, &u, event.occurred_at);
+                let event_type = if u.state == UserState::Deleted {
+                    domain::EventType::UserDeleted
+                } else {
+                    event.event_type
+                };
+                let ev = crate::apply::event_for_type(event_type, &u, event.occurred_at);
                 (ev, Some(u))
             }
             Some(u) => (event.clone(), Some(u)),
@@ -117,7 +133,15 @@ pub async fn dispatch(engine: &Engine, event: &ChangeEvent) -> Result<DispatchRe
     let secrets = engine.secrets.get(&directory.secret_name).await?;
     let mut report = DispatchReport::default();
     for target in directory.targets.iter().filter(|t| t.enabled) {
-        let outcome = deliver_to(engine, &directory, target, &delivery, user.as_ref(), &secrets).await?;
+        let outcome = deliver_to(
+            engine,
+            &directory,
+            target,
+            &delivery,
+            user.as_ref(),
+            &secrets,
+        )
+        .await?;
         match &outcome {
             TargetOutcome::Delivered { status, version } => info!(
                 directory_id = %directory.id, event_id = %delivery.id, target_id = %target.id,
@@ -176,7 +200,10 @@ async fn deliver_to(
             send_app_webhook(engine, url, signing, event).await
         }
         other => TargetOutcome::Skipped {
-            reason: format!("target kind {} is not delivered by this version", kind_name(other)),
+            reason: format!(
+                "target kind {} is not delivered by this version",
+                kind_name(other)
+            ),
         },
     };
 
@@ -205,7 +232,12 @@ fn kind_name(kind: &TargetKind) -> &'static str {
 
 /// POSTs the event signed per Standard Webhooks. `webhook-id` is the event id, which
 /// is stable across retries, so receivers can deduplicate.
-async fn send_app_webhook(engine: &Engine, url: &str, signing: &[SecretString], event: &ChangeEvent) -> TargetOutcome {
+async fn send_app_webhook(
+    engine: &Engine,
+    url: &str,
+    signing: &[SecretString],
+    event: &ChangeEvent,
+) -> TargetOutcome {
     let secrets: Result<Vec<WebhookSecret>, _> = signing.iter().map(WebhookSecret::parse).collect();
     let secrets = match secrets {
         Ok(s) if !s.is_empty() => s,

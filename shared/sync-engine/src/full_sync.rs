@@ -79,7 +79,10 @@ pub async fn load_active(engine: &Engine, id: &DirectoryId) -> Result<Directory,
 }
 
 /// A BambooHR client for the directory, with its credential from the secret store.
-pub async fn bamboohr_client(engine: &Engine, directory: &Directory) -> Result<BambooClient, EngineError> {
+pub async fn bamboohr_client(
+    engine: &Engine,
+    directory: &Directory,
+) -> Result<BambooClient, EngineError> {
     let secrets = engine.secrets.get(&directory.secret_name).await?;
     let auth = match (secrets.bamboohr_api_key, secrets.oauth) {
         (Some(key), _) => Auth::ApiKey(key),
@@ -100,8 +103,15 @@ pub async fn bamboohr_client(engine: &Engine, directory: &Directory) -> Result<B
 
 /// The dataset fields a directory needs: the standard set, then its extra and custom fields.
 pub fn requested_fields(directory: &Directory) -> Vec<String> {
-    let mut fields: Vec<String> = mapping::dataset_fields().iter().map(|s| s.to_string()).collect();
-    for f in directory.extra_fields.iter().chain(directory.custom_field_map.keys()) {
+    let mut fields: Vec<String> = mapping::dataset_fields()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for f in directory
+        .extra_fields
+        .iter()
+        .chain(directory.custom_field_map.keys())
+    {
         if !fields.contains(f) {
             fields.push(f.clone());
         }
@@ -136,7 +146,12 @@ pub async fn full_sync(engine: &Engine, id: &DirectoryId) -> Result<SyncReport, 
         report.pages += 1;
         for raw in &batch.employees {
             report.seen += 1;
-            let record = match mapping::record_from_fields(&raw.id, &raw.fields, &raw.restricted, &cfg) {
+            let record = match mapping::record_from_fields(
+                &raw.id,
+                &raw.fields,
+                &raw.restricted,
+                &cfg,
+            ) {
                 Ok(r) => r,
                 Err(e) => {
                     warn!(directory_id = %id, employee_id = %raw.id, reason = %e, "employee skipped");

@@ -119,7 +119,13 @@ pub async fn ingest(
     }
     let is_json = req
         .content_type
-        .map(|c| c.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+        .map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
         .unwrap_or(false);
     if !is_json {
         return Err(IngestError::UnsupportedMediaType);
@@ -165,7 +171,9 @@ pub async fn ingest(
     let mut report = IngestReport::default();
     for employee in &payload.employees {
         let Some(id) = id_text(&employee.id) else {
-            return Err(IngestError::Malformed("an employee id is not a string or number".into()));
+            return Err(IngestError::Malformed(
+                "an employee id is not a string or number".into(),
+            ));
         };
         let action = employee.action.as_deref().unwrap_or("Updated");
         if action.eq_ignore_ascii_case("deleted") {
@@ -201,9 +209,11 @@ pub async fn ingest(
     if flushed.failed > 0 {
         // The change is durable in the outbox; a 5xx makes BambooHR retry, and the
         // retry (or the next poll) publishes it once.
-        return Err(IngestError::Internal(EngineError::Bus(ports::BusError::Unavailable {
-            reason: format!("{} events not published", flushed.failed),
-        })));
+        return Err(IngestError::Internal(EngineError::Bus(
+            ports::BusError::Unavailable {
+                reason: format!("{} events not published", flushed.failed),
+            },
+        )));
     }
     info!(
         directory_id = %directory_id,

@@ -26,7 +26,12 @@ pub fn bamboohr_signature(key: &[u8], body: &[u8], timestamp: &str) -> String {
 
 /// True when `signature_hex` was made by any of `keys` (two may be active during a
 /// rotation). Malformed hex never matches.
-pub fn verify_bamboohr(keys: &[SecretString], body: &[u8], timestamp: &str, signature_hex: &str) -> bool {
+pub fn verify_bamboohr(
+    keys: &[SecretString],
+    body: &[u8],
+    timestamp: &str,
+    signature_hex: &str,
+) -> bool {
     let Ok(given) = hex::decode(signature_hex.trim()) else {
         return false;
     };
@@ -83,7 +88,12 @@ impl WebhookSecret {
 
 /// The `webhook-signature` header value: one signature per active secret, separated by
 /// spaces, so receivers keep verifying through a secret rotation.
-pub fn standard_webhook_signature(secrets: &[WebhookSecret], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+pub fn standard_webhook_signature(
+    secrets: &[WebhookSecret],
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
     secrets
         .iter()
         .map(|s| s.sign(msg_id, timestamp, body))
@@ -109,15 +119,24 @@ mod tests {
     #[test]
     fn timestamps_parse_as_unix_seconds_or_iso_8601() {
         assert_eq!(parse_timestamp("0"), Some(OffsetDateTime::UNIX_EPOCH));
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(OffsetDateTime::UNIX_EPOCH));
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00+00:00"), Some(OffsetDateTime::UNIX_EPOCH));
+        assert_eq!(
+            parse_timestamp("1970-01-01T00:00:00Z"),
+            Some(OffsetDateTime::UNIX_EPOCH)
+        );
+        assert_eq!(
+            parse_timestamp("1970-01-01T00:00:00+00:00"),
+            Some(OffsetDateTime::UNIX_EPOCH)
+        );
         assert_eq!(parse_timestamp("yesterday"), None);
     }
 
     #[test]
     fn standard_webhook_signatures_match_the_specification_example() {
         // The example from the Standard Webhooks specification.
-        let secret = WebhookSecret::parse(&SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).unwrap();
+        let secret = WebhookSecret::parse(&SecretString::from(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ))
+        .unwrap();
         let sig = secret.sign(
             "msg_p5jXN8AQM9LWM0D4loKWxJek",
             1614265330,
@@ -128,11 +147,33 @@ mod tests {
 
     #[test]
     fn our_own_verifier_accepts_what_we_sign_and_nothing_else() {
-        let secret = WebhookSecret::parse(&SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).unwrap();
-        let header = standard_webhook_signature(std::slice::from_ref(&secret), "msg_1", 1700000000, b"{}");
-        assert!(verify_standard_webhook(&secret, "msg_1", "1700000000", b"{}", &header));
-        assert!(!verify_standard_webhook(&secret, "msg_2", "1700000000", b"{}", &header));
-        assert!(!verify_standard_webhook(&secret, "msg_1", "1700000000", b"{ }", &header));
+        let secret = WebhookSecret::parse(&SecretString::from(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ))
+        .unwrap();
+        let header =
+            standard_webhook_signature(std::slice::from_ref(&secret), "msg_1", 1700000000, b"{}");
+        assert!(verify_standard_webhook(
+            &secret,
+            "msg_1",
+            "1700000000",
+            b"{}",
+            &header
+        ));
+        assert!(!verify_standard_webhook(
+            &secret,
+            "msg_2",
+            "1700000000",
+            b"{}",
+            &header
+        ));
+        assert!(!verify_standard_webhook(
+            &secret,
+            "msg_1",
+            "1700000000",
+            b"{ }",
+            &header
+        ));
     }
 
     #[test]
@@ -165,7 +206,9 @@ pub fn verify_standard_webhook(
     signature_header.split(' ').any(|sig| {
         sig.strip_prefix("v1,")
             .and_then(|b64| B64.decode(b64).ok())
-            .map(|given| subtle::ConstantTimeEq::ct_eq(given.as_slice(), expected.as_slice()).into())
+            .map(|given| {
+                subtle::ConstantTimeEq::ct_eq(given.as_slice(), expected.as_slice()).into()
+            })
             .unwrap_or(false)
     })
 }
