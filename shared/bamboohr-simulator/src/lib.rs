@@ -1,1 +1,390 @@
-//! placeholder
+//! A BambooHR simulator for tests and the local stack, faithful to BambooHR's official
+//! OpenAPI for the endpoints the sync uses: datasets v2 (`employee`), list employees
+//! (cursor pages, `filter[ids]`, `filter[status]`, `_restrictedFields`), changed employees
+//! and get employee, behind HTTP Basic (API key) or bearer auth.
+//!
+//! A [`Simulator`] holds one deterministic company ([`Simulator::generate`]) that tests
+//! and the `/_sim/...` control API mutate (hire, update, terminate, rehire, delete);
+//! faults (429 with Retry-After, 503, slow answers, dropped connections, truncated bodies)
+//! are scheduled by request count; field-based webhooks are built and signed the way
+//! BambooHR sends them.
+
+mod api;
+mod control;
+mod employee;
+mod error;
+mod faults;
+mod generate;
+mod state;
+mod webhook;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::routing::{any, get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use time::{Date, OffsetDateTime};
+
+pub use employee::{EmployeeStatus, Field, SimEmployee};
+pub use error::SimError;
+pub use faults::{ConnHandle, Fault, FaultPlan, RetryAfter};
+pub use generate::LITMOS_ACCESS;
+pub use webhook::{deliver, sign, SignedWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+
+use crate::employee::format_timestamp;
+use crate::state::{Action, State, WebhookTarget};
+
+/// How a simulated company behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimConfig {
+    /// The API key accepted over HTTP Basic (as the user name; any password).
+    pub api_key: String,
+    /// Seed of the generated company.
+    pub seed: u64,
+    /// Employees in the generated company.
+    pub employees: usize,
+    /// Fields the credential may not see, by any surface's name (`homeEmail`, `email`,
+    /// `Work Email`, a custom field): `null` and listed in `_restrictedFields` on the list
+    /// and dataset endpoints, omitted by get-employee.
+    pub restricted_fields: Vec<String>,
+    /// The largest `page[limit]` the list endpoint accepts (BambooHR: 100).
+    pub page_limit_max: u32,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            api_key: "sim-api-key".into(),
+            seed: 1,
+            employees: 25,
+            restricted_fields: Vec::new(),
+            page_limit_max: 100,
+        }
+    }
+}
+
+/// A simulated BambooHR company. Clones share the same company.
+#[derive(Clone)]
+pub struct Simulator {
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.lock();
+        f.debug_struct("Simulator")
+            .field("employees", &s.employees.len())
+            .field("requests", &s.requests)
+            .finish()
+    }
+}
+
+/// A running simulator; stops serving when dropped.
+#[derive(Debug)]
+pub struct SimServer {
+    /// `http://127.0.0.1:PORT`, the base URL to give a client.
+    pub base_url: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Simulator {
+    /// A company generated from `cfg.seed` with `cfg.employees` employees, dated relative
+    /// to today (UTC).
+    pub fn generate(cfg: SimConfig) -> Self {
+        Self::generate_at(cfg, OffsetDateTime::now_utc().date())
+    }
+
+    /// A company generated as on `today`: the same seed and day give the same company.
+    pub fn generate_at(cfg: SimConfig, today: Date) -> Self {
+        let employees = generate::company(cfg.seed, cfg.employees, today);
+        Self::from_employees(cfg, employees)
+    }
+
+    /// A company of exactly these employees (ids that are missing, not numeric or repeated
+    /// are assigned).
+    pub fn from_employees(cfg: SimConfig, employees: Vec<SimEmployee>) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(State::new(cfg, employees))),
+        }
+    }
+
+    /// Reads a company file: a JSON array of [`SimEmployee`].
+    pub fn from_company_file(cfg: SimConfig, path: &std::path::Path) -> Result<Self, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SimError::CompanyFile {
+            reason: e.to_string(),
+        })?;
+        let employees: Vec<SimEmployee> =
+            serde_json::from_str(&text).map_err(|e| SimError::CompanyFile {
+                reason: format!("not a JSON array of employees (line {})", e.line()),
+            })?;
+        Ok(Self::from_employees(cfg, employees))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not take the whole simulator down with it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The HTTP surface: BambooHR's API under `/api/...` (counted, faulted, authenticated)
+    /// and the control API under `/_sim/...` (neither). Dropped-connection faults need the
+    /// listener of [`Simulator::serve`]; elsewhere they answer 502.
+    pub fn router(&self) -> Router {
+        let api = Router::new()
+            .route("/api/v2/datasets/{dataset}/data", post(api::dataset_data))
+            .route("/api/v1/employees", get(api::list_employees))
+            .route("/api/v1/employees/changed", get(api::changed))
+            .route("/api/v1/employees/{id}", get(api::get_employee))
+            .route("/api/{*rest}", any(api::not_found))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                api::gate,
+            ))
+            .with_state(self.clone());
+        api.merge(control::router(self.clone()))
+    }
+
+    /// Serves on `127.0.0.1` at a free port.
+    pub async fn serve(&self) -> std::io::Result<SimServer> {
+        self.serve_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Serves on `addr`.
+    pub async fn serve_on(&self, addr: SocketAddr) -> std::io::Result<SimServer> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<ConnHandle>();
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(faults::SimListener(listener), app).await {
+                tracing::warn!(error = %e, "simulator stopped");
+            }
+        });
+        tracing::debug!(%addr, "simulator serving");
+        Ok(SimServer {
+            base_url: format!("http://{addr}"),
+            addr,
+            task,
+        })
+    }
+
+    /// Every employee, deleted ones included (flagged), ordered by id.
+    pub fn employees(&self) -> Vec<SimEmployee> {
+        self.lock().employees.values().cloned().collect()
+    }
+
+    /// One employee by id, deleted or not.
+    pub fn employee(&self, id: &str) -> Option<SimEmployee> {
+        let id: u64 = id.trim().parse().ok()?;
+        self.lock().employees.get(&id).cloned()
+    }
+
+    /// The custom field names the company knows.
+    pub fn custom_fields(&self) -> Vec<String> {
+        self.lock().custom_fields.iter().cloned().collect()
+    }
+
+    /// Adds an employee and returns its id (the given id if numeric and free, else the
+    /// next one). A future hire date makes the status Inactive, as in BambooHR.
+    pub fn hire(&self, e: SimEmployee) -> String {
+        self.lock().hire(e)
+    }
+
+    /// Changes fields by canonical key ([`SimEmployee`]'s JSON names, e.g. `workEmail`,
+    /// `jobTitle`; other keys are custom fields); `None` clears. Panics on an unknown id or
+    /// an invalid value; see [`Simulator::try_update`].
+    pub fn update(&self, id: &str, changes: BTreeMap<String, Option<String>>) {
+        if let Err(e) = self.try_update(id, changes) {
+            panic!("Simulator::update: {e}");
+        }
+    }
+
+    /// [`Simulator::update`], reporting failures.
+    pub fn try_update(
+        &self,
+        id: &str,
+        changes: BTreeMap<String, Option<String>>,
+    ) -> Result<(), SimError> {
+        self.lock().update(id, &changes)
+    }
+
+    /// Terminates on `date`: status Inactive (employment status "Terminated") once the date
+    /// has come; a future date leaves the employee Active until then. Panics on an unknown
+    /// id; see [`Simulator::try_terminate`].
+    pub fn terminate(&self, id: &str, date: Date) {
+        if let Err(e) = self.try_terminate(id, date) {
+            panic!("Simulator::terminate: {e}");
+        }
+    }
+
+    /// [`Simulator::terminate`], reporting failures.
+    pub fn try_terminate(&self, id: &str, date: Date) -> Result<(), SimError> {
+        self.lock().terminate(id, date)
+    }
+
+    /// Rehires with a new hire date, clearing the termination date: Active once the date
+    /// has come. The employee keeps its id. Panics on an unknown id; see
+    /// [`Simulator::try_rehire`].
+    pub fn rehire(&self, id: &str, date: Date) {
+        if let Err(e) = self.try_rehire(id, date) {
+            panic!("Simulator::rehire: {e}");
+        }
+    }
+
+    /// [`Simulator::rehire`], reporting failures.
+    pub fn try_rehire(&self, id: &str, date: Date) -> Result<(), SimError> {
+        self.lock().rehire(id, date)
+    }
+
+    /// Deletes: gone from listings, reported as Deleted by the changed feed. Panics on an
+    /// unknown id; see [`Simulator::try_delete`].
+    pub fn delete(&self, id: &str) {
+        if let Err(e) = self.try_delete(id) {
+            panic!("Simulator::delete: {e}");
+        }
+    }
+
+    /// [`Simulator::delete`], reporting failures.
+    pub fn try_delete(&self, id: &str) -> Result<(), SimError> {
+        self.lock().delete(id)
+    }
+
+    /// BambooHR API requests received (faulted and refused ones included; control calls
+    /// not).
+    pub fn request_count(&self) -> u64 {
+        self.lock().requests
+    }
+
+    /// Schedules a fault; see [`FaultPlan`].
+    pub fn inject(&self, plan: FaultPlan) {
+        self.lock().faults.inject(plan);
+    }
+
+    /// Removes every scheduled fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Accepts `token` as an OAuth bearer token.
+    pub fn add_bearer_token(&self, token: &str) {
+        self.lock().bearer_tokens.insert(token.to_string());
+    }
+
+    /// Stops accepting `token` (a revoked or expired OAuth token).
+    pub fn revoke_bearer_token(&self, token: &str) {
+        self.lock().bearer_tokens.remove(token);
+    }
+
+    /// Sends a field-based webhook to `url`, signed with `key`, after every control-API
+    /// mutation (one attempt each).
+    pub fn set_webhook_target(&self, url: &str, key: &[u8]) {
+        self.lock().webhook = Some(WebhookTarget {
+            url: url.to_string(),
+            key: key.to_vec(),
+        });
+    }
+
+    /// The field-based webhook BambooHR would send for these employees, with `fields`
+    /// (English display names such as "Work Email", or a custom field's label) as
+    /// `fields`, signed with `key` at the current Unix time. Unknown ids and names are
+    /// skipped. `changedFields` lists what the employee's last mutation changed.
+    pub fn field_based_webhook(
+        &self,
+        ids: &[String],
+        fields: &[&str],
+        key: &[u8],
+    ) -> SignedWebhook {
+        let timestamp = OffsetDateTime::now_utc().unix_timestamp().to_string();
+        let body = self.field_based_body(ids, fields);
+        SignedWebhook::new(body.to_string().into_bytes(), key, &timestamp)
+    }
+
+    fn field_based_body(&self, ids: &[String], fields: &[&str]) -> Value {
+        let s = self.lock();
+        let requested: Vec<(&str, Field)> = fields
+            .iter()
+            .filter_map(|name| Some((*name, Field::from_display_name(name, &s.custom_fields)?)))
+            .collect();
+        let employees: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| s.employees.get(&id.trim().parse::<u64>().ok()?))
+            .map(|e| {
+                let id: u64 = e.employee_id.parse().unwrap_or_default();
+                let change = s.last_change.get(&id);
+                let action = change.map_or(Action::Updated, |c| c.action);
+                let manager = s.manager_of(e);
+                let mut values = serde_json::Map::new();
+                if action != Action::Deleted {
+                    for (name, field) in &requested {
+                        let v = e.value(field, manager);
+                        values.insert(
+                            name.to_string(),
+                            v.map(Value::String).unwrap_or(Value::Null),
+                        );
+                    }
+                }
+                let changed: Vec<String> = match action {
+                    Action::Created => requested.iter().map(|(n, _)| n.to_string()).collect(),
+                    Action::Updated => change
+                        .map(|c| c.fields.iter().map(Field::display_name).collect())
+                        .unwrap_or_default(),
+                    Action::Deleted => Vec::new(),
+                };
+                json!({
+                    "id": e.employee_id,
+                    "action": action.as_str(),
+                    "timestamp": format_timestamp(e.last_changed),
+                    "changedFields": changed,
+                    "fields": values,
+                })
+            })
+            .collect();
+        json!({ "employees": employees })
+    }
+
+    /// The event-based webhook (`employee.created|updated|deleted`) for one employee:
+    /// ids only, `changedFields` as API names for updates; signed with `key`.
+    pub fn event_webhook(&self, event: &str, id: &str, key: &[u8]) -> SignedWebhook {
+        let now = OffsetDateTime::now_utc();
+        let changed: Vec<String> = if event == "employee.updated" {
+            let s = self.lock();
+            id.trim()
+                .parse::<u64>()
+                .ok()
+                .and_then(|k| s.last_change.get(&k))
+                .map(|c| c.fields.iter().map(Field::key).collect())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut data = json!({ "companyId": "1", "employeeId": id });
+        if event == "employee.updated" {
+            data["changedFields"] = json!(changed);
+        }
+        let body = json!({
+            "type": event,
+            "timestamp": format_timestamp(now.replace_nanosecond(0).unwrap_or(now)),
+            "data": data,
+        });
+        SignedWebhook::new(
+            body.to_string().into_bytes(),
+            key,
+            &now.unix_timestamp().to_string(),
+        )
+    }
+
+    /// Where mutations are pushed, if anywhere.
+    fn webhook_target(&self) -> Option<WebhookTarget> {
+        self.lock().webhook.clone()
+    }
+}

@@ -1,0 +1,657 @@
+//! The BambooHR client: one per directory, cheap to clone, bounded in concurrency, with
+//! every call retried where a retry can help and bounded by attempts and a time budget.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::model::{
+    parse_changed, parse_dataset_page, parse_employee, parse_employees_page, ChangedEmployee,
+    DatasetPage, EmployeesPage, RawEmployee,
+};
+use crate::retry::{backoff_ceiling, full_jitter, parse_retry_after};
+use crate::{Auth, BambooError, ClientOptions};
+
+/// Ids per `filter[ids]` request: the list endpoint pages by at most 100.
+pub const IDS_PER_REQUEST: usize = 100;
+
+/// The largest `pageSize` datasets v2 accepts.
+pub const MAX_DATASET_PAGE_SIZE: u32 = 1000;
+
+/// A client for one BambooHR company. Clones share the connection pool and the
+/// concurrency limit.
+#[derive(Clone)]
+pub struct BambooClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// Scheme, host and optional path prefix, without a trailing slash.
+    base: String,
+    auth: HeaderValue,
+    auth_kind: &'static str,
+    opts: ClientOptions,
+    permits: Semaphore,
+}
+
+impl std::fmt::Debug for BambooClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BambooClient")
+            .field("base", &self.inner.base)
+            .field("auth", &self.inner.auth_kind)
+            .field("opts", &self.inner.opts)
+            .finish()
+    }
+}
+
+/// One HTTP exchange to make: built afresh for every attempt.
+struct Call<'a> {
+    /// Operation name for logs (`dataset_page`, `get_employee`, ...).
+    op: &'static str,
+    /// What a 404 means (`employee 123`), for [`BambooError::NotFound`].
+    resource: &'a str,
+    method: Method,
+    url: Url,
+    body: Option<&'a Value>,
+}
+
+impl BambooClient {
+    /// Builds a client for the company at `base_url` (`https://acme.bamboohr.com`, or a
+    /// simulator's `http://127.0.0.1:PORT`).
+    pub fn new(base_url: &str, auth: Auth, opts: ClientOptions) -> Result<Self, BambooError> {
+        let base = parse_base_url(base_url)?;
+        if opts.max_attempts == 0 || opts.max_concurrency == 0 {
+            return Err(BambooError::InvalidConfig {
+                reason: "max_attempts and max_concurrency must be at least 1".into(),
+            });
+        }
+        let auth_header = auth
+            .header_value()
+            .ok_or_else(|| BambooError::InvalidConfig {
+                reason: "the credential contains characters that cannot be sent in a header".into(),
+            })?;
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .user_agent(concat!("bamboohr-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| BambooError::InvalidConfig {
+                reason: format!("HTTP client: {}", e.without_url()),
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                auth: auth_header,
+                auth_kind: auth.kind(),
+                permits: Semaphore::new(opts.max_concurrency),
+                opts,
+            }),
+        })
+    }
+
+    /// The base URL requests go to (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// One page of the employee dataset (`POST /api/v2/datasets/employee/data`).
+    /// `employeeId` is always requested and becomes each employee's id; the other `fields`
+    /// (dataset names such as `jobInformationJobTitle`) land in [`RawEmployee::fields`].
+    pub async fn dataset_page(
+        &self,
+        fields: &[&str],
+        page: u32,
+        page_size: u32,
+    ) -> Result<DatasetPage, BambooError> {
+        if page == 0 {
+            return Err(BambooError::rejected("page numbers start at 1"));
+        }
+        if page_size == 0 || page_size > MAX_DATASET_PAGE_SIZE {
+            return Err(BambooError::rejected(format!(
+                "pageSize must be 1 to {MAX_DATASET_PAGE_SIZE}"
+            )));
+        }
+        check_field_names(fields)?;
+        let mut names: Vec<&str> = vec!["employeeId"];
+        names.extend(fields.iter().copied().filter(|f| *f != "employeeId"));
+        let body = serde_json::json!({ "fields": names, "page": page, "pageSize": page_size });
+        let url = self.url(&["api", "v2", "datasets", "employee", "data"])?;
+        let page = self
+            .execute(
+                Call {
+                    op: "dataset_page",
+                    resource: "dataset employee",
+                    method: Method::POST,
+                    url,
+                    body: Some(&body),
+                },
+                parse_dataset_page,
+            )
+            .await?;
+        tracing::debug!(
+            page = page.page,
+            total_pages = page.total_pages,
+            total_items = page.total_items,
+            count = page.employees.len(),
+            "dataset page read"
+        );
+        Ok(page)
+    }
+
+    /// One page of `GET /api/v1/employees`: the endpoint's default fields plus `fields`
+    /// (names from its optional-field list, e.g. `workEmail`; unknown names are ignored by
+    /// BambooHR), starting after the cursor `after`.
+    pub async fn list_employees_page(
+        &self,
+        fields: &[&str],
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<EmployeesPage, BambooError> {
+        self.list_page(fields, None, after, limit).await
+    }
+
+    /// The employees with these ids (`GET /api/v1/employees?filter[ids][]=..`), in batches
+    /// of at most 100 ids, following every cursor page. Ids BambooHR does not return
+    /// (deleted, or hidden from this credential) are simply absent from the result.
+    pub async fn employees_by_ids(
+        &self,
+        ids: &[String],
+        fields: &[&str],
+    ) -> Result<Vec<RawEmployee>, BambooError> {
+        let mut unique: Vec<&str> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let id = id.trim();
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+                // The endpoint takes integer ids; anything else can never match.
+                return Err(BambooError::rejected(
+                    "employee ids must be decimal integers",
+                ));
+            }
+            if !unique.contains(&id) {
+                unique.push(id);
+            }
+        }
+        let mut out = Vec::with_capacity(unique.len());
+        for batch in unique.chunks(IDS_PER_REQUEST) {
+            let limit = u32::try_from(batch.len()).unwrap_or(100);
+            let mut after: Option<String> = None;
+            loop {
+                let page = self
+                    .list_page(fields, Some(batch), after.as_deref(), limit)
+                    .await?;
+                out.extend(page.employees);
+                match page.next_cursor {
+                    Some(next) if after.as_deref() != Some(next.as_str()) => after = Some(next),
+                    Some(_) => {
+                        return Err(BambooError::bad_response(
+                            "the list endpoint returned the same cursor twice",
+                        ))
+                    }
+                    None => break,
+                }
+            }
+        }
+        tracing::debug!(
+            requested = unique.len(),
+            found = out.len(),
+            "employees read by id"
+        );
+        Ok(out)
+    }
+
+    /// Employees changed since `since` (`GET /api/v1/employees/changed`): ids, what
+    /// happened, and when. `since` is sent in whole seconds, rounded down, so nothing
+    /// changed within that second is missed.
+    pub async fn changed_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<ChangedEmployee>, BambooError> {
+        let mut url = self.url(&["api", "v1", "employees", "changed"])?;
+        url.query_pairs_mut()
+            .append_pair("since", &format_since(since));
+        let changed = self
+            .execute(
+                Call {
+                    op: "changed_since",
+                    resource: "changed employees",
+                    method: Method::GET,
+                    url,
+                    body: None,
+                },
+                parse_changed,
+            )
+            .await?;
+        tracing::debug!(count = changed.len(), "changed employees read");
+        Ok(changed)
+    }
+
+    /// One employee (`GET /api/v1/employees/{id}`) with `fields` (names from BambooHR's
+    /// field list, e.g. `jobTitle`, `supervisorEId`, custom aliases). Requested fields the
+    /// answer omits (BambooHR omits what the caller may not see) are listed in
+    /// [`RawEmployee::restricted`].
+    pub async fn get_employee(
+        &self,
+        id: &str,
+        fields: &[&str],
+    ) -> Result<RawEmployee, BambooError> {
+        let id = id.trim();
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(BambooError::rejected(
+                "an employee id is letters and digits only",
+            ));
+        }
+        check_field_names(fields)?;
+        let mut url = self.url(&["api", "v1", "employees", id])?;
+        if !fields.is_empty() {
+            url.query_pairs_mut()
+                .append_pair("fields", &fields.join(","));
+        }
+        let resource = format!("employee {id}");
+        self.execute(
+            Call {
+                op: "get_employee",
+                resource: &resource,
+                method: Method::GET,
+                url,
+                body: None,
+            },
+            |body| parse_employee(body, fields),
+        )
+        .await
+    }
+
+    async fn list_page(
+        &self,
+        fields: &[&str],
+        ids: Option<&[&str]>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<EmployeesPage, BambooError> {
+        if limit == 0 {
+            return Err(BambooError::rejected("page[limit] must be at least 1"));
+        }
+        check_field_names(fields)?;
+        let mut url = self.url(&["api", "v1", "employees"])?;
+        {
+            let mut q = url.query_pairs_mut();
+            for id in ids.unwrap_or_default() {
+                q.append_pair("filter[ids][]", id);
+            }
+            if !fields.is_empty() {
+                q.append_pair("fields", &fields.join(","));
+            }
+            q.append_pair("page[limit]", &limit.to_string());
+            if let Some(after) = after {
+                q.append_pair("page[after]", after);
+            }
+        }
+        self.execute(
+            Call {
+                op: "list_employees",
+                resource: "employees",
+                method: Method::GET,
+                url,
+                body: None,
+            },
+            parse_employees_page,
+        )
+        .await
+    }
+
+    fn url(&self, segments: &[&str]) -> Result<Url, BambooError> {
+        let mut url = Url::parse(&self.inner.base).map_err(|_| BambooError::InvalidConfig {
+            reason: "the base URL cannot be parsed".into(),
+        })?;
+        url.path_segments_mut()
+            .map_err(|_| BambooError::InvalidConfig {
+                reason: "the base URL cannot have a path".into(),
+            })?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// Runs one call: attempts until success, a failure retrying cannot fix, the last
+    /// attempt, or the end of the budget. Waits honour Retry-After exactly and otherwise
+    /// back off exponentially with full jitter.
+    async fn execute<T>(
+        &self,
+        call: Call<'_>,
+        parse: impl Fn(&[u8]) -> Result<T, BambooError>,
+    ) -> Result<T, BambooError> {
+        let opts = &self.inner.opts;
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let outcome = self.attempt(&call, started).await;
+            let err = match outcome {
+                Ok(body) => return parse(&body),
+                Err(err) => err,
+            };
+            if !err.is_retryable() {
+                tracing::debug!(op = call.op, attempt, error = err.kind(), "not retried");
+                return Err(err);
+            }
+            if matches!(err, BambooError::BudgetExceeded { .. }) {
+                return Err(err);
+            }
+            if attempt >= opts.max_attempts {
+                tracing::warn!(
+                    op = call.op,
+                    attempts = attempt,
+                    error = err.kind(),
+                    "giving up: attempts exhausted"
+                );
+                return Err(err);
+            }
+            let remaining = opts.budget.saturating_sub(started.elapsed());
+            let wait = match err.retry_after() {
+                Some(asked) if asked >= remaining => {
+                    // Sleeping past the budget helps nobody; the caller learns when to
+                    // come back instead.
+                    tracing::warn!(
+                        op = call.op,
+                        attempt,
+                        retry_after_ms = asked.as_millis() as u64,
+                        remaining_ms = remaining.as_millis() as u64,
+                        "giving up: Retry-After exceeds the remaining budget"
+                    );
+                    return Err(err);
+                }
+                Some(asked) => asked,
+                None => full_jitter(backoff_ceiling(
+                    attempt,
+                    opts.base_backoff,
+                    opts.max_backoff,
+                )),
+            };
+            if wait >= remaining {
+                tracing::warn!(
+                    op = call.op,
+                    attempt,
+                    error = err.kind(),
+                    "giving up: budget exhausted"
+                );
+                return Err(BambooError::BudgetExceeded {
+                    attempts: attempt,
+                    budget: opts.budget,
+                    last: Box::new(err),
+                });
+            }
+            tracing::info!(
+                op = call.op,
+                attempt,
+                error = err.kind(),
+                wait_ms = wait.as_millis() as u64,
+                honouring_retry_after = err.retry_after().is_some(),
+                "retrying after a transient failure"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One HTTP exchange, classified: the body of a 2xx, or the error its status or
+    /// transport failure means.
+    async fn attempt(&self, call: &Call<'_>, started: Instant) -> Result<Vec<u8>, BambooError> {
+        let inner = &self.inner;
+        // A permit is held only while a request is in flight, never while waiting to retry.
+        let _permit = inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| BambooError::Unavailable {
+                reason: "the client is shutting down".into(),
+                retry_after: None,
+            })?;
+        let remaining = inner.opts.budget.saturating_sub(started.elapsed());
+        if remaining.is_zero() {
+            return Err(BambooError::BudgetExceeded {
+                attempts: 0,
+                budget: inner.opts.budget,
+                last: Box::new(BambooError::Unavailable {
+                    reason: "no time left to send a request".into(),
+                    retry_after: None,
+                }),
+            });
+        }
+        let mut request = inner
+            .http
+            .request(call.method.clone(), call.url.clone())
+            .header(AUTHORIZATION, inner.auth.clone())
+            // BambooHR answers XML to some endpoints unless JSON is asked for.
+            .header(ACCEPT, "application/json")
+            .timeout(inner.opts.timeout.min(remaining));
+        if let Some(body) = call.body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        if status.is_success() {
+            let body = response.bytes().await.map_err(transport_error)?;
+            tracing::trace!(
+                op = call.op,
+                status = status.as_u16(),
+                bytes = body.len(),
+                "answered"
+            );
+            return Ok(body.to_vec());
+        }
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, OffsetDateTime::now_utc()));
+        // The error body only tells which code BambooHR used; a failure to read it is
+        // not a reason to lose the status.
+        let body = response.bytes().await.unwrap_or_default();
+        tracing::debug!(op = call.op, status = status.as_u16(), "error status");
+        Err(classify(status, retry_after, &body, call))
+    }
+}
+
+/// What an unsuccessful status means.
+fn classify(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    call: &Call<'_>,
+) -> BambooError {
+    match status {
+        StatusCode::UNAUTHORIZED => BambooError::Unauthorized,
+        StatusCode::FORBIDDEN => BambooError::Forbidden {
+            operation: call.resource.to_string(),
+        },
+        StatusCode::NOT_FOUND => BambooError::NotFound {
+            resource: call.resource.to_string(),
+        },
+        StatusCode::TOO_MANY_REQUESTS => BambooError::RateLimited { retry_after },
+        StatusCode::SERVICE_UNAVAILABLE => BambooError::Unavailable {
+            reason: "503 Service Unavailable".into(),
+            retry_after,
+        },
+        StatusCode::REQUEST_TIMEOUT => BambooError::Unavailable {
+            reason: "408 Request Timeout".into(),
+            retry_after: None,
+        },
+        s if s.is_server_error() => BambooError::Unavailable {
+            reason: format!("status {}", s.as_u16()),
+            retry_after: None,
+        },
+        s if s.is_client_error() => BambooError::InvalidRequest {
+            status: Some(s.as_u16()),
+            reason: error_code(body).unwrap_or_else(|| format!("status {}", s.as_u16())),
+        },
+        s => BambooError::bad_response(format!("unexpected status {}", s.as_u16())),
+    }
+}
+
+/// The machine-readable code of an error body: `error.code` of the employee API's error
+/// shape, or `code` / `title` of an RFC 7807 problem. Free-text messages are not used:
+/// they may echo request values.
+fn error_code(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let pick = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && s.len() <= 80)
+            .map(str::to_string)
+    };
+    pick(v.get("error").and_then(|e| e.get("code")))
+        .or_else(|| pick(v.get("code")))
+        .or_else(|| pick(v.get("title")))
+}
+
+/// A transport failure as [`BambooError::Unavailable`], described by its kind and its
+/// source chain (which never carries the URL or body).
+fn transport_error(err: reqwest::Error) -> BambooError {
+    let kind = if err.is_timeout() {
+        "request timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else if err.is_body() || err.is_decode() {
+        "connection failed while reading the body"
+    } else {
+        "request failed"
+    };
+    let mut reason = kind.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        reason.push_str(": ");
+        reason.push_str(&s.to_string());
+        source = s.source();
+    }
+    BambooError::Unavailable {
+        reason,
+        retry_after: None,
+    }
+}
+
+fn parse_base_url(base_url: &str) -> Result<String, BambooError> {
+    let invalid = |reason: &str| BambooError::InvalidConfig {
+        reason: format!("base URL {reason}"),
+    };
+    let url = Url::parse(base_url.trim()).map_err(|_| invalid("is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("must be http or https"));
+    }
+    if url.host_str().is_none() {
+        return Err(invalid("has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not carry credentials"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+fn check_field_names(fields: &[&str]) -> Result<(), BambooError> {
+    // A comma would split one name into two on the query-string endpoints.
+    if fields
+        .iter()
+        .any(|f| f.trim().is_empty() || f.contains(','))
+    {
+        return Err(BambooError::rejected(
+            "field names must be non-empty and contain no comma",
+        ));
+    }
+    Ok(())
+}
+
+/// `since` as BambooHR's ISO 8601 form in UTC, whole seconds (rounded down).
+fn format_since(since: OffsetDateTime) -> String {
+    let t = since.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+    use time::macros::datetime;
+
+    fn client(base: &str) -> Result<BambooClient, BambooError> {
+        BambooClient::new(
+            base,
+            Auth::ApiKey(SecretString::from("k")),
+            ClientOptions::default(),
+        )
+    }
+
+    #[test]
+    fn a_base_url_loses_its_trailing_slash() {
+        let c = client("https://acme.bamboohr.com/").unwrap();
+        assert_eq!(c.base_url(), "https://acme.bamboohr.com");
+        let url = c.url(&["api", "v1", "employees"]).unwrap();
+        assert_eq!(url.as_str(), "https://acme.bamboohr.com/api/v1/employees");
+    }
+
+    #[test]
+    fn a_base_url_that_is_not_http_is_refused() {
+        for bad in ["ftp://x", "not a url", "https://acme.bamboohr.com?x=1"] {
+            assert!(matches!(
+                client(bad),
+                Err(BambooError::InvalidConfig { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn since_is_sent_in_utc_whole_seconds() {
+        let t = datetime!(2026-03-04 05:06:07.89 +02:00);
+        assert_eq!(format_since(t), "2026-03-04T03:06:07Z");
+    }
+
+    #[test]
+    fn error_codes_come_from_either_error_shape() {
+        assert_eq!(
+            error_code(br#"{"error":{"code":"BadPage","message":"x"}}"#).as_deref(),
+            Some("BadPage")
+        );
+        assert_eq!(
+            error_code(br#"{"title":"Bad Request","status":400}"#).as_deref(),
+            Some("Bad Request")
+        );
+        assert_eq!(error_code(b"<html>").as_deref(), None);
+    }
+
+    #[tokio::test]
+    async fn invalid_arguments_are_refused_before_anything_is_sent() {
+        // Port 9 (discard) on loopback: nothing is listening, nothing is sent.
+        let c = client("http://127.0.0.1:9").unwrap();
+        assert!(matches!(
+            c.dataset_page(&["firstName"], 0, 10).await,
+            Err(BambooError::InvalidRequest { status: None, .. })
+        ));
+        assert!(matches!(
+            c.dataset_page(&["firstName"], 1, 1001).await,
+            Err(BambooError::InvalidRequest { status: None, .. })
+        ));
+        assert!(matches!(
+            c.employees_by_ids(&["12a".to_string()], &[]).await,
+            Err(BambooError::InvalidRequest { status: None, .. })
+        ));
+        assert!(matches!(
+            c.get_employee("../admin", &[]).await,
+            Err(BambooError::InvalidRequest { status: None, .. })
+        ));
+    }
+}

@@ -1,0 +1,99 @@
+//! BambooHR's webhook signatures and payloads, as BambooHR sends them: the field-based
+//! payload (`{"employees": [...]}`, English display names) and the event-based payload
+//! (`{"type", "timestamp", "data": {companyId, employeeId, changedFields}}`), signed with
+//! hex HMAC-SHA256 over the raw body followed by the `X-BambooHR-Timestamp` value.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::SimError;
+
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "X-BambooHR-Signature";
+/// The timestamp header (Unix seconds).
+pub const TIMESTAMP_HEADER: &str = "X-BambooHR-Timestamp";
+
+/// A webhook request ready to send: the exact body bytes and its headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedWebhook {
+    /// The raw JSON body (what the signature covers).
+    pub body: Vec<u8>,
+    /// `content-type`, `X-BambooHR-Signature`, `X-BambooHR-Timestamp`.
+    pub headers: Vec<(String, String)>,
+}
+
+impl SignedWebhook {
+    /// Signs `body` with `key` at `timestamp` (Unix seconds as text).
+    pub fn new(body: Vec<u8>, key: &[u8], timestamp: &str) -> Self {
+        let signature = sign(key, &body, timestamp);
+        Self {
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                (SIGNATURE_HEADER.into(), signature),
+                (TIMESTAMP_HEADER.into(), timestamp.into()),
+            ],
+            body,
+        }
+    }
+
+    /// The value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Hex HMAC-SHA256 with `key` over the body bytes followed by the timestamp value.
+pub fn sign(key: &[u8], body: &[u8], timestamp: &str) -> String {
+    // HMAC takes keys of any length, so this cannot fail.
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(body);
+    mac.update(timestamp.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// POSTs a webhook to `url` once and returns the receiver's status. BambooHR's retry
+/// schedule (5xx retried at 5, 10, 20, 40, 80 minutes) is the caller's to apply.
+pub async fn deliver(url: &str, webhook: &SignedWebhook) -> Result<u16, SimError> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| SimError::Delivery {
+            reason: e.without_url().to_string(),
+        })?;
+    let mut request = client.post(url).body(webhook.body.clone());
+    for (k, v) in &webhook.headers {
+        request = request.header(k, v);
+    }
+    let response = request.send().await.map_err(|e| SimError::Delivery {
+        reason: e.without_url().to_string(),
+    })?;
+    Ok(response.status().as_u16())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_covers_the_body_then_the_timestamp() {
+        // Concatenation, not a separator: body "ab" + ts "c" equals body "a" + ts "bc".
+        assert_eq!(sign(b"k", b"ab", "c"), sign(b"k", b"a", "bc"));
+        assert_ne!(sign(b"k", b"ab", "c"), sign(b"k2", b"ab", "c"));
+        assert_eq!(sign(b"k", b"", "").len(), 64);
+    }
+
+    #[test]
+    fn a_signed_webhook_carries_both_headers() {
+        let w = SignedWebhook::new(b"{}".to_vec(), b"key", "1700000000");
+        assert_eq!(w.header("x-bamboohr-timestamp"), Some("1700000000"));
+        assert_eq!(
+            w.header(SIGNATURE_HEADER),
+            Some(sign(b"key", b"{}", "1700000000").as_str())
+        );
+    }
+}
