@@ -341,9 +341,6 @@ impl BambooClient {
                 tracing::debug!(op = call.op, attempt, error = err.kind(), "not retried");
                 return Err(err);
             }
-            if matches!(err, BambooError::BudgetExceeded { .. }) {
-                return Err(err);
-            }
             if attempt >= opts.max_attempts {
                 tracing::warn!(
                     op = call.op,
@@ -414,13 +411,11 @@ impl BambooClient {
             })?;
         let remaining = inner.opts.budget.saturating_sub(started.elapsed());
         if remaining.is_zero() {
-            return Err(BambooError::BudgetExceeded {
-                attempts: 0,
-                budget: inner.opts.budget,
-                last: Box::new(BambooError::Unavailable {
-                    reason: "no time left to send a request".into(),
-                    retry_after: None,
-                }),
+            // Waiting for a permit used up the budget; `execute` turns this into
+            // BudgetExceeded.
+            return Err(BambooError::Unavailable {
+                reason: "the time budget ran out before the request could be sent".into(),
+                retry_after: None,
             });
         }
         let mut request = inner

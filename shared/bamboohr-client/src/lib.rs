@@ -8,6 +8,8 @@
 //! exponentially with full jitter; failures a retry cannot fix are returned at once as a
 //! typed [`BambooError`].
 
+#![warn(missing_docs)]
+
 mod auth;
 mod client;
 mod error;

@@ -795,6 +795,62 @@ mod tests {
         assert_eq!(back, e);
     }
 
+    /// BambooHR's OpenAPI, where the checkout has the reference material beside it.
+    fn openapi() -> Option<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/reference/bamboohr/openapi.yaml");
+        std::fs::read_to_string(path).ok()
+    }
+
+    /// The lines of one component schema (indented under it), from the OpenAPI text.
+    fn schema<'a>(spec: &'a str, name: &str) -> Vec<&'a str> {
+        let header = format!("    {name}:");
+        spec.lines()
+            .skip_while(|l| *l != header)
+            .skip(1)
+            .take_while(|l| l.starts_with("      ") || l.trim().is_empty())
+            .collect()
+    }
+
+    /// The `- item` entries of a schema's first list under `key:`.
+    fn items<'a>(lines: &[&'a str], key: &str) -> Vec<&'a str> {
+        lines
+            .iter()
+            .skip_while(|l| l.trim() != key)
+            .skip(1)
+            .take_while(|l| l.trim_start().starts_with("- "))
+            .map(|l| l.trim_start().trim_start_matches("- ").trim())
+            .collect()
+    }
+
+    #[test]
+    fn the_list_endpoint_knows_every_optional_field_of_the_openapi() {
+        let Some(spec) = openapi() else {
+            eprintln!("BambooHR OpenAPI not found beside the checkout; skipped");
+            return;
+        };
+        let optional = items(&schema(&spec, "EmployeeOptionalField"), "enum:");
+        assert!(optional.len() > 20, "could not read the enum");
+        let ours: Vec<&str> = LIST_OPTIONAL_FIELDS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(optional, ours);
+    }
+
+    #[test]
+    fn the_list_endpoint_returns_the_openapis_required_base_fields() {
+        let Some(spec) = openapi() else {
+            eprintln!("BambooHR OpenAPI not found beside the checkout; skipped");
+            return;
+        };
+        let required = items(
+            &schema(&spec, "GetEmployeesEmployeeBaseResponse"),
+            "required:",
+        );
+        let mut ours: Vec<&str> = vec!["employeeId"];
+        ours.extend(LIST_DEFAULT_FIELDS.iter().map(|(n, _)| *n));
+        ours.push("_restrictedFields");
+        assert_eq!(required, ours);
+    }
+
     #[test]
     fn setting_a_bad_date_or_status_is_refused() {
         let mut e = SimEmployee::default();

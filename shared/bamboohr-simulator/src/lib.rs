@@ -9,6 +9,8 @@
 //! are scheduled by request count; field-based webhooks are built and signed the way
 //! BambooHR sends them.
 
+#![warn(missing_docs)]
+
 mod api;
 mod control;
 mod employee;
