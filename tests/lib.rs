@@ -51,7 +51,9 @@ impl TestStack {
         let sdk = moto_sdk().await;
         let name = unique("bsync");
         let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-        aws_adapters::create_table(&ddb, &name).await.expect("create table");
+        aws_adapters::create_table(&ddb, &name)
+            .await
+            .expect("create table");
 
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let queue = sqs
@@ -102,7 +104,11 @@ impl TestStack {
                     Target::builder()
                         .id("changes")
                         .arn(&arn)
-                        .sqs_parameters(SqsParameters::builder().message_group_id(format!("shard-{shard}")).build())
+                        .sqs_parameters(
+                            SqsParameters::builder()
+                                .message_group_id(format!("shard-{shard}"))
+                                .build(),
+                        )
                         .build()
                         .expect("target"),
                 )
@@ -122,7 +128,11 @@ impl TestStack {
     }
 
     /// Receives up to `want` messages, waiting at most `patience` in total.
-    pub async fn receive(&self, want: usize, patience: Duration) -> Vec<aws_sdk_sqs::types::Message> {
+    pub async fn receive(
+        &self,
+        want: usize,
+        patience: Duration,
+    ) -> Vec<aws_sdk_sqs::types::Message> {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
         let deadline = tokio::time::Instant::now() + patience;
         let mut out = Vec::new();

@@ -14,8 +14,8 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
-use base64::Engine as _;
 use bamboohr_simulator::{SimConfig, Simulator};
+use base64::Engine as _;
 use clap::Args;
 use domain::{ChangeEvent, Directory, DirectoryId, Target, TargetFilter, TargetId, TargetKind};
 use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
@@ -91,9 +91,15 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
     }
     tokio::fs::create_dir_all(&args.data_dir).await?;
     let store: Arc<dyn Store> = Arc::new(FileStore::open(args.data_dir.join("store.json")).await?);
-    let secrets: Arc<dyn SecretStore> = Arc::new(FileSecrets::open(args.data_dir.join("secrets.json")));
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(FileSecrets::open(args.data_dir.join("secrets.json")));
     let (bus, bus_rx) = InProcessBus::new();
-    let engine = Engine::new(store.clone(), secrets.clone(), Arc::new(bus), Arc::new(SystemClock));
+    let engine = Engine::new(
+        store.clone(),
+        secrets.clone(),
+        Arc::new(bus),
+        Arc::new(SystemClock),
+    );
 
     // BambooHR: the simulator, with a fresh API key each start.
     let api_key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(18));
@@ -135,7 +141,13 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
             },
         )
         .await?;
-    upsert_demo_directory(store.as_ref(), &directory_id, &sim_server.base_url, &receiver.url).await?;
+    upsert_demo_directory(
+        store.as_ref(),
+        &directory_id,
+        &sim_server.base_url,
+        &receiver.url,
+    )
+    .await?;
 
     // Dispatcher: drains the in-process bus through the dispatcher handler.
     let dispatched = Arc::new(AtomicUsize::new(0));
@@ -147,7 +159,10 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
         .route("/webhooks/bamboohr/{directory_id}", post(webhook_route))
         .with_state(webhook_deps);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
-    let webhook_url = format!("http://{}/webhooks/bamboohr/{DEMO_DIRECTORY}", listener.local_addr()?);
+    let webhook_url = format!(
+        "http://{}/webhooks/bamboohr/{DEMO_DIRECTORY}",
+        listener.local_addr()?
+    );
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -169,7 +184,10 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
     if args.once {
         return Ok(());
     }
-    println!("serving; syncing every {}s; Ctrl-C to stop", args.poll_seconds);
+    println!(
+        "serving; syncing every {}s; Ctrl-C to stop",
+        args.poll_seconds
+    );
     let mut ticker = tokio::time::interval(Duration::from_secs(args.poll_seconds.max(1)));
     ticker.tick().await;
     loop {
@@ -188,7 +206,10 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
 }
 
 fn hex_key() -> String {
-    random_bytes(32).iter().map(|b| format!("{b:02x}")).collect()
+    random_bytes(32)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 async fn upsert_demo_directory(
@@ -201,7 +222,9 @@ async fn upsert_demo_directory(
     let expected = existing.as_ref().map(|d| d.version);
     let mut directory = match existing {
         Some(d) => d,
-        None => Directory::new(id.clone(), "demo", DEMO_DIRECTORY).expect("static subdomain is valid"),
+        None => {
+            Directory::new(id.clone(), "demo", DEMO_DIRECTORY).expect("static subdomain is valid")
+        }
     };
     directory.base_url = Some(bamboohr_url.to_string());
     directory.targets = vec![Target {
@@ -267,7 +290,11 @@ fn sqs_message(event: &ChangeEvent, n: usize) -> SqsMessage {
     m
 }
 
-async fn dispatch_loop(engine: Engine, mut rx: mpsc::UnboundedReceiver<ChangeEvent>, dispatched: Arc<AtomicUsize>) {
+async fn dispatch_loop(
+    engine: Engine,
+    mut rx: mpsc::UnboundedReceiver<ChangeEvent>,
+    dispatched: Arc<AtomicUsize>,
+) {
     let mut n = 0usize;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -287,17 +314,26 @@ async fn dispatch_loop(engine: Engine, mut rx: mpsc::UnboundedReceiver<ChangeEve
                     sqs_message(e, n)
                 })
                 .collect();
-            let failed: Vec<String> = match dispatcher::handler(&engine, LambdaEvent::new(sqs, Context::default())).await {
-                Ok(resp) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
-                Err(_) => pending.iter().map(|e| e.id.to_string()).collect(),
-            };
+            let failed: Vec<String> =
+                match dispatcher::handler(&engine, LambdaEvent::new(sqs, Context::default())).await
+                {
+                    Ok(resp) => resp
+                        .batch_item_failures
+                        .into_iter()
+                        .map(|f| f.item_identifier)
+                        .collect(),
+                    Err(_) => pending.iter().map(|e| e.id.to_string()).collect(),
+                };
             let done = pending.len() - failed.len();
             dispatched.fetch_add(done, Ordering::SeqCst);
             pending.retain(|e| failed.contains(&e.id.to_string()));
             if pending.is_empty() {
                 break;
             }
-            eprintln!("{} deliveries failed; retrying (attempt {attempt})", pending.len());
+            eprintln!(
+                "{} deliveries failed; retrying (attempt {attempt})",
+                pending.len()
+            );
             tokio::time::sleep(Duration::from_secs(attempt)).await;
         }
         // What still failed after the local retries is counted, so `--once` does not hang.
@@ -310,9 +346,13 @@ async fn webhook_route(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let bytes: Bytes = match axum::body::to_bytes(body, sync_engine::ingest::MAX_BODY_BYTES + 1).await {
+    let bytes: Bytes = match axum::body::to_bytes(body, sync_engine::ingest::MAX_BODY_BYTES + 1)
+        .await
+    {
         Ok(b) => b,
-        Err(_) => return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
+        Err(_) => {
+            return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response()
+        }
     };
     let req = lambda_http::Request::from_parts(parts, lambda_http::Body::Binary(bytes.to_vec()));
     match webhook::handler(&deps, req).await {

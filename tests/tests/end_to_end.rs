@@ -9,7 +9,7 @@ use bamboohr_simulator::{SimConfig, Simulator};
 use domain::{Directory, DirectoryId, Target, TargetFilter, TargetId, TargetKind};
 use integration_tests::{sqs_event, TestStack};
 use lambda_runtime::{Context, LambdaEvent};
-use ports::{DirectorySecrets, SecretStore, Store, TargetSecrets};
+use ports::{DirectorySecrets, TargetSecrets};
 use secrecy::SecretString;
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -79,9 +79,12 @@ async fn three_employees_flow_from_bamboohr_to_a_verified_app_webhook_and_a_resy
 
     // First sync: every employee becomes a user and a user.created event.
     let payload = serde_json::json!({ "directoryId": "acme", "mode": "full" });
-    let first = poller::handler(&engine, LambdaEvent::new(payload.clone(), Context::default()))
-        .await
-        .unwrap();
+    let first = poller::handler(
+        &engine,
+        LambdaEvent::new(payload.clone(), Context::default()),
+    )
+    .await
+    .unwrap();
     let listed = first.report.seen;
     assert_eq!(listed, 3, "the simulator lists three employees");
     let synced = first.report.created;
@@ -94,20 +97,32 @@ async fn three_employees_flow_from_bamboohr_to_a_verified_app_webhook_and_a_resy
     // EventBridge -> rule -> SQS FIFO, then the dispatcher handler.
     let messages = stack.receive(synced, Duration::from_secs(20)).await;
     assert_eq!(messages.len(), synced, "every event reaches the queue");
-    let response = dispatcher::handler(&engine, LambdaEvent::new(sqs_event(&messages), Context::default()))
-        .await
-        .unwrap();
-    assert!(response.batch_item_failures.is_empty(), "no delivery failed");
+    let response = dispatcher::handler(
+        &engine,
+        LambdaEvent::new(sqs_event(&messages), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "no delivery failed"
+    );
     stack.delete(&messages).await;
 
     let got = deliveries(&app).await;
     assert_eq!(got.len(), synced);
     for d in &got {
         assert_eq!(d["type"], "user.created");
-        assert_eq!(d["verified"], true, "standardwebhooks verified the signature");
+        assert_eq!(
+            d["verified"], true,
+            "standardwebhooks verified the signature"
+        );
         assert_eq!(d["webhookId"], d["id"], "webhook-id is the stable event id");
     }
-    let mut delivered: Vec<String> = got.iter().map(|d| d["objectId"].as_str().unwrap().to_string()).collect();
+    let mut delivered: Vec<String> = got
+        .iter()
+        .map(|d| d["objectId"].as_str().unwrap().to_string())
+        .collect();
     let mut stored: Vec<String> = users.iter().map(|u| u.id.to_string()).collect();
     delivered.sort();
     stored.sort();
@@ -130,6 +145,12 @@ async fn three_employees_flow_from_bamboohr_to_a_verified_app_webhook_and_a_resy
         .iter()
         .map(|u| u.version)
         .collect();
-    assert_eq!(versions_before, versions_after, "no user item was rewritten");
-    assert!(stack.receive(1, Duration::from_secs(2)).await.is_empty(), "no event was published");
+    assert_eq!(
+        versions_before, versions_after,
+        "no user item was rewritten"
+    );
+    assert!(
+        stack.receive(1, Duration::from_secs(2)).await.is_empty(),
+        "no event was published"
+    );
 }

@@ -28,8 +28,9 @@ pub fn parse_message(message: &SqsMessage) -> Result<ChangeEvent, MessageError> 
         .body
         .as_deref()
         .ok_or_else(|| MessageError::Unreadable("empty body".into()))?;
-    let envelope: EventBridgeEvent<ChangeEvent> = serde_json::from_str(body)
-        .map_err(|e| MessageError::Unreadable(format!("line {}, column {}", e.line(), e.column())))?;
+    let envelope: EventBridgeEvent<ChangeEvent> = serde_json::from_str(body).map_err(|e| {
+        MessageError::Unreadable(format!("line {}, column {}", e.line(), e.column()))
+    })?;
     Ok(envelope.detail)
 }
 
@@ -49,7 +50,10 @@ async fn handle(engine: &Engine, message: &SqsMessage) -> Result<(), MessageErro
 
 /// Handles a batch. Messages of a FIFO queue must stay in order, so after the first
 /// failure every later message of the batch is reported failed too, unprocessed.
-pub async fn handler(engine: &Engine, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+pub async fn handler(
+    engine: &Engine,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
     let mut failures = Vec::new();
     let mut failed = false;
     for message in &event.payload.records {
@@ -57,8 +61,12 @@ pub async fn handler(engine: &Engine, event: LambdaEvent<SqsEvent>) -> Result<Sq
         if !failed {
             if let Err(e) = handle(engine, message).await {
                 match &e {
-                    MessageError::Unreadable(_) => error!(message_id = %id, reason = %e, "unreadable message"),
-                    MessageError::Retry(_) => warn!(message_id = %id, reason = %e, "message will be retried"),
+                    MessageError::Unreadable(_) => {
+                        error!(message_id = %id, reason = %e, "unreadable message")
+                    }
+                    MessageError::Retry(_) => {
+                        warn!(message_id = %id, reason = %e, "message will be retried")
+                    }
                 }
                 failed = true;
             }

@@ -44,7 +44,10 @@ pub struct PollerResponse {
 
 /// Runs one sync. A malformed payload or an unknown directory fails the invocation with
 /// a message naming the problem; Scheduler's retry policy and DLQ take it from there.
-pub async fn handler(engine: &Engine, event: LambdaEvent<serde_json::Value>) -> Result<PollerResponse, Error> {
+pub async fn handler(
+    engine: &Engine,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<PollerResponse, Error> {
     let request: PollerRequest = serde_json::from_value(event.payload)
         .map_err(|e| format!("invalid poller payload: {e}"))?;
     tracing::info!(directory_id = %request.directory_id, mode = ?request.mode, "sync starting");

@@ -38,7 +38,10 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> 
 }
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Body> {
-    json_response(status, json!({ "error": { "code": code, "message": message } }))
+    json_response(
+        status,
+        json!({ "error": { "code": code, "message": message } }),
+    )
 }
 
 /// The one place errors become HTTP statuses. 4xx tells BambooHR not to retry; 5xx
@@ -51,9 +54,13 @@ pub fn status_for(err: &IngestError) -> (StatusCode, &'static str) {
         IngestError::BadSignature => (StatusCode::UNAUTHORIZED, "bad_signature"),
         IngestError::StaleTimestamp => (StatusCode::UNAUTHORIZED, "stale_timestamp"),
         IngestError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-        IngestError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        IngestError::UnsupportedMediaType => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+        }
         IngestError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_payload"),
-        IngestError::Internal(e) if e.is_retryable() => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+        IngestError::Internal(e) if e.is_retryable() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+        }
         IngestError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
     }
 }
@@ -77,13 +84,25 @@ fn directory_param(req: &Request) -> Option<String> {
 /// Handles one webhook request.
 pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     if req.method() != lambda_http::http::Method::POST {
-        return Ok(error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST"));
+        return Ok(error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "use POST",
+        ));
     }
     let Some(raw_id) = directory_param(&req) else {
-        return Ok(error_response(StatusCode::NOT_FOUND, "unknown_directory", "no directory in the path"));
+        return Ok(error_response(
+            StatusCode::NOT_FOUND,
+            "unknown_directory",
+            "no directory in the path",
+        ));
     };
     let Ok(directory_id) = DirectoryId::parse(raw_id) else {
-        return Ok(error_response(StatusCode::NOT_FOUND, "unknown_directory", "unknown directory"));
+        return Ok(error_response(
+            StatusCode::NOT_FOUND,
+            "unknown_directory",
+            "unknown directory",
+        ));
     };
     let headers = req.headers();
     let body: &[u8] = match req.body() {
@@ -99,7 +118,10 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda
         timestamp: header(headers, "x-bamboohr-timestamp"),
     };
     match ingest(&deps.engine, &directory_id, inbound, deps.tolerance).await {
-        Ok(report) => Ok(json_response(StatusCode::OK, json!({ "accepted": true, "result": report }))),
+        Ok(report) => Ok(json_response(
+            StatusCode::OK,
+            json!({ "accepted": true, "result": report }),
+        )),
         Err(e) => {
             let (status, code) = status_for(&e);
             if status.is_server_error() {

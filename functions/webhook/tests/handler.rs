@@ -63,7 +63,9 @@ fn request(directory: &str, body: &str, signature: &str, timestamp: &str) -> lam
     event["pathParameters"]["directory_id"] = directory.into();
     event["headers"]["x-bamboohr-signature"] = signature.into();
     event["headers"]["x-bamboohr-timestamp"] = timestamp.into();
-    event["body"] = base64::engine::general_purpose::STANDARD.encode(body).into();
+    event["body"] = base64::engine::general_purpose::STANDARD
+        .encode(body)
+        .into();
     event["isBase64Encoded"] = true.into();
     lambda_http::request::from_str(&event.to_string()).unwrap()
 }
@@ -104,11 +106,18 @@ fn json_body(resp: &lambda_http::Response<Body>) -> serde_json::Value {
 #[tokio::test]
 async fn a_signed_field_based_payload_updates_one_user_and_emits_one_user_updated() {
     let mut f = fixture().await;
-    let created = webhook::handler(&f.deps, signed("acme", &payload("Ada"), KEY)).await.unwrap();
+    let created = webhook::handler(&f.deps, signed("acme", &payload("Ada"), KEY))
+        .await
+        .unwrap();
     assert_eq!(created.status(), StatusCode::OK, "{}", json_body(&created));
-    assert_eq!(f.events.try_recv().unwrap().event_type, EventType::UserCreated);
+    assert_eq!(
+        f.events.try_recv().unwrap().event_type,
+        EventType::UserCreated
+    );
 
-    let updated = webhook::handler(&f.deps, signed("acme", &payload("Augusta"), KEY)).await.unwrap();
+    let updated = webhook::handler(&f.deps, signed("acme", &payload("Augusta"), KEY))
+        .await
+        .unwrap();
     assert_eq!(updated.status(), StatusCode::OK);
     assert_eq!(json_body(&updated)["result"]["updated"], 1);
     let event = f.events.try_recv().unwrap();
@@ -119,7 +128,10 @@ async fn a_signed_field_based_payload_updates_one_user_and_emits_one_user_update
 
     let user = f
         .store
-        .get_user(&DirectoryId::parse("acme").unwrap(), &EmployeeId::parse("42").unwrap())
+        .get_user(
+            &DirectoryId::parse("acme").unwrap(),
+            &EmployeeId::parse("42").unwrap(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -131,19 +143,30 @@ async fn a_signed_field_based_payload_updates_one_user_and_emits_one_user_update
 async fn a_wrong_signature_gets_401_with_a_json_error_and_changes_nothing() {
     let mut f = fixture().await;
     let body = payload("Ada");
-    let resp = webhook::handler(&f.deps, signed("acme", &body, "not-the-key")).await.unwrap();
+    let resp = webhook::handler(&f.deps, signed("acme", &body, "not-the-key"))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(resp.headers()["content-type"], "application/json");
     assert_eq!(json_body(&resp)["error"]["code"], "bad_signature");
     assert!(f.events.try_recv().is_err());
-    let users = f.store.list_users(&DirectoryId::parse("acme").unwrap()).await.unwrap();
+    let users = f
+        .store
+        .list_users(&DirectoryId::parse("acme").unwrap())
+        .await
+        .unwrap();
     assert!(users.is_empty());
 }
 
 #[tokio::test]
 async fn a_signature_made_with_another_directorys_key_is_refused() {
     let f = fixture().await;
-    let resp = webhook::handler(&f.deps, signed("acme", &payload("Ada"), "another-company-key")).await.unwrap();
+    let resp = webhook::handler(
+        &f.deps,
+        signed("acme", &payload("Ada"), "another-company-key"),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -152,9 +175,17 @@ async fn a_repeated_delivery_changes_nothing_the_second_time() {
     let mut f = fixture().await;
     let body = payload("Ada");
     for _ in 0..2 {
-        let resp = webhook::handler(&f.deps, signed("acme", &body, KEY)).await.unwrap();
+        let resp = webhook::handler(&f.deps, signed("acme", &body, KEY))
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
     }
-    assert_eq!(f.events.try_recv().unwrap().event_type, EventType::UserCreated);
-    assert!(f.events.try_recv().is_err(), "a duplicate delivery emits no second event");
+    assert_eq!(
+        f.events.try_recv().unwrap().event_type,
+        EventType::UserCreated
+    );
+    assert!(
+        f.events.try_recv().is_err(),
+        "a duplicate delivery emits no second event"
+    );
 }

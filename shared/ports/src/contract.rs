@@ -214,7 +214,10 @@ pub async fn outbox_events_are_atomic_with_the_user(store: &dyn Store, tag: &str
     );
     assert_eq!(store.pending_events(&dir, 1).await.unwrap().len(), 1);
 
-    store.mark_published(&dir, std::slice::from_ref(&e1.id)).await.unwrap();
+    store
+        .mark_published(&dir, std::slice::from_ref(&e1.id))
+        .await
+        .unwrap();
     assert_eq!(
         store.pending_events(&dir, 100).await.unwrap(),
         vec![e2.clone()]
