@@ -101,6 +101,36 @@ pub fn standard_webhook_signature(
         .join(" ")
 }
 
+/// Verifies a Standard Webhooks delivery (used by the local stack's demo receiver; the
+/// integration tests verify with the official library instead). Returns true when any
+/// `v1,` signature in `signature_header` matches.
+pub fn verify_standard_webhook(
+    secret: &WebhookSecret,
+    msg_id: &str,
+    timestamp: &str,
+    body: &[u8],
+    signature_header: &str,
+) -> bool {
+    let Ok(ts) = timestamp.parse::<i64>() else {
+        return false;
+    };
+    let mut m = mac(&secret.0);
+    m.update(msg_id.as_bytes());
+    m.update(b".");
+    m.update(ts.to_string().as_bytes());
+    m.update(b".");
+    m.update(body);
+    let expected = m.finalize().into_bytes();
+    signature_header.split(' ').any(|sig| {
+        sig.strip_prefix("v1,")
+            .and_then(|b64| B64.decode(b64).ok())
+            .map(|given| {
+                subtle::ConstantTimeEq::ct_eq(given.as_slice(), expected.as_slice()).into()
+            })
+            .unwrap_or(false)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,34 +211,4 @@ mod tests {
         assert!(WebhookSecret::parse(&SecretString::from("whsec_***")).is_err());
         assert!(WebhookSecret::parse(&SecretString::from("whsec_")).is_err());
     }
-}
-
-/// Verifies a Standard Webhooks delivery (used by the local stack's demo receiver; the
-/// integration tests verify with the official library instead). Returns true when any
-/// `v1,` signature in `signature_header` matches.
-pub fn verify_standard_webhook(
-    secret: &WebhookSecret,
-    msg_id: &str,
-    timestamp: &str,
-    body: &[u8],
-    signature_header: &str,
-) -> bool {
-    let Ok(ts) = timestamp.parse::<i64>() else {
-        return false;
-    };
-    let mut m = mac(&secret.0);
-    m.update(msg_id.as_bytes());
-    m.update(b".");
-    m.update(ts.to_string().as_bytes());
-    m.update(b".");
-    m.update(body);
-    let expected = m.finalize().into_bytes();
-    signature_header.split(' ').any(|sig| {
-        sig.strip_prefix("v1,")
-            .and_then(|b64| B64.decode(b64).ok())
-            .map(|given| {
-                subtle::ConstantTimeEq::ct_eq(given.as_slice(), expected.as_slice()).into()
-            })
-            .unwrap_or(false)
-    })
 }
