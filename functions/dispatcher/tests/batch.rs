@@ -1,0 +1,122 @@
+//! The dispatcher handler on SQS batches: partial failures are reported per message,
+//! and a FIFO batch stops at its first failure.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use domain::{
+    ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventType, UserState,
+};
+use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use lambda_runtime::{Context, LambdaEvent};
+use ports::{Store, SystemClock, UserWrite};
+use sync_engine::Engine;
+
+fn envelope(event: &ChangeEvent) -> String {
+    serde_json::json!({
+        "version": "0", "id": "e-1", "detail-type": event.event_type.as_str(),
+        "source": "bamboohr-sync", "account": "123456789012",
+        "time": "2026-11-23T08:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": event,
+    })
+    .to_string()
+}
+
+fn message(id: &str, body: &str) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.to_string());
+    m.body = Some(body.to_string());
+    m
+}
+
+async fn engine_with_user() -> (Engine, ChangeEvent, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::in_memory());
+    let dir = DirectoryId::parse("acme").unwrap();
+    let mut d = Directory::new(dir.clone(), "acme", "acme").unwrap();
+    d.version = 1;
+    store.put_directory(&d, None).await.unwrap();
+    let mut u = DirectoryUser::new(
+        dir.clone(),
+        EmployeeId::parse("1").unwrap(),
+        UserState::Active,
+    );
+    u.version = 1;
+    u.refresh_fingerprint();
+    let event = ChangeEvent::new(
+        EventType::UserCreated,
+        dir,
+        u.id.as_str(),
+        1,
+        time::OffsetDateTime::UNIX_EPOCH,
+        serde_json::to_value(&u).unwrap(),
+    );
+    store
+        .write_user(&UserWrite {
+            user: u,
+            expected_version: None,
+            events: vec![],
+        })
+        .await
+        .unwrap();
+    let secrets = Arc::new(FileSecrets::open(tmp.path().join("s.json")));
+    ports::SecretStore::put(secrets.as_ref(), "acme", &Default::default())
+        .await
+        .unwrap();
+    let (bus, _rx) = InProcessBus::new();
+    (
+        Engine::new(store, secrets, Arc::new(bus), Arc::new(SystemClock)),
+        event,
+        tmp,
+    )
+}
+
+#[tokio::test]
+async fn a_batch_of_good_messages_reports_no_failures() {
+    let (engine, event, _tmp) = engine_with_user().await;
+    let mut sqs = SqsEvent::default();
+    sqs.records = vec![
+        message("m1", &envelope(&event)),
+        message("m2", &envelope(&event)),
+    ];
+    let resp = dispatcher::handler(&engine, LambdaEvent::new(sqs, Context::default()))
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+}
+
+#[tokio::test]
+async fn after_an_unreadable_message_every_later_message_of_the_batch_is_reported_failed() {
+    let (engine, event, _tmp) = engine_with_user().await;
+    let mut sqs = SqsEvent::default();
+    sqs.records = vec![
+        message("m1", &envelope(&event)),
+        message("m2", "{not an event"),
+        message("m3", &envelope(&event)),
+    ];
+    let resp = dispatcher::handler(&engine, LambdaEvent::new(sqs, Context::default()))
+        .await
+        .unwrap();
+    let failed: Vec<_> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["m2", "m3"],
+        "FIFO order: nothing after a failure is processed"
+    );
+}
+
+#[tokio::test]
+async fn a_message_for_an_unknown_directory_is_retried_not_dropped() {
+    let (engine, mut event, _tmp) = engine_with_user().await;
+    event.directory_id = DirectoryId::parse("gone").unwrap();
+    let mut sqs = SqsEvent::default();
+    sqs.records = vec![message("m1", &envelope(&event))];
+    let resp = dispatcher::handler(&engine, LambdaEvent::new(sqs, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(resp.batch_item_failures.len(), 1);
+}

@@ -1,0 +1,47 @@
+//! The poller handler refuses payloads it cannot act on, naming the problem.
+
+use std::sync::Arc;
+
+use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use lambda_runtime::{Context, LambdaEvent};
+use ports::SystemClock;
+use sync_engine::Engine;
+
+fn engine() -> Engine {
+    let (bus, _rx) = InProcessBus::new();
+    Engine::new(
+        Arc::new(FileStore::in_memory()),
+        Arc::new(FileSecrets::env_only()),
+        Arc::new(bus),
+        Arc::new(SystemClock),
+    )
+}
+
+#[tokio::test]
+async fn a_payload_without_a_directory_id_is_refused_with_a_clear_message() {
+    let err = poller::handler(
+        &engine(),
+        LambdaEvent::new(serde_json::json!({ "mode": "full" }), Context::default()),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("directoryId"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unknown_mode_is_refused() {
+    let payload = serde_json::json!({ "directoryId": "acme", "mode": "sometimes" });
+    let err = poller::handler(&engine(), LambdaEvent::new(payload, Context::default()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid poller payload"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unknown_directory_fails_the_invocation() {
+    let payload = serde_json::json!({ "directoryId": "acme" });
+    let err = poller::handler(&engine(), LambdaEvent::new(payload, Context::default()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
+}
