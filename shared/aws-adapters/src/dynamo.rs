@@ -11,6 +11,8 @@
 //! | user        | `DIR#<dir>`  | `USER#<employee id>`                | `data` (JSON of the `DirectoryUser`), `version` (N), `fp` (S), `state` (S), `gsi1pk` = `FP#<dir>`, `gsi1sk` = `<employee id>` |
 //! | outbox      | `DIR#<dir>`  | `OUTBOX#<event id>`                 | `data` (JSON of the `ChangeEvent`), `seq` (N) |
 //! | ledger      | `DIR#<dir>`  | `LEDGER#<target id>#<object id>`    | `version` (N) |
+//! | refresh     | `DIR#<dir>`  | `REFRESH#<employee id>`             | `requestedAt` (N, unix nanoseconds) |
+//! | receipt     | `DIR#<dir>`  | `RECEIPT#<key>`                     | `expiresAt` (N, unix seconds; the table's TTL) |
 //!
 //! The sparse global secondary index [`FINGERPRINT_INDEX`] (`fingerprints`: hash
 //! `gsi1pk`, range `gsi1sk`, projection INCLUDE `version`, `fp`, `state`) serves two
@@ -50,6 +52,15 @@
 //!   item comes back with the error (`ReturnValuesOnConditionCheckFailure`), so the
 //!   current version is known without a second read.
 //!
+//! - Refresh requests are one PutItem per employee (the latest stamp wins), listed
+//!   with a strongly consistent Query, and cleared with a DeleteItem conditional on
+//!   `requestedAt` still being the value read, so a request renewed while the poller
+//!   was fetching survives.
+//! - `record_receipt` is one PutItem conditional on `attribute_not_exists(pk) OR
+//!   expiresAt <= :now`: DynamoDB's TTL sweep may lag by a day or two, so an expired
+//!   receipt must count as absent before it is swept. `has_receipt` reads the item
+//!   strongly consistently and applies the same expiry rule.
+//!
 //! Every call asks for `ReturnConsumedCapacity = TOTAL`; [`DynamoStore::consumed`]
 //! sums what DynamoDB reported, for benchmarks and cost estimates.
 
@@ -75,9 +86,10 @@ use domain::{
     ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventId, Fingerprint, TargetId,
     UserState,
 };
-use ports::{LedgerAdvance, Store, StoreError, UserFingerprint, UserWrite};
+use ports::{LedgerAdvance, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use crate::{backoff, clients};
 
@@ -110,6 +122,11 @@ const META: &str = "META";
 const USER_PREFIX: &str = "USER#";
 const OUTBOX_PREFIX: &str = "OUTBOX#";
 const LEDGER_PREFIX: &str = "LEDGER#";
+const REFRESH_PREFIX: &str = "REFRESH#";
+const RECEIPT_PREFIX: &str = "RECEIPT#";
+const REQUESTED_AT: &str = "requestedAt";
+/// Refresh-request writes and deletes in flight at once.
+const REFRESH_CONCURRENCY: usize = 8;
 const DIRS: &str = "DIRS";
 
 type Item = HashMap<String, AttributeValue>;
@@ -130,6 +147,24 @@ fn outbox_sk(id: &EventId) -> String {
 /// and any object id is unambiguous.
 fn ledger_sk(target: &TargetId, object_id: &str) -> String {
     format!("{LEDGER_PREFIX}{target}#{object_id}")
+}
+
+fn refresh_sk(emp: &EmployeeId) -> String {
+    format!("{REFRESH_PREFIX}{emp}")
+}
+
+/// Receipt keys are hex digests chosen by the engine; any `#` in them would still be
+/// unambiguous because nothing follows the key.
+fn receipt_sk(key: &str) -> String {
+    format!("{RECEIPT_PREFIX}{key}")
+}
+
+fn nanos_attr(at: OffsetDateTime) -> AttributeValue {
+    AttributeValue::N(at.unix_timestamp_nanos().to_string())
+}
+
+fn seconds_attr(at: OffsetDateTime) -> AttributeValue {
+    AttributeValue::N(at.unix_timestamp().to_string())
 }
 
 fn fp_pk(dir: &DirectoryId) -> String {
@@ -865,6 +900,157 @@ impl Store for DynamoStore {
             }
         }
     }
+
+    async fn record_refresh_requests(
+        &self,
+        directory: &DirectoryId,
+        employees: &[EmployeeId],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut unique: Vec<&EmployeeId> = employees.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(REFRESH_CONCURRENCY) {
+            let puts = chunk.iter().map(|emp| {
+                let mut item = key(dir_pk(directory), refresh_sk(emp));
+                item.insert(REQUESTED_AT.into(), nanos_attr(at));
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+            });
+            for result in futures::future::join_all(puts).await {
+                let out = result.map_err(|e| unavailable(&self.table, "PutItem", &e))?;
+                self.record_write(out.consumed_capacity());
+            }
+        }
+        tracing::debug!(table = %self.table, directory = %directory, count = unique.len(), "refresh requests recorded");
+        Ok(())
+    }
+
+    async fn pending_refresh_requests(
+        &self,
+        directory: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<RefreshRequest>, StoreError> {
+        let items = self
+            .query_all(QuerySpec {
+                index: None,
+                condition: "#pk = :pk AND begins_with(#sk, :prefix)",
+                names: names(&[("#pk", PK), ("#sk", SK), ("#requestedAt", REQUESTED_AT)]),
+                values: HashMap::from([
+                    (":pk".to_string(), s(dir_pk(directory))),
+                    (":prefix".to_string(), s(REFRESH_PREFIX)),
+                ]),
+                projection: "#sk, #requestedAt",
+            })
+            .await?;
+        items
+            .iter()
+            .take(limit)
+            .map(|i| {
+                let emp = get_s(i, SK)
+                    .and_then(|sk| sk.strip_prefix(REFRESH_PREFIX))
+                    .unwrap_or("?");
+                let what = format!("refresh request {directory}/{emp}");
+                let employee_id =
+                    EmployeeId::parse(emp).map_err(|e| corrupt(&what, e.to_string()))?;
+                let requested_at = i
+                    .get(REQUESTED_AT)
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i128>().ok())
+                    .and_then(|v| OffsetDateTime::from_unix_timestamp_nanos(v).ok())
+                    .ok_or_else(|| corrupt(&what, "no numeric `requestedAt`"))?;
+                Ok(RefreshRequest {
+                    employee_id,
+                    requested_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn clear_refresh_requests(
+        &self,
+        directory: &DirectoryId,
+        requests: &[RefreshRequest],
+    ) -> Result<(), StoreError> {
+        for chunk in requests.chunks(REFRESH_CONCURRENCY) {
+            let deletes = chunk.iter().map(|r| {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(dir_pk(directory), refresh_sk(&r.employee_id))))
+                    .condition_expression("#requestedAt = :at")
+                    .expression_attribute_names("#requestedAt", REQUESTED_AT)
+                    .expression_attribute_values(":at", nanos_attr(r.requested_at))
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+            });
+            for result in futures::future::join_all(deletes).await {
+                match result {
+                    Ok(out) => self.record_write(out.consumed_capacity()),
+                    // Renewed since it was read, or already gone: keep it / nothing to do.
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                    Err(e) => return Err(unavailable(&self.table, "DeleteItem", &e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn has_receipt(
+        &self,
+        directory: &DirectoryId,
+        key_text: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let item = self
+            .get_item(key(dir_pk(directory), receipt_sk(key_text)), "#expiresAt")
+            .await?;
+        Ok(item
+            .and_then(|i| get_n(&i, EXPIRES_AT))
+            .is_some_and(|expires| i128::from(expires) > i128::from(now.unix_timestamp())))
+    }
+
+    async fn record_receipt(
+        &self,
+        directory: &DirectoryId,
+        key_text: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut item = key(dir_pk(directory), receipt_sk(key_text));
+        item.insert(EXPIRES_AT.into(), seconds_attr(expires_at));
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk) OR #expiresAt <= :now")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#expiresAt", EXPIRES_AT)
+            .expression_attribute_values(":now", seconds_attr(now))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                self.record_write(out.consumed_capacity());
+                Ok(true)
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(&self.table, "PutItem", &e)),
+        }
+    }
 }
 
 impl DynamoStore {
@@ -1002,6 +1188,8 @@ mod tests {
         assert_eq!(fp_pk(&d), "FP#acme");
         let t = TargetId::parse("scim-okta").unwrap();
         assert_eq!(ledger_sk(&t, "usr_1#x"), "LEDGER#scim-okta#usr_1#x");
+        assert_eq!(refresh_sk(&EmployeeId::parse("42").unwrap()), "REFRESH#42");
+        assert_eq!(receipt_sk("ab12"), "RECEIPT#ab12");
     }
 
     #[test]

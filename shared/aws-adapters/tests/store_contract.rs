@@ -21,6 +21,8 @@ contract_tests!(
     listings_are_complete_ordered_and_tenant_scoped,
     outbox_events_are_atomic_with_the_user,
     the_ledger_only_moves_forward,
+    refresh_requests_are_deduplicated_and_cleared_only_when_unrenewed,
+    receipts_are_recorded_once_until_they_expire,
 );
 
 /// All checks on one table, as adapters sharing a store would run them.

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use domain::{ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventId, TargetId};
-use ports::{LedgerAdvance, Store, StoreError, UserFingerprint, UserWrite};
+use ports::{LedgerAdvance, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 #[derive(Default, Serialize, Deserialize)]
@@ -21,6 +22,13 @@ struct State {
     /// directory -> "target/object" -> version
     ledger: BTreeMap<String, BTreeMap<String, u64>>,
     seq: u64,
+    /// directory -> employee id -> requested at (unix nanoseconds). Defaulted so files
+    /// written before refresh requests existed still open.
+    #[serde(default)]
+    refresh: BTreeMap<String, BTreeMap<String, i128>>,
+    /// directory -> receipt key -> expires at (unix seconds).
+    #[serde(default)]
+    receipts: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
 /// The embedded store.
@@ -271,6 +279,106 @@ impl Store for FileStore {
         self.persist(&state).await?;
         Ok(LedgerAdvance::Advanced)
     }
+
+    async fn record_refresh_requests(
+        &self,
+        directory: &DirectoryId,
+        employees: &[EmployeeId],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        let slot = state.refresh.entry(directory.to_string()).or_default();
+        for e in employees {
+            slot.insert(e.to_string(), nanos(at));
+        }
+        self.persist(&state).await
+    }
+
+    async fn pending_refresh_requests(
+        &self,
+        directory: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<RefreshRequest>, StoreError> {
+        let state = self.state.lock().await;
+        let Some(m) = state.refresh.get(directory.as_str()) else {
+            return Ok(Vec::new());
+        };
+        m.iter()
+            .take(limit)
+            .map(|(emp, at)| {
+                let what = format!("refresh request {directory}/{emp}");
+                Ok(RefreshRequest {
+                    employee_id: EmployeeId::parse(emp).map_err(|e| StoreError::Corrupt {
+                        what: what.clone(),
+                        reason: e.to_string(),
+                    })?,
+                    requested_at: OffsetDateTime::from_unix_timestamp_nanos(*at).map_err(|_| {
+                        StoreError::Corrupt {
+                            what,
+                            reason: "requested-at out of range".into(),
+                        }
+                    })?,
+                })
+            })
+            .collect()
+    }
+
+    async fn clear_refresh_requests(
+        &self,
+        directory: &DirectoryId,
+        requests: &[RefreshRequest],
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        if let Some(m) = state.refresh.get_mut(directory.as_str()) {
+            for r in requests {
+                if m.get(r.employee_id.as_str()) == Some(&nanos(r.requested_at)) {
+                    m.remove(r.employee_id.as_str());
+                }
+            }
+        }
+        self.persist(&state).await
+    }
+
+    async fn has_receipt(
+        &self,
+        directory: &DirectoryId,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .receipts
+            .get(directory.as_str())
+            .and_then(|m| m.get(key))
+            .is_some_and(|expires| *expires > now.unix_timestamp()))
+    }
+
+    async fn record_receipt(
+        &self,
+        directory: &DirectoryId,
+        key: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state.lock().await;
+        let receipts = state.receipts.entry(directory.to_string()).or_default();
+        // Expired receipts are dropped as they are met, as DynamoDB's TTL would.
+        receipts.retain(|_, expires| *expires > now.unix_timestamp());
+        if receipts.contains_key(key) {
+            return Ok(false);
+        }
+        receipts.insert(key.to_string(), expires_at.unix_timestamp());
+        self.persist(&state).await?;
+        Ok(true)
+    }
+}
+
+/// Refresh requests keep nanoseconds, so a request renewed within the
+/// same second is still told apart from the one a poller read.
+fn nanos(at: OffsetDateTime) -> i128 {
+    at.unix_timestamp_nanos()
 }
 
 #[cfg(test)]

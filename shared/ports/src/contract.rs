@@ -7,7 +7,7 @@ use domain::{
 };
 use time::OffsetDateTime;
 
-use crate::store::{LedgerAdvance, Store, StoreError, UserWrite};
+use crate::store::{LedgerAdvance, RefreshRequest, Store, StoreError, UserWrite};
 
 fn dir_id(tag: &str, n: &str) -> DirectoryId {
     DirectoryId::parse(format!("{tag}-{n}")).expect("contract ids are valid")
@@ -255,6 +255,122 @@ pub async fn the_ledger_only_moves_forward(store: &dyn Store, tag: &str) {
     assert_eq!(store.ledger_get(&dir, &other, "usr_1").await.unwrap(), None);
 }
 
+fn emp(id: &str) -> EmployeeId {
+    EmployeeId::parse(id).expect("valid employee id")
+}
+
+/// Refresh requests are one per employee, listed in id order, tenant-scoped, and a
+/// clear never removes a request renewed after it was read.
+pub async fn refresh_requests_are_deduplicated_and_cleared_only_when_unrenewed(
+    store: &dyn Store,
+    tag: &str,
+) {
+    let dir = dir_id(tag, "refresh");
+    let other = dir_id(tag, "refresh-other");
+    let t1 = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("valid instant");
+    let t2 = t1 + time::Duration::seconds(30);
+    assert!(store
+        .pending_refresh_requests(&dir, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    store
+        .record_refresh_requests(&dir, &[emp("3"), emp("1"), emp("3")], t1)
+        .await
+        .unwrap();
+    store
+        .record_refresh_requests(&other, &[emp("9")], t1)
+        .await
+        .unwrap();
+    let read = store.pending_refresh_requests(&dir, 10).await.unwrap();
+    assert_eq!(
+        read,
+        vec![
+            RefreshRequest {
+                employee_id: emp("1"),
+                requested_at: t1
+            },
+            RefreshRequest {
+                employee_id: emp("3"),
+                requested_at: t1
+            },
+        ],
+        "one request per employee, in employee id order"
+    );
+    assert_eq!(
+        store.pending_refresh_requests(&dir, 1).await.unwrap().len(),
+        1
+    );
+
+    // Employee 3 is requested again while the poller works on what it read.
+    store
+        .record_refresh_requests(&dir, &[emp("3")], t2)
+        .await
+        .unwrap();
+    store.clear_refresh_requests(&dir, &read).await.unwrap();
+    assert_eq!(
+        store.pending_refresh_requests(&dir, 10).await.unwrap(),
+        vec![RefreshRequest {
+            employee_id: emp("3"),
+            requested_at: t2
+        }],
+        "the renewed request survives the clear"
+    );
+    assert_eq!(
+        store
+            .pending_refresh_requests(&other, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "another directory's requests are untouched"
+    );
+    let rest = store.pending_refresh_requests(&dir, 10).await.unwrap();
+    store.clear_refresh_requests(&dir, &rest).await.unwrap();
+    assert!(store
+        .pending_refresh_requests(&dir, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// A receipt is recorded once per key and directory until it expires.
+pub async fn receipts_are_recorded_once_until_they_expire(store: &dyn Store, tag: &str) {
+    let dir = dir_id(tag, "receipts");
+    let other = dir_id(tag, "receipts-other");
+    let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("valid instant");
+    let expires = now + time::Duration::hours(24);
+    assert!(!store.has_receipt(&dir, "abc", now).await.unwrap());
+    assert!(store
+        .record_receipt(&dir, "abc", now, expires)
+        .await
+        .unwrap());
+    assert!(store.has_receipt(&dir, "abc", now).await.unwrap());
+    assert!(
+        !store
+            .record_receipt(&dir, "abc", now, expires)
+            .await
+            .unwrap(),
+        "the second receipt for a key is not the first"
+    );
+    assert!(
+        !store.has_receipt(&other, "abc", now).await.unwrap(),
+        "receipts are per directory"
+    );
+    assert!(store
+        .record_receipt(&other, "abc", now, expires)
+        .await
+        .unwrap());
+
+    // Past its expiry a receipt no longer counts, even before the TTL sweep removes it.
+    let later = expires + time::Duration::seconds(1);
+    assert!(!store.has_receipt(&dir, "abc", later).await.unwrap());
+    assert!(store
+        .record_receipt(&dir, "abc", later, later + time::Duration::hours(24))
+        .await
+        .unwrap());
+}
+
 /// Runs every check above.
 pub async fn run_all(store: &dyn Store, tag: &str) {
     directories_are_written_conditionally(store, tag).await;
@@ -262,4 +378,6 @@ pub async fn run_all(store: &dyn Store, tag: &str) {
     listings_are_complete_ordered_and_tenant_scoped(store, tag).await;
     outbox_events_are_atomic_with_the_user(store, tag).await;
     the_ledger_only_moves_forward(store, tag).await;
+    refresh_requests_are_deduplicated_and_cleared_only_when_unrenewed(store, tag).await;
+    receipts_are_recorded_once_until_they_expire(store, tag).await;
 }

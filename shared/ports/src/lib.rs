@@ -16,4 +16,4 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use secrets::{
     CachingSecretStore, DirectorySecrets, OAuthTokens, SecretStore, SecretsError, TargetSecrets,
 };
-pub use store::{LedgerAdvance, Store, StoreError, UserFingerprint, UserWrite};
+pub use store::{LedgerAdvance, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite};

@@ -1,11 +1,12 @@
-//! The store: directories, users, the outbox and the delivery ledger, all keyed by
-//! directory so tenants never share a key.
+//! The store: directories, users, the outbox, the delivery ledger, webhook refresh
+//! requests and delivery receipts, all keyed by directory so tenants never share a key.
 
 use async_trait::async_trait;
 use domain::{
     ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventId, Fingerprint, TargetId,
     UserState,
 };
+use time::OffsetDateTime;
 
 /// Why a store call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -79,6 +80,17 @@ pub enum LedgerAdvance {
     },
 }
 
+/// "Fetch this employee from BambooHR": left by an event-based webhook (which carries
+/// ids only) for the poller's targeted mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRequest {
+    /// Which employee.
+    pub employee_id: EmployeeId,
+    /// When the latest request for this employee was recorded. Clearing is conditional
+    /// on it, so a request recorded while the poller was fetching survives the clear.
+    pub requested_at: OffsetDateTime,
+}
+
 /// Persistent state of every directory.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -145,4 +157,46 @@ pub trait Store: Send + Sync {
         object_id: &str,
         version: u64,
     ) -> Result<LedgerAdvance, StoreError>;
+
+    /// Records (or renews) a refresh request for each employee. Recording the same
+    /// employee twice keeps one request, stamped `at`.
+    async fn record_refresh_requests(
+        &self,
+        directory: &DirectoryId,
+        employees: &[EmployeeId],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Pending refresh requests of a directory, in employee id order, at most `limit`.
+    async fn pending_refresh_requests(
+        &self,
+        directory: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<RefreshRequest>, StoreError>;
+
+    /// Removes the given requests, each only if it was not renewed since it was read
+    /// (its stored `requested_at` is still the one given); unknown ones are ignored.
+    async fn clear_refresh_requests(
+        &self,
+        directory: &DirectoryId,
+        requests: &[RefreshRequest],
+    ) -> Result<(), StoreError>;
+
+    /// Whether a delivery receipt `key` exists and has not expired at `now`.
+    async fn has_receipt(
+        &self,
+        directory: &DirectoryId,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a delivery receipt that expires at `expires_at`, with a conditional put:
+    /// true when this is the first (unexpired) receipt for `key`, false when one exists.
+    async fn record_receipt(
+        &self,
+        directory: &DirectoryId,
+        key: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 }
