@@ -176,6 +176,11 @@ pub(crate) fn parse_dataset_page(body: &[u8]) -> Result<DatasetPage, BambooError
                 withheld.push(name);
             }
         }
+        // Datasets leave a withheld value out; the list endpoint sends it as null. Both
+        // become null here, so callers see one shape and the restricted list says why.
+        for name in &withheld {
+            fields.entry(name.clone()).or_insert(Value::Null);
+        }
         employees.push(RawEmployee {
             id,
             fields,

@@ -332,8 +332,9 @@ pub(crate) async fn dataset_data(
             let mut withheld = Vec::new();
             for (name, field) in names.iter().zip(&fields) {
                 if s.restricted.contains(field) {
+                    // The spec types every dataset value as a string: a withheld value is
+                    // left out and named in the row's `_restrictedFields`.
                     withheld.push(Value::String(name.clone()));
-                    out.insert(name.clone(), Value::Null);
                 } else {
                     out.insert(name.clone(), value_or_null(e.value(field, manager)));
                 }

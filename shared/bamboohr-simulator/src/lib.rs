@@ -17,6 +17,7 @@ mod employee;
 mod error;
 mod faults;
 mod generate;
+mod record;
 mod state;
 mod webhook;
 
@@ -33,6 +34,7 @@ pub use employee::{EmployeeStatus, Field, SimEmployee};
 pub use error::SimError;
 pub use faults::{ConnHandle, Fault, FaultPlan, RetryAfter};
 pub use generate::LITMOS_ACCESS;
+pub use record::Exchange;
 pub use webhook::{deliver, sign, SignedWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 use crate::employee::format_timestamp;
@@ -150,6 +152,11 @@ impl Simulator {
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 api::gate,
+            ))
+            // Outermost, so faulted and refused answers are recorded as sent.
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                record::record,
             ))
             .with_state(self.clone());
         api.merge(control::router(self.clone()))
@@ -270,6 +277,17 @@ impl Simulator {
     /// Schedules a fault; see [`FaultPlan`].
     pub fn inject(&self, plan: FaultPlan) {
         self.lock().faults.inject(plan);
+    }
+
+    /// Starts keeping every BambooHR API exchange (request and answer) from now on,
+    /// dropping any kept before.
+    pub fn start_recording(&self) {
+        self.lock().recording = Some(Vec::new());
+    }
+
+    /// The exchanges kept since [`Simulator::start_recording`], oldest first.
+    pub fn recorded(&self) -> Vec<Exchange> {
+        self.lock().recording.clone().unwrap_or_default()
     }
 
     /// Removes every scheduled fault.

@@ -54,6 +54,8 @@ pub(crate) struct State {
     pub(crate) faults: FaultBook,
     pub(crate) bearer_tokens: BTreeSet<String>,
     pub(crate) webhook: Option<WebhookTarget>,
+    /// Served exchanges, while a test records them.
+    pub(crate) recording: Option<Vec<crate::record::Exchange>>,
 }
 
 /// Now, in whole seconds: BambooHR's timestamps have no fractions, and a client's
@@ -90,6 +92,7 @@ impl State {
             faults: FaultBook::default(),
             bearer_tokens: BTreeSet::new(),
             webhook: None,
+            recording: None,
         };
         for mut e in employees {
             let id = match numeric_id(&e.employee_id) {
