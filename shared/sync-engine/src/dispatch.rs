@@ -199,6 +199,18 @@ async fn deliver_to(
                 .unwrap_or(&[]);
             send_app_webhook(engine, url, signing, event).await
         }
+        TargetKind::Scim { base_url } => {
+            let scim = crate::scim::ScimTarget {
+                id: &target.id,
+                base_url,
+                token: secrets
+                    .targets
+                    .get(target.id.as_str())
+                    .and_then(|t| t.bearer_token.as_ref()),
+                settings: crate::scim::ScimSettings::default(),
+            };
+            scim.deliver(&engine.http, event, user).await
+        }
         other => TargetOutcome::Skipped {
             reason: format!(
                 "target kind {} is not delivered by this version",

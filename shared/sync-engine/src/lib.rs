@@ -9,6 +9,7 @@ pub mod error;
 pub mod full_sync;
 pub mod ingest;
 pub mod outbox;
+pub mod scim;
 pub mod signing;
 
 pub use deps::Engine;
