@@ -1,0 +1,415 @@
+//! SCIM 2.0 delivery against the real `scim2-server` from PyPI (tests/peers/scim_server.py
+//! serves it from memory on a free port, behind a bearer token). The engine runs on the
+//! embedded adapters; each test stores users and drives `sync_engine::dispatch::dispatch`
+//! with their change events, then reads the accounts back from the SCIM server.
+//!
+//! Every test starts its own server, so account counts are exact.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use domain::{
+    ChangeEvent, Directory, DirectoryId, DirectoryUser, Email, EmailKind, EmployeeId, Target,
+    TargetFilter, TargetId, TargetKind, UserState,
+};
+use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use integration_tests::unique;
+use ports::{DirectorySecrets, FixedClock, SecretStore, Store, TargetSecrets, UserWrite};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sync_engine::apply::event_for;
+use sync_engine::dispatch::{dispatch, TargetOutcome};
+use sync_engine::Engine;
+use test_peers::PeerProcess;
+use time::OffsetDateTime;
+
+const TOKEN: &str = "scim-test-token";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+fn scim_server(env: &[(&str, &str)]) -> PeerProcess {
+    let script = test_peers::workspace_root().join("tests/peers/scim_server.py");
+    let mut all = vec![("SCIM_BEARER_TOKEN", TOKEN)];
+    all.extend_from_slice(env);
+    test_peers::spawn_python_peer(&script, &[], &all)
+}
+
+/// An engine with one directory whose only target is the SCIM server.
+struct Harness {
+    engine: Engine,
+    store: Arc<FileStore>,
+    dir: DirectoryId,
+    scim: PeerProcess,
+    secrets_file: PathBuf,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.secrets_file);
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_795_334_400).unwrap()
+}
+
+async fn harness(scim: PeerProcess) -> Harness {
+    let secrets_file = std::env::temp_dir().join(format!("{}.json", unique("scim-secrets")));
+    let store = Arc::new(FileStore::in_memory());
+    let secrets = Arc::new(FileSecrets::open(&secrets_file));
+    let (bus, _events) = InProcessBus::new();
+    let dir = DirectoryId::parse("acme").unwrap();
+    let mut d = Directory::new(dir.clone(), "acme", "acme").unwrap();
+    d.version = 1;
+    d.targets = vec![Target {
+        id: TargetId::parse("scim").unwrap(),
+        kind: TargetKind::Scim {
+            base_url: format!("{}/v2", scim.base_url()),
+        },
+        filter: TargetFilter::default(),
+        enabled: true,
+    }];
+    store.put_directory(&d, None).await.unwrap();
+    let mut targets = std::collections::BTreeMap::new();
+    targets.insert(
+        "scim".to_string(),
+        TargetSecrets {
+            bearer_token: Some(SecretString::from(TOKEN)),
+            ..Default::default()
+        },
+    );
+    secrets
+        .put(
+            "acme",
+            &DirectorySecrets {
+                targets,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let engine = Engine::new(
+        store.clone(),
+        secrets,
+        Arc::new(bus),
+        Arc::new(FixedClock::new(now())),
+    );
+    Harness {
+        engine,
+        store,
+        dir,
+        scim,
+        secrets_file,
+    }
+}
+
+fn employee(dir: &DirectoryId, id: &str, first: &str, last: &str) -> DirectoryUser {
+    let mut u = DirectoryUser::new(
+        dir.clone(),
+        EmployeeId::parse(id).unwrap(),
+        UserState::Active,
+    );
+    u.first_name = Some(first.into());
+    u.last_name = Some(last.into());
+    u.job_title = Some("Engineer".into());
+    u.department = Some("R&D".into());
+    u.emails = vec![Email {
+        value: format!("{}.{}@acme.test", first.to_lowercase(), last.to_lowercase()),
+        kind: EmailKind::Work,
+        primary: true,
+    }];
+    u
+}
+
+impl Harness {
+    /// Stores `user` as the next version of that employee and returns its event.
+    async fn save(&self, mut user: DirectoryUser) -> ChangeEvent {
+        let before = self
+            .store
+            .get_user(&self.dir, &user.employee_id)
+            .await
+            .unwrap();
+        user.version = before.as_ref().map_or(1, |b| b.version + 1);
+        user.fingerprint = user.compute_fingerprint();
+        let event = event_for(before.as_ref(), &user, now());
+        self.store
+            .write_user(&UserWrite {
+                user,
+                expected_version: before.map(|b| b.version),
+                events: vec![event.clone()],
+            })
+            .await
+            .unwrap();
+        event
+    }
+
+    /// Stores `user` and dispatches its event; returns what the SCIM target did.
+    async fn push(&self, user: DirectoryUser) -> TargetOutcome {
+        let event = self.save(user).await;
+        self.dispatch(&event).await
+    }
+
+    async fn dispatch(&self, event: &ChangeEvent) -> TargetOutcome {
+        let report = dispatch(&self.engine, event).await.unwrap();
+        assert_eq!(report.targets.len(), 1);
+        report.targets.into_iter().next().unwrap().1
+    }
+
+    async fn stored(&self, id: &str) -> DirectoryUser {
+        self.store
+            .get_user(&self.dir, &EmployeeId::parse(id).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Every account on the SCIM server.
+    async fn accounts(&self) -> Vec<Value> {
+        let list: Value = reqwest::Client::new()
+            .get(format!("{}/v2/Users?count=1000", self.scim.base_url()))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            list["totalResults"].as_u64().unwrap() as usize,
+            list["Resources"].as_array().map_or(0, Vec::len),
+            "the listing is complete"
+        );
+        list["Resources"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The only account on the server.
+    async fn only_account(&self) -> Value {
+        let mut all = self.accounts().await;
+        assert_eq!(all.len(), 1, "exactly one account: {all:#?}");
+        all.remove(0)
+    }
+
+    /// Creates an account directly at the SCIM server, as another provisioner would.
+    async fn pre_create(&self, account: Value) -> Value {
+        reqwest::Client::new()
+            .post(format!("{}/v2/Users", self.scim.base_url()))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/scim+json")
+            .body(account.to_string())
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+fn assert_delivered(outcome: &TargetOutcome) {
+    assert!(
+        matches!(outcome, TargetOutcome::Delivered { .. }),
+        "expected a delivery, got {outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_employee_is_created_and_a_job_title_change_updates_the_same_account() {
+    let h = harness(scim_server(&[])).await;
+    let ada = employee(&h.dir, "101", "Ada", "Lovelace");
+
+    let outcome = h.push(ada.clone()).await;
+    assert!(
+        matches!(
+            outcome,
+            TargetOutcome::Delivered {
+                status: 201,
+                version: 1
+            }
+        ),
+        "{outcome:?}"
+    );
+    let created = h.only_account().await;
+    assert_eq!(created["externalId"], "101");
+    assert_eq!(created["userName"], "ada.lovelace");
+    assert_eq!(created["active"], true);
+    assert_eq!(created["title"], "Engineer");
+    assert_eq!(created["displayName"], "Ada Lovelace");
+    assert_eq!(created["emails"][0]["value"], "ada.lovelace@acme.test");
+    assert_eq!(created[ENTERPRISE]["department"], "R&D");
+
+    let mut promoted = h.stored("101").await;
+    promoted.job_title = Some("Principal Engineer".into());
+    let outcome = h.push(promoted).await;
+    assert!(
+        matches!(
+            outcome,
+            TargetOutcome::Delivered {
+                status: 200,
+                version: 2
+            }
+        ),
+        "{outcome:?}"
+    );
+    let updated = h.only_account().await;
+    assert_eq!(updated["id"], created["id"]);
+    assert_eq!(updated["title"], "Principal Engineer");
+    assert_ne!(updated["meta"]["version"], created["meta"]["version"]);
+}
+
+#[tokio::test]
+async fn a_leaver_is_deactivated_and_a_rehire_reactivates_the_same_account() {
+    let h = harness(scim_server(&[])).await;
+    assert_delivered(&h.push(employee(&h.dir, "102", "Alan", "Turing")).await);
+    let created = h.only_account().await;
+
+    let mut leaver = h.stored("102").await;
+    leaver.state = UserState::Inactive;
+    assert_delivered(&h.push(leaver).await);
+    let deactivated = h.only_account().await;
+    assert_eq!(deactivated["id"], created["id"]);
+    assert_eq!(deactivated["active"], false);
+    assert_eq!(deactivated["userName"], "alan.turing");
+
+    let mut rehire = h.stored("102").await;
+    rehire.state = UserState::Active;
+    assert_delivered(&h.push(rehire).await);
+    let reactivated = h.only_account().await;
+    assert_eq!(reactivated["id"], created["id"]);
+    assert_eq!(reactivated["active"], true);
+}
+
+#[tokio::test]
+async fn a_work_email_change_updates_the_same_account_and_keeps_its_username() {
+    let h = harness(scim_server(&[])).await;
+    assert_delivered(&h.push(employee(&h.dir, "103", "Grace", "Hopper")).await);
+    let created = h.only_account().await;
+
+    let mut renamed = h.stored("103").await;
+    renamed.last_name = Some("Murray".into());
+    renamed.emails[0].value = "grace.murray@acme.test".into();
+    assert_delivered(&h.push(renamed).await);
+    let updated = h.only_account().await;
+    assert_eq!(updated["id"], created["id"]);
+    assert_eq!(updated["emails"][0]["value"], "grace.murray@acme.test");
+    assert_eq!(updated["displayName"], "Grace Murray");
+    // The username was set when the account was created and is never overwritten.
+    assert_eq!(updated["userName"], "grace.hopper");
+}
+
+#[tokio::test]
+async fn a_pre_existing_account_matched_by_username_is_adopted_and_keeps_its_username() {
+    let h = harness(scim_server(&[])).await;
+    let existing = h
+        .pre_create(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "Katherine.Johnson",
+            "displayName": "K. Johnson",
+            "active": true,
+        }))
+        .await;
+
+    // Our username would be "katherine.johnson"; userName is not case-exact in SCIM,
+    // so the lookup finds the account created by hand.
+    assert_delivered(
+        &h.push(employee(&h.dir, "104", "Katherine", "Johnson"))
+            .await,
+    );
+    let adopted = h.only_account().await;
+    assert_eq!(adopted["id"], existing["id"]);
+    assert_eq!(adopted["userName"], "Katherine.Johnson");
+    assert_eq!(adopted["externalId"], "104");
+    assert_eq!(adopted["displayName"], "Katherine Johnson");
+
+    // From now on it is found by externalId, and the username still stays.
+    let mut promoted = h.stored("104").await;
+    promoted.job_title = Some("Mathematician".into());
+    assert_delivered(&h.push(promoted).await);
+    let updated = h.only_account().await;
+    assert_eq!(updated["id"], existing["id"]);
+    assert_eq!(updated["userName"], "Katherine.Johnson");
+    assert_eq!(updated["title"], "Mathematician");
+}
+
+#[tokio::test]
+async fn a_409_on_create_is_resolved_by_updating_the_account_that_holds_the_username() {
+    // The server lets another provisioner create "edsger.dijkstra" just before our
+    // POST lands, after our lookups found nothing; scim2-server answers 409.
+    let h = harness(scim_server(&[("SCIM_RACE_USERNAME", "edsger.dijkstra")])).await;
+    let outcome = h.push(employee(&h.dir, "105", "Edsger", "Dijkstra")).await;
+    assert!(
+        matches!(outcome, TargetOutcome::Delivered { status: 200, .. }),
+        "the conflict ends in an update: {outcome:?}"
+    );
+    let account = h.only_account().await;
+    assert_eq!(account["userName"], "edsger.dijkstra");
+    assert_eq!(account["externalId"], "105");
+    assert_eq!(account["displayName"], "Edsger Dijkstra");
+    assert_eq!(account["title"], "Engineer");
+}
+
+#[tokio::test]
+async fn an_employee_without_a_work_email_is_skipped_with_a_reason_and_never_created() {
+    let h = harness(scim_server(&[])).await;
+    let mut no_email = employee(&h.dir, "106", "Barbara", "Liskov");
+    no_email.emails.clear();
+    let outcome = h.push(no_email).await;
+    assert_eq!(
+        outcome,
+        TargetOutcome::Skipped {
+            reason: "the employee has no work email, which this target requires".into()
+        }
+    );
+    assert!(h.accounts().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_leaver_never_seen_by_the_target_is_not_created() {
+    let h = harness(scim_server(&[])).await;
+    let mut leaver = employee(&h.dir, "107", "John", "Backus");
+    leaver.state = UserState::Inactive;
+    let outcome = h.push(leaver).await;
+    assert!(
+        matches!(outcome, TargetOutcome::Skipped { .. }),
+        "{outcome:?}"
+    );
+    assert!(h.accounts().await.is_empty());
+}
+
+#[tokio::test]
+async fn three_repeated_full_pushes_of_five_users_leave_exactly_five_accounts() {
+    let h = harness(scim_server(&[])).await;
+    let people = [
+        ("201", "Ada", "Lovelace"),
+        ("202", "Alan", "Turing"),
+        ("203", "Grace", "Hopper"),
+        ("204", "Edsger", "Dijkstra"),
+        ("205", "Barbara", "Liskov"),
+    ];
+    for round in 1..=3 {
+        for (id, first, last) in people {
+            // A full push re-sends the current state: a new stored version of the same
+            // content, so the ledger lets it through and SCIM matching has to hold.
+            let user = if round == 1 {
+                employee(&h.dir, id, first, last)
+            } else {
+                h.stored(id).await
+            };
+            let event = h.save(user).await;
+            assert_delivered(&h.dispatch(&event).await);
+            // A duplicate of the same event is stopped by the ledger.
+            let again = h.dispatch(&event).await;
+            assert!(matches!(again, TargetOutcome::Skipped { .. }), "{again:?}");
+        }
+        let accounts = h.accounts().await;
+        assert_eq!(accounts.len(), 5, "after round {round}: {accounts:#?}");
+        let mut external: Vec<&str> = accounts
+            .iter()
+            .map(|a| a["externalId"].as_str().unwrap())
+            .collect();
+        external.sort_unstable();
+        assert_eq!(external, ["201", "202", "203", "204", "205"]);
+    }
+}
