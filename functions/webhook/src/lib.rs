@@ -1,12 +1,17 @@
 //! The webhook function: `POST /webhooks/bamboohr/{directory_id}` behind API Gateway.
-//! It answers 2xx only after the change is durable, and maps every refusal to a status
-//! code and a JSON error body here, in one place.
+//! It answers 2xx only after the change is durable (200 applied, 202 left to the poller
+//! as refresh requests), and maps every refusal to a status code and a JSON error body
+//! here, in one place ([`status_for`]).
+
+use std::collections::BTreeSet;
 
 use domain::DirectoryId;
 use lambda_http::http::{HeaderMap, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
-use sync_engine::ingest::{ingest, InboundWebhook, IngestError, DEFAULT_TOLERANCE};
+use sync_engine::ingest::{
+    ingest_with, InboundWebhook, IngestError, IngestPolicy, IngestReport, DEFAULT_TOLERANCE,
+};
 use sync_engine::Engine;
 use tracing::{error, info};
 
@@ -17,14 +22,38 @@ pub struct Deps {
     pub engine: Engine,
     /// Accepted distance between X-BambooHR-Timestamp and now.
     pub tolerance: time::Duration,
+    /// Directories the operator explicitly allowed to authenticate with a `token` query
+    /// parameter instead of a signature (BambooHR advises against it). Empty by default.
+    pub url_token_directories: BTreeSet<DirectoryId>,
 }
 
+/// Environment variable listing, comma-separated, the directories allowed URL-token mode.
+pub const URL_TOKEN_DIRECTORIES_ENV: &str = "WEBHOOK_URL_TOKEN_DIRECTORIES";
+
 impl Deps {
-    /// Deps with the default 5-minute tolerance.
+    /// Deps with the default 5-minute tolerance and signatures only.
     pub fn new(engine: Engine) -> Self {
         Self {
             engine,
             tolerance: DEFAULT_TOLERANCE,
+            url_token_directories: BTreeSet::new(),
+        }
+    }
+
+    /// Allows URL-token mode for the directories listed in `list` (comma-separated ids,
+    /// as in [`URL_TOKEN_DIRECTORIES_ENV`]); ids that do not parse are ignored.
+    pub fn with_url_token_directories(mut self, list: &str) -> Self {
+        self.url_token_directories = list
+            .split(',')
+            .filter_map(|id| DirectoryId::parse(id.trim()).ok())
+            .collect();
+        self
+    }
+
+    fn policy(&self, directory: &DirectoryId) -> IngestPolicy {
+        IngestPolicy {
+            tolerance: self.tolerance,
+            url_token_allowed: self.url_token_directories.contains(directory),
         }
     }
 }
@@ -63,6 +92,32 @@ pub fn status_for(err: &IngestError) -> (StatusCode, &'static str) {
         }
         IngestError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
     }
+}
+
+/// 200 when the delivery was applied (or was a duplicate), 202 when it was recorded for
+/// the poller to fetch.
+pub fn status_for_report(report: &IngestReport) -> StatusCode {
+    if report.is_deferred() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// The `token` query parameter: from API Gateway's parsed parameters, or from the raw
+/// query when the request did not come through API Gateway (the local stack).
+fn url_token(req: &Request) -> Option<String> {
+    if let Some(t) = req
+        .query_string_parameters_ref()
+        .and_then(|q| q.first("token"))
+    {
+        return Some(t.to_string());
+    }
+    req.uri()
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .map(str::to_string)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -111,15 +166,24 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda
         Body::Binary(b) => b,
         _ => &[],
     };
+    let token = url_token(&req);
     let inbound = InboundWebhook {
         body,
         content_type: header(headers, "content-type"),
         signature: header(headers, "x-bamboohr-signature"),
         timestamp: header(headers, "x-bamboohr-timestamp"),
+        url_token: token.as_deref(),
     };
-    match ingest(&deps.engine, &directory_id, inbound, deps.tolerance).await {
+    match ingest_with(
+        &deps.engine,
+        &directory_id,
+        inbound,
+        deps.policy(&directory_id),
+    )
+    .await
+    {
         Ok(report) => Ok(json_response(
-            StatusCode::OK,
+            status_for_report(&report),
             json!({ "accepted": true, "result": report }),
         )),
         Err(e) => {

@@ -1,10 +1,24 @@
-//! Inbound BambooHR webhooks, independent of HTTP framing: authenticate, parse, apply,
-//! publish. The webhook function maps [`IngestError`] to status codes in one place.
+//! Inbound BambooHR webhooks, independent of HTTP framing: authenticate, recognise
+//! duplicates, parse either payload family, apply, publish. The webhook function maps
+//! [`IngestError`] to status codes in one place.
+//!
+//! Order matters for "nothing accepted is lost":
+//! 1. cheap refusals (size, content type), then the directory and its state;
+//! 2. authentication (signature with any active key, or an explicitly allowed URL
+//!    token) and the replay window, before anything is read from the body;
+//! 3. the whole body is parsed and validated before the first write, so a malformed
+//!    entry never leaves half a payload applied;
+//! 4. a delivery whose receipt exists is answered without applying anything;
+//! 5. changes are written (user + outbox events in one conditional write) or refresh
+//!    requests recorded, then the directory's outbox is flushed;
+//! 6. only when all of that succeeded is the receipt recorded. A failure before that
+//!    answers 5xx, BambooHR retries, and the retry re-applies idempotently (unchanged
+//!    fingerprints cost nothing) and publishes what the outbox still holds.
 
-use domain::{DirectoryId, DirectoryState, EmployeeId};
-use serde::Deserialize;
+use domain::{Directory, DirectoryId, DirectoryState, EmployeeId};
 use serde_json::{Map, Value};
-use time::Duration;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
 use tracing::{info, warn};
 
 use crate::apply::{apply_record, mark_deleted, ApplyOutcome};
@@ -12,7 +26,7 @@ use crate::deps::Engine;
 use crate::error::EngineError;
 use crate::full_sync::{mapping_config, Skipped};
 use crate::outbox;
-use crate::signing::{parse_timestamp, verify_bamboohr};
+use crate::signing::{parse_timestamp, verify_bamboohr, verify_token};
 
 /// Largest body accepted (BambooHR batches employees; 1 MiB holds thousands).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -20,8 +34,12 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How far X-BambooHR-Timestamp may be from now before the request is a replay.
 pub const DEFAULT_TOLERANCE: Duration = Duration::minutes(5);
 
+/// How long a delivery receipt is kept. BambooHR retries for about 155 minutes (5, 10,
+/// 20, 40, 80); a day covers that with room for a delayed retry.
+pub const RECEIPT_TTL: Duration = Duration::hours(24);
+
 /// One inbound request, as the HTTP layer saw it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct InboundWebhook<'a> {
     /// Raw body bytes, exactly as received (the signature covers them).
     pub body: &'a [u8],
@@ -31,36 +49,59 @@ pub struct InboundWebhook<'a> {
     pub signature: Option<&'a str>,
     /// `X-BambooHR-Timestamp` header.
     pub timestamp: Option<&'a str>,
+    /// The `token` query parameter (URL-token mode only).
+    pub url_token: Option<&'a str>,
+}
+
+/// How a directory's webhooks may authenticate besides a signature.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestPolicy {
+    /// Accepted distance between X-BambooHR-Timestamp and now.
+    pub tolerance: Duration,
+    /// Whether this directory explicitly opted into URL-token mode. Even then, a token
+    /// is only accepted when the directory's secret holds one.
+    pub url_token_allowed: bool,
+}
+
+impl IngestPolicy {
+    /// Signatures only, with the given replay window.
+    pub fn signed_only(tolerance: Duration) -> Self {
+        Self {
+            tolerance,
+            url_token_allowed: false,
+        }
+    }
 }
 
 /// Why an inbound webhook was refused. Messages name the problem, never field values.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    /// No such directory, or it was revoked.
+    /// No such directory, or it was revoked. Not retryable.
     #[error("unknown directory")]
     UnknownDirectory,
     /// The operator paused the directory; BambooHR should retry later.
     #[error("directory is paused")]
     Paused,
-    /// Signature headers absent.
+    /// Signature headers absent (and no allowed URL token). Not retryable.
     #[error("missing X-BambooHR-Signature or X-BambooHR-Timestamp header")]
     MissingSignature,
-    /// No active key of this directory made the signature.
+    /// No active key of this directory made the signature, or the URL token is wrong.
+    /// Not retryable.
     #[error("signature does not match")]
     BadSignature,
-    /// The timestamp is unreadable or outside the tolerance window.
+    /// The timestamp is unreadable or outside the tolerance window. Not retryable.
     #[error("timestamp outside the accepted window")]
     StaleTimestamp,
-    /// Body larger than [`MAX_BODY_BYTES`].
+    /// Body larger than [`MAX_BODY_BYTES`]. Not retryable.
     #[error("body larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
-    /// Not JSON.
+    /// Not JSON. Not retryable.
     #[error("content type must be application/json")]
     UnsupportedMediaType,
-    /// Not a payload shape BambooHR sends.
+    /// Not a payload shape BambooHR sends; the message names the problem. Not retryable.
     #[error("malformed payload: {0}")]
     Malformed(String),
-    /// Storage, secrets or the bus failed; BambooHR should retry.
+    /// Storage, secrets or the bus failed; see [`EngineError::is_retryable`].
     #[error(transparent)]
     Internal(#[from] EngineError),
 }
@@ -77,26 +118,63 @@ pub struct IngestReport {
     pub deleted: usize,
     /// Employees whose payload changed nothing (e.g. a BambooHR retry).
     pub unchanged: usize,
+    /// Employees left for the poller to fetch (event-based payloads carry ids only).
+    pub refresh_requested: usize,
+    /// Events of a type this service does not act on (e.g. `company.updated`).
+    pub ignored: usize,
     /// Employees that could not be applied, with reasons.
     pub skipped: Vec<Skipped>,
-    /// Events published.
+    /// Events published (this delivery's and any the outbox still held).
     pub events_published: usize,
+    /// True when this delivery was already accepted before; nothing was applied.
+    pub duplicate: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FieldBasedPayload {
-    employees: Vec<FieldBasedEmployee>,
+impl IngestReport {
+    /// True when the delivery was accepted but its work is left to the poller (202).
+    pub fn is_deferred(&self) -> bool {
+        !self.duplicate && self.refresh_requested > 0
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FieldBasedEmployee {
-    id: Value,
-    action: Option<String>,
-    timestamp: Option<String>,
-    #[serde(default)]
-    fields: Map<String, Value>,
+/// A field-based entry's action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// One `employees[]` entry, validated.
+struct FieldEntry<'a> {
+    id: String,
+    action: Action,
+    timestamp: Option<OffsetDateTime>,
+    /// None when the entry carried no `fields` (a Deleted entry usually does not).
+    fields: Option<&'a Map<String, Value>>,
+}
+
+/// The event-based payload's employee events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EmployeeEvent {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// A payload, validated before anything is written.
+enum Payload<'a> {
+    FieldBased(Vec<FieldEntry<'a>>),
+    Employee {
+        event: EmployeeEvent,
+        employee: EmployeeId,
+    },
+    /// An event type this service does not act on.
+    OtherEvent,
+}
+
+fn malformed(msg: impl Into<String>) -> IngestError {
+    IngestError::Malformed(msg.into())
 }
 
 fn id_text(v: &Value) -> Option<String> {
@@ -107,12 +185,152 @@ fn id_text(v: &Value) -> Option<String> {
     }
 }
 
-/// Authenticates and applies one webhook for a directory.
+/// Reads the body as one of BambooHR's two payload families. Messages name the key
+/// path and what was expected, never the value found.
+fn parse_payload(value: &Value) -> Result<Payload<'_>, IngestError> {
+    let Some(obj) = value.as_object() else {
+        return Err(malformed(
+            "unknown payload shape: expected a JSON object with \"employees\" (field-based) or \"type\" (event-based)",
+        ));
+    };
+    if let Some(employees) = obj.get("employees") {
+        let Some(list) = employees.as_array() else {
+            return Err(malformed(
+                "field-based payload: \"employees\" is not an array",
+            ));
+        };
+        return list
+            .iter()
+            .enumerate()
+            .map(|(i, e)| parse_field_entry(i, e))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Payload::FieldBased);
+    }
+    if let Some(kind) = obj.get("type") {
+        let Some(kind) = kind.as_str() else {
+            return Err(malformed("event-based payload: \"type\" is not a string"));
+        };
+        let event = match kind {
+            "employee.created" => EmployeeEvent::Created,
+            "employee.updated" => EmployeeEvent::Updated,
+            "employee.deleted" => EmployeeEvent::Deleted,
+            _ => return Ok(Payload::OtherEvent),
+        };
+        let id = obj
+            .get("data")
+            .and_then(Value::as_object)
+            .and_then(|d| d.get("employeeId"))
+            .and_then(id_text)
+            .ok_or_else(|| {
+                malformed("event-based payload: \"data.employeeId\" is missing or not a string")
+            })?;
+        let employee = EmployeeId::parse(id.trim()).map_err(|_| {
+            malformed("event-based payload: \"data.employeeId\" is not an employee id")
+        })?;
+        return Ok(Payload::Employee { event, employee });
+    }
+    Err(malformed(
+        "unknown payload shape: expected \"employees\" (field-based) or \"type\" (event-based)",
+    ))
+}
+
+fn parse_field_entry(i: usize, entry: &Value) -> Result<FieldEntry<'_>, IngestError> {
+    let at = |what: &str| malformed(format!("field-based payload: employees[{i}] {what}"));
+    let obj = entry.as_object().ok_or_else(|| at("is not an object"))?;
+    let id = obj
+        .get("id")
+        .and_then(id_text)
+        .ok_or_else(|| at("has no \"id\" string or number"))?;
+    let action = match obj.get("action") {
+        None | Some(Value::Null) => Action::Updated,
+        Some(Value::String(a)) if a.eq_ignore_ascii_case("created") => Action::Created,
+        Some(Value::String(a)) if a.eq_ignore_ascii_case("updated") => Action::Updated,
+        Some(Value::String(a)) if a.eq_ignore_ascii_case("deleted") => Action::Deleted,
+        Some(_) => return Err(at("\"action\" is not Created, Updated or Deleted")),
+    };
+    let timestamp = match obj.get("timestamp") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(
+            parse_timestamp(t).ok_or_else(|| at("\"timestamp\" is not an ISO 8601 timestamp"))?,
+        ),
+        Some(_) => return Err(at("\"timestamp\" is not a string")),
+    };
+    let fields = match obj.get("fields") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(m),
+        Some(_) => return Err(at("\"fields\" is not an object")),
+    };
+    Ok(FieldEntry {
+        id,
+        action,
+        timestamp,
+        fields,
+    })
+}
+
+/// The receipt key of a delivery: the SHA-256 of its body. BambooHR re-signs a retry
+/// with a fresh timestamp (an old one would fall outside the replay window), so the
+/// body, which carries BambooHR's own event timestamps, is what identifies it.
+pub fn receipt_key(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+/// Authenticates and applies one webhook for a directory, signatures only.
 pub async fn ingest(
     engine: &Engine,
     directory_id: &DirectoryId,
     req: InboundWebhook<'_>,
     tolerance: Duration,
+) -> Result<IngestReport, IngestError> {
+    ingest_with(
+        engine,
+        directory_id,
+        req,
+        IngestPolicy::signed_only(tolerance),
+    )
+    .await
+}
+
+/// Checks the request's credentials against the directory's secret.
+async fn authenticate(
+    engine: &Engine,
+    directory: &Directory,
+    req: &InboundWebhook<'_>,
+    policy: IngestPolicy,
+) -> Result<(), IngestError> {
+    let signed = req.signature.is_some() && req.timestamp.is_some();
+    let token_offered = policy.url_token_allowed && req.url_token.is_some();
+    if !(signed || token_offered) {
+        return Err(IngestError::MissingSignature);
+    }
+    let secrets = engine
+        .secrets
+        .get(&directory.secret_name)
+        .await
+        .map_err(EngineError::from)?;
+    if let (Some(signature), Some(timestamp)) = (req.signature, req.timestamp) {
+        if !verify_bamboohr(&secrets.webhook_keys, req.body, timestamp, signature) {
+            return Err(IngestError::BadSignature);
+        }
+        let sent_at = parse_timestamp(timestamp).ok_or(IngestError::StaleTimestamp)?;
+        if (engine.clock.now() - sent_at).abs() > policy.tolerance {
+            return Err(IngestError::StaleTimestamp);
+        }
+        return Ok(());
+    }
+    // URL-token mode: allowed by the directory, and the secret must hold a token.
+    match (req.url_token, secrets.webhook_url_token.as_ref()) {
+        (Some(given), Some(expected)) if verify_token(expected, given) => Ok(()),
+        _ => Err(IngestError::BadSignature),
+    }
+}
+
+/// Authenticates and applies one webhook for a directory under `policy`.
+pub async fn ingest_with(
+    engine: &Engine,
+    directory_id: &DirectoryId,
+    req: InboundWebhook<'_>,
+    policy: IngestPolicy,
 ) -> Result<IngestReport, IngestError> {
     if req.body.len() > MAX_BODY_BYTES {
         return Err(IngestError::TooLarge);
@@ -142,65 +360,58 @@ pub async fn ingest(
         DirectoryState::Paused => return Err(IngestError::Paused),
         DirectoryState::Active | DirectoryState::Held => {}
     }
+    authenticate(engine, &directory, &req, policy).await?;
 
-    let (Some(signature), Some(timestamp)) = (req.signature, req.timestamp) else {
-        return Err(IngestError::MissingSignature);
-    };
-    let secrets = engine
-        .secrets
-        .get(&directory.secret_name)
-        .await
-        .map_err(EngineError::from)?;
-    if !verify_bamboohr(&secrets.webhook_keys, req.body, timestamp, signature) {
-        return Err(IngestError::BadSignature);
-    }
-    let sent_at = parse_timestamp(timestamp).ok_or(IngestError::StaleTimestamp)?;
-    if (engine.clock.now() - sent_at).abs() > tolerance {
-        return Err(IngestError::StaleTimestamp);
-    }
-
-    let payload: FieldBasedPayload = serde_json::from_slice(req.body).map_err(|e| {
-        IngestError::Malformed(format!(
-            "expected a field-based payload {{\"employees\": [...]}} (line {}, column {})",
+    let value: Value = serde_json::from_slice(req.body).map_err(|e| {
+        malformed(format!(
+            "body is not valid JSON (line {}, column {})",
             e.line(),
             e.column()
         ))
     })?;
+    let payload = parse_payload(&value)?;
 
-    let cfg = mapping_config(&directory);
+    let receipt = receipt_key(req.body);
+    let now = engine.clock.now();
+    if engine
+        .store
+        .has_receipt(directory_id, &receipt, now)
+        .await
+        .map_err(EngineError::from)?
+    {
+        info!(directory_id = %directory_id, reason = "duplicate delivery", "webhook already accepted");
+        return Ok(IngestReport {
+            duplicate: true,
+            ..IngestReport::default()
+        });
+    }
+
     let mut report = IngestReport::default();
-    for employee in &payload.employees {
-        let Some(id) = id_text(&employee.id) else {
-            return Err(IngestError::Malformed(
-                "an employee id is not a string or number".into(),
-            ));
-        };
-        let action = employee.action.as_deref().unwrap_or("Updated");
-        if action.eq_ignore_ascii_case("deleted") {
-            let emp = EmployeeId::parse(&id).map_err(|e| IngestError::Malformed(e.to_string()))?;
-            if mark_deleted(engine, &directory, &emp).await? == ApplyOutcome::Updated {
-                report.deleted += 1;
-            } else {
-                report.unchanged += 1;
-            }
-            continue;
+    match payload {
+        Payload::FieldBased(entries) => {
+            apply_field_based(engine, &directory, &entries, &mut report).await?
         }
-        let record = match mapping::record_from_fields(&id, &employee.fields, &[], &cfg) {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(directory_id = %directory_id, employee_id = %id, reason = %e, "webhook employee skipped");
-                report.skipped.push(Skipped {
-                    employee_id: id,
-                    reason: e.to_string(),
-                });
-                continue;
+        Payload::Employee {
+            event: EmployeeEvent::Deleted,
+            employee,
+        } => {
+            // BambooHR says the employee is gone: nothing to fetch.
+            match mark_deleted(engine, &directory, &employee).await? {
+                ApplyOutcome::Updated => report.deleted += 1,
+                _ => report.unchanged += 1,
             }
-        };
-        let source_ts = employee.timestamp.as_deref().and_then(parse_timestamp);
-        match apply_record(engine, &directory, &record, source_ts).await? {
-            ApplyOutcome::Created => report.created += 1,
-            ApplyOutcome::Updated => report.updated += 1,
-            ApplyOutcome::Unchanged => report.unchanged += 1,
+        }
+        Payload::Employee { employee, .. } => {
+            engine
+                .store
+                .record_refresh_requests(directory_id, std::slice::from_ref(&employee), now)
+                .await
+                .map_err(EngineError::from)?;
+            report.refresh_requested += 1;
+        }
+        Payload::OtherEvent => {
+            info!(directory_id = %directory_id, reason = "event type not acted on", "webhook ignored");
+            report.ignored += 1;
         }
     }
 
@@ -215,14 +426,68 @@ pub async fn ingest(
             },
         )));
     }
+
+    // Everything is durable and published; only now may a retry be answered as a
+    // duplicate. A failure here costs a harmless re-apply, so it is not an error.
+    if let Err(e) = engine
+        .store
+        .record_receipt(directory_id, &receipt, now, now + RECEIPT_TTL)
+        .await
+    {
+        warn!(directory_id = %directory_id, reason = %e, "delivery receipt not recorded");
+    }
     info!(
         directory_id = %directory_id,
         created = report.created,
         updated = report.updated,
         deleted = report.deleted,
         unchanged = report.unchanged,
+        refresh_requested = report.refresh_requested,
         skipped = report.skipped.len(),
         "webhook applied"
     );
     Ok(report)
+}
+
+async fn apply_field_based(
+    engine: &Engine,
+    directory: &Directory,
+    entries: &[FieldEntry<'_>],
+    report: &mut IngestReport,
+) -> Result<(), IngestError> {
+    let cfg = mapping_config(directory);
+    let no_fields = Map::new();
+    for entry in entries {
+        if entry.action == Action::Deleted {
+            let emp = EmployeeId::parse(entry.id.trim())
+                .map_err(|_| malformed("field-based payload: an \"id\" is not an employee id"))?;
+            match mark_deleted(engine, directory, &emp).await? {
+                ApplyOutcome::Updated => report.deleted += 1,
+                _ => report.unchanged += 1,
+            }
+            continue;
+        }
+        let record = match mapping::record_from_fields(
+            &entry.id,
+            entry.fields.unwrap_or(&no_fields),
+            &[],
+            &cfg,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(directory_id = %directory.id, reason = %e, "webhook employee skipped");
+                report.skipped.push(Skipped {
+                    employee_id: entry.id.clone(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        match apply_record(engine, directory, &record, entry.timestamp).await? {
+            ApplyOutcome::Created => report.created += 1,
+            ApplyOutcome::Updated => report.updated += 1,
+            ApplyOutcome::Unchanged => report.unchanged += 1,
+        }
+    }
+    Ok(())
 }

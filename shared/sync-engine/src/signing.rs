@@ -43,6 +43,15 @@ pub fn verify_bamboohr(
     })
 }
 
+/// True when a webhook URL token equals the directory's. Both sides are hashed first so
+/// the constant-time comparison does not even reveal the token's length.
+pub fn verify_token(expected: &SecretString, given: &str) -> bool {
+    use sha2::Digest;
+    let a = Sha256::digest(expected.expose_secret().as_bytes());
+    let b = Sha256::digest(given.as_bytes());
+    subtle::ConstantTimeEq::ct_eq(a.as_slice(), b.as_slice()).into()
+}
+
 /// Parses X-BambooHR-Timestamp: unix seconds, RFC 3339 or other ISO 8601 forms.
 pub fn parse_timestamp(value: &str) -> Option<OffsetDateTime> {
     let v = value.trim();
@@ -144,6 +153,15 @@ mod tests {
         assert!(!verify_bamboohr(&keys[..1], body, "1700000000", &sig));
         assert!(!verify_bamboohr(&keys, body, "1700000001", &sig));
         assert!(!verify_bamboohr(&keys, body, "1700000000", "zz-not-hex"));
+    }
+
+    #[test]
+    fn a_url_token_matches_only_itself() {
+        let token = SecretString::from("s3cret-token");
+        assert!(verify_token(&token, "s3cret-token"));
+        assert!(!verify_token(&token, "s3cret-tokeN"));
+        assert!(!verify_token(&token, ""));
+        assert!(!verify_token(&token, "s3cret-token-and-more"));
     }
 
     #[test]
