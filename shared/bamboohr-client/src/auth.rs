@@ -1,10 +1,85 @@
-//! How the client proves who it is to BambooHR: an API key over HTTP Basic, or an OAuth
-//! access token as a bearer token. Secrets stay wrapped until the header is built.
+//! How the client proves who it is to BambooHR: an API key over HTTP Basic, a fixed OAuth
+//! access token, or OAuth tokens the client refreshes itself (`offline_access`), handing
+//! every new pair to a [`TokenSink`] so the rotated refresh token is not lost. Secrets
+//! stay wrapped until the header or the token request is built.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+
+use crate::BambooError;
+
+/// Tokens the client obtained from BambooHR's token endpoint.
+#[derive(Clone)]
+pub struct RefreshedTokens {
+    /// The new access token.
+    pub access_token: SecretString,
+    /// The new refresh token; BambooHR rotates it, so the old one no longer works. `None`
+    /// when the endpoint kept the old one (it is then still valid).
+    pub refresh_token: Option<SecretString>,
+    /// When the new access token expires, when the endpoint said.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for RefreshedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshedTokens")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where refreshed tokens are written back (the directory's secret), so that the next
+/// run, or another function, starts from the rotated refresh token.
+#[async_trait]
+pub trait TokenSink: Send + Sync {
+    /// Stores the tokens. An error fails the call that refreshed with
+    /// [`BambooError::TokenStore`]; the client keeps the tokens and tries to store them
+    /// again before its next request.
+    async fn store(&self, tokens: &RefreshedTokens) -> Result<(), BambooError>;
+}
+
+/// OAuth 2.0 credentials that the client refreshes when the access token has expired or
+/// BambooHR answers 401.
+#[derive(Clone)]
+pub struct OAuth {
+    /// The current access token.
+    pub access_token: SecretString,
+    /// The refresh token (`offline_access`); without it an expired token is final.
+    pub refresh_token: Option<SecretString>,
+    /// The OAuth client's id.
+    pub client_id: String,
+    /// The OAuth client's secret.
+    pub client_secret: SecretString,
+    /// The token endpoint; `None` means the company's `/token.php` (the spec's `tokenUrl`,
+    /// relative to the company's host), i.e. the client's base URL + `/token.php`.
+    pub token_url: Option<String>,
+    /// When the access token expires, if known; it is refreshed shortly before.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Receives every refreshed pair.
+    pub sink: Option<Arc<dyn TokenSink>>,
+}
+
+impl OAuth {
+    /// Takes refreshed tokens in, keeping the old refresh token when none was issued.
+    pub(crate) fn absorb(&mut self, tokens: &RefreshedTokens) {
+        self.access_token = tokens.access_token.clone();
+        if let Some(refresh) = &tokens.refresh_token {
+            self.refresh_token = Some(refresh.clone());
+        }
+        self.expires_at = tokens.expires_at;
+    }
+
+    /// Whether the access token expires within `margin` of `now`.
+    pub(crate) fn expires_within(&self, now: OffsetDateTime, margin: time::Duration) -> bool {
+        self.expires_at.is_some_and(|at| at - margin <= now)
+    }
+}
 
 /// The credential of one BambooHR company.
 #[derive(Clone)]
@@ -12,8 +87,10 @@ pub enum Auth {
     /// An API key, sent over HTTP Basic with the key as the user name and `x` as the
     /// password, as BambooHR documents it.
     ApiKey(SecretString),
-    /// An OAuth 2.0 access token, sent as `Authorization: Bearer`.
+    /// An OAuth 2.0 access token, sent as `Authorization: Bearer`, never refreshed.
     Bearer(SecretString),
+    /// OAuth 2.0 tokens sent as `Authorization: Bearer` and refreshed by the client.
+    OAuth(OAuth),
 }
 
 impl std::fmt::Debug for Auth {
@@ -22,6 +99,7 @@ impl std::fmt::Debug for Auth {
         match self {
             Auth::ApiKey(_) => f.write_str("Auth::ApiKey(<redacted>)"),
             Auth::Bearer(_) => f.write_str("Auth::Bearer(<redacted>)"),
+            Auth::OAuth(o) => write!(f, "Auth::OAuth(client {}, <redacted>)", o.client_id),
         }
     }
 }
@@ -32,6 +110,7 @@ impl Auth {
         match self {
             Auth::ApiKey(_) => "api_key",
             Auth::Bearer(_) => "bearer",
+            Auth::OAuth(_) => "oauth",
         }
     }
 
@@ -44,6 +123,7 @@ impl Auth {
                 format!("Basic {}", STANDARD.encode(pair))
             }
             Auth::Bearer(token) => format!("Bearer {}", token.expose_secret()),
+            Auth::OAuth(o) => format!("Bearer {}", o.access_token.expose_secret()),
         };
         let mut value = HeaderValue::from_str(&text).ok()?;
         value.set_sensitive(true);

@@ -4,20 +4,26 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::auth::{OAuth, RefreshedTokens};
 use crate::model::{
     parse_changed, parse_dataset_page, parse_employee, parse_employees_page, ChangedEmployee,
     DatasetPage, EmployeesPage, RawEmployee,
 };
 use crate::retry::{backoff_ceiling, full_jitter, parse_retry_after};
 use crate::{Auth, BambooError, ClientOptions};
+
+/// An access token this close to its expiry is refreshed before use, so it does not
+/// expire in flight.
+const EXPIRY_MARGIN: time::Duration = time::Duration::seconds(60);
 
 /// Ids per `filter[ids]` request: the list endpoint pages by at most 100.
 pub const IDS_PER_REQUEST: usize = 100;
@@ -36,7 +42,7 @@ struct Inner {
     http: reqwest::Client,
     /// Scheme, host and optional path prefix, without a trailing slash.
     base: String,
-    auth: HeaderValue,
+    credential: Credential,
     auth_kind: &'static str,
     opts: ClientOptions,
     permits: Semaphore,
@@ -50,6 +56,23 @@ impl std::fmt::Debug for BambooClient {
             .field("opts", &self.inner.opts)
             .finish()
     }
+}
+
+/// The `Authorization` header source: fixed, or OAuth tokens refreshed in place.
+enum Credential {
+    Fixed(HeaderValue),
+    OAuth(Box<tokio::sync::Mutex<OAuthState>>),
+}
+
+/// The live OAuth tokens of a client. The lock is held across a refresh so that
+/// concurrent requests that all see a 401 refresh once, not once each.
+struct OAuthState {
+    oauth: OAuth,
+    header: HeaderValue,
+    /// Bumped by every refresh: a 401 for an older generation needs no new refresh.
+    generation: u64,
+    /// Tokens the sink has not accepted yet.
+    unsaved: Option<RefreshedTokens>,
 }
 
 /// One HTTP exchange to make: built afresh for every attempt.
@@ -78,6 +101,20 @@ impl BambooClient {
             .ok_or_else(|| BambooError::InvalidConfig {
                 reason: "the credential contains characters that cannot be sent in a header".into(),
             })?;
+        let credential = match &auth {
+            Auth::OAuth(oauth) => {
+                if let Some(url) = &oauth.token_url {
+                    parse_base_url(url)?;
+                }
+                Credential::OAuth(Box::new(tokio::sync::Mutex::new(OAuthState {
+                    oauth: oauth.clone(),
+                    header: auth_header,
+                    generation: 0,
+                    unsaved: None,
+                })))
+            }
+            _ => Credential::Fixed(auth_header),
+        };
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .user_agent(concat!("bamboohr-sync/", env!("CARGO_PKG_VERSION")))
@@ -89,7 +126,7 @@ impl BambooClient {
             inner: Arc::new(Inner {
                 http,
                 base,
-                auth: auth_header,
+                credential,
                 auth_kind: auth.kind(),
                 permits: Semaphore::new(opts.max_concurrency),
                 opts,
@@ -330,13 +367,29 @@ impl BambooClient {
         let opts = &self.inner.opts;
         let started = Instant::now();
         let mut attempt: u32 = 0;
+        let mut refreshed = false;
         loop {
             attempt += 1;
-            let outcome = self.attempt(&call, started).await;
-            let err = match outcome {
+            let mut generation = None;
+            let outcome = self.attempt(&call, started, &mut generation).await;
+            let mut err = match outcome {
                 Ok(body) => return parse(&body),
                 Err(err) => err,
             };
+            if matches!(err, BambooError::Unauthorized) && generation.is_some() && !refreshed {
+                // An OAuth access token can be revoked or expire early: refresh once and
+                // try again at once; this retry is not one of the call's attempts. A
+                // refresh that failed transiently goes through the retry rules below.
+                tracing::info!(op = call.op, "access token refused; refreshing");
+                match self.refresh(generation).await {
+                    Ok(()) => {
+                        refreshed = true;
+                        attempt -= 1;
+                        continue;
+                    }
+                    Err(e) => err = e,
+                }
+            }
             if !err.is_retryable() {
                 tracing::debug!(op = call.op, attempt, error = err.kind(), "not retried");
                 return Err(err);
@@ -398,7 +451,12 @@ impl BambooClient {
 
     /// One HTTP exchange, classified: the body of a 2xx, or the error its status or
     /// transport failure means.
-    async fn attempt(&self, call: &Call<'_>, started: Instant) -> Result<Vec<u8>, BambooError> {
+    async fn attempt(
+        &self,
+        call: &Call<'_>,
+        started: Instant,
+        generation: &mut Option<u64>,
+    ) -> Result<Vec<u8>, BambooError> {
         let inner = &self.inner;
         // A permit is held only while a request is in flight, never while waiting to retry.
         let _permit = inner
@@ -418,10 +476,12 @@ impl BambooClient {
                 retry_after: None,
             });
         }
+        let (auth, used) = self.authorization().await?;
+        *generation = used;
         let mut request = inner
             .http
             .request(call.method.clone(), call.url.clone())
-            .header(AUTHORIZATION, inner.auth.clone())
+            .header(AUTHORIZATION, auth)
             // BambooHR answers XML to some endpoints unless JSON is asked for.
             .header(ACCEPT, "application/json")
             .timeout(inner.opts.timeout.min(remaining));
@@ -451,6 +511,155 @@ impl BambooClient {
         tracing::debug!(op = call.op, status = status.as_u16(), "error status");
         Err(classify(status, retry_after, &body, call))
     }
+}
+
+impl BambooClient {
+    /// The header to send and, for OAuth, the token generation it belongs to. Stores
+    /// tokens the sink refused before, and refreshes an access token about to expire.
+    async fn authorization(&self) -> Result<(HeaderValue, Option<u64>), BambooError> {
+        let state = match &self.inner.credential {
+            Credential::Fixed(header) => return Ok((header.clone(), None)),
+            Credential::OAuth(state) => state,
+        };
+        let mut st = state.lock().await;
+        if let Some(tokens) = st.unsaved.clone() {
+            store_tokens(&mut st, &tokens).await?;
+        }
+        if st.oauth.refresh_token.is_some()
+            && st
+                .oauth
+                .expires_within(OffsetDateTime::now_utc(), EXPIRY_MARGIN)
+        {
+            tracing::info!("access token expired or about to; refreshing");
+            self.refresh_locked(&mut st).await?;
+        }
+        Ok((st.header.clone(), Some(st.generation)))
+    }
+
+    /// Refreshes the OAuth tokens unless another request already did since generation
+    /// `seen` was used.
+    async fn refresh(&self, seen: Option<u64>) -> Result<(), BambooError> {
+        let Credential::OAuth(state) = &self.inner.credential else {
+            return Err(BambooError::Unauthorized);
+        };
+        let mut st = state.lock().await;
+        if seen.is_some_and(|g| g != st.generation) {
+            return Ok(());
+        }
+        self.refresh_locked(&mut st).await
+    }
+
+    /// The refresh-token grant (RFC 6749 §6) at the token endpoint, then the sink. A
+    /// refused grant is [`BambooError::Unauthorized`]: the directory must be reconnected.
+    async fn refresh_locked(&self, st: &mut OAuthState) -> Result<(), BambooError> {
+        let Some(refresh_token) = st.oauth.refresh_token.clone() else {
+            return Err(BambooError::Unauthorized);
+        };
+        let token_url = match &st.oauth.token_url {
+            Some(url) => url.clone(),
+            None => format!("{}/token.php", self.inner.base),
+        };
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", refresh_token.expose_secret())
+            .append_pair("client_id", &st.oauth.client_id)
+            .append_pair("client_secret", st.oauth.client_secret.expose_secret())
+            .finish();
+        let response = self
+            .inner
+            .http
+            .post(&token_url)
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .timeout(self.inner.opts.timeout)
+            .body(body)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
+            tracing::warn!(
+                status = status.as_u16(),
+                error = error_code(&bytes).as_deref().unwrap_or("none"),
+                "the token endpoint refused the refresh"
+            );
+            return Err(BambooError::Unauthorized);
+        }
+        if !status.is_success() {
+            return Err(classify(
+                status,
+                None,
+                &bytes,
+                &Call {
+                    op: "refresh_token",
+                    resource: "token endpoint",
+                    method: Method::POST,
+                    url: Url::parse(&token_url).map_err(|_| BambooError::InvalidConfig {
+                        reason: "the token URL cannot be parsed".into(),
+                    })?,
+                    body: None,
+                },
+            ));
+        }
+        let tokens = parse_token_response(&bytes, OffsetDateTime::now_utc())?;
+        let header = Auth::Bearer(tokens.access_token.clone())
+            .header_value()
+            .ok_or_else(|| BambooError::bad_response("the access token cannot be a header"))?;
+        st.oauth.absorb(&tokens);
+        st.header = header;
+        st.generation += 1;
+        tracing::info!(generation = st.generation, "OAuth tokens refreshed");
+        store_tokens(st, &tokens).await
+    }
+}
+
+/// Hands tokens to the sink, remembering them as unsaved if it fails.
+async fn store_tokens(st: &mut OAuthState, tokens: &RefreshedTokens) -> Result<(), BambooError> {
+    let Some(sink) = st.oauth.sink.clone() else {
+        st.unsaved = None;
+        return Ok(());
+    };
+    match sink.store(tokens).await {
+        Ok(()) => {
+            st.unsaved = None;
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "refreshed OAuth tokens not stored; will retry");
+            st.unsaved = Some(tokens.clone());
+            Err(match e {
+                e @ BambooError::TokenStore { .. } => e,
+                other => BambooError::TokenStore {
+                    reason: other.to_string(),
+                },
+            })
+        }
+    }
+}
+
+/// The token endpoint's JSON (RFC 6749 §5.1): `access_token`, optional `refresh_token`
+/// and `expires_in` (seconds from `now`).
+fn parse_token_response(body: &[u8], now: OffsetDateTime) -> Result<RefreshedTokens, BambooError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| BambooError::bad_response("the token response is not JSON"))?;
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(|s| SecretString::from(s.to_string()))
+    };
+    let access_token =
+        text("access_token").ok_or_else(|| BambooError::bad_response("no access_token"))?;
+    let expires_at = v
+        .get("expires_in")
+        .and_then(|e| e.as_i64().or_else(|| e.as_str()?.parse().ok()))
+        .map(|secs| now + time::Duration::seconds(secs));
+    Ok(RefreshedTokens {
+        access_token,
+        refresh_token: text("refresh_token"),
+        expires_at,
+    })
 }
 
 /// What an unsuccessful status means.
@@ -580,7 +789,6 @@ fn format_since(since: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::SecretString;
     use time::macros::datetime;
 
     fn client(base: &str) -> Result<BambooClient, BambooError> {
@@ -626,6 +834,25 @@ mod tests {
             Some("Bad Request")
         );
         assert_eq!(error_code(b"<html>").as_deref(), None);
+    }
+
+    #[test]
+    fn a_token_response_gives_the_new_pair_and_its_expiry() {
+        let now = datetime!(2026-01-01 00:00:00 UTC);
+        let t = parse_token_response(
+            br#"{"access_token":"a2","refresh_token":"r2","expires_in":3600,"token_type":"Bearer"}"#,
+            now,
+        )
+        .unwrap();
+        assert_eq!(t.access_token.expose_secret(), "a2");
+        assert_eq!(t.refresh_token.unwrap().expose_secret(), "r2");
+        assert_eq!(t.expires_at, Some(datetime!(2026-01-01 01:00:00 UTC)));
+        let kept = parse_token_response(br#"{"access_token":"a3"}"#, now).unwrap();
+        assert!(kept.refresh_token.is_none() && kept.expires_at.is_none());
+        assert!(matches!(
+            parse_token_response(br#"{"error":"x"}"#, now),
+            Err(BambooError::BadResponse { .. })
+        ));
     }
 
     #[tokio::test]

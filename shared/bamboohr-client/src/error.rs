@@ -63,6 +63,13 @@ pub enum BambooError {
         /// the client's reason.
         reason: String,
     },
+    /// Refreshed OAuth tokens could not be written back to the secret store. The client
+    /// keeps them and stores them before its next request.
+    #[error("refreshed OAuth tokens could not be stored: {reason}")]
+    TokenStore {
+        /// What the store said (never a token).
+        reason: String,
+    },
     /// The call's total time budget ran out before an attempt succeeded.
     #[error("gave up after {attempts} attempt(s) within the {budget:?} budget: {last}")]
     BudgetExceeded {
@@ -98,7 +105,8 @@ impl BambooError {
         match self {
             BambooError::RateLimited { .. }
             | BambooError::Unavailable { .. }
-            | BambooError::BudgetExceeded { .. } => true,
+            | BambooError::BudgetExceeded { .. }
+            | BambooError::TokenStore { .. } => true,
             BambooError::InvalidConfig { .. }
             | BambooError::Unauthorized
             | BambooError::Forbidden { .. }
@@ -131,6 +139,7 @@ impl BambooError {
             BambooError::BadResponse { .. } => "bad_response",
             BambooError::InvalidRequest { .. } => "invalid_request",
             BambooError::BudgetExceeded { .. } => "budget_exceeded",
+            BambooError::TokenStore { .. } => "token_store",
         }
     }
 

@@ -17,7 +17,8 @@ mod model;
 mod options;
 mod retry;
 
-pub use auth::Auth;
+pub use async_trait::async_trait;
+pub use auth::{Auth, OAuth, RefreshedTokens, TokenSink};
 pub use client::{BambooClient, IDS_PER_REQUEST, MAX_DATASET_PAGE_SIZE};
 pub use error::BambooError;
 pub use model::{ChangeAction, ChangedEmployee, DatasetPage, EmployeesPage, RawEmployee};

@@ -17,6 +17,7 @@ mod employee;
 mod error;
 mod faults;
 mod generate;
+mod oauth;
 mod record;
 mod state;
 mod webhook;
@@ -159,7 +160,16 @@ impl Simulator {
                 record::record,
             ))
             .with_state(self.clone());
-        api.merge(control::router(self.clone()))
+        // The token endpoint authenticates the OAuth client itself, not an API credential,
+        // so it sits outside the API gate; it is recorded like the API.
+        let token = Router::new()
+            .route("/token.php", post(oauth::token))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                record::record,
+            ))
+            .with_state(self.clone());
+        api.merge(token).merge(control::router(self.clone()))
     }
 
     /// Serves on `127.0.0.1` at a free port.
@@ -303,6 +313,39 @@ impl Simulator {
     /// Stops accepting `token` (a revoked or expired OAuth token).
     pub fn revoke_bearer_token(&self, token: &str) {
         self.lock().bearer_tokens.remove(token);
+    }
+
+    /// Registers an OAuth client and issues it a first access and refresh token, as the
+    /// authorization-code flow would: `(access_token, refresh_token)`. The access token
+    /// is accepted as a bearer token until expired; the refresh token works once
+    /// (rotation) at `POST /token.php`.
+    pub fn issue_oauth_tokens(&self, client_id: &str, client_secret: &str) -> (String, String) {
+        let mut s = self.lock();
+        s.oauth
+            .clients
+            .insert(client_id.to_string(), client_secret.to_string());
+        let access = oauth::new_token("sim-access");
+        let refresh = oauth::new_token("sim-refresh");
+        s.bearer_tokens.insert(access.clone());
+        s.oauth
+            .refresh_tokens
+            .insert(refresh.clone(), client_id.to_string());
+        (access, refresh)
+    }
+
+    /// Expires an access token now: BambooHR answers 401 to it from here on.
+    pub fn expire_access_token(&self, token: &str) {
+        self.revoke_bearer_token(token);
+    }
+
+    /// Whether `token` is a live access token.
+    pub fn access_token_is_live(&self, token: &str) -> bool {
+        self.lock().bearer_tokens.contains(token)
+    }
+
+    /// Requests received by the token endpoint.
+    pub fn token_request_count(&self) -> u64 {
+        self.lock().oauth.token_requests
     }
 
     /// Sends a field-based webhook to `url`, signed with `key`, after every control-API

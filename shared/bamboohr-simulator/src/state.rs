@@ -54,6 +54,8 @@ pub(crate) struct State {
     pub(crate) faults: FaultBook,
     pub(crate) bearer_tokens: BTreeSet<String>,
     pub(crate) webhook: Option<WebhookTarget>,
+    /// OAuth clients and refresh tokens.
+    pub(crate) oauth: crate::oauth::OAuthBook,
     /// Served exchanges, while a test records them.
     pub(crate) recording: Option<Vec<crate::record::Exchange>>,
 }
@@ -93,6 +95,7 @@ impl State {
             bearer_tokens: BTreeSet::new(),
             webhook: None,
             recording: None,
+            oauth: crate::oauth::OAuthBook::default(),
         };
         for mut e in employees {
             let id = match numeric_id(&e.employee_id) {
