@@ -351,6 +351,34 @@ async fn a_409_on_create_is_resolved_by_updating_the_account_that_holds_the_user
 }
 
 #[tokio::test]
+async fn an_account_of_another_employee_with_the_same_username_is_never_taken_over() {
+    let h = harness(scim_server(&[])).await;
+    assert_delivered(&h.push(employee(&h.dir, "108", "Sam", "Jones")).await);
+    let first = h.only_account().await;
+
+    // Another Sam Jones, in another email domain: same local part, same userName.
+    let mut namesake = employee(&h.dir, "109", "Sam", "Jones");
+    namesake.emails[0].value = "sam.jones@labs.acme.test".into();
+    namesake.job_title = Some("Intern".into());
+    let outcome = h.push(namesake).await;
+    assert!(
+        matches!(
+            outcome,
+            TargetOutcome::Failed {
+                retryable: false,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let after = h.only_account().await;
+    assert_eq!(after["id"], first["id"]);
+    assert_eq!(after["externalId"], "108");
+    assert_eq!(after["title"], "Engineer");
+    assert_eq!(after["meta"]["version"], first["meta"]["version"]);
+}
+
+#[tokio::test]
 async fn an_employee_without_a_work_email_is_skipped_with_a_reason_and_never_created() {
     let h = harness(scim_server(&[])).await;
     let mut no_email = employee(&h.dir, "106", "Barbara", "Liskov");
@@ -388,6 +416,7 @@ async fn three_repeated_full_pushes_of_five_users_leave_exactly_five_accounts() 
         ("204", "Edsger", "Dijkstra"),
         ("205", "Barbara", "Liskov"),
     ];
+    let mut versions_after_first_round: Vec<Value> = Vec::new();
     for round in 1..=3 {
         for (id, first, last) in people {
             // A full push re-sends the current state: a new stored version of the same
@@ -411,5 +440,15 @@ async fn three_repeated_full_pushes_of_five_users_leave_exactly_five_accounts() 
             .collect();
         external.sort_unstable();
         assert_eq!(external, ["201", "202", "203", "204", "205"]);
+        // Unchanged state is not written again: the accounts' ETags stay put.
+        let versions: Vec<Value> = accounts
+            .iter()
+            .map(|a| a["meta"]["version"].clone())
+            .collect();
+        if round == 1 {
+            versions_after_first_round = versions;
+        } else {
+            assert_eq!(versions, versions_after_first_round, "round {round}");
+        }
     }
 }

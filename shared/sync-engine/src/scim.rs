@@ -8,8 +8,11 @@
 //!    and on a 409 uniqueness answer looks it up by `userName` and updates that one;
 //! 3. otherwise replaces it with PUT, keeping the account's own `id` and `userName`
 //!    (a username is never overwritten, as JumpCloud does), with `If-Match` when the
-//!    target versions its resources, refetching once on 412;
-//! 4. deprovisions inactive and deleted users with `active: false` (or DELETE, when
+//!    target versions its resources, refetching once on 412, and writing nothing when
+//!    the account already holds that state;
+//! 4. never takes over, through a userName match or a 409, an account whose
+//!    `externalId` names another employee (two work emails sharing a local part);
+//! 5. deprovisions inactive and deleted users with `active: false` (or DELETE, when
 //!    [`Deprovision::Delete`] is chosen).
 //!
 //! Errors carry the operation and status, never a response body or an HR value:
@@ -207,6 +210,9 @@ impl ScimTarget<'_> {
             target_id = %self.id, employee_id, resource_id = resource_id(&existing).unwrap_or("?"),
             matched_by = matched_by.as_str(), "SCIM account found"
         );
+        if matched_by == MatchedBy::UserName {
+            refuse_if_another_employees(&existing, employee_id)?;
+        }
         if leaving && self.settings.deprovision == Deprovision::Delete {
             return client.delete(&existing, version).await;
         }
@@ -237,8 +243,9 @@ impl ScimTarget<'_> {
         if answer.status != StatusCode::CONFLICT {
             return Err(status_error("POST /Users", &answer));
         }
-        // Someone holds the userName: an account made outside this sync, or one we
-        // made but whose externalId was changed. Adopt it, as a userName match would.
+        // Someone took the userName between our lookup and our create (an admin, SSO
+        // just-in-time provisioning). Adopt it as a userName match would, unless it is
+        // another employee's.
         let user_name = desired["userName"].as_str().unwrap_or_default();
         let Some(existing) = client.find("userName", user_name).await? else {
             return Err(StepError::permanent(
@@ -246,6 +253,7 @@ impl ScimTarget<'_> {
                  another attribute conflicts at the target",
             ));
         };
+        refuse_if_another_employees(&existing, employee_id)?;
         info!(
             target_id = %self.id, employee_id, resource_id = resource_id(&existing).unwrap_or("?"),
             "SCIM create conflicted; updating the account holding the userName"
@@ -438,6 +446,11 @@ impl Client<'_> {
         let mut current_etag = None;
         for attempt in 0..2 {
             let body = replacement(&current, desired);
+            if attempt == 0 && holds_already(&current, &body) {
+                // Idempotent and cheap: a repeated push of unchanged state writes nothing.
+                debug!(resource_id = %id, "SCIM account already up to date");
+                return Ok(delivered(StatusCode::OK, version));
+            }
             let tag = meta_version(&current).or(current_etag.clone());
             let answer = self
                 .send(
@@ -561,6 +574,32 @@ fn meta_version(resource: &Value) -> Option<String> {
         .and_then(|m| m.get("version"))
         .and_then(Value::as_str)
         .map(str::to_string)
+}
+
+/// Whether the account already holds exactly what a PUT would write (server-managed
+/// `meta` aside). A server that normalises values simply gets the PUT.
+fn holds_already(existing: &Value, body: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("meta");
+        }
+        v
+    };
+    strip(existing) == strip(body)
+}
+
+/// A userName match (or 409) may land on another employee's account when two work
+/// emails share a local part; adopting it would hand one person's account to another.
+fn refuse_if_another_employees(existing: &Value, employee_id: &str) -> Result<(), StepError> {
+    match existing.get("externalId").and_then(Value::as_str) {
+        Some(other) if !other.is_empty() && other != employee_id => Err(StepError::permanent(
+            "the account holding this userName belongs to another employee (its externalId \
+             differs), so it is not taken over; change one of the work emails or the \
+             target's username source",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The PUT body: our rendering, with the account's own `id` and `userName` kept.
@@ -864,6 +903,46 @@ mod tests {
         assert_eq!(seen[1].0, "PUT");
         assert_eq!(seen[1].3.as_ref().unwrap()["active"], false);
         assert_eq!(seen[1].3.as_ref().unwrap()["userName"], "ada");
+    }
+
+    #[tokio::test]
+    async fn an_account_matched_by_username_but_owned_by_another_employee_is_not_taken_over() {
+        let other = json!({"id": "abc", "userName": "ada", "externalId": "77"});
+        let (url, script) = scripted(vec![
+            (200, vec![], list(vec![])),
+            (200, vec![], list(vec![other])),
+        ])
+        .await;
+        let outcome = deliver(&url, &user(UserState::Active, Some("ada@acme.test"))).await;
+        assert!(
+            matches!(
+                outcome,
+                TargetOutcome::Failed {
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        assert!(script.seen.lock().unwrap().iter().all(|s| s.0 == "GET"));
+    }
+
+    #[tokio::test]
+    async fn an_account_that_already_holds_the_state_gets_no_write() {
+        let u = user(UserState::Active, Some("ada@acme.test"));
+        let mut same = to_scim_user(&u, &ScimOptions::default()).unwrap();
+        same["id"] = json!("abc");
+        same["meta"] = json!({"version": "W/\"4\""});
+        let (url, script) = scripted(vec![(200, vec![], list(vec![same]))]).await;
+        let outcome = deliver(&url, &u).await;
+        assert_eq!(
+            outcome,
+            TargetOutcome::Delivered {
+                status: 200,
+                version: 3
+            }
+        );
+        assert_eq!(script.seen.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]
