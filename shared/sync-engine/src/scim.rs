@@ -397,6 +397,15 @@ impl Client<'_> {
             .send(Method::GET, url, None, None)
             .await
             .map_err(|e| e.during(op))?;
+        if attribute == "externalId" && filter_unsupported(&answer) {
+            // Some providers cannot filter on externalId; the userName lookup still
+            // finds accounts whose username has not changed.
+            info!(
+                status = answer.status.as_u16(),
+                "SCIM target cannot filter on externalId"
+            );
+            return Ok(None);
+        }
         if !answer.status.is_success() {
             return Err(status_error(op, &answer));
         }
@@ -408,6 +417,20 @@ impl Client<'_> {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        // A provider that ignores the filter would list everyone; only a resource that
+        // really carries the value counts (userName is not case-exact, RFC 7643 §4.1.1).
+        let resources: Vec<Value> = resources
+            .into_iter()
+            .filter(|r| {
+                r.get(attribute).and_then(Value::as_str).is_some_and(|v| {
+                    if attribute == "userName" {
+                        v.to_lowercase() == value.to_lowercase()
+                    } else {
+                        v == value
+                    }
+                })
+            })
+            .collect();
         match resources.len() {
             0 => Ok(None),
             1 => Ok(resources.into_iter().next()),
@@ -465,6 +488,15 @@ impl Client<'_> {
                 debug!(resource_id = %id, status = answer.status.as_u16(), "SCIM account replaced");
                 return Ok(delivered(answer.status, version));
             }
+            if answer.status == StatusCode::NOT_FOUND {
+                // Deleted since our lookup; the next attempt looks again and creates it.
+                return Err(StepError {
+                    reason: "SCIM PUT /Users/{id}: HTTP 404, the account was removed since \
+                             the lookup; retryable"
+                        .into(),
+                    retryable: true,
+                });
+            }
             if answer.status != StatusCode::PRECONDITION_FAILED {
                 return Err(status_error("PUT /Users/{id}", &answer));
             }
@@ -509,6 +541,17 @@ impl Client<'_> {
             .push(id);
         url
     }
+}
+
+/// 400 invalidFilter or 501: the provider does not support this filter.
+fn filter_unsupported(answer: &Answer) -> bool {
+    let scim_type = answer
+        .body
+        .as_ref()
+        .and_then(|b| b.get("scimType"))
+        .and_then(Value::as_str);
+    answer.status == StatusCode::NOT_IMPLEMENTED
+        || (answer.status == StatusCode::BAD_REQUEST && scim_type == Some("invalidFilter"))
 }
 
 fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
@@ -791,7 +834,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_second_412_is_a_retryable_failure() {
-        let existing = json!({"id": "abc", "userName": "ada", "meta": {"version": "W/\"1\""}});
+        let existing = json!({"id": "abc", "userName": "ada", "externalId": "42", "meta": {"version": "W/\"1\""}});
         let (url, _script) = scripted(vec![
             (200, vec![], list(vec![existing.clone()])),
             (412, vec![], json!({})),
@@ -943,6 +986,74 @@ mod tests {
             }
         );
         assert_eq!(script.seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_provider_that_ignores_the_filter_does_not_make_us_adopt_a_stranger() {
+        let stranger = json!({"id": "zzz", "userName": "someone", "externalId": "9"});
+        let (url, script) = scripted(vec![
+            (200, vec![], list(vec![stranger.clone()])),
+            (200, vec![], list(vec![stranger])),
+            (201, vec![], json!({"id": "new"})),
+        ])
+        .await;
+        let outcome = deliver(&url, &user(UserState::Active, Some("ada@acme.test"))).await;
+        assert_eq!(
+            outcome,
+            TargetOutcome::Delivered {
+                status: 201,
+                version: 3
+            }
+        );
+        assert_eq!(script.seen.lock().unwrap()[2].0, "POST");
+    }
+
+    #[tokio::test]
+    async fn a_provider_without_external_id_filtering_falls_back_to_the_username() {
+        let existing = json!({"id": "abc", "userName": "ADA"});
+        let (url, script) = scripted(vec![
+            (
+                400,
+                vec![],
+                json!({"status": "400", "scimType": "invalidFilter"}),
+            ),
+            (200, vec![], list(vec![existing])),
+            (200, vec![], json!({"id": "abc"})),
+        ])
+        .await;
+        let outcome = deliver(&url, &user(UserState::Active, Some("ada@acme.test"))).await;
+        assert_eq!(
+            outcome,
+            TargetOutcome::Delivered {
+                status: 200,
+                version: 3
+            }
+        );
+        let seen = script.seen.lock().unwrap().clone();
+        assert_eq!(seen[2].0, "PUT");
+        assert_eq!(seen[2].3.as_ref().unwrap()["userName"], "ADA");
+        assert_eq!(seen[2].3.as_ref().unwrap()["externalId"], "42");
+    }
+
+    #[tokio::test]
+    async fn an_account_removed_between_lookup_and_put_is_a_retryable_failure() {
+        let existing = json!({"id": "abc", "userName": "ada", "externalId": "42"});
+        let (url, _script) = scripted(vec![
+            (200, vec![], list(vec![existing])),
+            (404, vec![], json!({"status": "404"})),
+        ])
+        .await;
+        let outcome = deliver(&url, &user(UserState::Active, Some("ada@acme.test"))).await;
+        assert!(
+            matches!(
+                outcome,
+                TargetOutcome::Failed {
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
     }
 
     #[tokio::test]
