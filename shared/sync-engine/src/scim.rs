@@ -1057,6 +1057,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_delete_configured_a_leaver_is_deleted_with_if_match() {
+        let existing = json!({"id": "abc", "userName": "ada", "externalId": "42",
+                              "meta": {"version": "W/\"5\""}});
+        let (url, script) = scripted(vec![
+            (200, vec![], list(vec![existing])),
+            (204, vec![], Value::Null),
+        ])
+        .await;
+        let id = TargetId::parse("scim").unwrap();
+        let token = SecretString::from("tok");
+        let target = ScimTarget {
+            id: &id,
+            base_url: &url,
+            token: Some(&token),
+            settings: ScimSettings {
+                deprovision: Deprovision::Delete,
+                ..ScimSettings::default()
+            },
+        };
+        let u = user(UserState::Deleted, Some("ada@acme.test"));
+        let outcome = target
+            .deliver(&reqwest::Client::new(), &event(&u), Some(&u))
+            .await;
+        assert_eq!(
+            outcome,
+            TargetOutcome::Delivered {
+                status: 204,
+                version: 3
+            }
+        );
+        let seen = script.seen.lock().unwrap().clone();
+        assert_eq!(seen[1].0, "DELETE");
+        assert_eq!(seen[1].1, "/scim/v2/Users/abc");
+        assert_eq!(seen[1].2.as_deref(), Some("W/\"5\""));
+    }
+
+    #[tokio::test]
     async fn a_target_without_a_bearer_token_fails_permanently() {
         let id = TargetId::parse("scim").unwrap();
         let target = ScimTarget {
