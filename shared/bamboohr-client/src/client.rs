@@ -76,14 +76,17 @@ struct OAuthState {
 }
 
 /// One HTTP exchange to make: built afresh for every attempt.
-struct Call<'a> {
+pub(crate) struct Call<'a> {
     /// Operation name for logs (`dataset_page`, `get_employee`, ...).
-    op: &'static str,
+    pub(crate) op: &'static str,
     /// What a 404 means (`employee 123`), for [`BambooError::NotFound`].
-    resource: &'a str,
-    method: Method,
-    url: Url,
-    body: Option<&'a Value>,
+    pub(crate) resource: &'a str,
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) body: Option<&'a Value>,
+    /// Whether sending twice is harmless. A call that is not is retried only after an
+    /// answer that says BambooHR did nothing (429, or 503 with Retry-After).
+    pub(crate) idempotent: bool,
 }
 
 impl BambooClient {
@@ -169,6 +172,7 @@ impl BambooClient {
                     method: Method::POST,
                     url,
                     body: Some(&body),
+                    idempotent: true,
                 },
                 parse_dataset_page,
             )
@@ -262,6 +266,7 @@ impl BambooClient {
                     method: Method::GET,
                     url,
                     body: None,
+                    idempotent: true,
                 },
                 parse_changed,
             )
@@ -299,6 +304,7 @@ impl BambooClient {
                 method: Method::GET,
                 url,
                 body: None,
+                idempotent: true,
             },
             |body| parse_employee(body, fields),
         )
@@ -337,13 +343,14 @@ impl BambooClient {
                 method: Method::GET,
                 url,
                 body: None,
+                idempotent: true,
             },
             parse_employees_page,
         )
         .await
     }
 
-    fn url(&self, segments: &[&str]) -> Result<Url, BambooError> {
+    pub(crate) fn url(&self, segments: &[&str]) -> Result<Url, BambooError> {
         let mut url = Url::parse(&self.inner.base).map_err(|_| BambooError::InvalidConfig {
             reason: "the base URL cannot be parsed".into(),
         })?;
@@ -359,7 +366,7 @@ impl BambooClient {
     /// Runs one call: attempts until success, a failure retrying cannot fix, the last
     /// attempt, or the end of the budget. Waits honour Retry-After exactly and otherwise
     /// back off exponentially with full jitter.
-    async fn execute<T>(
+    pub(crate) async fn execute<T>(
         &self,
         call: Call<'_>,
         parse: impl Fn(&[u8]) -> Result<T, BambooError>,
@@ -390,7 +397,10 @@ impl BambooClient {
                     Err(e) => err = e,
                 }
             }
-            if !err.is_retryable() {
+            let unsafe_retry = !call.idempotent
+                && !matches!(err, BambooError::RateLimited { .. })
+                && err.retry_after().is_none();
+            if !err.is_retryable() || unsafe_retry {
                 tracing::debug!(op = call.op, attempt, error = err.kind(), "not retried");
                 return Err(err);
             }
@@ -599,6 +609,7 @@ impl BambooClient {
                         reason: "the token URL cannot be parsed".into(),
                     })?,
                     body: None,
+                    idempotent: true,
                 },
             ));
         }

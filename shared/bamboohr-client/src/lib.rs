@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+mod account;
 mod auth;
 mod client;
 mod error;
@@ -17,6 +18,7 @@ mod model;
 mod options;
 mod retry;
 
+pub use account::{CreatedWebhook, FieldInfo, ListField, ListOption, NewWebhook, WebhookInfo};
 pub use async_trait::async_trait;
 pub use auth::{Auth, OAuth, RefreshedTokens, TokenSink};
 pub use client::{BambooClient, IDS_PER_REQUEST, MAX_DATASET_PAGE_SIZE};

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bamboohr_client::{Auth, BambooClient, BambooError, ClientOptions, SecretString};
+use bamboohr_client::{Auth, BambooClient, BambooError, ClientOptions, NewWebhook, SecretString};
 use bamboohr_simulator::{Exchange, Fault, FaultPlan, SimConfig, Simulator};
 use serde_json::{json, Value};
 
@@ -383,6 +383,57 @@ async fn every_request_the_client_makes_and_every_answer_the_simulator_gives_fol
         Err(BambooError::NotFound { .. })
     ));
 
+    // Account metadata, the directory, and the webhooks API.
+    let fields_list = client.meta_fields().await.unwrap();
+    assert!(fields_list.iter().any(|f| f.field_type == "checkbox"));
+    let lists = client.list_fields().await.unwrap();
+    assert!(lists
+        .iter()
+        .any(|l| l.alias.as_deref() == Some("department")));
+    assert!(!client.directory().await.unwrap().is_empty());
+    let created = client
+        .create_webhook(&NewWebhook {
+            name: "sync".into(),
+            url: "https://hooks.example.com/bamboohr".into(),
+            events: vec![],
+            monitor_fields: vec!["firstName".into(), "workEmail".into()],
+            post_fields: vec![("firstName".into(), "First Name".into())],
+        })
+        .await
+        .unwrap();
+    let event_based = client
+        .create_webhook(&NewWebhook {
+            name: "events".into(),
+            url: "https://hooks.example.com/events".into(),
+            events: vec!["employee.created".into(), "employee.deleted".into()],
+            monitor_fields: vec![],
+            post_fields: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(client.list_webhooks().await.unwrap().len(), 2);
+    client.delete_webhook(&event_based.id).await.unwrap();
+    assert!(matches!(
+        client.delete_webhook(&event_based.id).await,
+        Err(BambooError::NotFound { .. })
+    ));
+    assert!(matches!(
+        client
+            .create_webhook(&NewWebhook {
+                name: "plain http".into(),
+                url: "http://hooks.example.com/".into(),
+                events: vec![],
+                monitor_fields: vec!["firstName".into()],
+                post_fields: vec![],
+            })
+            .await,
+        Err(BambooError::InvalidRequest {
+            status: Some(400),
+            ..
+        })
+    ));
+    assert_eq!(client.list_webhooks().await.unwrap()[0].id, created.id);
+
     // Error shapes: a malformed cursor (400 BadPage), an unknown dataset field (400
     // problem details), an impossible page size sent raw (422 problem details),
     // throttling (429), a wrong key (401).
@@ -437,7 +488,7 @@ async fn every_request_the_client_makes_and_every_answer_the_simulator_gives_fol
         spec,
         &exchanges,
         &raw_exchanges,
-        &[200, 400, 401, 404, 422, 429],
+        &[200, 201, 400, 401, 404, 422, 429],
     );
 }
 

@@ -17,10 +17,12 @@ mod employee;
 mod error;
 mod faults;
 mod generate;
+mod meta;
 mod oauth;
 mod record;
 mod state;
 mod webhook;
+mod webhooks_api;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -148,6 +150,17 @@ impl Simulator {
             .route("/api/v2/datasets/{dataset}/data", post(api::dataset_data))
             .route("/api/v1/employees", get(api::list_employees))
             .route("/api/v1/employees/changed", get(api::changed))
+            .route("/api/v1/employees/directory", get(meta::directory))
+            .route("/api/v1/meta/fields", get(meta::meta_fields))
+            .route("/api/v1/meta/lists", get(meta::meta_lists))
+            .route(
+                "/api/v1/webhooks",
+                get(webhooks_api::list).post(webhooks_api::create),
+            )
+            .route(
+                "/api/v1/webhooks/{id}",
+                get(webhooks_api::get).delete(webhooks_api::delete),
+            )
             .route("/api/v1/employees/{id}", get(api::get_employee))
             .route("/api/{*rest}", any(api::not_found))
             .route_layer(axum::middleware::from_fn_with_state(

@@ -54,6 +54,10 @@ pub(crate) struct State {
     pub(crate) faults: FaultBook,
     pub(crate) bearer_tokens: BTreeSet<String>,
     pub(crate) webhook: Option<WebhookTarget>,
+    /// Webhooks registered through the webhooks API, by id.
+    pub(crate) webhooks: BTreeMap<u64, crate::webhooks_api::Registered>,
+    /// The last webhook id handed out.
+    pub(crate) next_webhook_id: u64,
     /// OAuth clients and refresh tokens.
     pub(crate) oauth: crate::oauth::OAuthBook,
     /// Served exchanges, while a test records them.
@@ -96,6 +100,8 @@ impl State {
             webhook: None,
             recording: None,
             oauth: crate::oauth::OAuthBook::default(),
+            webhooks: BTreeMap::new(),
+            next_webhook_id: 0,
         };
         for mut e in employees {
             let id = match numeric_id(&e.employee_id) {
