@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::employee::{parse_date, Field};
+use crate::employee::parse_date;
 use crate::{deliver, FaultPlan, SimEmployee, SimError, Simulator};
 
 pub(crate) fn router(sim: Simulator) -> Router {
@@ -40,28 +40,13 @@ fn error(e: SimError) -> Response {
     (status, Json(json!({ "error": e.to_string() }))).into_response()
 }
 
-/// After a mutation, push the employee to the configured webhook receiver (one attempt).
+/// After a mutation, push the employee to the configured webhook receiver, in the
+/// background, retried on the target's schedule.
 fn push(sim: &Simulator, id: &str) {
-    let Some(target) = sim.webhook_target() else {
-        return;
-    };
-    let mut names: Vec<String> = Field::standard()
-        .filter(|f| *f != Field::EmployeeId)
-        .map(|f| f.display_name())
-        .collect();
-    names.extend(
-        sim.custom_fields()
-            .iter()
-            .map(|c| Field::Custom(c.clone()).display_name()),
-    );
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let webhook = sim.field_based_webhook(&[id.to_string()], &refs, &target.key);
+    let sim = sim.clone();
     let id = id.to_string();
     tokio::spawn(async move {
-        match deliver(&target.url, &webhook).await {
-            Ok(status) => tracing::info!(employee_id = %id, status, "webhook delivered"),
-            Err(e) => tracing::warn!(employee_id = %id, error = %e, "webhook not delivered"),
-        }
+        sim.send_webhook_for(&id).await;
     });
 }
 

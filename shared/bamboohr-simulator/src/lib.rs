@@ -38,10 +38,23 @@ pub use error::SimError;
 pub use faults::{ConnHandle, Fault, FaultPlan, RetryAfter};
 pub use generate::LITMOS_ACCESS;
 pub use record::Exchange;
-pub use webhook::{deliver, sign, SignedWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+pub use webhook::{
+    deliver, deliver_with_retries, sign, DeliveryReport, RetrySchedule, SignedWebhook,
+    RETRY_DELAYS_MINUTES, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 
 use crate::employee::format_timestamp;
 use crate::state::{Action, State, WebhookTarget};
+
+/// Which of BambooHR's two webhook payload families the simulator sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookPayload {
+    /// `{"employees": [{id, action, timestamp, changedFields, fields}]}` with display names.
+    #[default]
+    FieldBased,
+    /// `{"type": "employee.created|updated|deleted", "timestamp", "data": {...}}`, ids only.
+    EventBased,
+}
 
 /// How a simulated company behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,12 +375,99 @@ impl Simulator {
     }
 
     /// Sends a field-based webhook to `url`, signed with `key`, after every control-API
-    /// mutation (one attempt each).
+    /// mutation, retried on 5xx on BambooHR's real schedule.
     pub fn set_webhook_target(&self, url: &str, key: &[u8]) {
+        self.set_webhook_target_with(
+            url,
+            key,
+            WebhookPayload::FieldBased,
+            RetrySchedule::default(),
+        );
+    }
+
+    /// [`Simulator::set_webhook_target`] with the payload family and retry schedule.
+    pub fn set_webhook_target_with(
+        &self,
+        url: &str,
+        key: &[u8],
+        payload: WebhookPayload,
+        schedule: RetrySchedule,
+    ) {
         self.lock().webhook = Some(WebhookTarget {
             url: url.to_string(),
             key: key.to_vec(),
+            payload,
+            schedule,
         });
+    }
+
+    /// Sends the webhook for employee `id`'s last change to the configured target and
+    /// waits for the outcome, retries included. `None` without a target or for an unknown
+    /// employee.
+    pub async fn send_webhook_for(&self, id: &str) -> Option<DeliveryReport> {
+        let target = self.webhook_target()?;
+        let body = self.webhook_body_for(id, target.payload)?;
+        let report = deliver_with_retries(&target.url, &body, &target.key, target.schedule).await;
+        tracing::info!(
+            employee_id = %id,
+            attempts = report.statuses.len(),
+            delivered = report.delivered,
+            "webhook sent"
+        );
+        let mut s = self.lock();
+        if report.delivered {
+            let now = state::now();
+            for w in s.webhooks.values_mut() {
+                w.last_sent = Some(now);
+            }
+        }
+        s.webhook_reports.push(report.clone());
+        Some(report)
+    }
+
+    /// Outcomes of the webhooks sent so far, oldest first.
+    pub fn webhook_reports(&self) -> Vec<DeliveryReport> {
+        self.lock().webhook_reports.clone()
+    }
+
+    /// The payload BambooHR would send for employee `id`'s last change.
+    fn webhook_body_for(&self, id: &str, payload: WebhookPayload) -> Option<Vec<u8>> {
+        let key: u64 = id.trim().parse().ok()?;
+        let action = {
+            let s = self.lock();
+            s.employees.get(&key)?;
+            s.last_change
+                .get(&key)
+                .map_or(Action::Updated, |c| c.action)
+        };
+        match payload {
+            WebhookPayload::FieldBased => {
+                let mut names: Vec<String> = Field::standard()
+                    .filter(|f| *f != Field::EmployeeId)
+                    .map(|f| f.display_name())
+                    .collect();
+                names.extend(
+                    self.custom_fields()
+                        .iter()
+                        .map(|c| Field::Custom(c.clone()).display_name()),
+                );
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                Some(
+                    self.field_based_body(&[id.to_string()], &refs)
+                        .to_string()
+                        .into_bytes(),
+                )
+            }
+            WebhookPayload::EventBased => {
+                let event = match action {
+                    Action::Created => "employee.created",
+                    Action::Updated => "employee.updated",
+                    Action::Deleted => "employee.deleted",
+                };
+                // The body does not depend on the key; the signature is made per attempt.
+                Some(self.event_webhook(event, id, b"").body)
+            }
+        }
     }
 
     /// The field-based webhook BambooHR would send for these employees, with `fields`

@@ -40,6 +40,8 @@ pub(crate) struct LastChange {
 pub(crate) struct WebhookTarget {
     pub(crate) url: String,
     pub(crate) key: Vec<u8>,
+    pub(crate) payload: crate::WebhookPayload,
+    pub(crate) schedule: crate::RetrySchedule,
 }
 
 pub(crate) struct State {
@@ -54,6 +56,8 @@ pub(crate) struct State {
     pub(crate) faults: FaultBook,
     pub(crate) bearer_tokens: BTreeSet<String>,
     pub(crate) webhook: Option<WebhookTarget>,
+    /// Outcomes of webhooks sent.
+    pub(crate) webhook_reports: Vec<crate::DeliveryReport>,
     /// Webhooks registered through the webhooks API, by id.
     pub(crate) webhooks: BTreeMap<u64, crate::webhooks_api::Registered>,
     /// The last webhook id handed out.
@@ -101,6 +105,7 @@ impl State {
             recording: None,
             oauth: crate::oauth::OAuthBook::default(),
             webhooks: BTreeMap::new(),
+            webhook_reports: Vec::new(),
             next_webhook_id: 0,
         };
         for mut e in employees {

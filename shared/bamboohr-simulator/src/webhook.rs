@@ -56,6 +56,95 @@ pub fn sign(key: &[u8], body: &[u8], timestamp: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// BambooHR's delays before retrying a webhook the receiver answered with a 5xx: five
+/// retries, 5, 10, 20, 40 and 80 minutes apart. 4xx answers are not retried.
+pub const RETRY_DELAYS_MINUTES: [u64; 5] = [5, 10, 20, 40, 80];
+
+/// When retries of a failed webhook happen: BambooHR's delays times `time_scale` (1.0 is
+/// BambooHR's real schedule; tests use e.g. 1e-5, turning 5 minutes into 3 ms).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetrySchedule {
+    /// Factor applied to every delay.
+    pub time_scale: f64,
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        Self { time_scale: 1.0 }
+    }
+}
+
+impl RetrySchedule {
+    /// BambooHR's delays scaled by `time_scale` (negative or non-finite means 0).
+    pub fn scaled(time_scale: f64) -> Self {
+        Self { time_scale }
+    }
+
+    /// The delay before each retry, in order.
+    pub fn delays(&self) -> Vec<Duration> {
+        let scale = if self.time_scale.is_finite() && self.time_scale > 0.0 {
+            self.time_scale
+        } else {
+            0.0
+        };
+        RETRY_DELAYS_MINUTES
+            .iter()
+            .map(|m| Duration::from_secs_f64(*m as f64 * 60.0 * scale))
+            .collect()
+    }
+}
+
+/// What became of one webhook across its attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Each attempt's status, `None` where the receiver could not be reached.
+    pub statuses: Vec<Option<u16>>,
+    /// Whether an attempt was answered 2xx.
+    pub delivered: bool,
+}
+
+/// Sends `body` to `url` as BambooHR does: signed with `key`, retried on 5xx (and on an
+/// unreachable receiver) on `schedule`, not on other answers. Every attempt is signed
+/// afresh at the time it is sent, so a receiver's timestamp tolerance holds for retries.
+pub async fn deliver_with_retries(
+    url: &str,
+    body: &[u8],
+    key: &[u8],
+    schedule: RetrySchedule,
+) -> DeliveryReport {
+    let mut statuses = Vec::new();
+    let delays = schedule.delays();
+    for attempt in 0..=delays.len() {
+        if attempt > 0 {
+            tokio::time::sleep(delays[attempt - 1]).await;
+        }
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+        let webhook = SignedWebhook::new(body.to_vec(), key, &timestamp);
+        let status = match deliver(url, &webhook).await {
+            Ok(status) => Some(status),
+            Err(e) => {
+                tracing::debug!(error = %e, attempt, "webhook receiver unreachable");
+                None
+            }
+        };
+        statuses.push(status);
+        match status {
+            Some(s) if (500..600).contains(&s) => {}
+            None => {}
+            Some(s) => {
+                return DeliveryReport {
+                    statuses,
+                    delivered: (200..300).contains(&s),
+                }
+            }
+        }
+    }
+    DeliveryReport {
+        statuses,
+        delivered: false,
+    }
+}
+
 /// POSTs a webhook to `url` once and returns the receiver's status. BambooHR's retry
 /// schedule (5xx retried at 5, 10, 20, 40, 80 minutes) is the caller's to apply.
 pub async fn deliver(url: &str, webhook: &SignedWebhook) -> Result<u16, SimError> {
@@ -85,6 +174,20 @@ mod tests {
         assert_eq!(sign(b"k", b"ab", "c"), sign(b"k", b"a", "bc"));
         assert_ne!(sign(b"k", b"ab", "c"), sign(b"k2", b"ab", "c"));
         assert_eq!(sign(b"k", b"", "").len(), 64);
+    }
+
+    #[test]
+    fn the_retry_schedule_is_bamboohrs_and_scales() {
+        let real = RetrySchedule::default().delays();
+        assert_eq!(real[0], Duration::from_secs(300));
+        assert_eq!(real[4], Duration::from_secs(80 * 60));
+        let fast = RetrySchedule::scaled(1e-5).delays();
+        assert_eq!(fast.len(), 5);
+        assert_eq!(fast[0], Duration::from_millis(3));
+        assert!(RetrySchedule::scaled(-1.0)
+            .delays()
+            .iter()
+            .all(Duration::is_zero));
     }
 
     #[test]
