@@ -11,12 +11,15 @@ use axum::routing::post;
 use axum::Router;
 use bamboohr_simulator::{sign, RetrySchedule, SimConfig, Simulator, WebhookPayload};
 
+/// One received request: arrival, body, timestamp header, signature header.
+type Seen = (Instant, Vec<u8>, String, String);
+
 /// Answers each request with the next status of `script` (the last one repeats) and
 /// keeps (arrival, body, timestamp, signature).
 #[derive(Clone)]
 struct Receiver {
     script: Arc<Vec<u16>>,
-    seen: Arc<Mutex<Vec<(Instant, Vec<u8>, String, String)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
