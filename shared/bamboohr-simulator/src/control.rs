@@ -41,12 +41,15 @@ fn error(e: SimError) -> Response {
 }
 
 /// After a mutation, push the employee to the configured webhook receiver, in the
-/// background, retried on the target's schedule.
+/// background, retried on the target's schedule, and fire the registered webhooks the
+/// change triggers.
 fn push(sim: &Simulator, id: &str) {
     let sim = sim.clone();
     let id = id.to_string();
     tokio::spawn(async move {
+        let schedule = sim.webhook_target().map(|t| t.schedule).unwrap_or_default();
         sim.send_webhook_for(&id).await;
+        sim.fire_registered_webhooks(&id, schedule).await;
     });
 }
 

@@ -1,13 +1,18 @@
 //! A BambooHR simulator for tests and the local stack, faithful to BambooHR's official
 //! OpenAPI for the endpoints the sync uses: datasets v2 (`employee`), list employees
-//! (cursor pages, `filter[ids]`, `filter[status]`, `_restrictedFields`), changed employees
-//! and get employee, behind HTTP Basic (API key) or bearer auth.
+//! (cursor pages, `filter[ids]`, `filter[status]`, `_restrictedFields`), changed employees,
+//! get employee, meta fields and lists, the directory and the webhooks API, behind HTTP
+//! Basic (API key) or bearer auth.
 //!
 //! A [`Simulator`] holds one deterministic company ([`Simulator::generate`]) that tests
 //! and the `/_sim/...` control API mutate (hire, update, terminate, rehire, delete);
 //! faults (429 with Retry-After, 503, slow answers, dropped connections, truncated bodies)
-//! are scheduled by request count; field-based webhooks are built and signed the way
-//! BambooHR sends them.
+//! are scheduled by request count; field-based and event-based webhooks are built and
+//! signed the way BambooHR sends them and retried on 5xx on BambooHR's schedule (scalable
+//! for tests). Also served: the field list, list fields, the directory, the webhooks API
+//! (registered webhooks fire on control-API mutations) and the OAuth token endpoint
+//! (`/token.php`, refresh-token grant with rotation). Exchanges can be recorded for
+//! contract tests ([`Simulator::start_recording`]).
 
 #![warn(missing_docs)]
 
@@ -45,6 +50,52 @@ pub use webhook::{
 
 use crate::employee::format_timestamp;
 use crate::state::{Action, State, WebhookTarget};
+
+impl State {
+    /// The field-based payload for employee `key` with `posted` (field id or alias ->
+    /// the external name it is posted under), as a registered webhook's `postFields` ask.
+    fn field_based_body_posted(&self, key: u64, posted: &[(String, String)]) -> Value {
+        let Some(e) = self.employees.get(&key) else {
+            return json!({ "employees": [] });
+        };
+        let change = self.last_change.get(&key);
+        let action = change.map_or(Action::Updated, |c| c.action);
+        let manager = self.manager_of(e);
+        let mut values = serde_json::Map::new();
+        if action != Action::Deleted {
+            for (name, external) in posted {
+                let v = e.value(&Field::from_any_name(name), manager);
+                values.insert(
+                    external.clone(),
+                    v.map(Value::String).unwrap_or(Value::Null),
+                );
+            }
+        }
+        let changed: Vec<String> = match action {
+            Action::Created => posted.iter().map(|(_, x)| x.clone()).collect(),
+            Action::Updated => change
+                .map(|c| c.fields.iter().map(Field::display_name).collect())
+                .unwrap_or_default(),
+            Action::Deleted => Vec::new(),
+        };
+        json!({ "employees": [{
+            "id": e.employee_id,
+            "action": action.as_str(),
+            "timestamp": format_timestamp(e.last_changed),
+            "changedFields": changed,
+            "fields": values,
+        }]})
+    }
+}
+
+/// One registered webhook to fire: where, signed with what, and the body.
+struct Fire {
+    webhook_id: u64,
+    url: String,
+    private_key: Vec<u8>,
+    /// The body; event-based bodies are filled in after the lock is released.
+    body: Option<Vec<u8>>,
+}
 
 /// Which of BambooHR's two webhook payload families the simulator sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -414,15 +465,95 @@ impl Simulator {
             delivered = report.delivered,
             "webhook sent"
         );
-        let mut s = self.lock();
-        if report.delivered {
-            let now = state::now();
-            for w in s.webhooks.values_mut() {
-                w.last_sent = Some(now);
-            }
-        }
-        s.webhook_reports.push(report.clone());
+        self.lock().webhook_reports.push(report.clone());
         Some(report)
+    }
+
+    /// Fires the webhooks registered through the webhooks API (`POST /api/v1/webhooks`)
+    /// that employee `id`'s last change triggers, as BambooHR would: an `employee.*`
+    /// registration gets the event-based payload; an `employee_with_fields.*` one gets
+    /// the field-based payload with its `postFields` (keyed by their external names),
+    /// for updates only when a monitored field changed. Each is signed with that
+    /// webhook's private key and retried on `schedule`. Returns (webhook id, outcome).
+    pub async fn fire_registered_webhooks(
+        &self,
+        id: &str,
+        schedule: RetrySchedule,
+    ) -> Vec<(String, DeliveryReport)> {
+        let Some(key) = id.trim().parse::<u64>().ok() else {
+            return Vec::new();
+        };
+        // What to send, decided under the lock; sent without it.
+        let plan: Vec<Fire> = {
+            let s = self.lock();
+            let Some(change) = s.last_change.get(&key).cloned() else {
+                return Vec::new();
+            };
+            let suffix = match change.action {
+                Action::Created => "created",
+                Action::Updated => "updated",
+                Action::Deleted => "deleted",
+            };
+            let event = format!("employee.{suffix}");
+            let with_fields = format!("employee_with_fields.{suffix}");
+            let mut plan = Vec::new();
+            for (wid, w) in &s.webhooks {
+                let body = if w.events.contains(&event) {
+                    None
+                } else if w.events.contains(&with_fields) {
+                    let monitored = w.monitor_fields.clone().unwrap_or_default();
+                    let triggered = change.action != Action::Updated
+                        || change
+                            .fields
+                            .iter()
+                            .any(|f| monitored.iter().any(|m| Field::from_any_name(m) == *f));
+                    if !triggered {
+                        continue;
+                    }
+                    let posted: Vec<(String, String)> = w
+                        .post_fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or(k).to_string()))
+                        .collect();
+                    Some(
+                        s.field_based_body_posted(key, &posted)
+                            .to_string()
+                            .into_bytes(),
+                    )
+                } else {
+                    continue;
+                };
+                plan.push(Fire {
+                    webhook_id: *wid,
+                    url: w.url.clone(),
+                    private_key: w.private_key.clone().into_bytes(),
+                    body,
+                });
+            }
+            drop(s);
+            plan.into_iter()
+                .map(|mut f| {
+                    if f.body.is_none() {
+                        f.body = Some(self.event_webhook(&event, id, b"").body);
+                    }
+                    f
+                })
+                .collect()
+        };
+        let mut out = Vec::new();
+        for fire in plan {
+            let body = fire.body.unwrap_or_default();
+            let report = deliver_with_retries(&fire.url, &body, &fire.private_key, schedule).await;
+            let mut s = self.lock();
+            if report.delivered {
+                if let Some(w) = s.webhooks.get_mut(&fire.webhook_id) {
+                    w.last_sent = Some(state::now());
+                }
+            }
+            s.webhook_reports.push(report.clone());
+            out.push((fire.webhook_id.to_string(), report));
+        }
+        out
     }
 
     /// Outcomes of the webhooks sent so far, oldest first.

@@ -117,3 +117,57 @@ async fn a_4xx_is_not_retried_and_five_failed_retries_end_the_delivery() {
     assert!(!report.delivered);
     assert_eq!(sim.webhook_reports().len(), 2);
 }
+
+#[tokio::test]
+async fn a_webhook_registered_through_the_api_is_fired_and_signed_with_its_private_key() {
+    let sim = Simulator::generate(SimConfig {
+        api_key: "k".into(),
+        ..SimConfig::default()
+    });
+    let server = sim.serve().await.unwrap();
+    let (events_url, events) = receiver(vec![200]).await;
+    let (fields_url, fields) = receiver(vec![200]).await;
+    let http = reqwest::Client::new();
+    let mut keys = Vec::new();
+    for body in [
+        serde_json::json!({"name": "events", "url": events_url, "format": "json",
+            "events": ["employee.created", "employee.updated", "employee.deleted"],
+            "monitorFields": ["workEmail"]}),
+        serde_json::json!({"name": "fields", "url": fields_url, "format": "json",
+            "monitorFields": ["jobTitle"], "postFields": {"workEmail": "Email", "jobTitle": "Title"}}),
+    ] {
+        let created: serde_json::Value = http
+            .post(format!("{}/api/v1/webhooks", server.base_url))
+            .basic_auth("k", Some("x"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        keys.push(created["privateKey"].as_str().unwrap().to_string());
+    }
+    let id = sim.employees()[0].employee_id.clone();
+    let changes = [("jobTitle".to_string(), Some("Chief Tester".to_string()))];
+    sim.update(&id, changes.into_iter().collect());
+
+    let fired = sim
+        .fire_registered_webhooks(&id, RetrySchedule::scaled(1e-6))
+        .await;
+    assert_eq!(fired.len(), 2);
+    assert!(fired.iter().all(|(_, r)| r.delivered));
+
+    let (body, ts, sig) = {
+        let seen = events.seen.lock().unwrap();
+        (seen[0].1.clone(), seen[0].2.clone(), seen[0].3.clone())
+    };
+    assert_eq!(sign(keys[0].as_bytes(), &body, &ts), sig);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["type"], "employee.updated");
+
+    let seen = fields.seen.lock().unwrap();
+    assert_eq!(sign(keys[1].as_bytes(), &seen[0].1, &seen[0].2), seen[0].3);
+    let v: serde_json::Value = serde_json::from_slice(&seen[0].1).unwrap();
+    assert_eq!(v["employees"][0]["fields"]["Title"], "Chief Tester");
+}
