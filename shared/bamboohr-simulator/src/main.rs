@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use bamboohr_simulator::{SimConfig, Simulator};
+use bamboohr_simulator::{RetrySchedule, SimConfig, Simulator, WebhookPayload};
 use clap::Parser;
 
 /// Command-line options.
@@ -29,12 +29,19 @@ struct Args {
     /// A JSON array of employees to serve instead of a generated company.
     #[arg(long)]
     company_file: Option<PathBuf>,
-    /// Push a signed field-based webhook here after every /_sim mutation.
+    /// Push a signed webhook here after every /_sim mutation.
     #[arg(long)]
     webhook_url: Option<String>,
     /// The webhook signing key (required with --webhook-url).
     #[arg(long, env = "BAMBOOHR_SIM_WEBHOOK_KEY", requires = "webhook_url")]
     webhook_key: Option<String>,
+    /// The webhook payload family: `field` (field-based) or `event` (event-based).
+    #[arg(long, default_value = "field", value_parser = ["field", "event"])]
+    webhook_payload: String,
+    /// Scale of BambooHR's 5xx retry delays (5, 10, 20, 40, 80 minutes); 1 is real time,
+    /// 0.001 turns 5 minutes into 0.3 s.
+    #[arg(long, default_value_t = 1.0)]
+    webhook_time_scale: f64,
     /// Fields the API key may not see (repeatable).
     #[arg(long = "restricted-field")]
     restricted_fields: Vec<String>,
@@ -68,7 +75,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .webhook_key
             .as_deref()
             .ok_or("--webhook-url needs --webhook-key")?;
-        sim.set_webhook_target(url, key.as_bytes());
+        let payload = if args.webhook_payload == "event" {
+            WebhookPayload::EventBased
+        } else {
+            WebhookPayload::FieldBased
+        };
+        sim.set_webhook_target_with(
+            url,
+            key.as_bytes(),
+            payload,
+            RetrySchedule::scaled(args.webhook_time_scale),
+        );
     }
     let server = sim
         .serve_on(SocketAddr::from(([127, 0, 0, 1], args.port)))
