@@ -151,6 +151,33 @@ impl BambooClient {
         page: u32,
         page_size: u32,
     ) -> Result<DatasetPage, BambooError> {
+        self.dataset_query(fields, None, page, page_size).await
+    }
+
+    /// [`BambooClient::dataset_page`] of the rows matching an OData-style `filter`
+    /// (`status eq 'Active' and department in ('Sales','Ops')`); filter fields need not
+    /// be among `fields`.
+    pub async fn dataset_page_filtered(
+        &self,
+        fields: &[&str],
+        filter: &str,
+        page: u32,
+        page_size: u32,
+    ) -> Result<DatasetPage, BambooError> {
+        if filter.trim().is_empty() {
+            return Err(BambooError::rejected("an empty filter"));
+        }
+        self.dataset_query(fields, Some(filter), page, page_size)
+            .await
+    }
+
+    async fn dataset_query(
+        &self,
+        fields: &[&str],
+        filter: Option<&str>,
+        page: u32,
+        page_size: u32,
+    ) -> Result<DatasetPage, BambooError> {
         if page == 0 {
             return Err(BambooError::rejected("page numbers start at 1"));
         }
@@ -162,7 +189,10 @@ impl BambooClient {
         check_field_names(fields)?;
         let mut names: Vec<&str> = vec!["employeeId"];
         names.extend(fields.iter().copied().filter(|f| *f != "employeeId"));
-        let body = serde_json::json!({ "fields": names, "page": page, "pageSize": page_size });
+        let mut body = serde_json::json!({ "fields": names, "page": page, "pageSize": page_size });
+        if let Some(filter) = filter {
+            body["filter"] = Value::String(filter.to_string());
+        }
         let url = self.url(&["api", "v2", "datasets", "employee", "data"])?;
         let page = self
             .execute(

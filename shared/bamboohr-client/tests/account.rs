@@ -148,3 +148,41 @@ async fn a_webhook_without_monitor_fields_for_update_events_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_dataset_filter_returns_only_the_matching_rows() {
+    let sim = setup();
+    let server = sim.serve().await.unwrap();
+    let c = client(&server.base_url);
+    let page = c
+        .dataset_page_filtered(&["jobInformationDepartment"], "status eq 'Active'", 1, 100)
+        .await
+        .unwrap();
+    let active = sim
+        .employees()
+        .into_iter()
+        .filter(|e| {
+            !e.deleted
+                && e.value(&bamboohr_simulator::Field::Status, None).as_deref() == Some("Active")
+        })
+        .count();
+    assert_eq!(page.employees.len(), active);
+    assert!(
+        active < sim.employees().len(),
+        "the company has inactive employees"
+    );
+    let err = c
+        .dataset_page_filtered(&["firstName"], "status eq 'A' or status eq 'B'", 1, 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BambooError::InvalidRequest {
+                status: Some(422),
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

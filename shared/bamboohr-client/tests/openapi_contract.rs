@@ -345,6 +345,10 @@ async fn every_request_the_client_makes_and_every_answer_the_simulator_gives_fol
     let first = client.dataset_page(&fields, 1, 15).await.unwrap();
     assert_eq!(first.total_pages, 2);
     client.dataset_page(&fields, 2, 15).await.unwrap();
+    client
+        .dataset_page_filtered(&["firstName"], "status eq 'Active'", 1, 50)
+        .await
+        .unwrap();
 
     // List employees: several cursor pages, restricted fields, then filter[ids].
     let mut after: Option<String> = None;

@@ -267,18 +267,39 @@ pub(crate) async fn dataset_data(
             None,
         );
     };
-    for key in ["filter", "orderBy"] {
-        match request.get(key) {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) if s.trim().is_empty() => {}
-            Some(_) => {
+    let filter = match request.get("filter") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(f)) if f.trim().is_empty() => Vec::new(),
+        Some(Value::String(f)) => match crate::odata::parse(f) {
+            Some(clauses) => clauses,
+            None => {
                 return problem(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "UNSUPPORTED",
-                    &format!("`{key}` is not supported by the simulator."),
+                    "The simulator evaluates `eq`, `ne` and `in` joined by `and` only.",
                     None,
                 )
             }
+        },
+        Some(_) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "`filter` must be a string.",
+                None,
+            )
+        }
+    };
+    match request.get("orderBy") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(o)) if o.trim().is_empty() => {}
+        Some(_) => {
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "UNSUPPORTED",
+                "`orderBy` is not supported by the simulator.",
+                None,
+            )
         }
     }
     let page = match request.get("page") {
@@ -318,7 +339,35 @@ pub(crate) async fn dataset_data(
             Some(Value::Object(unknown)),
         );
     }
-    let live: Vec<&SimEmployee> = s.employees.values().filter(|e| !e.deleted).collect();
+    let mut tests = Vec::with_capacity(filter.len());
+    for clause in &filter {
+        let field = match Field::from_dataset_name(clause.field()) {
+            Some(f) => f,
+            None if s.custom_fields.contains(clause.field()) => {
+                Field::Custom(clause.field().to_string())
+            }
+            None => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_FIELDS",
+                    "The filter names a field that does not exist in this dataset.",
+                    Some(json!({ clause.field(): "Unknown field." })),
+                )
+            }
+        };
+        tests.push((clause, field));
+    }
+    let live: Vec<&SimEmployee> = s
+        .employees
+        .values()
+        .filter(|e| !e.deleted)
+        .filter(|e| {
+            let manager = s.manager_of(e);
+            tests
+                .iter()
+                .all(|(c, f)| c.accepts(e.value(f, manager).as_deref()))
+        })
+        .collect();
     let total_items = live.len() as u64;
     let total_pages = total_items.div_ceil(page_size);
     let start = usize::try_from((page - 1).saturating_mul(page_size)).unwrap_or(usize::MAX);

@@ -24,6 +24,7 @@ mod faults;
 mod generate;
 mod meta;
 mod oauth;
+mod odata;
 mod record;
 mod state;
 mod webhook;
