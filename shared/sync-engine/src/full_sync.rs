@@ -3,8 +3,9 @@
 //! write and no event.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use bamboohr_client::{Auth, BambooClient, ClientOptions};
+use bamboohr_client::{BambooClient, ClientOptions};
 use domain::{Directory, DirectoryId, DirectoryState, EmployeeId, Fingerprint};
 use mapping::MappingConfig;
 use ports::StoreError;
@@ -12,6 +13,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::apply::{apply_full_record, ApplyOutcome};
+use crate::credentials::{bamboohr_auth, SecretTokenSink};
 use crate::deps::Engine;
 use crate::error::EngineError;
 use crate::outbox;
@@ -84,16 +86,17 @@ pub async fn bamboohr_client(
     directory: &Directory,
 ) -> Result<BambooClient, EngineError> {
     let secrets = engine.secrets.get(&directory.secret_name).await?;
-    let auth = match (secrets.bamboohr_api_key, secrets.oauth) {
-        (Some(key), _) => Auth::ApiKey(key),
-        (None, Some(oauth)) => Auth::Bearer(oauth.access_token),
-        (None, None) => {
-            return Err(EngineError::MissingCredential {
-                id: directory.id.clone(),
-                what: "BambooHR API key or OAuth token",
-            })
+    // Refreshed OAuth tokens are written back to the directory's secret.
+    let sink = Arc::new(SecretTokenSink::new(
+        engine.secrets.clone(),
+        directory.secret_name.clone(),
+    ));
+    let auth = bamboohr_auth(&secrets, None, Some(sink)).ok_or_else(|| {
+        EngineError::MissingCredential {
+            id: directory.id.clone(),
+            what: "BambooHR API key or OAuth token",
         }
-    };
+    })?;
     Ok(BambooClient::new(
         &directory.bamboohr_base_url(),
         auth,
