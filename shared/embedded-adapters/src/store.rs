@@ -86,6 +86,9 @@ impl FileStore {
     }
 }
 
+/// Receipts inserted between two sweeps of expired ones.
+const RECEIPT_SWEEP_EVERY: usize = 256;
+
 fn ledger_key(target: &TargetId, object_id: &str) -> String {
     format!("{target}/{object_id}")
 }
@@ -363,11 +366,16 @@ impl Store for FileStore {
         expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut state = self.state.lock().await;
+        let now_secs = now.unix_timestamp();
         let receipts = state.receipts.entry(directory.to_string()).or_default();
-        // Expired receipts are dropped as they are met, as DynamoDB's TTL would.
-        receipts.retain(|_, expires| *expires > now.unix_timestamp());
-        if receipts.contains_key(key) {
+        if receipts.get(key).is_some_and(|expires| *expires > now_secs) {
             return Ok(false);
+        }
+        // Expired receipts are swept now and then, as DynamoDB's TTL would, so a
+        // long-running local stack does not grow without bound; sweeping on every
+        // insert would make each receipt cost a pass over all of them.
+        if receipts.len() % RECEIPT_SWEEP_EVERY == 0 {
+            receipts.retain(|_, expires| *expires > now_secs);
         }
         receipts.insert(key.to_string(), expires_at.unix_timestamp());
         self.persist(&state).await?;
