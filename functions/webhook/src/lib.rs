@@ -193,7 +193,14 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda
             } else {
                 info!(directory_id = %directory_id, status = status.as_u16(), reason = %e, "webhook refused");
             }
-            Ok(error_response(status, code, &e.to_string()))
+            // A 4xx names the caller's problem; a 5xx says only "retry", since the
+            // underlying storage or bus error is ours and already logged.
+            let message = if status.is_server_error() {
+                "temporarily unavailable; retry later".to_string()
+            } else {
+                e.to_string()
+            };
+            Ok(error_response(status, code, &message))
         }
     }
 }

@@ -417,6 +417,10 @@ async fn a_storage_failure_gets_503_so_bamboohr_retries_and_the_retry_applies_on
     let resp = send(&f, Req::new("acme", body.clone()).signed(KEY)).await;
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(code(&resp), "temporarily_unavailable");
+    assert!(
+        !message(&resp).contains("test store"),
+        "internal failures are not described to the caller"
+    );
     assert!(f.drain().is_empty());
 
     let refresh = send(

@@ -324,3 +324,30 @@ async fn consumed_capacity_is_counted() {
     store.reset_consumed();
     assert_eq!(store.consumed(), (0.0, 0.0));
 }
+
+#[tokio::test]
+async fn a_receipt_is_a_ttl_item_outside_the_fingerprint_index() {
+    let store = common::store().await;
+    let d = dir("ttl");
+    let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let expires = now + time::Duration::hours(24);
+    assert!(store.record_receipt(&d, "abc", now, expires).await.unwrap());
+    let item = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S("DIR#ttl".into()))
+        .key("sk", AttributeValue::S("RECEIPT#abc".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    // DynamoDB's TTL only honours a number of epoch seconds.
+    assert_eq!(
+        item["expiresAt"],
+        AttributeValue::N(expires.unix_timestamp().to_string())
+    );
+    assert!(!item.contains_key("gsi1pk"));
+    assert!(index_entries(&store, "FP#ttl").await.is_empty());
+}
