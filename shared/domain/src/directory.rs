@@ -194,6 +194,10 @@ pub struct Directory {
     /// Webhook field aliases the BambooHR admin chose -> a field key of any vocabulary.
     #[serde(default)]
     pub field_aliases: BTreeMap<String, String>,
+    /// Opt-in to URL-token webhook authentication (BambooHR allows it for global
+    /// webhooks but advises against it); signatures are required otherwise.
+    #[serde(default)]
+    pub webhook_url_token_allowed: bool,
     /// Fields groups are derived from.
     #[serde(default)]
     pub group_sources: Vec<GroupSource>,
@@ -260,6 +264,7 @@ impl Directory {
             extra_fields: Vec::new(),
             custom_field_map: BTreeMap::new(),
             field_aliases: BTreeMap::new(),
+            webhook_url_token_allowed: false,
             group_sources: Vec::new(),
             targets: Vec::new(),
             safeguard: Safeguard::default(),

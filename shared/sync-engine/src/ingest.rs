@@ -299,7 +299,8 @@ async fn authenticate(
     policy: IngestPolicy,
 ) -> Result<(), IngestError> {
     let signed = req.signature.is_some() && req.timestamp.is_some();
-    let token_offered = policy.url_token_allowed && req.url_token.is_some();
+    let token_allowed = policy.url_token_allowed || directory.webhook_url_token_allowed;
+    let token_offered = token_allowed && req.url_token.is_some();
     if !(signed || token_offered) {
         return Err(IngestError::MissingSignature);
     }

@@ -220,6 +220,7 @@ pub async fn fixture() -> Fixture {
         let mut d = Directory::new(dir(id), id, id).unwrap();
         d.version = 1;
         d.state = state;
+        d.webhook_url_token_allowed = matches!(id, "tokenco" | "tokenless");
         if id == "acme" {
             d.field_aliases
                 .insert("Given Name".into(), "First Name".into());
@@ -244,7 +245,7 @@ pub async fn fixture() -> Fixture {
         OffsetDateTime::from_unix_timestamp(NOW).unwrap(),
     ));
     let engine = Engine::new(store.clone(), secrets.clone(), bus.clone(), clock.clone());
-    let deps = webhook::Deps::new(engine).with_url_token_directories("tokenco, tokenless");
+    let deps = webhook::Deps::new(engine);
     Fixture {
         deps,
         store,
