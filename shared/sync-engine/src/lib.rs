@@ -3,6 +3,7 @@
 //! stack and the tests all drive these same services.
 
 pub mod apply;
+pub mod connect;
 pub mod credentials;
 pub mod deps;
 pub mod dispatch;
