@@ -85,3 +85,24 @@ pub fn scheduler(sdk: &SdkConfig) -> aws_sdk_scheduler::Client {
         .build();
     aws_sdk_scheduler::Client::from_conf(conf)
 }
+
+/// A short reason naming the operation and the service's error code. Service messages
+/// are kept (they describe the request, not item values); transport errors keep their
+/// chain. Every SDK's `SdkError` and `ProvideErrorMetadata` are the same smithy types.
+pub fn sdk_reason<E, R>(op: &str, err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(e) => format!(
+            "{op}: {} ({})",
+            e.code().unwrap_or("unknown error"),
+            e.message().unwrap_or("no message")
+        ),
+        None => format!(
+            "{op}: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(err)
+        ),
+    }
+}

@@ -190,29 +190,12 @@ fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .collect()
 }
 
-/// A short reason naming the operation and DynamoDB's error code. Service messages are
-/// kept (they describe the request, not item values); transport errors keep their chain.
-fn sdk_reason<E, R>(op: &str, err: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match err.as_service_error() {
-        Some(e) => format!(
-            "{op}: {} ({})",
-            e.code().unwrap_or("unknown error"),
-            e.message().unwrap_or("no message")
-        ),
-        None => format!("{op}: {}", DisplayErrorContext(err)),
-    }
-}
-
 fn unavailable<E, R>(table: &str, op: &str, err: &SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let reason = sdk_reason(op, err);
+    let reason = crate::clients::sdk_reason(op, err);
     tracing::warn!(table, op, %reason, "dynamodb call failed");
     StoreError::Unavailable { reason }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 use domain::{ChangeEvent, EventId};
@@ -112,14 +112,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    match err.as_service_error() {
-        Some(e) => format!(
-            "PutEvents: {} ({})",
-            e.code().unwrap_or("unknown error"),
-            e.message().unwrap_or("no message")
-        ),
-        None => format!("PutEvents: {}", DisplayErrorContext(err)),
-    }
+    crate::clients::sdk_reason("PutEvents", err)
 }
 
 /// Publishes change events to one EventBridge bus.

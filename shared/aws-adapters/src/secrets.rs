@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
 use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
@@ -68,27 +68,12 @@ impl SecretsManagerStore {
     }
 }
 
-fn reason<E, R>(op: &str, err: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match err.as_service_error() {
-        Some(e) => format!(
-            "{op}: {} ({})",
-            e.code().unwrap_or("unknown error"),
-            e.message().unwrap_or("no message")
-        ),
-        None => format!("{op}: {}", DisplayErrorContext(err)),
-    }
-}
-
 fn unavailable<E, R>(secret: &str, op: &str, err: &SdkError<E, R>) -> SecretsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let reason = reason(op, err);
+    let reason = crate::clients::sdk_reason(op, err);
     tracing::warn!(secret, op, %reason, "secrets manager call failed");
     SecretsError::Unavailable { reason }
 }

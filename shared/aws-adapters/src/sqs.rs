@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use aws_sdk_sqs::Client;
 use ports::BusError;
@@ -22,14 +22,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let reason = match err.as_service_error() {
-        Some(e) => format!(
-            "{op}: {} ({})",
-            e.code().unwrap_or("unknown error"),
-            e.message().unwrap_or("no message")
-        ),
-        None => format!("{op}: {}", DisplayErrorContext(err)),
-    };
+    let reason = crate::clients::sdk_reason(op, err);
     tracing::warn!(queue = queue_url, op, %reason, "sqs call failed");
     BusError::Unavailable { reason }
 }
