@@ -3,15 +3,11 @@
 //! as refresh requests), and maps every refusal to a status code and a JSON error body
 //! here, in one place ([`status_for`]).
 
-use std::collections::BTreeSet;
-
 use domain::DirectoryId;
 use lambda_http::http::{HeaderMap, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
-use sync_engine::ingest::{
-    ingest_with, InboundWebhook, IngestError, IngestPolicy, IngestReport, DEFAULT_TOLERANCE,
-};
+use sync_engine::ingest::{ingest, InboundWebhook, IngestError, IngestReport, DEFAULT_TOLERANCE};
 use sync_engine::Engine;
 use tracing::{error, info};
 
@@ -22,38 +18,14 @@ pub struct Deps {
     pub engine: Engine,
     /// Accepted distance between X-BambooHR-Timestamp and now.
     pub tolerance: time::Duration,
-    /// Directories the operator explicitly allowed to authenticate with a `token` query
-    /// parameter instead of a signature (BambooHR advises against it). Empty by default.
-    pub url_token_directories: BTreeSet<DirectoryId>,
 }
 
-/// Environment variable listing, comma-separated, the directories allowed URL-token mode.
-pub const URL_TOKEN_DIRECTORIES_ENV: &str = "WEBHOOK_URL_TOKEN_DIRECTORIES";
-
 impl Deps {
-    /// Deps with the default 5-minute tolerance and signatures only.
+    /// Deps with the default 5-minute tolerance.
     pub fn new(engine: Engine) -> Self {
         Self {
             engine,
             tolerance: DEFAULT_TOLERANCE,
-            url_token_directories: BTreeSet::new(),
-        }
-    }
-
-    /// Allows URL-token mode for the directories listed in `list` (comma-separated ids,
-    /// as in [`URL_TOKEN_DIRECTORIES_ENV`]); ids that do not parse are ignored.
-    pub fn with_url_token_directories(mut self, list: &str) -> Self {
-        self.url_token_directories = list
-            .split(',')
-            .filter_map(|id| DirectoryId::parse(id.trim()).ok())
-            .collect();
-        self
-    }
-
-    fn policy(&self, directory: &DirectoryId) -> IngestPolicy {
-        IngestPolicy {
-            tolerance: self.tolerance,
-            url_token_allowed: self.url_token_directories.contains(directory),
         }
     }
 }
@@ -174,14 +146,7 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda
         timestamp: header(headers, "x-bamboohr-timestamp"),
         url_token: token.as_deref(),
     };
-    match ingest_with(
-        &deps.engine,
-        &directory_id,
-        inbound,
-        deps.policy(&directory_id),
-    )
-    .await
-    {
+    match ingest(&deps.engine, &directory_id, inbound, deps.tolerance).await {
         Ok(report) => Ok(json_response(
             status_for_report(&report),
             json!({ "accepted": true, "result": report }),

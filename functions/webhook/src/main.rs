@@ -7,9 +7,6 @@ async fn main() -> Result<(), Error> {
     function_support::init_tracing();
     let config = function_support::StackConfig::from_env()?;
     let sdk = aws_config::load_from_env().await;
-    let url_token_directories =
-        std::env::var(webhook::URL_TOKEN_DIRECTORIES_ENV).unwrap_or_default();
-    let deps = webhook::Deps::new(function_support::aws_engine(&sdk, &config))
-        .with_url_token_directories(&url_token_directories);
+    let deps = webhook::Deps::new(function_support::aws_engine(&sdk, &config));
     run(service_fn(|req| webhook::handler(&deps, req))).await
 }

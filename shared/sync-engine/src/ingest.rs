@@ -53,26 +53,6 @@ pub struct InboundWebhook<'a> {
     pub url_token: Option<&'a str>,
 }
 
-/// How a directory's webhooks may authenticate besides a signature.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IngestPolicy {
-    /// Accepted distance between X-BambooHR-Timestamp and now.
-    pub tolerance: Duration,
-    /// Whether this directory explicitly opted into URL-token mode. Even then, a token
-    /// is only accepted when the directory's secret holds one.
-    pub url_token_allowed: bool,
-}
-
-impl IngestPolicy {
-    /// Signatures only, with the given replay window.
-    pub fn signed_only(tolerance: Duration) -> Self {
-        Self {
-            tolerance,
-            url_token_allowed: false,
-        }
-    }
-}
-
 /// Why an inbound webhook was refused. Messages name the problem, never field values.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -275,32 +255,15 @@ pub fn receipt_key(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
 }
 
-/// Authenticates and applies one webhook for a directory, signatures only.
-pub async fn ingest(
-    engine: &Engine,
-    directory_id: &DirectoryId,
-    req: InboundWebhook<'_>,
-    tolerance: Duration,
-) -> Result<IngestReport, IngestError> {
-    ingest_with(
-        engine,
-        directory_id,
-        req,
-        IngestPolicy::signed_only(tolerance),
-    )
-    .await
-}
-
 /// Checks the request's credentials against the directory's secret.
 async fn authenticate(
     engine: &Engine,
     directory: &Directory,
     req: &InboundWebhook<'_>,
-    policy: IngestPolicy,
+    tolerance: Duration,
 ) -> Result<(), IngestError> {
     let signed = req.signature.is_some() && req.timestamp.is_some();
-    let token_allowed = policy.url_token_allowed || directory.webhook_url_token_allowed;
-    let token_offered = token_allowed && req.url_token.is_some();
+    let token_offered = directory.webhook_url_token_allowed && req.url_token.is_some();
     if !(signed || token_offered) {
         return Err(IngestError::MissingSignature);
     }
@@ -314,7 +277,7 @@ async fn authenticate(
             return Err(IngestError::BadSignature);
         }
         let sent_at = parse_timestamp(timestamp).ok_or(IngestError::StaleTimestamp)?;
-        if (engine.clock.now() - sent_at).abs() > policy.tolerance {
+        if (engine.clock.now() - sent_at).abs() > tolerance {
             return Err(IngestError::StaleTimestamp);
         }
         return Ok(());
@@ -326,12 +289,13 @@ async fn authenticate(
     }
 }
 
-/// Authenticates and applies one webhook for a directory under `policy`.
-pub async fn ingest_with(
+/// Authenticates and applies one webhook for a directory. A signature is required
+/// unless the directory opted into URL-token mode and its secret holds a token.
+pub async fn ingest(
     engine: &Engine,
     directory_id: &DirectoryId,
     req: InboundWebhook<'_>,
-    policy: IngestPolicy,
+    tolerance: Duration,
 ) -> Result<IngestReport, IngestError> {
     if req.body.len() > MAX_BODY_BYTES {
         return Err(IngestError::TooLarge);
@@ -361,7 +325,7 @@ pub async fn ingest_with(
         DirectoryState::Paused => return Err(IngestError::Paused),
         DirectoryState::Active | DirectoryState::Held => {}
     }
-    authenticate(engine, &directory, &req, policy).await?;
+    authenticate(engine, &directory, &req, tolerance).await?;
 
     let value: Value = serde_json::from_slice(req.body).map_err(|e| {
         malformed(format!(
