@@ -206,10 +206,7 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
 }
 
 fn hex_key() -> String {
-    random_bytes(32)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(random_bytes(32))
 }
 
 async fn upsert_demo_directory(

@@ -79,6 +79,10 @@ pub fn passes_filter(target: &Target, user: &DirectoryUser) -> Result<(), String
     if f.require_work_email && user.work_email().is_none() {
         return Err("filtered out: no work email".into());
     }
+    if f.field_in.is_empty() {
+        return Ok(());
+    }
+    // Serialised once, and only for targets that filter on fields.
     let user_json = serde_json::to_value(user).expect("a DirectoryUser serializes");
     for (field, accepted) in &f.field_in {
         let value = user_json
