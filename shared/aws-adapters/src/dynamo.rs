@@ -100,97 +100,97 @@ pub const FINGERPRINT_INDEX: &str = "fingerprints";
 pub const MAX_EVENTS_PER_WRITE: usize = 99;
 
 /// BatchGetItem reads at most 100 keys per call.
-const BATCH_GET_MAX: usize = 100;
+pub(crate) const BATCH_GET_MAX: usize = 100;
 /// Rounds of retrying unprocessed BatchGetItem keys before giving up.
-const UNPROCESSED_RETRIES: u32 = 5;
+pub(crate) const UNPROCESSED_RETRIES: u32 = 5;
 /// Outbox deletes in flight at once.
-const DELETE_CONCURRENCY: usize = 8;
+pub(crate) const DELETE_CONCURRENCY: usize = 8;
 
-const PK: &str = "pk";
-const SK: &str = "sk";
-const DATA: &str = "data";
-const VERSION: &str = "version";
-const FP: &str = "fp";
-const STATE: &str = "state";
-const SEQ: &str = "seq";
-const GSI1PK: &str = "gsi1pk";
-const GSI1SK: &str = "gsi1sk";
+pub(crate) const PK: &str = "pk";
+pub(crate) const SK: &str = "sk";
+pub(crate) const DATA: &str = "data";
+pub(crate) const VERSION: &str = "version";
+pub(crate) const FP: &str = "fp";
+pub(crate) const STATE: &str = "state";
+pub(crate) const SEQ: &str = "seq";
+pub(crate) const GSI1PK: &str = "gsi1pk";
+pub(crate) const GSI1SK: &str = "gsi1sk";
 /// The TTL attribute the table is created with (idempotency keys, leases, old runs).
-const EXPIRES_AT: &str = "expiresAt";
+pub(crate) const EXPIRES_AT: &str = "expiresAt";
 
-const META: &str = "META";
-const USER_PREFIX: &str = "USER#";
-const OUTBOX_PREFIX: &str = "OUTBOX#";
-const LEDGER_PREFIX: &str = "LEDGER#";
-const REFRESH_PREFIX: &str = "REFRESH#";
-const RECEIPT_PREFIX: &str = "RECEIPT#";
-const REQUESTED_AT: &str = "requestedAt";
+pub(crate) const META: &str = "META";
+pub(crate) const USER_PREFIX: &str = "USER#";
+pub(crate) const OUTBOX_PREFIX: &str = "OUTBOX#";
+pub(crate) const LEDGER_PREFIX: &str = "LEDGER#";
+pub(crate) const REFRESH_PREFIX: &str = "REFRESH#";
+pub(crate) const RECEIPT_PREFIX: &str = "RECEIPT#";
+pub(crate) const REQUESTED_AT: &str = "requestedAt";
 /// Refresh-request writes and deletes in flight at once.
-const REFRESH_CONCURRENCY: usize = 8;
-const DIRS: &str = "DIRS";
+pub(crate) const REFRESH_CONCURRENCY: usize = 8;
+pub(crate) const DIRS: &str = "DIRS";
 
 type Item = HashMap<String, AttributeValue>;
 
-fn dir_pk(dir: &DirectoryId) -> String {
+pub(crate) fn dir_pk(dir: &DirectoryId) -> String {
     format!("DIR#{dir}")
 }
 
-fn user_sk(emp: &EmployeeId) -> String {
+pub(crate) fn user_sk(emp: &EmployeeId) -> String {
     format!("{USER_PREFIX}{emp}")
 }
 
-fn outbox_sk(id: &EventId) -> String {
+pub(crate) fn outbox_sk(id: &EventId) -> String {
     format!("{OUTBOX_PREFIX}{id}")
 }
 
 /// Target ids cannot contain `#`, so the first `#` after the prefix ends the target
 /// and any object id is unambiguous.
-fn ledger_sk(target: &TargetId, object_id: &str) -> String {
+pub(crate) fn ledger_sk(target: &TargetId, object_id: &str) -> String {
     format!("{LEDGER_PREFIX}{target}#{object_id}")
 }
 
-fn refresh_sk(emp: &EmployeeId) -> String {
+pub(crate) fn refresh_sk(emp: &EmployeeId) -> String {
     format!("{REFRESH_PREFIX}{emp}")
 }
 
 /// Receipt keys are hex digests chosen by the engine; any `#` in them would still be
 /// unambiguous because nothing follows the key.
-fn receipt_sk(key: &str) -> String {
+pub(crate) fn receipt_sk(key: &str) -> String {
     format!("{RECEIPT_PREFIX}{key}")
 }
 
-fn nanos_attr(at: OffsetDateTime) -> AttributeValue {
+pub(crate) fn nanos_attr(at: OffsetDateTime) -> AttributeValue {
     AttributeValue::N(at.unix_timestamp_nanos().to_string())
 }
 
-fn seconds_attr(at: OffsetDateTime) -> AttributeValue {
+pub(crate) fn seconds_attr(at: OffsetDateTime) -> AttributeValue {
     AttributeValue::N(at.unix_timestamp().to_string())
 }
 
-fn fp_pk(dir: &DirectoryId) -> String {
+pub(crate) fn fp_pk(dir: &DirectoryId) -> String {
     format!("FP#{dir}")
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: u64) -> AttributeValue {
+pub(crate) fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn key(pk: String, sk: String) -> Item {
+pub(crate) fn key(pk: String, sk: String) -> Item {
     HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))])
 }
 
-fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+pub(crate) fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
-fn unavailable<E, R>(table: &str, op: &str, err: &SdkError<E, R>) -> StoreError
+pub(crate) fn unavailable<E, R>(table: &str, op: &str, err: &SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -202,32 +202,32 @@ where
 
 /// Request builders fail only when a required field is missing, which the code here
 /// always sets; the error is still reported rather than unwrapped.
-fn built<T>(r: Result<T, BuildError>) -> Result<T, StoreError> {
+pub(crate) fn built<T>(r: Result<T, BuildError>) -> Result<T, StoreError> {
     r.map_err(|e| StoreError::Unavailable {
         reason: format!("building a DynamoDB request: {e}"),
     })
 }
 
-fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
 }
 
-fn get_n(item: &Item, name: &str) -> Option<u64> {
+pub(crate) fn get_n(item: &Item, name: &str) -> Option<u64> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
 }
 
-fn corrupt(what: &str, reason: impl Into<String>) -> StoreError {
+pub(crate) fn corrupt(what: &str, reason: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
         what: what.to_string(),
         reason: reason.into(),
     }
 }
 
-fn decode<T: DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
     let json = get_s(item, DATA).ok_or_else(|| corrupt(what, "no `data` attribute"))?;
     serde_json::from_str(json).map_err(|e| {
         // serde's message can quote stored values; keep only the position.
@@ -242,11 +242,11 @@ fn decode<T: DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError>
     })
 }
 
-fn encode<T: Serialize>(value: &T, what: &str) -> Result<String, StoreError> {
+pub(crate) fn encode<T: Serialize>(value: &T, what: &str) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| corrupt(what, format!("cannot serialize: {e}")))
 }
 
-fn now_nanos() -> u64 {
+pub(crate) fn now_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -324,17 +324,17 @@ impl DynamoStore {
         }
     }
 
-    fn record_read(&self, cc: Option<&ConsumedCapacity>) {
+    pub(crate) fn record_read(&self, cc: Option<&ConsumedCapacity>) {
         Self::add(&self.read_milli, cc);
     }
 
-    fn record_write(&self, cc: Option<&ConsumedCapacity>) {
+    pub(crate) fn record_write(&self, cc: Option<&ConsumedCapacity>) {
         Self::add(&self.write_milli, cc);
     }
 
     /// Reserves `count` consecutive outbox sequence numbers, never below the clock and
     /// always above any number this process handed out before.
-    fn reserve_seq(&self, count: u64) -> u64 {
+    pub(crate) fn reserve_seq(&self, count: u64) -> u64 {
         let now = now_nanos();
         let mut base = now;
         let _ = self
@@ -346,7 +346,11 @@ impl DynamoStore {
         base
     }
 
-    async fn get_item(&self, key: Item, projection: &str) -> Result<Option<Item>, StoreError> {
+    pub(crate) async fn get_item(
+        &self,
+        key: Item,
+        projection: &str,
+    ) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -364,7 +368,7 @@ impl DynamoStore {
     }
 
     /// Every item of one key condition, all pages, in sort-key order.
-    async fn query_all(&self, q: QuerySpec<'_>) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn query_all(&self, q: QuerySpec<'_>) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -395,7 +399,11 @@ impl DynamoStore {
 
     /// Strongly consistent reads of many keys, 100 per call, retrying keys DynamoDB
     /// left unprocessed (throttling) with jittered backoff, a bounded number of times.
-    async fn batch_get(&self, keys: Vec<Item>, projection: &str) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        projection: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH_GET_MAX) {
             let mut pending = chunk.to_vec();
@@ -445,7 +453,7 @@ impl DynamoStore {
         Ok(found)
     }
 
-    async fn put_conditional(
+    pub(crate) async fn put_conditional(
         &self,
         item: Item,
         expected: Option<u64>,
@@ -484,17 +492,17 @@ impl DynamoStore {
 }
 
 /// What one [`DynamoStore::query_all`] reads.
-struct QuerySpec<'a> {
-    index: Option<&'a str>,
-    condition: &'a str,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-    projection: &'a str,
+pub(crate) struct QuerySpec<'a> {
+    pub(crate) index: Option<&'a str>,
+    pub(crate) condition: &'a str,
+    pub(crate) names: HashMap<String, String>,
+    pub(crate) values: HashMap<String, AttributeValue>,
+    pub(crate) projection: &'a str,
 }
 
 /// Every projection here names attributes through `#placeholders` equal to the
 /// attribute name, so reserved words (`data`, `state`) never clash.
-fn projection_names(projection: &str) -> Option<HashMap<String, String>> {
+pub(crate) fn projection_names(projection: &str) -> Option<HashMap<String, String>> {
     let map: HashMap<String, String> = projection
         .split(',')
         .map(str::trim)
@@ -505,7 +513,7 @@ fn projection_names(projection: &str) -> Option<HashMap<String, String>> {
 }
 
 /// The write condition for an expected version: absent item, or that exact version.
-fn condition_on_version(
+pub(crate) fn condition_on_version(
     expected: Option<u64>,
 ) -> (&'static str, Option<HashMap<String, AttributeValue>>) {
     match expected {
@@ -517,14 +525,14 @@ fn condition_on_version(
     }
 }
 
-fn version_names(expected: Option<u64>) -> HashMap<String, String> {
+pub(crate) fn version_names(expected: Option<u64>) -> HashMap<String, String> {
     match expected {
         None => names(&[("#pk", PK)]),
         Some(_) => names(&[("#version", VERSION)]),
     }
 }
 
-fn parse_state(s: &str) -> Option<UserState> {
+pub(crate) fn parse_state(s: &str) -> Option<UserState> {
     serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
 }
 

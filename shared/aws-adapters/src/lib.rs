@@ -10,6 +10,8 @@
 
 pub mod clients;
 pub mod dynamo;
+mod dynamo_delivery;
+mod dynamo_sync;
 pub mod eventbridge;
 pub mod secrets;
 pub mod sqs;

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::error::DomainError;
 use crate::ids::{DirectoryId, TargetId};
-use crate::user::UserState;
+use crate::target::Target;
 
 /// How the sync authenticates to BambooHR. The credential itself lives in the secret store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,71 +88,6 @@ pub enum MissingUserPolicy {
 pub struct GroupSource {
     /// `department`, `division`, `location`, or a custom attribute name.
     pub field: String,
-}
-
-/// Which events a target receives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetFilter {
-    /// User states the target receives; empty means every state.
-    #[serde(default)]
-    pub states: Vec<UserState>,
-    /// Only users with a work email.
-    #[serde(default)]
-    pub require_work_email: bool,
-    /// Field equality or set membership: field name -> accepted values.
-    #[serde(default)]
-    pub field_in: BTreeMap<String, Vec<String>>,
-}
-
-/// Where a target delivers. Secrets (signing secrets, tokens) live in the secret store,
-/// keyed by target id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum TargetKind {
-    /// The customer's app, signed per Standard Webhooks.
-    AppWebhook {
-        /// The receiving URL.
-        url: String,
-    },
-    /// A SCIM 2.0 service provider.
-    Scim {
-        /// The SCIM base URL (ending before `/Users`).
-        base_url: String,
-    },
-    /// A Litmos-style JSON upsert endpoint.
-    HttpUpsert {
-        /// The URL; secret parts are in the secret store.
-        url: String,
-        /// Fields sent.
-        fields: Vec<String>,
-    },
-    /// A customer's EventBridge bus.
-    EventBridge {
-        /// The bus ARN.
-        bus_arn: String,
-    },
-}
-
-/// One destination of a directory's changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Target {
-    /// Unique within the directory.
-    pub id: TargetId,
-    /// Kind and address.
-    #[serde(flatten)]
-    pub kind: TargetKind,
-    /// Which changes it gets.
-    #[serde(default)]
-    pub filter: TargetFilter,
-    /// Disabled targets (e.g. after a 410) receive nothing.
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Where the incremental and full syncs got to.
@@ -295,6 +230,7 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::{TargetFilter, TargetKind};
 
     #[test]
     fn subdomains_with_dots_or_slashes_are_refused() {

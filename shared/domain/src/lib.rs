@@ -10,15 +10,17 @@ pub mod event;
 pub mod fingerprint;
 pub mod group;
 pub mod ids;
+pub mod target;
 pub mod user;
 
 pub use directory::{
     AuthKind, Directory, DirectoryCursors, DirectoryState, GroupSource, MissingUserPolicy,
-    Safeguard, Schedule, Target, TargetFilter, TargetKind,
+    Safeguard, Schedule,
 };
 pub use error::DomainError;
 pub use event::{ChangeEvent, EventType, EVENT_SCHEMA_VERSION};
 pub use fingerprint::Fingerprint;
 pub use group::Group;
 pub use ids::{DirectoryId, EmployeeId, EventId, GroupId, TargetId, UserId};
+pub use target::{Target, TargetFilter, TargetKind};
 pub use user::{Address, DirectoryUser, Email, EmailKind, Phone, PhoneKind, UserState};

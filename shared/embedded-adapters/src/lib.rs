@@ -3,8 +3,10 @@
 //! bus. They pass the same contract suite as the AWS adapters.
 
 pub mod bus;
+mod delivery_store;
 pub mod secrets;
 pub mod store;
+mod sync_store;
 
 pub use bus::InProcessBus;
 pub use secrets::FileSecrets;

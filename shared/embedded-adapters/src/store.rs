@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 #[derive(Default, Serialize, Deserialize)]
-struct State {
+pub(crate) struct State {
     directories: BTreeMap<String, Directory>,
     /// directory -> employee id -> user
     users: BTreeMap<String, BTreeMap<String, DirectoryUser>>,
@@ -29,12 +29,18 @@ struct State {
     /// directory -> receipt key -> expires at (unix seconds).
     #[serde(default)]
     receipts: BTreeMap<String, BTreeMap<String, i64>>,
+    /// The poller's items (see `sync_store`).
+    #[serde(default)]
+    pub(crate) sync: crate::sync_store::SyncState,
+    /// The dispatcher's items (see `delivery_store`).
+    #[serde(default)]
+    pub(crate) delivery: crate::delivery_store::DeliveryState,
 }
 
 /// The embedded store.
 pub struct FileStore {
     path: Option<PathBuf>,
-    state: Mutex<State>,
+    pub(crate) state: Mutex<State>,
 }
 
 impl FileStore {
@@ -67,7 +73,7 @@ impl FileStore {
         })
     }
 
-    async fn persist(&self, state: &State) -> Result<(), StoreError> {
+    pub(crate) async fn persist(&self, state: &State) -> Result<(), StoreError> {
         let Some(path) = &self.path else {
             return Ok(());
         };

@@ -380,4 +380,6 @@ pub async fn run_all(store: &dyn Store, tag: &str) {
     the_ledger_only_moves_forward(store, tag).await;
     refresh_requests_are_deduplicated_and_cleared_only_when_unrenewed(store, tag).await;
     receipts_are_recorded_once_until_they_expire(store, tag).await;
+    crate::contract_sync::run_all(store, tag).await;
+    crate::contract_delivery::run_all(store, tag).await;
 }

@@ -8,12 +8,20 @@ pub mod bus;
 pub mod clock;
 #[cfg(feature = "contract")]
 pub mod contract;
+#[cfg(feature = "contract")]
+pub mod contract_delivery;
+#[cfg(feature = "contract")]
+pub mod contract_sync;
+pub mod delivery_store;
 pub mod secrets;
 pub mod store;
+pub mod sync_store;
 
 pub use bus::{BusError, EventBus, PublishOutcome};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use delivery_store::DeliveryStore;
 pub use secrets::{
     CachingSecretStore, DirectorySecrets, OAuthTokens, SecretStore, SecretsError, TargetSecrets,
 };
 pub use store::{LedgerAdvance, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite};
+pub use sync_store::SyncStore;

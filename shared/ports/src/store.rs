@@ -8,6 +8,9 @@ use domain::{
 };
 use time::OffsetDateTime;
 
+use crate::delivery_store::DeliveryStore;
+use crate::sync_store::SyncStore;
+
 /// Why a store call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -91,9 +94,11 @@ pub struct RefreshRequest {
     pub requested_at: OffsetDateTime,
 }
 
-/// Persistent state of every directory.
+/// Persistent state of every directory. The poller's items (groups, runs, leases,
+/// checkpoints) are in [`SyncStore`], the dispatcher's (delivery log, target account
+/// ids, circuit breakers) in [`DeliveryStore`].
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: SyncStore + DeliveryStore + Send + Sync {
     /// Reads a directory.
     async fn get_directory(&self, id: &DirectoryId) -> Result<Option<Directory>, StoreError>;
 

@@ -64,6 +64,13 @@ impl FlakyStore {
     }
 }
 
+// The poller's and dispatcher's store parts pass straight through.
+#[async_trait]
+impl ports::SyncStore for FlakyStore {}
+
+#[async_trait]
+impl ports::DeliveryStore for FlakyStore {}
+
 #[async_trait]
 impl Store for FlakyStore {
     async fn get_directory(&self, id: &DirectoryId) -> Result<Option<Directory>, StoreError> {
