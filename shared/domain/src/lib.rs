@@ -10,6 +10,7 @@ pub mod event;
 pub mod fingerprint;
 pub mod group;
 pub mod ids;
+pub mod run;
 pub mod target;
 pub mod user;
 
@@ -22,5 +23,6 @@ pub use event::{ChangeEvent, EventType, EVENT_SCHEMA_VERSION};
 pub use fingerprint::Fingerprint;
 pub use group::Group;
 pub use ids::{DirectoryId, EmployeeId, EventId, GroupId, TargetId, UserId};
+pub use run::{RunCounts, RunId, RunStatus, SkippedRecord, SyncMode, SyncRequest, SyncRun};
 pub use target::{Target, TargetFilter, TargetKind};
 pub use user::{Address, DirectoryUser, Email, EmailKind, Phone, PhoneKind, UserState};
