@@ -27,10 +27,12 @@ pub struct ApplyContext {
     /// When BambooHR changed the employee, when the caller knows (webhook timestamp);
     /// otherwise the record's `lastChanged`, otherwise the stored one.
     pub source_timestamp: Option<OffsetDateTime>,
+    /// Fields groups are derived from (`department`, a custom attribute name, ...).
+    pub group_sources: Vec<String>,
 }
 
 /// Applies a record on top of the stored user (None: a new user). Fields absent from the record or Restricted keep the stored value; Empty clears it.
-/// Recomputes display name (preferred name else first name, then last name, unless BambooHR sent a display name), primary email (work primary, else home), lifecycle state (see derive_state) and the fingerprint (DirectoryUser::refresh_fingerprint). Leaves `version` as the stored one (0 for new); the caller bumps it. raw_attributes are merged (new keys override). group_ids untouched.
+/// Recomputes display name (preferred name else first name, then last name, unless BambooHR sent a display name), primary email (work primary, else home), lifecycle state (see derive_state) and the fingerprint (DirectoryUser::refresh_fingerprint). Leaves `version` as the stored one (0 for new); the caller bumps it. raw_attributes are merged (new keys override). group_ids are derived from the group sources.
 ///
 /// A stored user of another employee is never merged into: the record then starts a new
 /// user. A `deleted` user that BambooHR sends again gets its state derived afresh. A value
@@ -141,6 +143,10 @@ pub fn apply(
         ctx.today,
         ctx.pre_start_days,
     );
+    user.group_ids = crate::groups::user_groups(&user, &ctx.group_sources)
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
     user.refresh_fingerprint();
     user
 }
@@ -257,6 +263,7 @@ mod tests {
             today: date!(2025 - 06 - 15),
             pre_start_days: 7,
             source_timestamp: None,
+            group_sources: Vec::new(),
         }
     }
 
@@ -312,7 +319,6 @@ mod tests {
     fn a_partial_record_updates_only_its_fields() {
         let mut before = ada();
         before.version = 3;
-        before.group_ids = vec![domain::GroupId::parse("grp_1").unwrap()];
         let after = apply(
             Some(&before),
             &record(json!({"Job Title": "Staff Engineer"})),

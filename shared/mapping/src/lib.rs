@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod error;
 pub mod field;
+pub mod groups;
 pub mod read;
 pub mod record;
 pub mod scim;
@@ -22,6 +23,7 @@ pub mod upsert;
 pub use apply::{apply, ApplyContext};
 pub use error::MappingError;
 pub use field::{dataset_fields, employee_endpoint_fields, Field, FieldValue};
+pub use groups::{user_groups, GroupRef};
 pub use read::user_field;
 pub use record::{
     is_truthy, parse_date, parse_timestamp, record_from_fields, EmployeeRecord, MappingConfig,
@@ -29,5 +31,5 @@ pub use record::{
 pub use scim::{
     to_scim_user, ScimOptions, UsernameSource, SCIM_ENTERPRISE_SCHEMA, SCIM_USER_SCHEMA,
 };
-pub use state::derive_state;
+pub use state::{derive_state, next_transition, refresh_state};
 pub use upsert::{to_upsert_body, UPSERT_FIELDS};

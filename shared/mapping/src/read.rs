@@ -110,6 +110,7 @@ mod tests {
             today: time::macros::date!(2025 - 01 - 01),
             pre_start_days: 0,
             source_timestamp: None,
+            group_sources: Vec::new(),
         };
         let user = apply(None, &record, &ctx);
         for field in Field::ALL {

@@ -27,18 +27,113 @@ pub fn derive_state(
     // A termination before the (re)hire date belongs to an earlier employment.
     let terminated = termination_date
         .is_some_and(|term| term <= today && hire_date.is_none_or(|hire| hire <= term));
+    // BambooHR may already report Inactive for an employee whose termination date is
+    // ahead; the user stays active until that day.
+    let termination_ahead = termination_date
+        .is_some_and(|term| term > today && hire_date.is_none_or(|hire| hire <= term));
     let status_inactive = status.is_some_and(|s| s.trim().eq_ignore_ascii_case("inactive"));
-    if terminated || (status_inactive && !future_hire) {
+    if terminated || (status_inactive && !future_hire && !termination_ahead) {
         UserState::Inactive
     } else {
         UserState::Active
     }
 }
 
+/// The next day on which [`derive_state`] will give a different answer for these
+/// inputs with nothing else changing: the day a pending hire enters its pre-start window,
+/// or the day a termination date ahead arrives. None when no date is ahead.
+pub fn next_transition(
+    status: Option<&str>,
+    hire_date: Option<Date>,
+    termination_date: Option<Date>,
+    today: Date,
+    pre_start_days: u32,
+) -> Option<Date> {
+    let now = derive_state(status, hire_date, termination_date, today, pre_start_days);
+    let mut candidates: Vec<Date> = Vec::new();
+    if let Some(hire) = hire_date {
+        if let Some(opens) = hire.checked_sub(Duration::days(i64::from(pre_start_days))) {
+            if opens > today {
+                candidates.push(opens);
+            }
+        }
+        if hire > today {
+            candidates.push(hire);
+        }
+    }
+    if let Some(term) = termination_date {
+        if term > today {
+            candidates.push(term);
+        }
+    }
+    candidates.sort();
+    candidates
+        .into_iter()
+        .find(|day| derive_state(status, hire_date, termination_date, *day, pre_start_days) != now)
+}
+
+/// Re-derives a stored user's state for `today` (and its fingerprint); true when the
+/// state changed. Deleted users stay deleted: only BambooHR brings them back.
+pub fn refresh_state(user: &mut domain::DirectoryUser, today: Date, pre_start_days: u32) -> bool {
+    if user.state == UserState::Deleted {
+        return false;
+    }
+    let state = derive_state(
+        user.employment_status.as_deref(),
+        user.hire_date,
+        user.termination_date,
+        today,
+        pre_start_days,
+    );
+    if state == user.state {
+        return false;
+    }
+    user.state = state;
+    user.refresh_fingerprint();
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::date;
+
+    #[test]
+    fn a_termination_date_ahead_keeps_an_inactive_status_active_until_that_day() {
+        let term = date!(2026 - 12 - 01);
+        let hire = Some(date!(2020 - 01 - 01));
+        let before = date!(2026 - 11 - 30);
+        assert_eq!(
+            derive_state(Some("Inactive"), hire, Some(term), before, 7),
+            UserState::Active
+        );
+        assert_eq!(
+            derive_state(Some("Inactive"), hire, Some(term), term, 7),
+            UserState::Inactive
+        );
+        assert_eq!(
+            next_transition(Some("Inactive"), hire, Some(term), before, 7),
+            Some(term)
+        );
+    }
+
+    #[test]
+    fn a_future_hire_transitions_when_its_pre_start_window_opens() {
+        let hire = Some(date!(2026 - 12 - 10));
+        let today = date!(2026 - 11 - 23);
+        assert_eq!(
+            derive_state(Some("Inactive"), hire, None, today, 7),
+            UserState::Pending
+        );
+        assert_eq!(
+            next_transition(Some("Inactive"), hire, None, today, 7),
+            Some(date!(2026 - 12 - 03))
+        );
+        assert_eq!(
+            next_transition(Some("Active"), Some(date!(2020 - 01 - 01)), None, today, 7),
+            None
+        );
+    }
 
     const TODAY: Date = date!(2025 - 06 - 15);
 

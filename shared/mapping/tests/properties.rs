@@ -139,6 +139,7 @@ fn ctx(today_offset: i64, pre_start_days: u32) -> ApplyContext {
         today: date!(2025 - 06 - 15) + time::Duration::days(today_offset),
         pre_start_days,
         source_timestamp: None,
+        group_sources: Vec::new(),
     }
 }
 

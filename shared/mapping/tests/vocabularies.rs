@@ -13,6 +13,7 @@ fn ctx() -> ApplyContext {
         today: date!(2025 - 06 - 15),
         pre_start_days: 7,
         source_timestamp: None,
+        group_sources: Vec::new(),
     }
 }
 

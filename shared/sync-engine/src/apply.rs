@@ -65,6 +65,7 @@ pub fn context(
         today: now.date(),
         pre_start_days: directory.pre_start_days,
         source_timestamp,
+        group_sources: Vec::new(),
     }
 }
 
