@@ -1,11 +1,219 @@
 //! [`ports::DeliveryStore`] on the DynamoDB table: the delivery log, target resource
 //! ids and circuit breakers in the directory's partition (key design in
 //! [`crate::dynamo`]).
+//!
+//! | item     | `sk`                            | attributes |
+//! |----------|---------------------------------|------------|
+//! | delivery | `DLOG#<target id>#<object id>`  | `data` (JSON of the `DeliveryRecord`), `status` (S) |
+//! | account  | `ACCT#<target id>#<object id>`  | `accountId` (S) |
+//! | breaker  | `BREAKER#<target id>`           | `data` (JSON of the `BreakerState`) |
+//!
+//! Target ids cannot contain `#`, so `DLOG#<target>#` is a prefix of exactly that
+//! target's records: the log per target is one Query with `begins_with`, the log per
+//! directory one Query on `DLOG#`. The log per user reads the directory's records and
+//! keeps the user's (a directory has a handful of targets, and the query names no user
+//! key so no second item per record has to be kept in step). Writes are plain PutItem:
+//! a record is the latest attempt's, and attempts of one pair are serialised by the
+//! queue that carries them.
 
 use async_trait::async_trait;
-use ports::DeliveryStore;
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use domain::{DirectoryId, TargetId};
+use ports::{BreakerState, DeliveryQuery, DeliveryRecord, DeliveryStore, StoreError};
 
-use crate::dynamo::DynamoStore;
+use crate::dynamo::{
+    decode, dir_pk, encode, get_s, key, names, s, unavailable, DynamoStore, QuerySpec, DATA, PK, SK,
+};
+
+const DLOG_PREFIX: &str = "DLOG#";
+const ACCOUNT_PREFIX: &str = "ACCT#";
+const BREAKER_PREFIX: &str = "BREAKER#";
+const STATUS: &str = "status";
+const ACCOUNT_ID: &str = "accountId";
+
+fn dlog_sk(target: &TargetId, object_id: &str) -> String {
+    format!("{DLOG_PREFIX}{target}#{object_id}")
+}
+
+fn account_sk(target: &TargetId, object_id: &str) -> String {
+    format!("{ACCOUNT_PREFIX}{target}#{object_id}")
+}
+
+fn breaker_sk(target: &TargetId) -> String {
+    format!("{BREAKER_PREFIX}{target}")
+}
+
+impl DynamoStore {
+    async fn put_plain(
+        &self,
+        item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    ) -> Result<(), StoreError> {
+        let out = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| unavailable(self.table(), "PutItem", &e))?;
+        self.record_write(out.consumed_capacity());
+        Ok(())
+    }
+}
 
 #[async_trait]
-impl DeliveryStore for DynamoStore {}
+impl DeliveryStore for DynamoStore {
+    async fn put_delivery(&self, record: &DeliveryRecord) -> Result<(), StoreError> {
+        let what = format!(
+            "delivery {}/{}/{}",
+            record.directory_id, record.target_id, record.object_id
+        );
+        let mut item = key(
+            dir_pk(&record.directory_id),
+            dlog_sk(&record.target_id, &record.object_id),
+        );
+        item.insert(DATA.into(), s(encode(record, &what)?));
+        item.insert(STATUS.into(), s(record.status.as_str()));
+        self.put_plain(item).await
+    }
+
+    async fn get_delivery(
+        &self,
+        directory: &DirectoryId,
+        target: &TargetId,
+        object_id: &str,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        let item = self
+            .get_item(key(dir_pk(directory), dlog_sk(target, object_id)), "#data")
+            .await?;
+        item.map(|i| decode(&i, &format!("delivery {directory}/{target}/{object_id}")))
+            .transpose()
+    }
+
+    async fn list_deliveries(
+        &self,
+        directory: &DirectoryId,
+        query: &DeliveryQuery,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let prefix = match &query.target {
+            Some(t) => format!("{DLOG_PREFIX}{t}#"),
+            None => DLOG_PREFIX.to_string(),
+        };
+        let items = self
+            .query_all(QuerySpec {
+                index: None,
+                condition: "#pk = :pk AND begins_with(#sk, :prefix)",
+                names: names(&[("#pk", PK), ("#sk", SK), ("#data", DATA)]),
+                values: [
+                    (":pk".to_string(), s(dir_pk(directory))),
+                    (":prefix".to_string(), s(prefix)),
+                ]
+                .into(),
+                projection: "#data",
+            })
+            .await?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            let record: DeliveryRecord = decode(item, &format!("delivery log of {directory}"))?;
+            if query
+                .object_id
+                .as_ref()
+                .is_some_and(|o| &record.object_id != o)
+            {
+                continue;
+            }
+            if query.status.is_some_and(|st| record.status != st) {
+                continue;
+            }
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    async fn get_target_account(
+        &self,
+        directory: &DirectoryId,
+        target: &TargetId,
+        object_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let item = self
+            .get_item(
+                key(dir_pk(directory), account_sk(target, object_id)),
+                "#accountId",
+            )
+            .await?;
+        Ok(item.and_then(|i| get_s(&i, ACCOUNT_ID).map(str::to_string)))
+    }
+
+    async fn put_target_account(
+        &self,
+        directory: &DirectoryId,
+        target: &TargetId,
+        object_id: &str,
+        account_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut item = key(dir_pk(directory), account_sk(target, object_id));
+        item.insert(ACCOUNT_ID.into(), s(account_id));
+        self.put_plain(item).await
+    }
+
+    async fn delete_target_account(
+        &self,
+        directory: &DirectoryId,
+        target: &TargetId,
+        object_id: &str,
+    ) -> Result<(), StoreError> {
+        let out = self
+            .client()
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(key(dir_pk(directory), account_sk(target, object_id))))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| unavailable(self.table(), "DeleteItem", &e))?;
+        self.record_write(out.consumed_capacity());
+        Ok(())
+    }
+
+    async fn get_breaker(
+        &self,
+        directory: &DirectoryId,
+        target: &TargetId,
+    ) -> Result<BreakerState, StoreError> {
+        let item = self
+            .get_item(key(dir_pk(directory), breaker_sk(target)), "#data")
+            .await?;
+        Ok(item
+            .map(|i| decode(&i, &format!("breaker {directory}/{target}")))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    async fn put_breaker(
+        &self,
+        directory: &DirectoryId,
+        target: &TargetId,
+        state: &BreakerState,
+    ) -> Result<(), StoreError> {
+        let what = format!("breaker {directory}/{target}");
+        let mut item = key(dir_pk(directory), breaker_sk(target));
+        item.insert(DATA.into(), s(encode(state, &what)?));
+        self.put_plain(item).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_keys_put_the_target_first_so_a_target_prefix_lists_only_its_records() {
+        let t = TargetId::parse("app").unwrap();
+        assert_eq!(dlog_sk(&t, "usr_1"), "DLOG#app#usr_1");
+        assert!(!dlog_sk(&TargetId::parse("app-2").unwrap(), "u").starts_with("DLOG#app#"));
+        assert_eq!(account_sk(&t, "usr_1"), "ACCT#app#usr_1");
+        assert_eq!(breaker_sk(&t), "BREAKER#app");
+    }
+}

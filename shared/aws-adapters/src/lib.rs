@@ -9,6 +9,7 @@
 //! or a user's field values (ids, counts and reasons only).
 
 pub mod clients;
+pub mod customer_bus;
 pub mod dynamo;
 mod dynamo_delivery;
 mod dynamo_sync;
@@ -21,4 +22,5 @@ mod backoff;
 pub use dynamo::{create_table, DynamoStore, FINGERPRINT_INDEX, MAX_EVENTS_PER_WRITE};
 pub use eventbridge::{shard_of, EventBridgeBus, EVENT_SOURCE, MAX_ENTRY_BYTES, SHARDS};
 pub use secrets::SecretsManagerStore;
-pub use sqs::{delete_batch, receive_batch};
+pub use customer_bus::CustomerEventBus;
+pub use sqs::{delete_batch, receive_batch, RetryEnvelope, SqsRetryQueue};

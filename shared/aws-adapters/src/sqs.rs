@@ -123,3 +123,122 @@ pub async fn delete_batch(
         })
     }
 }
+
+/// SQS limits one message's delay to 15 minutes; a longer wait is re-sent when due.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
+/// [`ports::RetryQueue`] on two SQS standard queues: the retry queue the dispatcher
+/// consumes (each task a message, delayed with `DelaySeconds` up to [`MAX_DELAY`]) and
+/// its dead-letter queue (which the stack alarms on). Standard queues because retries
+/// are independent of each other: ordering per target comes from the ledger's
+/// versions, not from the queue.
+pub struct SqsRetryQueue {
+    client: Client,
+    retry_url: String,
+    dead_letter_url: String,
+}
+
+impl SqsRetryQueue {
+    /// A retry queue on the given queue URLs.
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        retry_url: impl Into<String>,
+        dead_letter_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            client: clients::sqs(sdk),
+            retry_url: retry_url.into(),
+            dead_letter_url: dead_letter_url.into(),
+        }
+    }
+
+    async fn send(&self, url: &str, body: String, delay: Duration) -> Result<(), BusError> {
+        let secs = i32::try_from(delay.min(MAX_DELAY).as_secs()).unwrap_or(900);
+        self.client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .delay_seconds(secs)
+            .send()
+            .await
+            .map_err(|e| unavailable(url, "SendMessage", &e))?;
+        Ok(())
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, BusError> {
+    serde_json::to_string(value).map_err(|e| BusError::Unavailable {
+        reason: format!("cannot serialize a retry task: {e}"),
+    })
+}
+
+#[async_trait::async_trait]
+impl ports::RetryQueue for SqsRetryQueue {
+    async fn schedule(&self, task: &ports::RetryTask, delay: Duration) -> Result<(), BusError> {
+        let body = encode(&RetryEnvelope {
+            retry_task: task.clone(),
+        })?;
+        self.send(&self.retry_url, body, delay).await?;
+        tracing::debug!(
+            target_id = %task.target_id, event_id = %task.event.id, retries = task.retries,
+            delay_secs = delay.as_secs(), "retry scheduled"
+        );
+        Ok(())
+    }
+
+    async fn dead_letter(&self, letter: &ports::DeadLetter) -> Result<(), BusError> {
+        self.send(&self.dead_letter_url, encode(letter)?, Duration::ZERO)
+            .await?;
+        tracing::warn!(
+            target_id = %letter.task.target_id, event_id = %letter.task.event.id,
+            "delivery dead-lettered"
+        );
+        Ok(())
+    }
+
+    async fn receive_dead_letters(
+        &self,
+        max: usize,
+    ) -> Result<Vec<ports::ReceivedDeadLetter>, BusError> {
+        let max = i32::try_from(max.clamp(1, SQS_BATCH)).unwrap_or(10);
+        let messages = receive_batch(&self.client, &self.dead_letter_url, max, 1).await?;
+        let mut out = Vec::with_capacity(messages.len());
+        for m in messages {
+            let (Some(body), Some(receipt)) = (m.body(), m.receipt_handle()) else {
+                continue;
+            };
+            // The DLQ also receives, through its redrive policy, retry messages the
+            // dispatcher could not handle at all; those carry the envelope.
+            let letter = serde_json::from_str::<ports::DeadLetter>(body).or_else(|_| {
+                serde_json::from_str::<RetryEnvelope>(body).map(|e| ports::DeadLetter {
+                    task: e.retry_task,
+                    reason: "the dispatcher failed on this retry repeatedly".into(),
+                })
+            });
+            match letter {
+                Ok(letter) => out.push(ports::ReceivedDeadLetter {
+                    letter,
+                    receipt: receipt.to_string(),
+                }),
+                Err(e) => tracing::warn!(
+                    queue = %self.dead_letter_url, line = e.line(), column = e.column(),
+                    "unreadable dead letter left in place"
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ack_dead_letters(&self, receipts: &[String]) -> Result<(), BusError> {
+        delete_batch(&self.client, &self.dead_letter_url, receipts).await
+    }
+}
+
+/// The body of a retry-queue message: `{"retryTask": {...}}`, so the dispatcher tells
+/// it apart from an EventBridge envelope of the change queue.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryEnvelope {
+    /// The task.
+    pub retry_task: ports::RetryTask,
+}

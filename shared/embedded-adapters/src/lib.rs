@@ -4,10 +4,12 @@
 
 pub mod bus;
 mod delivery_store;
+pub mod retry_queue;
 pub mod secrets;
 pub mod store;
 mod sync_store;
 
 pub use bus::InProcessBus;
+pub use retry_queue::{InProcessForeignBus, InProcessRetryQueue};
 pub use secrets::FileSecrets;
 pub use store::FileStore;

@@ -13,13 +13,19 @@ pub mod contract_delivery;
 #[cfg(feature = "contract")]
 pub mod contract_sync;
 pub mod delivery_store;
+pub mod retry_queue;
 pub mod secrets;
 pub mod store;
 pub mod sync_store;
 
 pub use bus::{BusError, EventBus, PublishOutcome};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use delivery_store::DeliveryStore;
+pub use delivery_store::{
+    BreakerState, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore,
+};
+pub use retry_queue::{
+    DeadLetter, ForeignBus, ForeignBusError, ReceivedDeadLetter, RetryQueue, RetryTask,
+};
 pub use secrets::{
     CachingSecretStore, DirectorySecrets, OAuthTokens, SecretStore, SecretsError, TargetSecrets,
 };

@@ -69,7 +69,66 @@ impl FlakyStore {
 impl ports::SyncStore for FlakyStore {}
 
 #[async_trait]
-impl ports::DeliveryStore for FlakyStore {}
+impl ports::DeliveryStore for FlakyStore {
+    async fn put_delivery(&self, r: &ports::DeliveryRecord) -> Result<(), StoreError> {
+        self.inner.put_delivery(r).await
+    }
+    async fn get_delivery(
+        &self,
+        d: &DirectoryId,
+        t: &domain::TargetId,
+        o: &str,
+    ) -> Result<Option<ports::DeliveryRecord>, StoreError> {
+        self.inner.get_delivery(d, t, o).await
+    }
+    async fn list_deliveries(
+        &self,
+        d: &DirectoryId,
+        q: &ports::DeliveryQuery,
+    ) -> Result<Vec<ports::DeliveryRecord>, StoreError> {
+        self.inner.list_deliveries(d, q).await
+    }
+    async fn get_target_account(
+        &self,
+        d: &DirectoryId,
+        t: &domain::TargetId,
+        o: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.get_target_account(d, t, o).await
+    }
+    async fn put_target_account(
+        &self,
+        d: &DirectoryId,
+        t: &domain::TargetId,
+        o: &str,
+        a: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.put_target_account(d, t, o, a).await
+    }
+    async fn delete_target_account(
+        &self,
+        d: &DirectoryId,
+        t: &domain::TargetId,
+        o: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.delete_target_account(d, t, o).await
+    }
+    async fn get_breaker(
+        &self,
+        d: &DirectoryId,
+        t: &domain::TargetId,
+    ) -> Result<ports::BreakerState, StoreError> {
+        self.inner.get_breaker(d, t).await
+    }
+    async fn put_breaker(
+        &self,
+        d: &DirectoryId,
+        t: &domain::TargetId,
+        b: &ports::BreakerState,
+    ) -> Result<(), StoreError> {
+        self.inner.put_breaker(d, t, b).await
+    }
+}
 
 #[async_trait]
 impl Store for FlakyStore {

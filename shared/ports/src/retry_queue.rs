@@ -1,0 +1,92 @@
+//! The retry path of the dispatcher: a failed (object, target) delivery leaves the
+//! ordered change queue and waits here for its next attempt, so it never holds up the
+//! object's other targets or its later changes. On AWS this is an SQS standard queue
+//! with per-message delays (at most 15 minutes each; a task that is not yet due is
+//! simply sent again) and a dead-letter queue; locally it is an in-process list.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::{ChangeEvent, TargetId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::bus::BusError;
+
+/// One pending retry of one (object, target) pair. The event names the object and the
+/// version that failed; each attempt re-reads the object's current state, so the data
+/// sent is never older than what the store holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryTask {
+    /// The target to deliver to.
+    pub target_id: TargetId,
+    /// The change that failed (directory, object, version, type, stable id).
+    pub event: ChangeEvent,
+    /// Retries already made (0: the first retry is next). The first delivery attempt,
+    /// from the change queue, is not counted.
+    pub retries: u32,
+    /// When the next attempt may run.
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: OffsetDateTime,
+    /// When the first attempt failed, for the log and the dead-letter record.
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_failed_at: OffsetDateTime,
+    /// Why the last attempt failed.
+    pub last_error: String,
+}
+
+/// A retry task as it sits in the dead-letter queue: the task and why it was given up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    /// The task, as last scheduled.
+    pub task: RetryTask,
+    /// Why it was given up, e.g. "11 attempts failed over 75 hours".
+    pub reason: String,
+}
+
+/// A dead letter taken off the dead-letter queue, with what removes it for good.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedDeadLetter {
+    /// The dead letter.
+    pub letter: DeadLetter,
+    /// Handle that acknowledges (removes) it once re-driven.
+    pub receipt: String,
+}
+
+/// Where failed deliveries wait for their next attempt.
+#[async_trait]
+pub trait RetryQueue: Send + Sync {
+    /// Makes `task` visible to the dispatcher after `delay` (an adapter may cap one
+    /// wait, e.g. SQS at 15 minutes; the dispatcher re-schedules a task that arrives
+    /// before its `due_at`).
+    async fn schedule(&self, task: &RetryTask, delay: Duration) -> Result<(), BusError>;
+
+    /// Parks a task whose attempts are exhausted in the dead-letter queue (which alarms).
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), BusError>;
+
+    /// Takes up to `max` dead letters, for re-driving. They stay in the queue (invisible
+    /// for a while) until acknowledged.
+    async fn receive_dead_letters(&self, max: usize) -> Result<Vec<ReceivedDeadLetter>, BusError>;
+
+    /// Removes re-driven dead letters for good.
+    async fn ack_dead_letters(&self, receipts: &[String]) -> Result<(), BusError>;
+}
+
+/// Why a re-publish to a customer's bus failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("customer event bus: {reason}")]
+pub struct ForeignBusError {
+    /// What failed (error code, never event content).
+    pub reason: String,
+    /// Whether a later attempt may succeed (throttling, service errors).
+    pub retryable: bool,
+}
+
+/// Re-publishing change events to a customer's event bus (the EventBridge target kind).
+#[async_trait]
+pub trait ForeignBus: Send + Sync {
+    /// Puts one event on the bus named by `bus_arn`.
+    async fn put(&self, bus_arn: &str, event: &ChangeEvent) -> Result<(), ForeignBusError>;
+}
