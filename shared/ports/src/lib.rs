@@ -11,9 +11,12 @@ pub mod contract;
 #[cfg(feature = "contract")]
 pub mod contract_delivery;
 #[cfg(feature = "contract")]
+pub mod contract_scheduler;
+#[cfg(feature = "contract")]
 pub mod contract_sync;
 pub mod delivery_store;
 pub mod retry_queue;
+pub mod scheduler;
 pub mod secrets;
 pub mod store;
 pub mod sync_store;
@@ -25,6 +28,9 @@ pub use delivery_store::{
 };
 pub use retry_queue::{
     DeadLetter, ForeignBus, ForeignBusError, ReceivedDeadLetter, RetryQueue, RetryTask,
+};
+pub use scheduler::{
+    DirectorySchedule, OnceOutcome, Scheduler, SchedulerError, MAX_FLEXIBLE_WINDOW_MINUTES,
 };
 pub use secrets::{
     CachingSecretStore, DirectorySecrets, OAuthTokens, SecretStore, SecretsError, TargetSecrets,
