@@ -5,11 +5,13 @@
 pub mod bus;
 mod delivery_store;
 pub mod retry_queue;
+pub mod scheduler;
 pub mod secrets;
 pub mod store;
 mod sync_store;
 
 pub use bus::InProcessBus;
 pub use retry_queue::{InProcessForeignBus, InProcessRetryQueue};
+pub use scheduler::InProcessScheduler;
 pub use secrets::FileSecrets;
 pub use store::FileStore;
