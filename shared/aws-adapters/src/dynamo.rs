@@ -8,14 +8,15 @@
 //! | item        | `pk`         | `sk`                                | other attributes |
 //! |-------------|--------------|-------------------------------------|------------------|
 //! | directory   | `DIR#<dir>`  | `META`                              | `data` (JSON of the `Directory`), `version` (N), `gsi1pk` = `DIRS`, `gsi1sk` = `<dir>` |
-//! | user        | `DIR#<dir>`  | `USER#<employee id>`                | `data` (JSON of the `DirectoryUser`), `version` (N), `fp` (S), `state` (S), `gsi1pk` = `FP#<dir>`, `gsi1sk` = `<employee id>` |
+//! | user        | `DIR#<dir>`  | `USER#<employee id>`                | `data` (JSON of the `DirectoryUser`), `version` (N), `fp` (S), `state` (S), `lc` (S, `status|hire|termination`), `gsi1pk` = `FP#<dir>`, `gsi1sk` = `<employee id>` |
 //! | outbox      | `DIR#<dir>`  | `OUTBOX#<event id>`                 | `data` (JSON of the `ChangeEvent`), `seq` (N) |
 //! | ledger      | `DIR#<dir>`  | `LEDGER#<target id>#<object id>`    | `version` (N) |
 //! | refresh     | `DIR#<dir>`  | `REFRESH#<employee id>`             | `requestedAt` (N, unix nanoseconds) |
+//! | group, run, lease, checkpoint | `DIR#<dir>` | see [`crate::dynamo_sync`] | |
 //! | receipt     | `DIR#<dir>`  | `RECEIPT#<key>`                     | `expiresAt` (N, unix seconds; the table's TTL) |
 //!
 //! The sparse global secondary index [`FINGERPRINT_INDEX`] (`fingerprints`: hash
-//! `gsi1pk`, range `gsi1sk`, projection INCLUDE `version`, `fp`, `state`) serves two
+//! `gsi1pk`, range `gsi1sk`, projection INCLUDE `version`, `fp`, `state`, `lc`) serves two
 //! listings without reading any `data`:
 //! - `user_fingerprints`: Query `gsi1pk = FP#<dir>`. A full reconciliation of an
 //!   unchanged directory reads these few attributes per user (a few dozen bytes)
@@ -86,7 +87,9 @@ use domain::{
     ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventId, Fingerprint, TargetId,
     UserState,
 };
-use ports::{LedgerAdvance, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite};
+use ports::{
+    LedgerAdvance, Lifecycle, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -112,6 +115,9 @@ pub(crate) const DATA: &str = "data";
 pub(crate) const VERSION: &str = "version";
 pub(crate) const FP: &str = "fp";
 pub(crate) const STATE: &str = "state";
+/// Compact lifecycle inputs on user items (`status|hire|termination`), projected into
+/// the fingerprint index for the daily date sweep.
+pub(crate) const LIFECYCLE: &str = "lc";
 pub(crate) const SEQ: &str = "seq";
 pub(crate) const GSI1PK: &str = "gsi1pk";
 pub(crate) const GSI1SK: &str = "gsi1sk";
@@ -255,8 +261,8 @@ pub(crate) fn now_nanos() -> u64 {
 
 /// The DynamoDB store. Cheap to share behind an `Arc`; the SDK client pools connections.
 pub struct DynamoStore {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
     read_milli: AtomicU64,
     write_milli: AtomicU64,
     last_seq: AtomicU64,
@@ -491,6 +497,57 @@ impl DynamoStore {
     }
 }
 
+/// The outbox item of an event at write sequence `seq`.
+pub(crate) fn outbox_item(
+    dir: &DirectoryId,
+    event: &ChangeEvent,
+    seq: u64,
+) -> Result<Item, StoreError> {
+    let mut item = key(dir_pk(dir), outbox_sk(&event.id));
+    item.insert(
+        DATA.into(),
+        s(encode(event, &format!("event {}", event.id))?),
+    );
+    item.insert(SEQ.into(), n(seq));
+    Ok(item)
+}
+
+/// `status|YYYY-MM-DD|YYYY-MM-DD`, empty parts for absent values. Status text never
+/// contains `|` in BambooHR (it is `Active`/`Inactive`); one that does is dropped
+/// rather than mis-split.
+pub(crate) fn encode_lifecycle(l: &Lifecycle) -> String {
+    let status = l
+        .status
+        .as_deref()
+        .filter(|s| !s.contains('|'))
+        .unwrap_or("");
+    let date = |d: Option<time::Date>| d.map(|d| d.to_string()).unwrap_or_default();
+    format!(
+        "{status}|{}|{}",
+        date(l.hire_date),
+        date(l.termination_date)
+    )
+}
+
+/// The inverse of [`encode_lifecycle`]; unparsable parts read as absent.
+pub(crate) fn decode_lifecycle(text: &str) -> Lifecycle {
+    let mut parts = text.split('|');
+    let status = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let mut date = || {
+        parts
+            .next()
+            .and_then(|p| time::Date::parse(p, &format).ok())
+    };
+    let hire_date = date();
+    let termination_date = date();
+    Lifecycle {
+        status,
+        hire_date,
+        termination_date,
+    }
+}
+
 /// What one [`DynamoStore::query_all`] reads.
 pub(crate) struct QuerySpec<'a> {
     pub(crate) index: Option<&'a str>,
@@ -636,9 +693,10 @@ impl Store for DynamoStore {
                     ("#version", VERSION),
                     ("#fp", FP),
                     ("#state", STATE),
+                    ("#lc", LIFECYCLE),
                 ]),
                 values: HashMap::from([(":p".to_string(), s(fp_pk(directory)))]),
-                projection: "#gsi1sk, #version, #fp, #state",
+                projection: "#gsi1sk, #version, #fp, #state, #lc",
             })
             .await?;
         items
@@ -656,11 +714,17 @@ impl Store for DynamoStore {
                 let state = get_s(i, STATE)
                     .and_then(parse_state)
                     .ok_or_else(|| corrupt(&what, "no known `state`"))?;
+                // Items written before `lc` existed count as "no dates": the next full
+                // sync rewrites them only if their content changes, so read them as such.
+                let lifecycle = get_s(i, LIFECYCLE)
+                    .map(decode_lifecycle)
+                    .unwrap_or_default();
                 Ok(UserFingerprint {
                     employee_id,
                     version,
                     fingerprint,
                     state,
+                    lifecycle,
                 })
             })
             .collect()
@@ -696,68 +760,20 @@ impl Store for DynamoStore {
         item.insert(VERSION.into(), n(user.version));
         item.insert(FP.into(), s(user.fingerprint.as_str()));
         item.insert(STATE.into(), s(user.state.as_str()));
+        item.insert(LIFECYCLE.into(), s(encode_lifecycle(&Lifecycle::of(user))));
         item.insert(GSI1PK.into(), s(fp_pk(dir)));
         item.insert(GSI1SK.into(), s(emp.as_str()));
-        let (condition, values) = condition_on_version(write.expected_version);
-        let mut items = Vec::with_capacity(events.len() + 1);
-        items.push(
-            TransactWriteItem::builder()
-                .put(built(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(item))
-                        .condition_expression(condition)
-                        .set_expression_attribute_names(Some(version_names(write.expected_version)))
-                        .set_expression_attribute_values(values)
-                        .build(),
-                )?)
-                .build(),
+        self.put_with_events(item, write.expected_version, &events, dir, &what)
+            .await?;
+        tracing::debug!(
+            table = %self.table,
+            directory = %dir,
+            employee = %emp,
+            version = user.version,
+            events = events.len(),
+            "user written"
         );
-
-        let seq = self.reserve_seq(events.len() as u64);
-        for (i, event) in events.iter().enumerate() {
-            let mut item = key(dir_pk(dir), outbox_sk(&event.id));
-            item.insert(
-                DATA.into(),
-                s(encode(event, &format!("event {}", event.id))?),
-            );
-            item.insert(SEQ.into(), n(seq + i as u64));
-            items.push(
-                TransactWriteItem::builder()
-                    .put(built(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(item))
-                            .build(),
-                    )?)
-                    .build(),
-            );
-        }
-
-        let out = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match out {
-            Ok(out) => {
-                for cc in out.consumed_capacity() {
-                    self.record_write(Some(cc));
-                }
-                tracing::debug!(
-                    table = %self.table,
-                    directory = %dir,
-                    employee = %emp,
-                    version = user.version,
-                    events = events.len(),
-                    "user written"
-                );
-                Ok(())
-            }
-            Err(e) => Err(self.transaction_error(e, &what, write.expected_version)),
-        }
+        Ok(())
     }
 
     async fn pending_events(
@@ -1045,6 +1061,63 @@ impl Store for DynamoStore {
 }
 
 impl DynamoStore {
+    /// One TransactWriteItems: the Put of `item` conditional on `expected` (see
+    /// [`condition_on_version`]) and an unconditional Put of each outbox event, so the
+    /// events exist exactly when the item's change does.
+    pub(crate) async fn put_with_events(
+        &self,
+        item: Item,
+        expected: Option<u64>,
+        events: &[&ChangeEvent],
+        dir: &DirectoryId,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        let (condition, values) = condition_on_version(expected);
+        let mut items = Vec::with_capacity(events.len() + 1);
+        items.push(
+            TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression(condition)
+                        .set_expression_attribute_names(Some(version_names(expected)))
+                        .set_expression_attribute_values(values)
+                        .build(),
+                )?)
+                .build(),
+        );
+        let seq = self.reserve_seq(events.len() as u64);
+        for (i, event) in events.iter().enumerate() {
+            items.push(
+                TransactWriteItem::builder()
+                    .put(built(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(outbox_item(dir, event, seq + i as u64)?))
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
+        let out = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                for cc in out.consumed_capacity() {
+                    self.record_write(Some(cc));
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.transaction_error(e, what, expected)),
+        }
+    }
+
     /// Maps a failed user transaction: the user's condition failing is a `Conflict`;
     /// a concurrent transaction on the same item or throttling is retryable.
     fn transaction_error<R: std::fmt::Debug>(
@@ -1112,6 +1185,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
                     .non_key_attributes(VERSION)
                     .non_key_attributes(FP)
                     .non_key_attributes(STATE)
+                    .non_key_attributes(LIFECYCLE)
                     .build(),
             )
             .build(),

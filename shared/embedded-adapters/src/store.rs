@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use domain::{ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventId, TargetId};
-use ports::{LedgerAdvance, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite};
+use ports::{
+    LedgerAdvance, Lifecycle, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
@@ -18,10 +20,10 @@ pub(crate) struct State {
     /// directory -> employee id -> user
     users: BTreeMap<String, BTreeMap<String, DirectoryUser>>,
     /// directory -> (write sequence, event), oldest first
-    outbox: BTreeMap<String, Vec<(u64, ChangeEvent)>>,
+    pub(crate) outbox: BTreeMap<String, Vec<(u64, ChangeEvent)>>,
     /// directory -> "target/object" -> version
     ledger: BTreeMap<String, BTreeMap<String, u64>>,
-    seq: u64,
+    pub(crate) seq: u64,
     /// directory -> employee id -> requested at (unix nanoseconds). Defaulted so files
     /// written before refresh requests existed still open.
     #[serde(default)]
@@ -187,6 +189,7 @@ impl Store for FileStore {
                         version: u.version,
                         fingerprint: u.fingerprint.clone(),
                         state: u.state,
+                        lifecycle: Lifecycle::of(u),
                     })
                     .collect()
             })

@@ -35,5 +35,7 @@ pub use scheduler::{
 pub use secrets::{
     CachingSecretStore, DirectorySecrets, OAuthTokens, SecretStore, SecretsError, TargetSecrets,
 };
-pub use store::{LedgerAdvance, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite};
-pub use sync_store::SyncStore;
+pub use store::{
+    LedgerAdvance, Lifecycle, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite,
+};
+pub use sync_store::{GroupWrite, SyncStore};

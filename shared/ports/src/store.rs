@@ -6,7 +6,7 @@ use domain::{
     ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventId, Fingerprint, TargetId,
     UserState,
 };
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use crate::delivery_store::DeliveryStore;
 use crate::sync_store::SyncStore;
@@ -57,6 +57,33 @@ pub struct UserFingerprint {
     pub fingerprint: Fingerprint,
     /// Stored state.
     pub state: UserState,
+    /// The inputs of the date-driven state (BambooHR status, hire and termination
+    /// dates), so a daily sweep finds the users whose state changes today without
+    /// reading a user item.
+    pub lifecycle: Lifecycle,
+}
+
+/// What a user's date-driven state depends on besides today and the directory's
+/// pre-start window.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lifecycle {
+    /// BambooHR status (`Active`, `Inactive`).
+    pub status: Option<String>,
+    /// Hire date.
+    pub hire_date: Option<Date>,
+    /// Termination date.
+    pub termination_date: Option<Date>,
+}
+
+impl Lifecycle {
+    /// The lifecycle inputs of a user.
+    pub fn of(user: &DirectoryUser) -> Self {
+        Self {
+            status: user.employment_status.clone(),
+            hire_date: user.hire_date,
+            termination_date: user.termination_date,
+        }
+    }
 }
 
 /// A user write and the events it causes, applied atomically: the events land in the

@@ -66,7 +66,57 @@ impl FlakyStore {
 
 // The poller's and dispatcher's store parts pass straight through.
 #[async_trait]
-impl ports::SyncStore for FlakyStore {}
+impl ports::SyncStore for FlakyStore {
+    async fn list_groups(&self, d: &DirectoryId) -> Result<Vec<domain::Group>, StoreError> {
+        self.inner.list_groups(d).await
+    }
+    async fn write_group(&self, w: &ports::GroupWrite) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.write_group(w).await
+    }
+    async fn append_events(&self, d: &DirectoryId, e: &[ChangeEvent]) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.append_events(d, e).await
+    }
+    async fn put_run(&self, r: &domain::SyncRun) -> Result<(), StoreError> {
+        self.inner.put_run(r).await
+    }
+    async fn get_run(
+        &self,
+        d: &DirectoryId,
+        id: &domain::RunId,
+    ) -> Result<Option<domain::SyncRun>, StoreError> {
+        self.inner.get_run(d, id).await
+    }
+    async fn list_runs(
+        &self,
+        d: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<domain::SyncRun>, StoreError> {
+        self.inner.list_runs(d, limit).await
+    }
+    async fn acquire_lease(
+        &self,
+        d: &DirectoryId,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.acquire_lease(d, holder, now, until).await
+    }
+    async fn release_lease(&self, d: &DirectoryId, holder: &str) -> Result<(), StoreError> {
+        self.inner.release_lease(d, holder).await
+    }
+    async fn get_checkpoint(&self, d: &DirectoryId) -> Result<Option<String>, StoreError> {
+        self.inner.get_checkpoint(d).await
+    }
+    async fn put_checkpoint(&self, d: &DirectoryId, data: &str) -> Result<(), StoreError> {
+        self.inner.put_checkpoint(d, data).await
+    }
+    async fn clear_checkpoint(&self, d: &DirectoryId) -> Result<(), StoreError> {
+        self.inner.clear_checkpoint(d).await
+    }
+}
 
 #[async_trait]
 impl ports::DeliveryStore for FlakyStore {
