@@ -64,6 +64,7 @@ async fn harness(scim: PeerProcess) -> Harness {
         id: TargetId::parse("scim").unwrap(),
         kind: TargetKind::Scim {
             base_url: format!("{}/v2", scim.base_url()),
+            scim: Default::default(),
         },
         filter: TargetFilter::default(),
         enabled: true,

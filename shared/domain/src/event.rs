@@ -53,6 +53,9 @@ pub enum EventType {
     /// The directory was revoked.
     #[serde(rename = "directory.revoked")]
     DirectoryRevoked,
+    /// A target answered 410 Gone and was disabled; `data` names the target.
+    #[serde(rename = "directory.target_disabled")]
+    DirectoryTargetDisabled,
 }
 
 impl EventType {
@@ -73,6 +76,7 @@ impl EventType {
             Self::DirectoryHeld => "directory.held",
             Self::DirectoryConnected => "directory.connected",
             Self::DirectoryRevoked => "directory.revoked",
+            Self::DirectoryTargetDisabled => "directory.target_disabled",
         }
     }
 

@@ -24,5 +24,5 @@ pub use fingerprint::Fingerprint;
 pub use group::Group;
 pub use ids::{DirectoryId, EmployeeId, EventId, GroupId, TargetId, UserId};
 pub use run::{RunCounts, RunId, RunStatus, SkippedRecord, SyncMode, SyncRequest, SyncRun};
-pub use target::{Target, TargetFilter, TargetKind};
+pub use target::{ScimConfig, ScimDeprovision, ScimUserName, Target, TargetFilter, TargetKind};
 pub use user::{Address, DirectoryUser, Email, EmailKind, Phone, PhoneKind, UserState};

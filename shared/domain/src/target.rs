@@ -36,13 +36,24 @@ pub enum TargetKind {
     Scim {
         /// The SCIM base URL (ending before `/Users`).
         base_url: String,
+        /// How users are named, deprovisioned and grouped at this provider.
+        #[serde(default)]
+        scim: ScimConfig,
     },
-    /// A Litmos-style JSON upsert endpoint.
+    /// A Litmos-style JSON upsert endpoint: one POST per user with the chosen fields.
+    /// Which users it receives is the target's [`TargetFilter`] (the "gate", e.g. only
+    /// employees whose "Litmos Access" checkbox is true).
     HttpUpsert {
-        /// The URL; secret parts are in the secret store.
+        /// The URL without its secret parts: the target's `url_params` from the secret
+        /// store (e.g. an API key) are appended as query parameters.
         url: String,
-        /// Fields sent.
+        /// Fields sent (upsert body keys); empty sends every field.
         fields: Vec<String>,
+        /// Body fields that must have a value; a user lacking one is skipped with a
+        /// per-record reason instead of being sent. `username` (the work email) is
+        /// always required.
+        #[serde(default)]
+        required: Vec<String>,
     },
     /// A customer's EventBridge bus.
     EventBridge {
@@ -70,4 +81,41 @@ pub struct Target {
 
 fn yes() -> bool {
     true
+}
+
+/// Where a SCIM `userName` comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScimUserName {
+    /// The part of the work email before '@' (JumpCloud's default).
+    #[default]
+    EmailLocalPart,
+    /// The whole work email.
+    FullEmail,
+    /// BambooHR's "Employee #".
+    EmployeeNumber,
+}
+
+/// How a leaver leaves a SCIM provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScimDeprovision {
+    /// `active: false`; the account stays, so a rehire reactivates it.
+    #[default]
+    Deactivate,
+    /// DELETE (only when an operator asks for it: a rehire then gets a new account).
+    Delete,
+}
+
+/// Per-target SCIM behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ScimConfig {
+    /// Where `userName` comes from (used only when an account is created: an existing
+    /// account's username is never overwritten).
+    pub user_name: ScimUserName,
+    /// How leavers are deprovisioned.
+    pub deprovision: ScimDeprovision,
+    /// Whether a pending user (future hire) is sent with `active: true`.
+    pub pending_active: bool,
 }

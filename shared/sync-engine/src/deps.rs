@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ports::{Clock, EventBus, SecretStore, Store};
+use ports::{Clock, EventBus, ForeignBus, RetryQueue, SecretStore, Store};
 
 /// The engine's dependencies. Cheap to clone.
 #[derive(Clone)]
@@ -18,6 +18,11 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     /// Outbound HTTP for deliveries; one client so connections are reused.
     pub http: reqwest::Client,
+    /// Where failed deliveries wait for their next attempt. Without one, a retryable
+    /// failure fails the change-queue message itself (the queue redelivers it).
+    pub retry_queue: Option<Arc<dyn RetryQueue>>,
+    /// Publisher for EventBridge targets (customers' buses).
+    pub foreign_bus: Option<Arc<dyn ForeignBus>>,
 }
 
 impl Engine {
@@ -42,6 +47,21 @@ impl Engine {
             bus,
             clock,
             http,
+            retry_queue: None,
+            foreign_bus: None,
         }
+    }
+
+    /// The same engine, handing failed deliveries to `queue` instead of failing the
+    /// change-queue message.
+    pub fn with_retry_queue(mut self, queue: Arc<dyn RetryQueue>) -> Self {
+        self.retry_queue = Some(queue);
+        self
+    }
+
+    /// The same engine, publishing EventBridge targets' events through `bus`.
+    pub fn with_foreign_bus(mut self, bus: Arc<dyn ForeignBus>) -> Self {
+        self.foreign_bus = Some(bus);
+        self
     }
 }

@@ -38,6 +38,12 @@ pub enum EngineError {
         /// What is missing, e.g. "BambooHR API key".
         what: &'static str,
     },
+    /// The directory has no target by that id.
+    #[error("target {0} not found")]
+    TargetNotFound(domain::TargetId),
+    /// The engine was built without a capability the operation needs.
+    #[error("this engine has no {0} configured")]
+    MissingCapability(&'static str),
     /// A write kept losing to concurrent writers.
     #[error("gave up writing {what} after {attempts} conflicting attempts")]
     TooManyConflicts {
@@ -54,6 +60,7 @@ impl EngineError {
         match self {
             Self::DirectoryNotFound(_) | Self::DirectoryNotActive { .. } => false,
             Self::MissingCredential { .. } => false,
+            Self::TargetNotFound(_) | Self::MissingCapability(_) => false,
             Self::Store(e) => e.is_retryable(),
             Self::Secrets(e) => e.is_retryable(),
             Self::Bus(e) => e.is_retryable(),

@@ -11,8 +11,11 @@ pub mod error;
 pub mod full_sync;
 pub mod ingest;
 pub mod outbox;
+pub mod replay;
+pub mod retry;
 pub mod scim;
 pub mod signing;
+pub mod upsert;
 
 pub use deps::Engine;
 pub use error::EngineError;

@@ -18,17 +18,23 @@
 //! Errors carry the operation and status, never a response body or an HR value:
 //! SCIM error details may quote the values that were refused.
 
-use domain::{ChangeEvent, DirectoryUser, TargetId, UserState};
-use mapping::{to_scim_user, MappingError, ScimOptions};
+use std::sync::Mutex;
+
+use domain::{
+    ChangeEvent, DirectoryId, DirectoryUser, ScimConfig, ScimDeprovision, ScimUserName, TargetId,
+    UserState,
+};
+use mapping::{to_scim_user, MappingError, ScimOptions, UsernameSource};
 use reqwest::header::{
     HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, RETRY_AFTER,
 };
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
-use crate::dispatch::TargetOutcome;
+use crate::deps::Engine;
+use crate::dispatch::{Attempt, TargetOutcome};
 
 /// The SCIM media type (RFC 7644 §3.1).
 pub const SCIM_MEDIA_TYPE: &str = "application/scim+json";
@@ -44,14 +50,33 @@ pub enum Deprovision {
     Delete,
 }
 
-/// Per-target SCIM behaviour. The target record does not carry these yet, so the
-/// dispatcher uses the defaults.
+/// Per-target SCIM behaviour, from the target's [`ScimConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ScimSettings {
     /// How users are rendered (username source, pending users).
     pub user: ScimOptions,
     /// How users are deprovisioned.
     pub deprovision: Deprovision,
+}
+
+impl ScimSettings {
+    /// The settings a target's configuration asks for.
+    pub fn from_config(config: &ScimConfig) -> Self {
+        Self {
+            user: ScimOptions {
+                username: match config.user_name {
+                    ScimUserName::EmailLocalPart => UsernameSource::EmailLocalPart,
+                    ScimUserName::FullEmail => UsernameSource::FullEmail,
+                    ScimUserName::EmployeeNumber => UsernameSource::EmployeeNumber,
+                },
+                pending_active: config.pending_active,
+            },
+            deprovision: match config.deprovision {
+                ScimDeprovision::Deactivate => Deprovision::Deactivate,
+                ScimDeprovision::Delete => Deprovision::Delete,
+            },
+        }
+    }
 }
 
 /// One SCIM target, ready to deliver to.
@@ -68,10 +93,14 @@ pub struct ScimTarget<'a> {
 }
 
 /// A failed step; becomes [`TargetOutcome::Failed`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct StepError {
     reason: String,
     retryable: bool,
+    /// The status that decided it, if any (410 disables the target).
+    status: Option<u16>,
+    /// The target's Retry-After, for the retry path.
+    retry_after: Option<std::time::Duration>,
 }
 
 impl StepError {
@@ -79,6 +108,7 @@ impl StepError {
         Self {
             reason: reason.into(),
             retryable: false,
+            ..Self::default()
         }
     }
 }
@@ -92,10 +122,31 @@ impl From<StepError> for TargetOutcome {
     }
 }
 
+impl From<StepError> for Attempt {
+    fn from(e: StepError) -> Self {
+        let status = e.status;
+        let retry_after = e.retry_after;
+        Attempt {
+            outcome: e.into(),
+            status,
+            retry_after,
+        }
+    }
+}
+
+/// Where a delivery left the user's account: its resource id, or deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Landed {
+    id: Option<String>,
+    deleted: bool,
+}
+
 /// How an existing account was found; both are updated the same way, but the
 /// distinction is logged because a userName match adopts an account we did not create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MatchedBy {
+    /// The resource id remembered from an earlier delivery.
+    StoredId,
     ExternalId,
     UserName,
 }
@@ -103,6 +154,7 @@ enum MatchedBy {
 impl MatchedBy {
     fn as_str(self) -> &'static str {
         match self {
+            Self::StoredId => "stored resource id",
             Self::ExternalId => "externalId",
             Self::UserName => "userName",
         }
@@ -139,37 +191,115 @@ impl ScimTarget<'_> {
                 reason: "the user is not in the store, so there is no state to send".into(),
             };
         };
-        match self.deliver_user(http, user, event.version).await {
-            Ok(outcome) => outcome,
-            Err(e) => e.into(),
-        }
+        self.run(http, user, event.version, None).await.0.outcome
     }
 
-    async fn deliver_user(
+    /// Delivers one event and keeps the account's resource id in the store, so the
+    /// next delivery goes straight to that account even after the work email (and so
+    /// the userName a lookup would use) changed.
+    pub(crate) async fn deliver_recorded(
+        &self,
+        engine: &Engine,
+        directory: &DirectoryId,
+        event: &ChangeEvent,
+        user: Option<&DirectoryUser>,
+    ) -> Attempt {
+        if !event.event_type.is_user_event() {
+            return Attempt::plain(TargetOutcome::Skipped {
+                reason: format!(
+                    "SCIM targets do not receive {} events",
+                    event.event_type.as_str()
+                ),
+            });
+        }
+        let Some(user) = user else {
+            return Attempt::plain(TargetOutcome::Skipped {
+                reason: "the user is not in the store, so there is no state to send".into(),
+            });
+        };
+        let known = match engine
+            .store
+            .get_target_account(directory, self.id, &event.object_id)
+            .await
+        {
+            Ok(k) => k,
+            Err(e) => {
+                return Attempt::plain(TargetOutcome::Failed {
+                    reason: format!("reading the stored SCIM resource id: {e}"),
+                    retryable: e.is_retryable(),
+                })
+            }
+        };
+        let (attempt, landed) = self
+            .run(&engine.http, user, event.version, known.as_deref())
+            .await;
+        let kept = if landed.deleted {
+            engine
+                .store
+                .delete_target_account(directory, self.id, &event.object_id)
+                .await
+        } else {
+            match landed.id {
+                Some(id) if known.as_deref() != Some(id.as_str()) => {
+                    engine
+                        .store
+                        .put_target_account(directory, self.id, &event.object_id, &id)
+                        .await
+                }
+                _ => Ok(()),
+            }
+        };
+        if let Err(e) = kept {
+            // The account itself is right; only the shortcut to it is missing, and the
+            // next delivery finds it by externalId again.
+            warn!(target_id = %self.id, reason = %e, "could not keep the SCIM resource id");
+        }
+        attempt
+    }
+
+    async fn run(
         &self,
         http: &reqwest::Client,
         user: &DirectoryUser,
         version: u64,
-    ) -> Result<TargetOutcome, StepError> {
+        known: Option<&str>,
+    ) -> (Attempt, Landed) {
         let Some(token) = self.token else {
-            return Err(StepError::permanent(
-                "no SCIM bearer token configured for this target",
-            ));
+            let e = StepError::permanent("no SCIM bearer token configured for this target");
+            return (e.into(), Landed::default());
+        };
+        let base = match self.users_url() {
+            Ok(b) => b,
+            Err(e) => return (e.into(), Landed::default()),
         };
         let client = Client {
             http,
-            base: self.users_url()?,
+            base,
             token,
+            landed: Mutex::new(Landed::default()),
         };
+        let attempt = match self.deliver_user(&client, user, version, known).await {
+            Ok(outcome) => Attempt::plain(outcome),
+            Err(e) => e.into(),
+        };
+        let landed = client.landed.into_inner().unwrap_or_default();
+        (attempt, landed)
+    }
+
+    async fn deliver_user(
+        &self,
+        client: &Client<'_>,
+        user: &DirectoryUser,
+        version: u64,
+        known: Option<&str>,
+    ) -> Result<TargetOutcome, StepError> {
         let leaving = matches!(user.state, UserState::Inactive | UserState::Deleted);
         let desired = match to_scim_user(user, &self.settings.user) {
             Ok(v) => v,
             // A leaver whose work email was removed can still be deprovisioned: the
             // employee id finds the account.
             Err(MappingError::MissingWorkEmail) if leaving => {
-                return self
-                    .deprovision_by_external_id(&client, user, version)
-                    .await;
+                return self.deprovision_by_external_id(client, user, version).await;
             }
             Err(e @ MappingError::MissingWorkEmail) => {
                 return Ok(TargetOutcome::Skipped {
@@ -180,18 +310,26 @@ impl ScimTarget<'_> {
                 return Err(StepError {
                     reason: format!("the user cannot be rendered for SCIM: {e}"),
                     retryable: e.is_retryable(),
+                    ..StepError::default()
                 })
             }
         };
         let user_name = desired["userName"].as_str().unwrap_or_default().to_string();
         let employee_id = user.employee_id.as_str();
 
-        let found = match client.find("externalId", employee_id).await? {
-            Some(r) => Some((r, MatchedBy::ExternalId)),
-            None => client
-                .find("userName", &user_name)
-                .await?
-                .map(|r| (r, MatchedBy::UserName)),
+        let stored = match known {
+            Some(id) => client.get_if_exists(id).await?,
+            None => None,
+        };
+        let found = match stored {
+            Some(r) => Some((r, MatchedBy::StoredId)),
+            None => match client.find("externalId", employee_id).await? {
+                Some(r) => Some((r, MatchedBy::ExternalId)),
+                None => client
+                    .find("userName", &user_name)
+                    .await?
+                    .map(|r| (r, MatchedBy::UserName)),
+            },
         };
 
         let Some((existing, matched_by)) = found else {
@@ -203,7 +341,7 @@ impl ScimTarget<'_> {
                     ),
                 });
             }
-            return self.create(&client, user, &desired, version).await;
+            return self.create(client, user, &desired, version).await;
         };
 
         info!(
@@ -238,6 +376,7 @@ impl ScimTarget<'_> {
                 resource_id = answer.body.as_ref().and_then(resource_id).unwrap_or("?"),
                 "SCIM account created"
             );
+            client.landed_on(answer.body.as_ref().and_then(resource_id));
             return Ok(delivered(answer.status, version));
         }
         if answer.status != StatusCode::CONFLICT {
@@ -308,6 +447,8 @@ struct Client<'a> {
     /// `{base}/Users`.
     base: Url,
     token: &'a SecretString,
+    /// The account the delivery wrote (or deleted), for the stored resource id.
+    landed: Mutex<Landed>,
 }
 
 /// A transport or protocol failure before a status could be judged.
@@ -322,6 +463,7 @@ impl Transport {
         StepError {
             reason: format!("SCIM {op}: {}", self.what),
             retryable: self.retryable,
+            ..StepError::default()
         }
     }
 }
@@ -440,6 +582,28 @@ impl Client<'_> {
         }
     }
 
+    fn landed_on(&self, id: Option<&str>) {
+        if let (Some(id), Ok(mut landed)) = (id, self.landed.lock()) {
+            landed.id = Some(id.to_string());
+        }
+    }
+
+    /// The account with this resource id, or None when the target no longer has it
+    /// (deleted there: the lookups by externalId and userName take over).
+    async fn get_if_exists(&self, id: &str) -> Result<Option<Value>, StepError> {
+        let answer = self
+            .send(Method::GET, self.resource_url(id), None, None)
+            .await
+            .map_err(|e| e.during("GET /Users/{id}"))?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !answer.status.is_success() {
+            return Err(status_error("GET /Users/{id}", &answer));
+        }
+        Ok(answer.body.filter(|b| resource_id(b) == Some(id)))
+    }
+
     async fn get(&self, id: &str) -> Result<(Value, Option<String>), StepError> {
         let answer = self
             .send(Method::GET, self.resource_url(id), None, None)
@@ -472,6 +636,7 @@ impl Client<'_> {
             if attempt == 0 && holds_already(&current, &body) {
                 // Idempotent and cheap: a repeated push of unchanged state writes nothing.
                 debug!(resource_id = %id, "SCIM account already up to date");
+                self.landed_on(Some(&id));
                 return Ok(delivered(StatusCode::OK, version));
             }
             let tag = meta_version(&current).or(current_etag.clone());
@@ -486,6 +651,7 @@ impl Client<'_> {
                 .map_err(|e| e.during("PUT /Users/{id}"))?;
             if answer.status.is_success() {
                 debug!(resource_id = %id, status = answer.status.as_u16(), "SCIM account replaced");
+                self.landed_on(Some(&id));
                 return Ok(delivered(answer.status, version));
             }
             if answer.status == StatusCode::NOT_FOUND {
@@ -495,6 +661,7 @@ impl Client<'_> {
                              the lookup; retryable"
                         .into(),
                     retryable: true,
+                    ..StepError::default()
                 });
             }
             if answer.status != StatusCode::PRECONDITION_FAILED {
@@ -506,6 +673,7 @@ impl Client<'_> {
                     reason: "SCIM PUT /Users/{id}: HTTP 412 again after refetching; retryable"
                         .into(),
                     retryable: true,
+                    ..StepError::default()
                 });
             }
             // Someone changed the account between our read and our write: read it
@@ -528,6 +696,9 @@ impl Client<'_> {
             .map_err(|e| e.during("DELETE /Users/{id}"))?;
         // Already gone is what we wanted.
         if answer.status.is_success() || answer.status == StatusCode::NOT_FOUND {
+            if let Ok(mut landed) = self.landed.lock() {
+                landed.deleted = true;
+            }
             return Ok(delivered(answer.status, version));
         }
         Err(status_error("DELETE /Users/{id}", &answer))
@@ -597,7 +768,17 @@ fn status_error(op: &str, answer: &Answer) -> StepError {
     } else {
         "; not retryable"
     });
-    StepError { reason, retryable }
+    let retry_after = answer
+        .retry_after
+        .as_deref()
+        .filter(|_| retryable)
+        .and_then(|v| crate::retry::parse_retry_after(v, time::OffsetDateTime::now_utc()));
+    StepError {
+        reason,
+        retryable,
+        status: Some(status),
+        retry_after,
+    }
 }
 
 /// `attribute eq "value"`, with the value written as a JSON string, which is what the
