@@ -1,6 +1,7 @@
 //! AWS implementations of the ports: [`DynamoStore`] (`ports::Store` on one DynamoDB
 //! table), [`SecretsManagerStore`] (`ports::SecretStore`), [`EventBridgeBus`]
-//! (`ports::EventBus`) and the SQS helpers the dispatcher side and tests use.
+//! (`ports::EventBus`), [`EventBridgeScheduler`] (`ports::Scheduler`) and the SQS
+//! helpers the dispatcher side and tests use.
 //!
 //! Every adapter is built from an `aws_config::SdkConfig` the caller loaded, so product
 //! code never knows whether it talks to AWS or to moto. Each SDK client gets the
@@ -14,6 +15,7 @@ pub mod dynamo;
 mod dynamo_delivery;
 mod dynamo_sync;
 pub mod eventbridge;
+pub mod scheduler;
 pub mod secrets;
 pub mod sqs;
 
@@ -21,6 +23,7 @@ mod backoff;
 
 pub use dynamo::{create_table, DynamoStore, FINGERPRINT_INDEX, MAX_EVENTS_PER_WRITE};
 pub use eventbridge::{shard_of, EventBridgeBus, EVENT_SOURCE, MAX_ENTRY_BYTES, SHARDS};
+pub use scheduler::{EventBridgeScheduler, EventBridgeSchedulerConfig};
 pub use secrets::SecretsManagerStore;
 pub use customer_bus::CustomerEventBus;
 pub use sqs::{delete_batch, receive_batch, RetryEnvelope, SqsRetryQueue};
