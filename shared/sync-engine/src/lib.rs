@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod outbox;
 pub mod replay;
 pub mod retry;
+pub mod schedule;
 pub mod scim;
 pub mod signing;
 pub mod upsert;
