@@ -9,6 +9,10 @@ use aws_adapters::{DynamoStore, EventBridgeBus, SecretsManagerStore};
 use ports::{CachingSecretStore, SystemClock};
 use sync_engine::Engine;
 
+pub mod scheduler;
+
+pub use scheduler::{aws_scheduler, SchedulerSettings};
+
 /// How long directory secrets stay cached in a warm function.
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
