@@ -240,23 +240,22 @@ async fn upsert_demo_directory(
 /// Runs the poller handler once, as the schedule would, and prints its report.
 async fn sync_once(engine: &Engine, id: &DirectoryId) -> Result<usize, DevError> {
     let payload = serde_json::json!({ "directoryId": id, "mode": "full" });
-    let response = poller::handler(engine, LambdaEvent::new(payload, Context::default()))
+    let poller = poller::Poller::new(engine.clone());
+    let response = poller::handler(&poller, LambdaEvent::new(payload, Context::default()))
         .await
         .map_err(|e| DevError::Handler(e.to_string()))?;
-    let r = &response.report;
+    let Some(run) = &response.run else {
+        return Err(DevError::Handler(format!("directory {id} was not synced")));
+    };
+    let r = &run.counts;
     println!(
         "sync: {} employees seen, {} created, {} updated, {} unchanged, {} skipped, {} events published",
-        r.seen,
-        r.created,
-        r.updated,
-        r.unchanged,
-        r.skipped.len(),
-        r.events_published
+        r.seen, r.created, r.updated, r.unchanged, r.skipped, r.events_published
     );
-    for s in &r.skipped {
+    for s in &run.skipped {
         println!("  skipped employee {}: {}", s.employee_id, s.reason);
     }
-    Ok(r.events_published)
+    Ok(r.events_published as usize)
 }
 
 async fn wait_for_dispatch(dispatched: &AtomicUsize, target: usize) {

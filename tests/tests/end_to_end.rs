@@ -79,24 +79,29 @@ async fn three_employees_flow_from_bamboohr_to_a_verified_app_webhook_and_a_resy
 
     // First sync: every employee becomes a user and a user.created event.
     let payload = serde_json::json!({ "directoryId": "acme", "mode": "full" });
+    let poller = poller::Poller::new(engine.clone());
     let first = poller::handler(
-        &engine,
+        &poller,
         LambdaEvent::new(payload.clone(), Context::default()),
     )
     .await
-    .unwrap();
-    let listed = first.report.seen;
+    .unwrap()
+    .run
+    .expect("the directory was synced")
+    .counts;
+    let listed = first.seen;
     assert_eq!(listed, 3, "the simulator lists three employees");
-    let synced = first.report.created;
-    assert_eq!(synced + first.report.skipped.len(), 3);
-    assert_eq!(first.report.events_published, synced);
+    let synced = first.created as usize;
+    assert_eq!(first.created + first.skipped, 3);
+    // One user.created per user, then directory.sync_completed.
+    assert_eq!(first.events_published as usize, synced + 1);
 
     let users = engine.store.list_users(&dir_id).await.unwrap();
     assert_eq!(users.len(), synced, "users land in DynamoDB");
 
     // EventBridge -> rule -> SQS FIFO, then the dispatcher handler.
-    let messages = stack.receive(synced, Duration::from_secs(20)).await;
-    assert_eq!(messages.len(), synced, "every event reaches the queue");
+    let messages = stack.receive(synced + 1, Duration::from_secs(20)).await;
+    assert_eq!(messages.len(), synced + 1, "every event reaches the queue");
     let response = dispatcher::handler(
         &engine,
         LambdaEvent::new(sqs_event(&messages), Context::default()),
@@ -109,8 +114,19 @@ async fn three_employees_flow_from_bamboohr_to_a_verified_app_webhook_and_a_resy
     );
     stack.delete(&messages).await;
 
-    let got = deliveries(&app).await;
-    assert_eq!(got.len(), synced);
+    let all = deliveries(&app).await;
+    assert_eq!(all.len(), synced + 1);
+    assert_eq!(
+        all.iter()
+            .filter(|d| d["type"] == "directory.sync_completed")
+            .count(),
+        1,
+        "the app hears that the sync completed"
+    );
+    let got: Vec<_> = all
+        .into_iter()
+        .filter(|d| d["type"] != "directory.sync_completed")
+        .collect();
     for d in &got {
         assert_eq!(d["type"], "user.created");
         assert_eq!(
@@ -130,13 +146,16 @@ async fn three_employees_flow_from_bamboohr_to_a_verified_app_webhook_and_a_resy
 
     // Second sync with no BambooHR change: no user write, no event.
     let versions_before: Vec<u64> = users.iter().map(|u| u.version).collect();
-    let second = poller::handler(&engine, LambdaEvent::new(payload, Context::default()))
+    let second = poller::handler(&poller, LambdaEvent::new(payload, Context::default()))
         .await
-        .unwrap();
-    assert_eq!(second.report.created, 0);
-    assert_eq!(second.report.updated, 0);
-    assert_eq!(second.report.unchanged, synced);
-    assert_eq!(second.report.events_published, 0);
+        .unwrap()
+        .run
+        .expect("the directory was synced")
+        .counts;
+    assert_eq!(second.created, 0);
+    assert_eq!(second.updated, 0);
+    assert_eq!(second.unchanged as usize, synced);
+    assert_eq!(second.events_published, 1, "only directory.sync_completed");
     let versions_after: Vec<u64> = engine
         .store
         .list_users(&dir_id)
@@ -149,8 +168,11 @@ async fn three_employees_flow_from_bamboohr_to_a_verified_app_webhook_and_a_resy
         versions_before, versions_after,
         "no user item was rewritten"
     );
-    assert!(
-        stack.receive(1, Duration::from_secs(2)).await.is_empty(),
-        "no event was published"
-    );
+    let after = stack.receive(2, Duration::from_secs(3)).await;
+    assert_eq!(after.len(), 1, "no user event was published");
+    assert!(after[0]
+        .body
+        .as_deref()
+        .unwrap_or("")
+        .contains("directory.sync_completed"));
 }

@@ -1,60 +1,200 @@
-//! The poller function: run by one EventBridge Scheduler schedule per directory (and on
-//! demand), it syncs that directory from BambooHR.
+//! The poller function: run by one EventBridge Scheduler schedule per directory (and by
+//! one-time schedules that continue long runs), it syncs that directory from BambooHR;
+//! a stack-level schedule also runs it as the stale-directory sweep.
 
-use domain::DirectoryId;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use domain::{DirectoryId, RunStatus, SyncMode, SyncRequest, SyncRun};
 use lambda_runtime::{Error, LambdaEvent};
+use ports::Scheduler;
 use serde::{Deserialize, Serialize};
-use sync_engine::full_sync::{full_sync, SyncReport};
-use sync_engine::Engine;
+use sync_engine::run::{run_sync, stale_sweep, RunOptions};
+use sync_engine::{Engine, EngineError};
+use tokio::sync::OnceCell;
 
-/// How much of the directory a run reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SyncMode {
-    /// Every employee, reconciled against the store.
-    #[default]
-    Full,
-    /// Employees changed since the cursor. Until the incremental reader lands, this
-    /// runs a full reconciliation, which is a correct (if costlier) superset.
-    Incremental,
+/// How soon a paused full run continues in a fresh invocation.
+pub const CONTINUE_AFTER: time::Duration = time::Duration::minutes(1);
+
+/// Builds the scheduler from the invoked function's ARN (schedules target the poller
+/// itself, whose ARN only the invocation knows).
+pub type SchedulerFactory = Box<dyn Fn(&str) -> Option<Arc<dyn Scheduler>> + Send + Sync>;
+
+/// What the poller needs, built once per process.
+pub struct Poller {
+    /// The engine.
+    pub engine: Engine,
+    factory: Option<SchedulerFactory>,
+    scheduler: OnceCell<Option<Arc<dyn Scheduler>>>,
 }
 
-/// The schedule's payload: which directory, which mode.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PollerRequest {
-    /// The directory to sync.
-    pub directory_id: DirectoryId,
-    /// Full or incremental.
-    #[serde(default)]
-    pub mode: SyncMode,
+impl Poller {
+    /// A poller without a scheduler: a run that pauses at a checkpoint continues at the
+    /// directory's next scheduled run.
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            factory: None,
+            scheduler: OnceCell::new(),
+        }
+    }
+
+    /// A poller that schedules the continuation of paused runs with `scheduler`.
+    pub fn with_scheduler(engine: Engine, scheduler: Arc<dyn Scheduler>) -> Self {
+        Self {
+            engine,
+            factory: None,
+            scheduler: OnceCell::new_with(Some(Some(scheduler))),
+        }
+    }
+
+    /// A poller whose scheduler is built at the first invocation from the invoked ARN.
+    pub fn with_scheduler_factory(engine: Engine, factory: SchedulerFactory) -> Self {
+        Self {
+            engine,
+            factory: Some(factory),
+            scheduler: OnceCell::new(),
+        }
+    }
+
+    async fn scheduler(&self, invoked_arn: &str) -> Option<Arc<dyn Scheduler>> {
+        self.scheduler
+            .get_or_init(|| async { self.factory.as_ref().and_then(|make| make(invoked_arn)) })
+            .await
+            .clone()
+    }
+}
+
+/// The payloads the poller accepts: a directory sync (from its schedule, a one-time
+/// continuation or an operator), or the stack's stale sweep.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum PollerRequest {
+    /// `{"sweep": true}`.
+    Sweep {
+        /// Must be true.
+        sweep: bool,
+    },
+    /// `{"directoryId": "...", "mode": "incremental|full|targeted"}`.
+    Sync(SyncRequest),
 }
 
 /// What the invocation returns (also written to the function's log).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PollerResponse {
-    /// The directory synced.
-    pub directory_id: DirectoryId,
-    /// The mode requested.
-    pub mode: SyncMode,
-    /// What the run did.
-    pub report: SyncReport,
+    /// The directory synced (none for a sweep).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory_id: Option<DirectoryId>,
+    /// The run's record (none for a sweep, or a directory gone or revoked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<SyncRun>,
+    /// Directories the sweep found newly stale.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale: Vec<DirectoryId>,
 }
 
-/// Runs one sync. A malformed payload or an unknown directory fails the invocation with
-/// a message naming the problem; Scheduler's retry policy and DLQ take it from there.
+fn parse(payload: serde_json::Value) -> Result<PollerRequest, String> {
+    // Untagged enums report "did not match any variant"; try each to name the problem.
+    if payload.get("sweep").is_some() {
+        return match payload.get("sweep") {
+            Some(serde_json::Value::Bool(true))
+                if payload.as_object().is_some_and(|o| o.len() == 1) =>
+            {
+                Ok(PollerRequest::Sweep { sweep: true })
+            }
+            _ => Err("invalid poller payload: a sweep is exactly {\"sweep\": true}".into()),
+        };
+    }
+    serde_json::from_value::<SyncRequest>(payload)
+        .map(PollerRequest::Sync)
+        .map_err(|e| format!("invalid poller payload: {e}"))
+}
+
+/// The invocation's deadline as an `Instant` (Lambda gives milliseconds since the
+/// epoch; 0 outside Lambda means none).
+fn deadline(context: &lambda_runtime::Context) -> Option<Instant> {
+    if context.deadline == 0 {
+        return None;
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Some(Instant::now() + Duration::from_millis(context.deadline.saturating_sub(now_ms)))
+}
+
+/// Runs one sync (or the stale sweep). A malformed payload, or a run that failed, fails
+/// the invocation with a message naming the problem, so Scheduler's retry policy and
+/// DLQ take over; a directory that is gone or revoked is logged and acknowledged (its
+/// leftover schedules must not retry forever).
 pub async fn handler(
-    engine: &Engine,
+    poller: &Poller,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<PollerResponse, Error> {
-    let request: PollerRequest = serde_json::from_value(event.payload)
-        .map_err(|e| format!("invalid poller payload: {e}"))?;
-    tracing::info!(directory_id = %request.directory_id, mode = ?request.mode, "sync starting");
-    let report = full_sync(engine, &request.directory_id).await?;
+    let engine = &poller.engine;
+    let request = parse(event.payload)?;
+    let request = match request {
+        PollerRequest::Sweep { .. } => {
+            let stale = stale_sweep(engine).await?;
+            tracing::info!(stale = stale.len(), "stale sweep finished");
+            return Ok(PollerResponse {
+                directory_id: None,
+                run: None,
+                stale,
+            });
+        }
+        PollerRequest::Sync(r) => r,
+    };
+    tracing::info!(directory_id = %request.directory_id, mode = request.mode.as_str(), "sync starting");
+    let options = RunOptions {
+        deadline: deadline(&event.context),
+        max_pages: None,
+    };
+    let run = match run_sync(engine, &request, &options).await {
+        Ok(run) => run,
+        Err(e @ (EngineError::DirectoryNotFound(_) | EngineError::DirectoryNotActive { .. })) => {
+            tracing::warn!(directory_id = %request.directory_id, reason = %e, "sync request ignored");
+            return Ok(PollerResponse {
+                directory_id: Some(request.directory_id),
+                run: None,
+                stale: Vec::new(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match run.status {
+        RunStatus::Failed => {
+            return Err(format!(
+                "sync of directory {} failed: {}",
+                request.directory_id,
+                run.errors.join("; ")
+            )
+            .into())
+        }
+        RunStatus::Continued => {
+            let next = SyncRequest {
+                directory_id: request.directory_id.clone(),
+                mode: SyncMode::Full,
+            };
+            match poller.scheduler(&event.context.invoked_function_arn).await {
+                Some(s) => {
+                    let at = engine.clock.now() + CONTINUE_AFTER;
+                    if let Err(e) = s.schedule_once(&next, at).await {
+                        // The checkpoint is saved; the next scheduled run continues it.
+                        tracing::warn!(directory_id = %request.directory_id, reason = %e, "continuation not scheduled");
+                    }
+                }
+                None => {
+                    tracing::info!(directory_id = %request.directory_id, "no scheduler: the next scheduled run continues the checkpoint")
+                }
+            }
+        }
+        _ => {}
+    }
     Ok(PollerResponse {
-        directory_id: request.directory_id,
-        mode: request.mode,
-        report,
+        directory_id: Some(request.directory_id),
+        run: Some(run),
+        stale: Vec::new(),
     })
 }

@@ -1,12 +1,29 @@
 //! Lambda entry point of the poller function.
 
+use std::sync::Arc;
+
 use lambda_runtime::{run, service_fn, Error};
+use ports::Scheduler;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     function_support::init_tracing();
     let config = function_support::StackConfig::from_env()?;
+    let schedules = function_support::scheduler::SchedulerSettings::from_env()?;
     let sdk = aws_config::load_from_env().await;
     let engine = function_support::aws_engine(&sdk, &config);
-    run(service_fn(|event| poller::handler(&engine, event))).await
+    let factory_sdk = sdk.clone();
+    let poller = poller::Poller::with_scheduler_factory(
+        engine,
+        Box::new(move |arn| {
+            match function_support::scheduler::aws_scheduler(&factory_sdk, &schedules, arn) {
+                Ok(s) => Some(Arc::new(s) as Arc<dyn Scheduler>),
+                Err(e) => {
+                    tracing::error!(reason = %e, "continuation runs cannot be scheduled");
+                    None
+                }
+            }
+        }),
+    );
+    run(service_fn(|event| poller::handler(&poller, event))).await
 }

@@ -4,17 +4,18 @@ use std::sync::Arc;
 
 use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
 use lambda_runtime::{Context, LambdaEvent};
+use poller::Poller;
 use ports::SystemClock;
 use sync_engine::Engine;
 
-fn engine() -> Engine {
+fn engine() -> Poller {
     let (bus, _rx) = InProcessBus::new();
-    Engine::new(
+    Poller::new(Engine::new(
         Arc::new(FileStore::in_memory()),
         Arc::new(FileSecrets::env_only()),
         Arc::new(bus),
         Arc::new(SystemClock),
-    )
+    ))
 }
 
 #[tokio::test]
@@ -38,10 +39,25 @@ async fn an_unknown_mode_is_refused() {
 }
 
 #[tokio::test]
-async fn an_unknown_directory_fails_the_invocation() {
+async fn an_unknown_directory_is_acknowledged_without_a_run() {
+    // A schedule left behind by a removed directory must not retry forever.
     let payload = serde_json::json!({ "directoryId": "acme" });
-    let err = poller::handler(&engine(), LambdaEvent::new(payload, Context::default()))
+    let response = poller::handler(&engine(), LambdaEvent::new(payload, Context::default()))
+        .await
+        .unwrap();
+    assert!(response.run.is_none());
+}
+
+#[tokio::test]
+async fn a_malformed_sweep_is_refused_and_a_sweep_with_no_directories_finds_none() {
+    let bad = serde_json::json!({ "sweep": "yes" });
+    let err = poller::handler(&engine(), LambdaEvent::new(bad, Context::default()))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("not found"), "{err}");
+    assert!(err.to_string().contains("sweep"), "{err}");
+    let ok = serde_json::json!({ "sweep": true });
+    let response = poller::handler(&engine(), LambdaEvent::new(ok, Context::default()))
+        .await
+        .unwrap();
+    assert!(response.stale.is_empty() && response.run.is_none());
 }

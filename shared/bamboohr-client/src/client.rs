@@ -1,6 +1,7 @@
 //! The BambooHR client: one per directory, cheap to clone, bounded in concurrency, with
 //! every call retried where a retry can help and bounded by attempts and a time budget.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +47,19 @@ struct Inner {
     auth_kind: &'static str,
     opts: ClientOptions,
     permits: Semaphore,
+    /// Requests sent (every attempt), for run records and cost figures.
+    requests: AtomicU64,
+    /// Answers of 429, or 503 with Retry-After, that made the client wait.
+    throttles: AtomicU64,
+}
+
+/// What a client has sent so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Throttling answers (429, or 503 with Retry-After).
+    pub throttles: u64,
 }
 
 impl std::fmt::Debug for BambooClient {
@@ -133,8 +147,18 @@ impl BambooClient {
                 auth_kind: auth.kind(),
                 permits: Semaphore::new(opts.max_concurrency),
                 opts,
+                requests: AtomicU64::new(0),
+                throttles: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// Requests and throttling answers so far (clones share the counters).
+    pub fn stats(&self) -> ClientStats {
+        ClientStats {
+            requests: self.inner.requests.load(Ordering::Relaxed),
+            throttles: self.inner.throttles.load(Ordering::Relaxed),
+        }
     }
 
     /// The base URL requests go to (no trailing slash).
@@ -528,8 +552,15 @@ impl BambooClient {
         if let Some(body) = call.body {
             request = request.json(body);
         }
+        inner.requests.fetch_add(1, Ordering::Relaxed);
         let response = request.send().await.map_err(transport_error)?;
         let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS
+            || (status == StatusCode::SERVICE_UNAVAILABLE
+                && response.headers().contains_key(RETRY_AFTER))
+        {
+            inner.throttles.fetch_add(1, Ordering::Relaxed);
+        }
         if status.is_success() {
             let body = response.bytes().await.map_err(transport_error)?;
             tracing::trace!(
@@ -616,6 +647,7 @@ impl BambooClient {
             .send()
             .await
             .map_err(transport_error)?;
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let status = response.status();
         let bytes = response.bytes().await.map_err(transport_error)?;
         if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {

@@ -21,7 +21,7 @@ mod retry;
 pub use account::{CreatedWebhook, FieldInfo, ListField, ListOption, NewWebhook, WebhookInfo};
 pub use async_trait::async_trait;
 pub use auth::{Auth, OAuth, RefreshedTokens, TokenSink};
-pub use client::{BambooClient, IDS_PER_REQUEST, MAX_DATASET_PAGE_SIZE};
+pub use client::{BambooClient, ClientStats, IDS_PER_REQUEST, MAX_DATASET_PAGE_SIZE};
 pub use error::BambooError;
 pub use model::{ChangeAction, ChangedEmployee, DatasetPage, EmployeesPage, RawEmployee};
 pub use options::ClientOptions;

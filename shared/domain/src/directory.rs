@@ -100,6 +100,31 @@ pub struct DirectoryCursors {
     /// When the last complete full reconciliation finished.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub last_full_sync: Option<OffsetDateTime>,
+    /// A full reconciliation is wanted at the next run (settings changed, or asked for).
+    #[serde(default)]
+    pub full_requested: bool,
+    /// The directory-local day whose date-driven transitions were last applied.
+    #[serde(default)]
+    pub lifecycle_checked_on: Option<time::Date>,
+}
+
+/// What the safeguard held, for the operator who releases or discards it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    /// The run that was held.
+    pub run_id: crate::run::RunId,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Users the run would have deactivated.
+    pub would_deactivate: u64,
+    /// Users the run would have deleted.
+    pub would_delete: u64,
+    /// Active (and pending) users before the run.
+    pub active_before: u64,
+    /// Some of the employee ids concerned (at most 50), for the operator to check.
+    pub sample: Vec<String>,
 }
 
 /// A connected BambooHR company and its sync settings.
@@ -160,6 +185,21 @@ pub struct Directory {
     /// Minutes after which the directory counts as stale (default: twice the schedule).
     #[serde(default)]
     pub stale_after_minutes: Option<u32>,
+    /// When the directory was connected (a directory that never synced goes stale
+    /// counting from here).
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub connected_at: Option<OffsetDateTime>,
+    /// Since when the directory is stale (`directory.stale` was published for this
+    /// stale period); cleared by the next successful sync.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub stale_since: Option<OffsetDateTime>,
+    /// What the safeguard held while the directory is `held`.
+    #[serde(default)]
+    pub hold: Option<Hold>,
+    /// An operator released a hold: the next full run applies its deactivations and
+    /// deletions without the safeguard, once.
+    #[serde(default)]
+    pub safeguard_released: bool,
     /// The Secrets Manager secret (or local secret name) holding this directory's credentials.
     pub secret_name: String,
     /// Optimistic-concurrency version of this record.
@@ -209,6 +249,10 @@ impl Directory {
             cursors: DirectoryCursors::default(),
             last_success: None,
             stale_after_minutes: None,
+            connected_at: None,
+            stale_since: None,
+            hold: None,
+            safeguard_released: false,
             secret_name: secret_name.to_string(),
             version: 0,
         })
@@ -219,6 +263,30 @@ impl Directory {
         self.base_url
             .clone()
             .unwrap_or_else(|| format!("https://{}.bamboohr.com", self.subdomain))
+    }
+
+    /// Minutes without a successful sync after which the directory is stale.
+    pub fn stale_threshold_minutes(&self) -> u32 {
+        self.stale_after_minutes.unwrap_or_else(|| {
+            self.schedule
+                .incremental_every_minutes
+                .max(1)
+                .saturating_mul(2)
+        })
+    }
+
+    /// Whether the directory is stale at `now`: connected for longer than the threshold
+    /// and not synced successfully within it. A paused or revoked directory is not
+    /// expected to sync, so it is never stale.
+    pub fn is_stale(&self, now: OffsetDateTime) -> bool {
+        if matches!(self.state, DirectoryState::Paused | DirectoryState::Revoked) {
+            return false;
+        }
+        let threshold = time::Duration::minutes(i64::from(self.stale_threshold_minutes()));
+        match self.last_success.or(self.connected_at) {
+            Some(t) => now - t > threshold,
+            None => false,
+        }
     }
 
     /// Looks a target up by id.

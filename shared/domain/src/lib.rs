@@ -15,7 +15,7 @@ pub mod target;
 pub mod user;
 
 pub use directory::{
-    AuthKind, Directory, DirectoryCursors, DirectoryState, GroupSource, MissingUserPolicy,
+    AuthKind, Directory, DirectoryCursors, DirectoryState, GroupSource, Hold, MissingUserPolicy,
     Safeguard, Schedule,
 };
 pub use error::DomainError;

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use crate::deps::Engine;
 use crate::error::EngineError;
+use crate::groups::{membership_events, GroupBook};
 
 /// Attempts before a run of write conflicts is reported instead of retried.
 const MAX_CONFLICT_ATTEMPTS: u32 = 4;
@@ -62,35 +63,49 @@ pub fn context(
 ) -> ApplyContext {
     ApplyContext {
         directory_id: directory.id.clone(),
-        today: now.date(),
+        today: crate::lifecycle::local_today(directory, now),
         pre_start_days: directory.pre_start_days,
         source_timestamp,
-        group_sources: Vec::new(),
+        group_sources: directory
+            .group_sources
+            .iter()
+            .map(|g| g.field.clone())
+            .collect(),
     }
 }
 
-/// Writes `after` over `before` (same employee) with its event, when their fingerprints
-/// differ. A conflict is returned to the caller, which re-reads and re-applies.
-async fn write_if_changed(
+/// Writes `after` over `before` (same employee) with its events, when their
+/// fingerprints differ: the user event, and a membership event for each group joined or
+/// left (groups new to the directory are created first). A conflict is returned to the
+/// caller, which re-reads and re-applies.
+pub(crate) async fn write_if_changed(
     engine: &Engine,
+    directory: &Directory,
+    groups: &GroupBook,
     before: Option<&DirectoryUser>,
     mut after: DirectoryUser,
     now: OffsetDateTime,
-) -> Result<ApplyOutcome, StoreError> {
+) -> Result<ApplyOutcome, EngineError> {
     if let Some(b) = before {
         if b.fingerprint == after.fingerprint {
             return Ok(ApplyOutcome::Unchanged);
         }
     }
+    let joined: Vec<mapping::GroupRef> = mapping::user_groups(&after, groups.sources())
+        .into_iter()
+        .filter(|g| before.is_none_or(|b| !b.group_ids.contains(&g.id)))
+        .collect();
+    groups.ensure(engine, directory, &joined, now).await?;
     let expected = before.map(|b| b.version);
     after.version = expected.unwrap_or(0) + 1;
-    let event = event_for(before, &after, now);
+    let mut events = vec![event_for(before, &after, now)];
+    events.extend(membership_events(before, &after, now));
     engine
         .store
         .write_user(&UserWrite {
             user: after,
             expected_version: expected,
-            events: vec![event],
+            events,
         })
         .await?;
     Ok(if before.is_some() {
@@ -105,6 +120,7 @@ async fn write_if_changed(
 pub async fn apply_record(
     engine: &Engine,
     directory: &Directory,
+    groups: &GroupBook,
     record: &EmployeeRecord,
     source_timestamp: Option<OffsetDateTime>,
 ) -> Result<ApplyOutcome, EngineError> {
@@ -121,15 +137,17 @@ pub async fn apply_record(
             record,
             &context(directory, now, source_timestamp),
         );
-        match write_if_changed(engine, before.as_ref(), after, now).await {
+        match write_if_changed(engine, directory, groups, before.as_ref(), after, now).await {
             Ok(outcome) => return Ok(outcome),
-            Err(StoreError::Conflict { what, .. }) if attempts < MAX_CONFLICT_ATTEMPTS => {
+            Err(EngineError::Store(StoreError::Conflict { what, .. }))
+                if attempts < MAX_CONFLICT_ATTEMPTS =>
+            {
                 tracing::debug!(directory_id = %directory.id, what = %what, attempts, "write conflict; re-reading");
             }
-            Err(StoreError::Conflict { what, .. }) => {
+            Err(EngineError::Store(StoreError::Conflict { what, .. })) => {
                 return Err(EngineError::TooManyConflicts { what, attempts })
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -139,7 +157,21 @@ pub async fn apply_record(
 pub async fn mark_deleted(
     engine: &Engine,
     directory: &Directory,
+    groups: &GroupBook,
     employee: &domain::EmployeeId,
+) -> Result<ApplyOutcome, EngineError> {
+    mark_gone(engine, directory, groups, employee, UserState::Deleted).await
+}
+
+/// Marks a stored user `state` (deleted, or inactive for directories that keep users
+/// missing from BambooHR as inactive); a missing user, or one already in that state or
+/// deleted, is left alone.
+pub async fn mark_gone(
+    engine: &Engine,
+    directory: &Directory,
+    groups: &GroupBook,
+    employee: &domain::EmployeeId,
+    state: UserState,
 ) -> Result<ApplyOutcome, EngineError> {
     let mut attempts = 0;
     loop {
@@ -148,37 +180,24 @@ pub async fn mark_deleted(
         let Some(before) = engine.store.get_user(&directory.id, employee).await? else {
             return Ok(ApplyOutcome::Unchanged);
         };
-        if before.state == UserState::Deleted {
+        if before.state == state || before.state == UserState::Deleted {
             return Ok(ApplyOutcome::Unchanged);
         }
         let mut after = before.clone();
-        after.state = UserState::Deleted;
+        after.state = state;
+        if state == UserState::Deleted {
+            // A deleted user belongs to no group; its memberships end with it.
+            after.group_ids.clear();
+        }
         after.refresh_fingerprint();
-        match write_if_changed(engine, Some(&before), after, now).await {
+        match write_if_changed(engine, directory, groups, Some(&before), after, now).await {
             Ok(outcome) => return Ok(outcome),
-            Err(StoreError::Conflict { .. }) if attempts < MAX_CONFLICT_ATTEMPTS => {}
-            Err(StoreError::Conflict { what, .. }) => {
+            Err(EngineError::Store(StoreError::Conflict { .. }))
+                if attempts < MAX_CONFLICT_ATTEMPTS => {}
+            Err(EngineError::Store(StoreError::Conflict { what, .. })) => {
                 return Err(EngineError::TooManyConflicts { what, attempts })
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
-}
-
-/// The full-sync fast path: when the record alone (on no stored user) already
-/// fingerprints like the stored projection, the user is unchanged and its item is never
-/// read. Otherwise fall back to the read-merge-write path.
-pub async fn apply_full_record(
-    engine: &Engine,
-    directory: &Directory,
-    record: &EmployeeRecord,
-    stored_fingerprint: Option<&domain::Fingerprint>,
-) -> Result<ApplyOutcome, EngineError> {
-    if let Some(fp) = stored_fingerprint {
-        let candidate = mapping::apply(None, record, &context(directory, engine.clock.now(), None));
-        if &candidate.fingerprint == fp {
-            return Ok(ApplyOutcome::Unchanged);
-        }
-    }
-    apply_record(engine, directory, record, None).await
 }

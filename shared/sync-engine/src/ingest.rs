@@ -25,6 +25,7 @@ use crate::apply::{apply_record, mark_deleted, ApplyOutcome};
 use crate::deps::Engine;
 use crate::error::EngineError;
 use crate::full_sync::{mapping_config, Skipped};
+use crate::groups::GroupBook;
 use crate::outbox;
 use crate::signing::{parse_timestamp, verify_bamboohr, verify_token};
 
@@ -352,16 +353,17 @@ pub async fn ingest(
     }
 
     let mut report = IngestReport::default();
+    let groups = GroupBook::new(&directory);
     match payload {
         Payload::FieldBased(entries) => {
-            apply_field_based(engine, &directory, &entries, &mut report).await?
+            apply_field_based(engine, &directory, &groups, &entries, &mut report).await?
         }
         Payload::Employee {
             event: EmployeeEvent::Deleted,
             employee,
         } => {
             // BambooHR says the employee is gone: nothing to fetch.
-            match mark_deleted(engine, &directory, &employee).await? {
+            match mark_deleted(engine, &directory, &groups, &employee).await? {
                 ApplyOutcome::Updated => report.deleted += 1,
                 _ => report.unchanged += 1,
             }
@@ -417,6 +419,7 @@ pub async fn ingest(
 async fn apply_field_based(
     engine: &Engine,
     directory: &Directory,
+    groups: &GroupBook,
     entries: &[FieldEntry<'_>],
     report: &mut IngestReport,
 ) -> Result<(), IngestError> {
@@ -426,7 +429,7 @@ async fn apply_field_based(
         if entry.action == Action::Deleted {
             let emp = EmployeeId::parse(entry.id.trim())
                 .map_err(|_| malformed("field-based payload: an \"id\" is not an employee id"))?;
-            match mark_deleted(engine, directory, &emp).await? {
+            match mark_deleted(engine, directory, groups, &emp).await? {
                 ApplyOutcome::Updated => report.deleted += 1,
                 _ => report.unchanged += 1,
             }
@@ -448,7 +451,7 @@ async fn apply_field_based(
                 continue;
             }
         };
-        match apply_record(engine, directory, &record, entry.timestamp).await? {
+        match apply_record(engine, directory, groups, &record, entry.timestamp).await? {
             ApplyOutcome::Created => report.created += 1,
             ApplyOutcome::Updated => report.updated += 1,
             ApplyOutcome::Unchanged => report.unchanged += 1,

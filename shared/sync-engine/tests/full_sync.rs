@@ -6,9 +6,17 @@ use std::collections::BTreeMap;
 
 use bamboohr_simulator::{SimConfig, Simulator};
 use common::harness;
-use domain::{EmployeeId, EventType};
+use domain::{ChangeEvent, EmployeeId, EventType, RunStatus};
 use ports::Store;
 use sync_engine::full_sync::full_sync;
+
+/// The user events among `events` (runs also publish directory events).
+fn user_events(events: Vec<ChangeEvent>) -> Vec<ChangeEvent> {
+    events
+        .into_iter()
+        .filter(|e| e.event_type.as_str().starts_with("user."))
+        .collect()
+}
 
 fn sim(employees: usize, restricted: Vec<String>) -> Simulator {
     Simulator::generate(SimConfig {
@@ -26,10 +34,10 @@ async fn a_changed_employee_costs_exactly_one_write_and_one_event() {
     let server = simulator.serve().await.unwrap();
     let mut h = harness("k", Some(server.base_url.clone()), vec![]).await;
 
-    let first = full_sync(&h.engine, &h.dir).await.unwrap();
+    let first = full_sync(&h.engine, &h.dir).await.unwrap().counts;
     assert_eq!(first.seen, 30);
-    assert_eq!(first.created + first.skipped.len(), 30);
-    assert_eq!(h.drain().len(), first.created);
+    assert_eq!(first.created + first.skipped, 30);
+    assert_eq!(user_events(h.drain()).len() as u64, first.created);
 
     let id = simulator.employees()[0].employee_id.clone();
     let mut change = BTreeMap::new();
@@ -39,11 +47,11 @@ async fn a_changed_employee_costs_exactly_one_write_and_one_event() {
     );
     simulator.update(&id, change);
 
-    let second = full_sync(&h.engine, &h.dir).await.unwrap();
+    let second = full_sync(&h.engine, &h.dir).await.unwrap().counts;
     assert_eq!(second.updated, 1);
     assert_eq!(second.created, 0);
-    assert_eq!(second.unchanged + second.skipped.len(), 29);
-    let events = h.drain();
+    assert_eq!(second.unchanged + second.skipped, 29);
+    let events = user_events(h.drain());
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type, EventType::UserUpdated);
     assert_eq!(events[0].data["jobTitle"], "Chief Cartographer");
@@ -82,12 +90,12 @@ async fn a_field_the_key_may_not_see_never_clears_the_stored_value() {
     d.base_url = Some(server.base_url.clone());
     h.store.put_directory(&d, Some(expected)).await.unwrap();
 
-    let report = full_sync(&h.engine, &h.dir).await.unwrap();
+    let report = full_sync(&h.engine, &h.dir).await.unwrap().counts;
     assert_eq!(
         report.updated, 0,
         "restricted fields are not read as cleared"
     );
-    assert!(h.drain().is_empty());
+    assert!(user_events(h.drain()).is_empty());
     let after = h.store.list_users(&h.dir).await.unwrap();
     let titles =
         |v: &[domain::DirectoryUser]| v.iter().map(|u| u.job_title.clone()).collect::<Vec<_>>();
@@ -100,8 +108,17 @@ async fn a_wrong_api_key_fails_the_run_without_touching_the_store() {
     let simulator = sim(3, vec![]);
     let server = simulator.serve().await.unwrap();
     let mut h = harness("wrong-key", Some(server.base_url.clone()), vec![]).await;
-    let err = full_sync(&h.engine, &h.dir).await.unwrap_err();
-    assert!(!err.is_retryable(), "a bad key is not retried: {err}");
+    let run = full_sync(&h.engine, &h.dir).await.unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(
+        run.errors[0].contains("401")
+            || run.errors[0].to_lowercase().contains("unauthorized")
+            || run.errors[0].contains("key"),
+        "{:?}",
+        run.errors
+    );
     assert!(h.store.list_users(&h.dir).await.unwrap().is_empty());
-    assert!(h.drain().is_empty());
+    let events = h.drain();
+    assert_eq!(events.len(), 1, "only directory.sync_failed");
+    assert_eq!(events[0].event_type, EventType::DirectorySyncFailed);
 }
