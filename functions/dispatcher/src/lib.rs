@@ -1,65 +1,120 @@
-//! The dispatcher function: fed by the FIFO change queue, it fans each change out to
-//! the directory's targets and reports failed messages individually
-//! (`ReportBatchItemFailures`), so SQS retries only those and finally dead-letters them.
+//! The dispatcher function. It is fed by two queues:
+//! - the FIFO change queue: each message is a change event (in its EventBridge
+//!   envelope) fanned out to the directory's targets. A target that fails in a way a
+//!   retry may fix is handed to the retry queue, so the message succeeds once every
+//!   target is delivered, skipped or handed over; only an engine failure (store,
+//!   secrets, retry queue unreachable) fails it, and then every later message of the
+//!   batch too, unprocessed, so one object's changes stay in order;
+//! - the retry queue (standard): each message is one (object, target) retry, run
+//!   independently of the others.
+//!
+//! Failed messages are reported individually (`ReportBatchItemFailures`), so SQS
+//! retries only those and finally dead-letters them.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use domain::ChangeEvent;
 use lambda_runtime::{Error, LambdaEvent};
+use ports::{RetryEnvelope, RetryTask};
 use sync_engine::dispatch::dispatch;
+use sync_engine::replay::run_retry;
 use sync_engine::Engine;
 use tracing::{error, warn};
 
 /// Why one message was not handled.
 #[derive(Debug, thiserror::Error)]
 pub enum MessageError {
-    /// The body is not an EventBridge envelope around a change event. It will reach the
+    /// The body is neither a change event nor a retry task. It will reach the
     /// dead-letter queue (and its alarm) after the queue's receive limit.
-    #[error("message is not a change event: {0}")]
+    #[error("message is not a change event or a retry task: {0}")]
     Unreadable(String),
-    /// A target failed in a way a later attempt may fix, or the engine failed.
+    /// A target failed in a way a later attempt may fix and no retry queue took it,
+    /// or the engine failed.
     #[error("delivery must be retried: {0}")]
     Retry(String),
 }
 
-/// Parses an SQS body: the EventBridge envelope the rule forwarded.
-pub fn parse_message(message: &SqsMessage) -> Result<ChangeEvent, MessageError> {
+impl MessageError {
+    /// Whether SQS redelivering the message may help (an unreadable one never does,
+    /// but it is still reported so the queue's redrive policy dead-letters it).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retry(_))
+    }
+}
+
+/// What a queue message carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// A change from the FIFO change queue.
+    Change(ChangeEvent),
+    /// A retry of one (object, target) pair from the retry queue.
+    Retry(Box<RetryTask>),
+}
+
+/// Parses an SQS body: a retry envelope, or the EventBridge envelope the shard rule
+/// forwarded.
+pub fn parse_message(message: &SqsMessage) -> Result<Message, MessageError> {
     let body = message
         .body
         .as_deref()
         .ok_or_else(|| MessageError::Unreadable("empty body".into()))?;
+    if let Ok(envelope) = serde_json::from_str::<RetryEnvelope>(body) {
+        return Ok(Message::Retry(Box::new(envelope.retry_task)));
+    }
     let envelope: EventBridgeEvent<ChangeEvent> = serde_json::from_str(body).map_err(|e| {
         MessageError::Unreadable(format!("line {}, column {}", e.line(), e.column()))
     })?;
-    Ok(envelope.detail)
+    Ok(Message::Change(envelope.detail))
 }
 
-async fn handle(engine: &Engine, message: &SqsMessage) -> Result<(), MessageError> {
-    let event = parse_message(message)?;
-    let report = dispatch(engine, &event)
-        .await
-        .map_err(|e| MessageError::Retry(e.to_string()))?;
-    if report.needs_retry() {
-        return Err(MessageError::Retry(format!(
-            "event {} has targets to retry",
-            event.id
-        )));
+async fn handle(engine: &Engine, message: Message) -> Result<(), MessageError> {
+    match message {
+        Message::Change(event) => {
+            let report = dispatch(engine, &event)
+                .await
+                .map_err(|e| MessageError::Retry(e.to_string()))?;
+            if report.needs_retry() {
+                return Err(MessageError::Retry(format!(
+                    "event {} has targets to retry",
+                    event.id
+                )));
+            }
+            Ok(())
+        }
+        Message::Retry(task) => {
+            run_retry(engine, &task)
+                .await
+                .map_err(|e| MessageError::Retry(e.to_string()))?;
+            Ok(())
+        }
     }
-    Ok(())
 }
 
-/// Handles a batch. Messages of a FIFO queue must stay in order, so after the first
-/// failure every later message of the batch is reported failed too, unprocessed.
+/// Handles a batch. Change messages of the FIFO queue must stay in order, so after
+/// the first failed change message every later one of the batch is reported failed
+/// too, unprocessed; retry messages fail only on their own.
 pub async fn handler(
     engine: &Engine,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let mut failures = Vec::new();
-    let mut failed = false;
-    for message in &event.payload.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        if !failed {
-            if let Err(e) = handle(engine, message).await {
+    let mut fifo_stopped = false;
+    for record in &event.payload.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let parsed = parse_message(record);
+        let is_change = !matches!(parsed, Ok(Message::Retry(_)));
+        let result = if is_change && fifo_stopped {
+            Err(MessageError::Retry(
+                "an earlier change of this batch failed".into(),
+            ))
+        } else {
+            match parsed {
+                Ok(m) => handle(engine, m).await,
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = result {
+            if !(is_change && fifo_stopped) {
                 match &e {
                     MessageError::Unreadable(_) => {
                         error!(message_id = %id, reason = %e, "unreadable message")
@@ -68,10 +123,10 @@ pub async fn handler(
                         warn!(message_id = %id, reason = %e, "message will be retried")
                     }
                 }
-                failed = true;
             }
-        }
-        if failed {
+            if is_change {
+                fifo_stopped = true;
+            }
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             failures.push(failure);

@@ -120,3 +120,62 @@ async fn a_message_for_an_unknown_directory_is_retried_not_dropped() {
         .unwrap();
     assert_eq!(resp.batch_item_failures.len(), 1);
 }
+
+fn retry_message(id: &str, event: &ChangeEvent, directory: Option<&str>) -> SqsMessage {
+    let mut event = event.clone();
+    if let Some(d) = directory {
+        event.directory_id = DirectoryId::parse(d).unwrap();
+    }
+    let task = ports::RetryTask {
+        target_id: domain::TargetId::parse("app").unwrap(),
+        event,
+        retries: 0,
+        due_at: time::OffsetDateTime::UNIX_EPOCH,
+        first_failed_at: time::OffsetDateTime::UNIX_EPOCH,
+        last_error: "HTTP 503".into(),
+    };
+    message(
+        id,
+        &serde_json::to_string(&ports::RetryEnvelope { retry_task: task }).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_retry_body_is_told_apart_from_a_change_envelope() {
+    let (_engine, event, _tmp) = engine_with_user().await;
+    assert!(matches!(
+        dispatcher::parse_message(&retry_message("r1", &event, None)).unwrap(),
+        dispatcher::Message::Retry(_)
+    ));
+    assert!(matches!(
+        dispatcher::parse_message(&message("m1", &envelope(&event))).unwrap(),
+        dispatcher::Message::Change(_)
+    ));
+}
+
+#[tokio::test]
+async fn retries_for_a_vanished_directory_or_target_are_dropped_and_the_batch_goes_on() {
+    let (engine, event, _tmp) = engine_with_user().await;
+    let queue = Arc::new(embedded_adapters::InProcessRetryQueue::new(Arc::new(
+        SystemClock,
+    )));
+    let engine = engine.with_retry_queue(queue);
+    let mut sqs = SqsEvent::default();
+    sqs.records = vec![
+        retry_message("r1", &event, Some("gone")),
+        retry_message("r2", &event, None),
+        message("m1", &envelope(&event)),
+    ];
+    let resp = dispatcher::handler(&engine, LambdaEvent::new(sqs, Context::default()))
+        .await
+        .unwrap();
+    let failed: Vec<_> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "a retry for a vanished directory is dropped, not failed: {failed:?}"
+    );
+}

@@ -175,7 +175,7 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<String, BusError> {
 #[async_trait::async_trait]
 impl ports::RetryQueue for SqsRetryQueue {
     async fn schedule(&self, task: &ports::RetryTask, delay: Duration) -> Result<(), BusError> {
-        let body = encode(&RetryEnvelope {
+        let body = encode(&ports::RetryEnvelope {
             retry_task: task.clone(),
         })?;
         self.send(&self.retry_url, body, delay).await?;
@@ -210,7 +210,7 @@ impl ports::RetryQueue for SqsRetryQueue {
             // The DLQ also receives, through its redrive policy, retry messages the
             // dispatcher could not handle at all; those carry the envelope.
             let letter = serde_json::from_str::<ports::DeadLetter>(body).or_else(|_| {
-                serde_json::from_str::<RetryEnvelope>(body).map(|e| ports::DeadLetter {
+                serde_json::from_str::<ports::RetryEnvelope>(body).map(|e| ports::DeadLetter {
                     task: e.retry_task,
                     reason: "the dispatcher failed on this retry repeatedly".into(),
                 })
@@ -232,13 +232,4 @@ impl ports::RetryQueue for SqsRetryQueue {
     async fn ack_dead_letters(&self, receipts: &[String]) -> Result<(), BusError> {
         delete_batch(&self.client, &self.dead_letter_url, receipts).await
     }
-}
-
-/// The body of a retry-queue message: `{"retryTask": {...}}`, so the dispatcher tells
-/// it apart from an EventBridge envelope of the change queue.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RetryEnvelope {
-    /// The task.
-    pub retry_task: ports::RetryTask,
 }

@@ -80,3 +80,14 @@ pub fn aws_engine(sdk: &aws_config::SdkConfig, config: &StackConfig) -> Engine {
         Arc::new(SystemClock),
     )
 }
+
+/// The dispatcher's extra capabilities on AWS: the retry queue (RETRY_QUEUE_URL) and
+/// its dead-letter queue (DELIVERY_DLQ_URL), and the customer-bus publisher for
+/// EventBridge targets.
+pub fn with_delivery(engine: Engine, sdk: &aws_config::SdkConfig) -> Result<Engine, ConfigError> {
+    let retry =
+        aws_adapters::SqsRetryQueue::new(sdk, var("RETRY_QUEUE_URL")?, var("DELIVERY_DLQ_URL")?);
+    Ok(engine
+        .with_retry_queue(Arc::new(retry))
+        .with_foreign_bus(Arc::new(aws_adapters::CustomerEventBus::new(sdk))))
+}

@@ -27,7 +27,8 @@ pub use delivery_store::{
     BreakerState, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore,
 };
 pub use retry_queue::{
-    DeadLetter, ForeignBus, ForeignBusError, ReceivedDeadLetter, RetryQueue, RetryTask,
+    DeadLetter, ForeignBus, ForeignBusError, ReceivedDeadLetter, RetryEnvelope, RetryQueue,
+    RetryTask,
 };
 pub use scheduler::{
     DirectorySchedule, OnceOutcome, Scheduler, SchedulerError, MAX_FLEXIBLE_WINDOW_MINUTES,

@@ -36,6 +36,15 @@ pub struct RetryTask {
     pub last_error: String,
 }
 
+/// The body of a retry-queue message: `{"retryTask": {...}}`, so the dispatcher tells
+/// it apart from the EventBridge envelope of a change-queue message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryEnvelope {
+    /// The task.
+    pub retry_task: RetryTask,
+}
+
 /// A retry task as it sits in the dead-letter queue: the task and why it was given up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

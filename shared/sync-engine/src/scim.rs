@@ -18,7 +18,9 @@
 //! Errors carry the operation and status, never a response body or an HR value:
 //! SCIM error details may quote the values that were refused.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use domain::{
     ChangeEvent, DirectoryId, DirectoryUser, ScimConfig, ScimDeprovision, ScimUserName, TargetId,
@@ -191,7 +193,10 @@ impl ScimTarget<'_> {
                 reason: "the user is not in the store, so there is no state to send".into(),
             };
         };
-        self.run(http, user, event.version, None).await.0.outcome
+        self.run(http, user, event.version, None, false)
+            .await
+            .0
+            .outcome
     }
 
     /// Delivers one event and keeps the account's resource id in the store, so the
@@ -230,8 +235,9 @@ impl ScimTarget<'_> {
                 })
             }
         };
+        let patch = self.patch_supported(&engine.http).await;
         let (attempt, landed) = self
-            .run(&engine.http, user, event.version, known.as_deref())
+            .run(&engine.http, user, event.version, known.as_deref(), patch)
             .await;
         let kept = if landed.deleted {
             engine
@@ -263,6 +269,7 @@ impl ScimTarget<'_> {
         user: &DirectoryUser,
         version: u64,
         known: Option<&str>,
+        patch: bool,
     ) -> (Attempt, Landed) {
         let Some(token) = self.token else {
             let e = StepError::permanent("no SCIM bearer token configured for this target");
@@ -277,6 +284,7 @@ impl ScimTarget<'_> {
             base,
             token,
             landed: Mutex::new(Landed::default()),
+            patch,
         };
         let attempt = match self.deliver_user(&client, user, version, known).await {
             Ok(outcome) => Attempt::plain(outcome),
@@ -427,6 +435,54 @@ impl ScimTarget<'_> {
         client.replace(existing, &desired, version).await
     }
 
+    /// Whether the provider's `/ServiceProviderConfig` announces PATCH, read once an
+    /// hour per base URL (a process-wide cache, like the HTTP client's connection
+    /// pool). A provider that cannot say is updated with PUT.
+    async fn patch_supported(&self, http: &reqwest::Client) -> bool {
+        const FRESH_FOR: Duration = Duration::from_secs(3600);
+        static CAPS: OnceLock<Mutex<HashMap<String, (Instant, bool)>>> = OnceLock::new();
+        let caps = CAPS.get_or_init(Default::default);
+        if let Some((at, patch)) = caps.lock().ok().and_then(|c| c.get(self.base_url).copied()) {
+            if at.elapsed() < FRESH_FOR {
+                return patch;
+            }
+        }
+        let (Some(token), Ok(url)) = (self.token, self.config_url()) else {
+            return false;
+        };
+        let answer = http
+            .get(url)
+            .header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()))
+            .header(ACCEPT, SCIM_MEDIA_TYPE)
+            .send()
+            .await;
+        let patch = match answer {
+            Ok(resp) if resp.status().is_success() => resp
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|c| c.pointer("/patch/supported").and_then(Value::as_bool))
+                .unwrap_or(false),
+            Ok(resp) if resp.status().is_client_error() => false,
+            // Unknown for now: PUT works everywhere; ask again next time.
+            _ => return false,
+        };
+        if let Ok(mut c) = caps.lock() {
+            c.insert(self.base_url.to_string(), (Instant::now(), patch));
+        }
+        debug!(target_id = %self.id, patch, "SCIM service provider capabilities read");
+        patch
+    }
+
+    fn config_url(&self) -> Result<Url, StepError> {
+        let mut url = self.users_url()?;
+        url.path_segments_mut()
+            .map_err(|_| StepError::permanent("the SCIM base URL cannot have a path"))?
+            .pop()
+            .push("ServiceProviderConfig");
+        Ok(url)
+    }
+
     fn users_url(&self) -> Result<Url, StepError> {
         let mut url = Url::parse(self.base_url.trim_end_matches('/')).map_err(|_| {
             StepError::permanent("the SCIM base URL of this target is not a valid URL")
@@ -449,6 +505,8 @@ struct Client<'a> {
     token: &'a SecretString,
     /// The account the delivery wrote (or deleted), for the stored resource id.
     landed: Mutex<Landed>,
+    /// Update with PATCH instead of PUT (the provider announced PATCH support).
+    patch: bool,
 }
 
 /// A transport or protocol failure before a status could be judged.
@@ -629,6 +687,11 @@ impl Client<'_> {
         let id = resource_id(&existing)
             .ok_or_else(|| StepError::permanent("the matched SCIM account has no id"))?
             .to_string();
+        let op = if self.patch {
+            "PATCH /Users/{id}"
+        } else {
+            "PUT /Users/{id}"
+        };
         let mut current = existing;
         let mut current_etag = None;
         for attempt in 0..2 {
@@ -640,15 +703,22 @@ impl Client<'_> {
                 return Ok(delivered(StatusCode::OK, version));
             }
             let tag = meta_version(&current).or(current_etag.clone());
+            // PATCH sends only what changed, when the provider announced it (RFC 7644
+            // §3.5.2); the account's userName is never part of it.
+            let (method, payload) = if self.patch {
+                (Method::PATCH, patch_body(&current, &body))
+            } else {
+                (Method::PUT, body)
+            };
             let answer = self
                 .send(
-                    Method::PUT,
+                    method,
                     self.resource_url(&id),
-                    Some(&body),
+                    Some(&payload),
                     tag.as_deref(),
                 )
                 .await
-                .map_err(|e| e.during("PUT /Users/{id}"))?;
+                .map_err(|e| e.during(op))?;
             if answer.status.is_success() {
                 debug!(resource_id = %id, status = answer.status.as_u16(), "SCIM account replaced");
                 self.landed_on(Some(&id));
@@ -657,21 +727,20 @@ impl Client<'_> {
             if answer.status == StatusCode::NOT_FOUND {
                 // Deleted since our lookup; the next attempt looks again and creates it.
                 return Err(StepError {
-                    reason: "SCIM PUT /Users/{id}: HTTP 404, the account was removed since \
-                             the lookup; retryable"
-                        .into(),
+                    reason: format!(
+                        "SCIM {op}: HTTP 404, the account was removed since the lookup; retryable"
+                    ),
                     retryable: true,
                     ..StepError::default()
                 });
             }
             if answer.status != StatusCode::PRECONDITION_FAILED {
-                return Err(status_error("PUT /Users/{id}", &answer));
+                return Err(status_error(op, &answer));
             }
             if attempt == 1 {
                 // The account keeps changing under us; a later attempt reads it afresh.
                 return Err(StepError {
-                    reason: "SCIM PUT /Users/{id}: HTTP 412 again after refetching; retryable"
-                        .into(),
+                    reason: format!("SCIM {op}: HTTP 412 again after refetching; retryable"),
                     retryable: true,
                     ..StepError::default()
                 });
@@ -826,6 +895,37 @@ fn refuse_if_another_employees(existing: &Value, employee_id: &str) -> Result<()
     }
 }
 
+/// Attributes a PATCH never touches: identity, server-managed, and read-only ones.
+const NOT_PATCHED: [&str; 5] = ["id", "userName", "meta", "schemas", "groups"];
+
+/// A PatchOp turning `current` into `body`: one path-less `replace` with every
+/// attribute whose value differs (RFC 7644 §3.5.2.3, the form every provider takes)
+/// and a `remove` per attribute the account has and our rendering no longer does (a
+/// cleared value), so the result equals what a PUT would leave.
+fn patch_body(current: &Value, body: &Value) -> Value {
+    let empty = serde_json::Map::new();
+    let have = current.as_object().unwrap_or(&empty);
+    let want = body.as_object().unwrap_or(&empty);
+    let mut changed = serde_json::Map::new();
+    for (k, v) in want {
+        if !NOT_PATCHED.contains(&k.as_str()) && have.get(k) != Some(v) {
+            changed.insert(k.clone(), v.clone());
+        }
+    }
+    let mut ops: Vec<Value> = have
+        .keys()
+        .filter(|k| !NOT_PATCHED.contains(&k.as_str()) && !want.contains_key(*k))
+        .map(|k| serde_json::json!({ "op": "remove", "path": k }))
+        .collect();
+    if !changed.is_empty() {
+        ops.push(serde_json::json!({ "op": "replace", "value": changed }));
+    }
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": ops,
+    })
+}
+
 /// The PUT body: our rendering, with the account's own `id` and `userName` kept.
 fn replacement(existing: &Value, desired: &Value) -> Value {
     let mut body = desired.clone();
@@ -967,6 +1067,26 @@ mod tests {
         assert_eq!(
             eq_filter("userName", r#"a"b\c"#),
             r#"userName eq "a\"b\\c""#
+        );
+    }
+
+    #[test]
+    fn a_patch_replaces_only_changed_attributes_and_removes_cleared_ones() {
+        let current = json!({"id": "abc", "userName": "a.lovelace", "title": "Engineer",
+                             "nickName": "Ada", "active": true, "meta": {"version": "W/\"1\""},
+                             "groups": [{"value": "g1"}]});
+        let body = json!({"id": "abc", "userName": "a.lovelace", "title": "CTO", "active": true});
+        let patch = patch_body(&current, &body);
+        assert_eq!(
+            patch["schemas"],
+            json!(["urn:ietf:params:scim:api:messages:2.0:PatchOp"])
+        );
+        assert_eq!(
+            patch["Operations"],
+            json!([
+                {"op": "remove", "path": "nickName"},
+                {"op": "replace", "value": {"title": "CTO"}}
+            ])
         );
     }
 
