@@ -18,7 +18,9 @@ use bamboohr_simulator::{SimConfig, Simulator};
 use base64::Engine as _;
 use clap::Args;
 use domain::{ChangeEvent, Directory, DirectoryId, Target, TargetFilter, TargetId, TargetKind};
-use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use embedded_adapters::{
+    FileSecrets, FileStore, InProcessBus, InProcessForeignBus, InProcessRetryQueue,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{DirectorySecrets, SecretStore, Store, SystemClock, TargetSecrets};
 use rand::RngCore;
@@ -94,12 +96,17 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
     let secrets: Arc<dyn SecretStore> =
         Arc::new(FileSecrets::open(args.data_dir.join("secrets.json")));
     let (bus, bus_rx) = InProcessBus::new();
+    // Failed deliveries wait in an in-process retry queue (run by `retry_loop`), as
+    // they wait in the SQS retry queue on AWS.
+    let retry_queue = Arc::new(InProcessRetryQueue::new(Arc::new(SystemClock)));
     let engine = Engine::new(
         store.clone(),
         secrets.clone(),
         Arc::new(bus),
         Arc::new(SystemClock),
-    );
+    )
+    .with_retry_queue(retry_queue.clone())
+    .with_foreign_bus(Arc::new(InProcessForeignBus::default()));
 
     // BambooHR: the simulator, with a fresh API key each start.
     let api_key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(18));
@@ -152,6 +159,7 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
     // Dispatcher: drains the in-process bus through the dispatcher handler.
     let dispatched = Arc::new(AtomicUsize::new(0));
     tokio::spawn(dispatch_loop(engine.clone(), bus_rx, dispatched.clone()));
+    tokio::spawn(retry_loop(engine.clone(), retry_queue));
 
     // Webhook endpoint.
     let webhook_deps = Arc::new(webhook::Deps::new(engine.clone()));
@@ -284,6 +292,21 @@ fn sqs_message(event: &ChangeEvent, n: usize) -> SqsMessage {
     m.message_id = Some(event.id.to_string());
     m.body = Some(envelope.to_string());
     m
+}
+
+/// Runs due retries once a second, as the retry queue's event source mapping does.
+async fn retry_loop(engine: Engine, queue: Arc<InProcessRetryQueue>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        for task in queue.take_visible(time::OffsetDateTime::now_utc()) {
+            if let Err(e) = sync_engine::replay::run_retry(&engine, &task).await {
+                eprintln!("a retry failed ({e}); it is scheduled again");
+                let _ = ports::RetryQueue::schedule(queue.as_ref(), &task, Duration::from_secs(30))
+                    .await;
+            }
+        }
+    }
 }
 
 async fn dispatch_loop(
