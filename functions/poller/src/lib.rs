@@ -150,6 +150,7 @@ pub async fn handler(
     let options = RunOptions {
         deadline: deadline(&event.context),
         max_pages: None,
+        page_size: None,
     };
     let run = match run_sync(engine, &request, &options).await {
         Ok(run) => run,

@@ -205,7 +205,7 @@ pub fn membership_events(
         events.push(ChangeEvent::new(
             event_type,
             after.directory_id.clone(),
-            &format!("{group}.{}", after.id),
+            format!("{group}.{}", after.id),
             after.version,
             at,
             json!({
