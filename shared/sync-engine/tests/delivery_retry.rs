@@ -61,12 +61,12 @@ async fn scripted() -> (String, Scripted) {
     let app = Router::new().fallback(move |_h: HeaderMap, body: axum::body::Bytes| {
         let s = s.clone();
         async move {
-            let (status, retry_after, hang) = s
-                .answers
-                .lock()
-                .unwrap()
-                .pop_front()
-                .unwrap_or((204, None, Duration::ZERO));
+            let (status, retry_after, hang) =
+                s.answers
+                    .lock()
+                    .unwrap()
+                    .pop_front()
+                    .unwrap_or((204, None, Duration::ZERO));
             if !hang.is_zero() {
                 tokio::time::sleep(hang).await;
             }
@@ -296,14 +296,15 @@ async fn a_410_disables_the_target_and_publishes_an_event() {
     assert_eq!(dir.version, 2, "written conditionally on version 1");
     let published = h.drain();
     assert_eq!(published.len(), 1);
-    assert_eq!(
-        published[0].event_type,
-        EventType::DirectoryTargetDisabled
-    );
+    assert_eq!(published[0].event_type, EventType::DirectoryTargetDisabled);
     assert_eq!(published[0].data["targetId"], "app");
 
     let later = store_version(&h, "7", 2, "Ada L.").await;
-    assert!(dispatch(&h.engine, &later).await.unwrap().targets.is_empty());
+    assert!(dispatch(&h.engine, &later)
+        .await
+        .unwrap()
+        .targets
+        .is_empty());
     assert_eq!(app.requests(), 1);
 }
 
