@@ -14,6 +14,7 @@
 //! | refresh     | `DIR#<dir>`  | `REFRESH#<employee id>`             | `requestedAt` (N, unix nanoseconds) |
 //! | group, run, lease, checkpoint | `DIR#<dir>` | see [`crate::dynamo_sync`] | |
 //! | receipt     | `DIR#<dir>`  | `RECEIPT#<key>`                     | `expiresAt` (N, unix seconds; the table's TTL) |
+//! | delivery log, target account, breaker | `DIR#<dir>` | `DLOG#…`, `ACCT#…`, `BREAKER#…`: see [`crate::dynamo_delivery`] | |
 //!
 //! The sparse global secondary index [`FINGERPRINT_INDEX`] (`fingerprints`: hash
 //! `gsi1pk`, range `gsi1sk`, projection INCLUDE `version`, `fp`, `state`, `lc`) serves two
