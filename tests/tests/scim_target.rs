@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use domain::{
-    ChangeEvent, Directory, DirectoryId, DirectoryUser, Email, EmailKind, EmployeeId, Target,
-    TargetFilter, TargetId, TargetKind, UserState,
+    ChangeEvent, Directory, DirectoryId, DirectoryUser, Email, EmailKind, EmployeeId, Group,
+    ScimConfig, ScimDeprovision, Target, TargetFilter, TargetId, TargetKind, UserState,
 };
 use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
 use integration_tests::unique;
@@ -53,6 +53,10 @@ fn now() -> OffsetDateTime {
 }
 
 async fn harness(scim: PeerProcess) -> Harness {
+    harness_with(scim, ScimConfig::default()).await
+}
+
+async fn harness_with(scim: PeerProcess, config: ScimConfig) -> Harness {
     let secrets_file = std::env::temp_dir().join(format!("{}.json", unique("scim-secrets")));
     let store = Arc::new(FileStore::in_memory());
     let secrets = Arc::new(FileSecrets::open(&secrets_file));
@@ -64,7 +68,7 @@ async fn harness(scim: PeerProcess) -> Harness {
         id: TargetId::parse("scim").unwrap(),
         kind: TargetKind::Scim {
             base_url: format!("{}/v2", scim.base_url()),
-            scim: Default::default(),
+            scim: config,
         },
         filter: TargetFilter::default(),
         enabled: true,
@@ -454,4 +458,168 @@ async fn three_repeated_full_pushes_of_five_users_leave_exactly_five_accounts() 
             assert_eq!(versions, versions_after_first_round, "round {round}");
         }
     }
+}
+
+#[tokio::test]
+async fn with_delete_configured_a_leaver_is_deleted_and_a_rehire_gets_a_new_account() {
+    let h = harness_with(
+        scim_server(&[]),
+        ScimConfig {
+            deprovision: ScimDeprovision::Delete,
+            ..ScimConfig::default()
+        },
+    )
+    .await;
+    let ada = employee(&h.dir, "120", "Ada", "Lovelace");
+    assert_delivered(&h.push(ada).await);
+    let first = h.only_account().await;
+
+    let mut leaver = h.stored("120").await;
+    leaver.state = UserState::Inactive;
+    assert_delivered(&h.push(leaver).await);
+    assert!(h.accounts().await.is_empty(), "the account was deleted");
+
+    let mut rehire = h.stored("120").await;
+    rehire.state = UserState::Active;
+    assert_delivered(&h.push(rehire).await);
+    let second = h.only_account().await;
+    assert_ne!(second["id"], first["id"]);
+    assert_eq!(second["externalId"], "120");
+}
+
+impl Harness {
+    /// Every group on the SCIM server.
+    async fn groups(&self) -> Vec<Value> {
+        let list: Value = reqwest::Client::new()
+            .get(format!("{}/v2/Groups?count=1000", self.scim.base_url()))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list["Resources"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn dispatch_all(&self, events: &[ChangeEvent]) -> Vec<TargetOutcome> {
+        let mut out = Vec::new();
+        for e in events {
+            out.push(self.dispatch(e).await);
+        }
+        out
+    }
+}
+
+#[tokio::test]
+async fn groups_are_pushed_with_their_members_and_a_late_membership_event_changes_nothing() {
+    let h = harness_with(
+        scim_server(&[]),
+        ScimConfig {
+            push_groups: true,
+            ..ScimConfig::default()
+        },
+    )
+    .await;
+    let mut rnd = Group::new(h.dir.clone(), "department", "R&D");
+    rnd.version = 1;
+    rnd.refresh_fingerprint();
+    ports::SyncStore::write_group(
+        h.store.as_ref(),
+        &ports::GroupWrite {
+            group: rnd.clone(),
+            expected_version: None,
+            events: vec![],
+        },
+    )
+    .await
+    .unwrap();
+
+    let mut ada = employee(&h.dir, "130", "Ada", "Lovelace");
+    ada.group_ids = vec![rnd.id.clone()];
+    let mut bob = employee(&h.dir, "131", "Bob", "Builder");
+    bob.group_ids = vec![rnd.id.clone()];
+    let mut members_added = Vec::new();
+    for u in [ada, bob] {
+        let event = h.save(u).await;
+        assert_delivered(&h.dispatch(&event).await);
+        let stored = h.stored(event.data["employeeId"].as_str().unwrap()).await;
+        members_added.extend(sync_engine::groups::membership_events(None, &stored, now()));
+    }
+    let created = sync_engine::groups::group_event(domain::EventType::GroupCreated, &rnd, now());
+    assert_delivered(&h.dispatch(&created).await);
+    for outcome in h.dispatch_all(&members_added).await {
+        assert_delivered(&outcome);
+    }
+
+    let groups = h.groups().await;
+    assert_eq!(groups.len(), 1, "{groups:#?}");
+    assert_eq!(groups[0]["displayName"], "R&D");
+    assert_eq!(groups[0]["externalId"], rnd.id.as_str());
+    let accounts = h.accounts().await;
+    let id_of = |ext: &str| {
+        accounts.iter().find(|a| a["externalId"] == ext).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut members: Vec<String> = groups[0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap().to_string())
+        .collect();
+    members.sort();
+    let mut expected = vec![id_of("130"), id_of("131")];
+    expected.sort();
+    assert_eq!(members, expected);
+
+    // Bob leaves R&D; then the old "added" event for Bob arrives again, late.
+    let before = h.stored("131").await;
+    let mut moved = before.clone();
+    moved.group_ids.clear();
+    let event = h.save(moved).await;
+    assert_delivered(&h.dispatch(&event).await);
+    let after = h.stored("131").await;
+    let removed = sync_engine::groups::membership_events(Some(&before), &after, now());
+    assert_eq!(removed.len(), 1);
+    assert_delivered(&h.dispatch(&removed[0]).await);
+    let late = members_added
+        .iter()
+        .find(|e| e.data["employeeId"] == "131")
+        .unwrap();
+    let outcome = h.dispatch(late).await;
+    assert!(
+        matches!(
+            outcome,
+            TargetOutcome::Skipped { .. } | TargetOutcome::Delivered { .. }
+        ),
+        "{outcome:?}"
+    );
+    let groups = h.groups().await;
+    let members: Vec<&str> = groups[0]["members"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|x| x["value"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(members, vec![id_of("130").as_str()], "Bob stays out");
+
+    // A member whose account does not exist yet is retried, not dropped.
+    let mut cy = employee(&h.dir, "132", "Cy", "Young");
+    cy.group_ids = vec![rnd.id.clone()];
+    h.save(cy).await;
+    let cy = h.stored("132").await;
+    let added = sync_engine::groups::membership_events(None, &cy, now());
+    let outcome = h.dispatch(&added[0]).await;
+    assert!(
+        matches!(
+            outcome,
+            TargetOutcome::Failed {
+                retryable: true,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
 }

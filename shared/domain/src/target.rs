@@ -118,4 +118,6 @@ pub struct ScimConfig {
     pub deprovision: ScimDeprovision,
     /// Whether a pending user (future hire) is sent with `active: true`.
     pub pending_active: bool,
+    /// Push groups (`/Groups` with their members) as well as users.
+    pub push_groups: bool,
 }

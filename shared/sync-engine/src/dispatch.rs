@@ -553,9 +553,17 @@ async fn attempt(
                 token: target_secrets.and_then(|t| t.bearer_token.as_ref()),
                 settings: crate::scim::ScimSettings::from_config(scim),
             };
-            scim_target
-                .deliver_recorded(engine, &directory.id, event, user)
-                .await
+            let group_event = !event.event_type.is_user_event()
+                && event.event_type.as_str().starts_with("group.");
+            if group_event && scim.push_groups {
+                scim_target
+                    .deliver_group(engine, directory, target, event)
+                    .await
+            } else {
+                scim_target
+                    .deliver_recorded(engine, &directory.id, event, user)
+                    .await
+            }
         }
         TargetKind::HttpUpsert {
             url,

@@ -19,6 +19,7 @@ pub mod retry;
 pub mod run;
 pub mod schedule;
 pub mod scim;
+pub mod scim_groups;
 pub mod signing;
 pub mod upsert;
 

@@ -59,6 +59,8 @@ pub struct ScimSettings {
     pub user: ScimOptions,
     /// How users are deprovisioned.
     pub deprovision: Deprovision,
+    /// Push groups (`/Groups` with members) as well as users.
+    pub push_groups: bool,
 }
 
 impl ScimSettings {
@@ -77,6 +79,7 @@ impl ScimSettings {
                 ScimDeprovision::Deactivate => Deprovision::Deactivate,
                 ScimDeprovision::Delete => Deprovision::Delete,
             },
+            push_groups: config.push_groups,
         }
     }
 }
@@ -96,17 +99,17 @@ pub struct ScimTarget<'a> {
 
 /// A failed step; becomes [`TargetOutcome::Failed`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct StepError {
-    reason: String,
-    retryable: bool,
+pub(crate) struct StepError {
+    pub(crate) reason: String,
+    pub(crate) retryable: bool,
     /// The status that decided it, if any (410 disables the target).
-    status: Option<u16>,
+    pub(crate) status: Option<u16>,
     /// The target's Retry-After, for the retry path.
-    retry_after: Option<std::time::Duration>,
+    pub(crate) retry_after: Option<std::time::Duration>,
 }
 
 impl StepError {
-    fn permanent(reason: impl Into<String>) -> Self {
+    pub(crate) fn permanent(reason: impl Into<String>) -> Self {
         Self {
             reason: reason.into(),
             retryable: false,
@@ -164,16 +167,16 @@ impl MatchedBy {
 }
 
 /// An answer from the target, with what the steps need of it.
-struct Answer {
-    status: StatusCode,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
     etag: Option<String>,
     retry_after: Option<String>,
-    body: Option<Value>,
+    pub(crate) body: Option<Value>,
 }
 
 impl ScimTarget<'_> {
-    /// Delivers one event. Only user events are delivered (group push is not built
-    /// yet); `user` is the user's current stored state.
+    /// Delivers one user event; `user` is the user's current stored state. (Group
+    /// events go to [`crate::scim_groups`].)
     pub async fn deliver(
         &self,
         http: &reqwest::Client,
@@ -438,7 +441,7 @@ impl ScimTarget<'_> {
     /// Whether the provider's `/ServiceProviderConfig` announces PATCH, read once an
     /// hour per base URL (a process-wide cache, like the HTTP client's connection
     /// pool). A provider that cannot say is updated with PUT.
-    async fn patch_supported(&self, http: &reqwest::Client) -> bool {
+    pub(crate) async fn patch_supported(&self, http: &reqwest::Client) -> bool {
         const FRESH_FOR: Duration = Duration::from_secs(3600);
         static CAPS: OnceLock<Mutex<HashMap<String, (Instant, bool)>>> = OnceLock::new();
         let caps = CAPS.get_or_init(Default::default);
@@ -484,6 +487,10 @@ impl ScimTarget<'_> {
     }
 
     fn users_url(&self) -> Result<Url, StepError> {
+        self.resource_type_url("Users")
+    }
+
+    pub(crate) fn resource_type_url(&self, kind: &str) -> Result<Url, StepError> {
         let mut url = Url::parse(self.base_url.trim_end_matches('/')).map_err(|_| {
             StepError::permanent("the SCIM base URL of this target is not a valid URL")
         })?;
@@ -492,32 +499,51 @@ impl ScimTarget<'_> {
                 StepError::permanent("the SCIM base URL of this target cannot have a path")
             })?
             .pop_if_empty()
-            .push("Users");
+            .push(kind);
         Ok(url)
+    }
+
+    /// A client for one resource type (`Users`, `Groups`) of this target.
+    pub(crate) fn client<'c>(
+        &'c self,
+        http: &'c reqwest::Client,
+        kind: &str,
+        patch: bool,
+    ) -> Result<Client<'c>, StepError> {
+        let token = self.token.ok_or_else(|| {
+            StepError::permanent("no SCIM bearer token configured for this target")
+        })?;
+        Ok(Client {
+            http,
+            base: self.resource_type_url(kind)?,
+            token,
+            landed: Mutex::new(Landed::default()),
+            patch,
+        })
     }
 }
 
 /// The HTTP side: one target, one token.
-struct Client<'a> {
+pub(crate) struct Client<'a> {
     http: &'a reqwest::Client,
-    /// `{base}/Users`.
-    base: Url,
+    /// `{base}/Users` (or `/Groups`).
+    pub(crate) base: Url,
     token: &'a SecretString,
     /// The account the delivery wrote (or deleted), for the stored resource id.
     landed: Mutex<Landed>,
     /// Update with PATCH instead of PUT (the provider announced PATCH support).
-    patch: bool,
+    pub(crate) patch: bool,
 }
 
 /// A transport or protocol failure before a status could be judged.
 #[derive(Debug)]
-struct Transport {
+pub(crate) struct Transport {
     what: &'static str,
     retryable: bool,
 }
 
 impl Transport {
-    fn during(self, op: &str) -> StepError {
+    pub(crate) fn during(self, op: &str) -> StepError {
         StepError {
             reason: format!("SCIM {op}: {}", self.what),
             retryable: self.retryable,
@@ -527,7 +553,15 @@ impl Transport {
 }
 
 impl Client<'_> {
-    async fn send(
+    /// `Users` or `Groups`: the resource type this client's base URL addresses.
+    fn kind(&self) -> &str {
+        self.base
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .unwrap_or("Users")
+    }
+
+    pub(crate) async fn send(
         &self,
         method: Method,
         url: Url,
@@ -585,11 +619,13 @@ impl Client<'_> {
     }
 
     /// The one account whose `attribute` equals `value`, if any.
-    async fn find(&self, attribute: &'static str, value: &str) -> Result<Option<Value>, StepError> {
-        let op = match attribute {
-            "externalId" => "GET /Users?filter=externalId eq …",
-            _ => "GET /Users?filter=userName eq …",
-        };
+    pub(crate) async fn find(
+        &self,
+        attribute: &'static str,
+        value: &str,
+    ) -> Result<Option<Value>, StepError> {
+        let op = format!("GET /{}?filter={attribute} eq …", self.kind());
+        let op = op.as_str();
         let mut url = self.base.clone();
         url.query_pairs_mut()
             .append_pair("filter", &eq_filter(attribute, value));
@@ -618,12 +654,13 @@ impl Client<'_> {
             .cloned()
             .unwrap_or_default();
         // A provider that ignores the filter would list everyone; only a resource that
-        // really carries the value counts (userName is not case-exact, RFC 7643 §4.1.1).
+        // really carries the value counts (userName and displayName are not case-exact,
+        // RFC 7643 §4.1.1 and §4.2).
         let resources: Vec<Value> = resources
             .into_iter()
             .filter(|r| {
                 r.get(attribute).and_then(Value::as_str).is_some_and(|v| {
-                    if attribute == "userName" {
+                    if attribute != "externalId" {
                         v.to_lowercase() == value.to_lowercase()
                     } else {
                         v == value
@@ -648,7 +685,7 @@ impl Client<'_> {
 
     /// The account with this resource id, or None when the target no longer has it
     /// (deleted there: the lookups by externalId and userName take over).
-    async fn get_if_exists(&self, id: &str) -> Result<Option<Value>, StepError> {
+    pub(crate) async fn get_if_exists(&self, id: &str) -> Result<Option<Value>, StepError> {
         let answer = self
             .send(Method::GET, self.resource_url(id), None, None)
             .await
@@ -662,7 +699,7 @@ impl Client<'_> {
         Ok(answer.body.filter(|b| resource_id(b) == Some(id)))
     }
 
-    async fn get(&self, id: &str) -> Result<(Value, Option<String>), StepError> {
+    pub(crate) async fn get(&self, id: &str) -> Result<(Value, Option<String>), StepError> {
         let answer = self
             .send(Method::GET, self.resource_url(id), None, None)
             .await
@@ -755,7 +792,11 @@ impl Client<'_> {
         unreachable!("the loop returns on its second attempt")
     }
 
-    async fn delete(&self, existing: &Value, version: u64) -> Result<TargetOutcome, StepError> {
+    pub(crate) async fn delete(
+        &self,
+        existing: &Value,
+        version: u64,
+    ) -> Result<TargetOutcome, StepError> {
         let id = resource_id(existing)
             .ok_or_else(|| StepError::permanent("the matched SCIM account has no id"))?;
         let tag = meta_version(existing);
@@ -773,7 +814,7 @@ impl Client<'_> {
         Err(status_error("DELETE /Users/{id}", &answer))
     }
 
-    fn resource_url(&self, id: &str) -> Url {
+    pub(crate) fn resource_url(&self, id: &str) -> Url {
         let mut url = self.base.clone();
         // push() percent-encodes, so an id with '/' or '?' stays one segment.
         url.path_segments_mut()
@@ -802,7 +843,7 @@ fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<
         .filter(|s| !s.is_empty())
 }
 
-fn delivered(status: StatusCode, version: u64) -> TargetOutcome {
+pub(crate) fn delivered(status: StatusCode, version: u64) -> TargetOutcome {
     TargetOutcome::Delivered {
         status: status.as_u16(),
         version,
@@ -811,7 +852,7 @@ fn delivered(status: StatusCode, version: u64) -> TargetOutcome {
 
 /// Judges a non-success answer: 408, 429 and 5xx may pass (with the Retry-After the
 /// target asked for, if any); other statuses will not change by themselves.
-fn status_error(op: &str, answer: &Answer) -> StepError {
+pub(crate) fn status_error(op: &str, answer: &Answer) -> StepError {
     let status = answer.status.as_u16();
     let retryable = matches!(status, 408 | 429 | 500..=599);
     let mut reason = format!("SCIM {op}: HTTP {status}");
@@ -857,11 +898,11 @@ pub fn eq_filter(attribute: &str, value: &str) -> String {
     format!("{attribute} eq {quoted}")
 }
 
-fn resource_id(resource: &Value) -> Option<&str> {
+pub(crate) fn resource_id(resource: &Value) -> Option<&str> {
     resource.get("id").and_then(Value::as_str)
 }
 
-fn meta_version(resource: &Value) -> Option<String> {
+pub(crate) fn meta_version(resource: &Value) -> Option<String> {
     resource
         .get("meta")
         .and_then(|m| m.get("version"))

@@ -21,10 +21,13 @@ use sync_engine::apply::event_for;
 use sync_engine::dispatch::{dispatch, TargetOutcome};
 use sync_engine::replay::{redrive_dead_letters, repush, run_retry, RetryOutcome};
 
+/// One scripted answer: status, Retry-After, how long to hang before answering.
+type Answer = (u16, Option<&'static str>, Duration);
+
 /// A receiver that answers from a script (then 204 forever) and counts every request.
 #[derive(Clone, Default)]
 struct Scripted {
-    answers: Arc<Mutex<VecDeque<(u16, Option<&'static str>, Duration)>>>,
+    answers: Arc<Mutex<VecDeque<Answer>>>,
     requests: Arc<Mutex<Vec<(String, u64)>>>,
 }
 
