@@ -135,8 +135,15 @@ fn employee_of(event: &ChangeEvent) -> Option<EmployeeId> {
 
 /// Whether a target's filter lets this user through.
 pub fn passes_filter(target: &Target, user: &DirectoryUser) -> Result<(), String> {
-    let f = &target.filter;
-    if !f.states.is_empty() && !f.states.contains(&user.state) {
+    filter_check(&target.filter, user, true)
+}
+
+fn filter_check(
+    f: &domain::TargetFilter,
+    user: &DirectoryUser,
+    check_state: bool,
+) -> Result<(), String> {
+    if check_state && !f.states.is_empty() && !f.states.contains(&user.state) {
         return Err(format!("filtered out: state {}", user.state.as_str()));
     }
     if f.require_work_email && user.work_email().is_none() {
@@ -279,24 +286,29 @@ pub(crate) async fn deliver_and_record(
         next_attempt_at: None,
     };
 
-    if let Some(u) = user {
-        // A deleted user still reaches targets that got the user before, so they can
-        // deprovision; filters apply to live users.
-        if u.state != UserState::Deleted {
-            if let Err(reason) = passes_filter(target, u) {
-                record.skipped_reason = Some(reason.clone());
-                engine.store.put_delivery(&record).await?;
-                let outcome = TargetOutcome::Skipped { reason };
-                log_outcome(directory, target, event, &outcome);
-                return Ok(outcome);
-            }
-        }
-    }
-    if let Some(done) = engine
+    let ledger = engine
         .store
         .ledger_get(&directory.id, &target.id, &event.object_id)
-        .await?
-    {
+        .await?;
+    if let Some(u) = user {
+        // A deleted user still reaches targets that got the user before, so they can
+        // deprovision. One they never got is judged by the filter without its state
+        // criterion, so a gated target (e.g. only "Litmos Access" users) never hears
+        // of someone it was not meant to have.
+        let verdict = match (u.state, ledger) {
+            (UserState::Deleted, Some(_)) => Ok(()),
+            (UserState::Deleted, None) => filter_check(&target.filter, u, false),
+            _ => passes_filter(target, u),
+        };
+        if let Err(reason) = verdict {
+            record.skipped_reason = Some(reason.clone());
+            engine.store.put_delivery(&record).await?;
+            let outcome = TargetOutcome::Skipped { reason };
+            log_outcome(directory, target, event, &outcome);
+            return Ok(outcome);
+        }
+    }
+    if let Some(done) = ledger {
         if done >= event.version && !force {
             // The log already holds the delivery of `done`; a duplicate changes nothing.
             return Ok(TargetOutcome::Skipped {

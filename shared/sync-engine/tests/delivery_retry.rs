@@ -451,3 +451,38 @@ async fn without_a_retry_queue_a_retryable_failure_fails_the_change_message() {
     assert!(dispatch(&h.engine, &event).await.unwrap().needs_retry());
     assert_eq!(app.requests(), 1);
 }
+
+#[tokio::test]
+async fn a_user_deleted_before_a_gated_target_ever_got_it_is_not_sent_there() {
+    let (url, app) = scripted().await;
+    let mut gated = app_target("lms", &url);
+    gated
+        .filter
+        .field_in
+        .insert("jobTitle".into(), vec!["Trainer".into()]);
+    let (h, _queue) = with_retries(vec![gated]).await;
+    // Employee 7 is never a trainer: deleted, it must not reach the gated target.
+    let live = store_version(&h, "7", 1, "Ada").await;
+    dispatch(&h.engine, &live).await.unwrap();
+    let e = EmployeeId::parse("7").unwrap();
+    let mut gone = h.store.get_user(&h.dir, &e).await.unwrap().unwrap();
+    let before = gone.clone();
+    gone.state = UserState::Deleted;
+    gone.version = 2;
+    gone.refresh_fingerprint();
+    let deleted = event_for(Some(&before), &gone, common::now());
+    h.store
+        .write_user(&UserWrite {
+            user: gone,
+            expected_version: Some(1),
+            events: vec![],
+        })
+        .await
+        .unwrap();
+    let report = dispatch(&h.engine, &deleted).await.unwrap();
+    assert!(
+        matches!(&report.targets[0].1, TargetOutcome::Skipped { reason } if reason.contains("jobTitle")),
+        "{report:?}"
+    );
+    assert_eq!(app.requests(), 0);
+}
