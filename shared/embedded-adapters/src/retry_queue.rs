@@ -137,3 +137,51 @@ impl ForeignBus for InProcessForeignBus {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ports::{Clock, SystemClock};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_in_process_retry_queue_passes_the_dead_letter_contract() {
+        let queue = InProcessRetryQueue::new(Arc::new(SystemClock));
+        ports::contract_retry::dead_letters_round_trip_until_acknowledged(&queue).await;
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_task_becomes_visible_only_after_its_delay() {
+        let clock = Arc::new(ports::FixedClock::new(
+            OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap(),
+        ));
+        let queue = InProcessRetryQueue::new(clock.clone());
+        let dir = domain::DirectoryId::parse("d").unwrap();
+        let task = RetryTask {
+            target_id: domain::TargetId::parse("t").unwrap(),
+            event: ChangeEvent::new(
+                domain::EventType::UserUpdated,
+                dir,
+                "usr_1",
+                1,
+                clock.now(),
+                serde_json::json!({}),
+            ),
+            retries: 0,
+            due_at: clock.now(),
+            first_failed_at: clock.now(),
+            last_error: "HTTP 503".into(),
+        };
+        queue
+            .schedule(&task, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert!(queue.take_visible(clock.now()).is_empty());
+        let later = clock.now() + Duration::from_secs(30);
+        assert_eq!(queue.next_visible_at(), Some(later));
+        assert_eq!(queue.take_visible(later), vec![task]);
+        assert_eq!(queue.waiting(), 0);
+    }
+}

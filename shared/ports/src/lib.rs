@@ -11,6 +11,8 @@ pub mod contract;
 #[cfg(feature = "contract")]
 pub mod contract_delivery;
 #[cfg(feature = "contract")]
+pub mod contract_retry;
+#[cfg(feature = "contract")]
 pub mod contract_scheduler;
 #[cfg(feature = "contract")]
 pub mod contract_sync;

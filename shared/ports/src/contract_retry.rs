@@ -1,0 +1,56 @@
+//! Contract checks of [`crate::RetryQueue`]: the dead-letter side, which both adapters
+//! (SQS, in-process) expose in full. (Scheduled retries are consumed by the queue's
+//! event source on AWS and by the local loop in-process, so they are checked by the
+//! dispatcher's own tests.)
+
+use domain::{ChangeEvent, DirectoryId, EventType, TargetId};
+use time::OffsetDateTime;
+
+use crate::retry_queue::{DeadLetter, RetryQueue, RetryTask};
+
+fn letter(target: &str, object: &str) -> DeadLetter {
+    let dir = DirectoryId::parse("contract").expect("valid id");
+    let at = OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("valid timestamp");
+    DeadLetter {
+        task: RetryTask {
+            target_id: TargetId::parse(target).expect("valid id"),
+            event: ChangeEvent::new(
+                EventType::UserUpdated,
+                dir,
+                object,
+                3,
+                at,
+                serde_json::json!({"employeeId": "7"}),
+            ),
+            retries: 10,
+            due_at: at,
+            first_failed_at: at,
+            last_error: "POST: HTTP 503".into(),
+        },
+        reason: "11 attempts failed over 75 hours".into(),
+    }
+}
+
+/// Dead letters come back whole until acknowledged, and acknowledging removes them.
+pub async fn dead_letters_round_trip_until_acknowledged(queue: &dyn RetryQueue) {
+    let a = letter("app", "usr_1");
+    let b = letter("lms", "usr_2");
+    queue.dead_letter(&a).await.unwrap();
+    queue.dead_letter(&b).await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.extend(queue.receive_dead_letters(10).await.unwrap());
+        if got.len() >= 2 {
+            break;
+        }
+    }
+    let mut letters: Vec<DeadLetter> = got.iter().map(|r| r.letter.clone()).collect();
+    letters.sort_by(|x, y| x.task.target_id.cmp(&y.task.target_id));
+    assert_eq!(letters, vec![a, b], "both dead letters, unchanged");
+    let receipts: Vec<String> = got.into_iter().map(|r| r.receipt).collect();
+    queue.ack_dead_letters(&receipts).await.unwrap();
+    assert!(
+        queue.receive_dead_letters(10).await.unwrap().is_empty(),
+        "acknowledged dead letters are gone"
+    );
+}
