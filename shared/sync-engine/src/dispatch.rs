@@ -212,8 +212,12 @@ pub async fn dispatch(engine: &Engine, event: &ChangeEvent) -> Result<DispatchRe
     let (delivery, user) = current_state(engine, &directory, event).await?;
     let secrets = engine.secrets.get(&directory.secret_name).await?;
     let mut report = DispatchReport::default();
-    for target in directory.targets.iter().filter(|t| t.enabled) {
-        let outcome = deliver_and_record(
+    // Targets are independent (own ledger, log, breaker and retries), so they are
+    // delivered concurrently: a slow or timing-out target adds its own latency to the
+    // message, not the sum of everyone's.
+    let enabled: Vec<&Target> = directory.targets.iter().filter(|t| t.enabled).collect();
+    let outcomes = futures::future::join_all(enabled.iter().map(|target| {
+        deliver_and_record(
             engine,
             &directory,
             target,
@@ -223,8 +227,10 @@ pub async fn dispatch(engine: &Engine, event: &ChangeEvent) -> Result<DispatchRe
             None,
             false,
         )
-        .await?;
-        report.targets.push((target.id.clone(), outcome));
+    }))
+    .await;
+    for (target, outcome) in enabled.into_iter().zip(outcomes) {
+        report.targets.push((target.id.clone(), outcome?));
     }
     Ok(report)
 }
