@@ -80,7 +80,7 @@ async fn fingerprints_are_served_by_the_index_and_follow_updates() {
         .await
         .unwrap();
 
-    // The index holds the projection only: keys, version, fp, state — never `data`.
+    // The index holds the projection only: keys, version, fp, state, lc — never `data`.
     let entries = index_entries(&store, "FP#fp").await;
     assert_eq!(entries.len(), 3);
     for e in &entries {
@@ -88,7 +88,7 @@ async fn fingerprints_are_served_by_the_index_and_follow_updates() {
         attrs.sort_unstable();
         assert_eq!(
             attrs,
-            ["fp", "gsi1pk", "gsi1sk", "pk", "sk", "state", "version"]
+            ["fp", "gsi1pk", "gsi1sk", "lc", "pk", "sk", "state", "version"]
         );
     }
 
