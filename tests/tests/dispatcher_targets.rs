@@ -494,3 +494,43 @@ async fn dead_letters_on_sqs_are_re_driven_onto_the_retry_queue() {
     assert_eq!(envelope.retry_task.retries, 0, "a fresh schedule");
     assert_eq!(envelope.retry_task.event.id, task.event.id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_secret_rotation_a_receiver_holding_only_the_old_secret_still_verifies() {
+    let stack = TestStack::provision().await;
+    let (engine, _, _) = engine(&stack).await;
+    let app = peer("webhook_receiver.py", &[("WEBHOOK_SECRET", WHSEC)]);
+    directory(
+        &engine,
+        vec![target(
+            "app",
+            TargetKind::AppWebhook {
+                url: format!("{}/hooks", app.base_url()),
+            },
+        )],
+        BTreeMap::from([(
+            "app".to_string(),
+            TargetSecrets {
+                // Newest first: the new secret, then the one the receiver still holds.
+                signing_secrets: vec![
+                    SecretString::from("whsec_bmV3LXNlY3JldC1mb3Itcm90YXRpb24tdGVzdHM="),
+                    SecretString::from(WHSEC),
+                ],
+                ..Default::default()
+            },
+        )]),
+    )
+    .await;
+    let ada = save(&engine, employee("1", "Ada", Some("ada@acme.test"), true)).await;
+    let report = dispatch(&engine, &ada).await.unwrap();
+    assert!(
+        matches!(
+            report.targets[0].1,
+            TargetOutcome::Delivered { status: 204, .. }
+        ),
+        "{report:?}"
+    );
+    let got = get_json(format!("{}/deliveries", app.base_url())).await;
+    assert_eq!(got.as_array().unwrap().len(), 1);
+    assert_eq!(got[0]["verified"], true);
+}
