@@ -534,3 +534,69 @@ async fn during_secret_rotation_a_receiver_holding_only_the_old_secret_still_ver
     assert_eq!(got.as_array().unwrap().len(), 1);
     assert_eq!(got[0]["verified"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_410_disables_the_target_in_dynamodb_and_publishes_target_disabled_on_the_bus() {
+    let stack = TestStack::provision().await;
+    let (engine, retry_url, _) = engine(&stack).await;
+    let gone = peer(
+        "webhook_receiver.py",
+        &[("WEBHOOK_SECRET", WHSEC), ("RESPOND_STATUS", "410")],
+    );
+    directory(
+        &engine,
+        vec![target(
+            "gone",
+            TargetKind::AppWebhook {
+                url: format!("{}/hooks", gone.base_url()),
+            },
+        )],
+        BTreeMap::from([(
+            "gone".to_string(),
+            TargetSecrets {
+                signing_secrets: vec![SecretString::from(WHSEC)],
+                ..Default::default()
+            },
+        )]),
+    )
+    .await;
+    let ada = save(&engine, employee("1", "Ada", Some("ada@acme.test"), true)).await;
+    let report = dispatch(&engine, &ada).await.unwrap();
+    assert!(
+        matches!(
+            report.targets[0].1,
+            TargetOutcome::Failed {
+                retryable: false,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
+    assert!(!report.needs_retry());
+
+    let dir = DirectoryId::parse("acme").unwrap();
+    let stored = engine.store.get_directory(&dir).await.unwrap().unwrap();
+    assert!(!stored.targets[0].enabled, "disabled in DynamoDB");
+    assert_eq!(stored.version, 2, "one conditional write");
+
+    // The event went out through EventBridge and the shard rule to the change queue.
+    let messages = stack.receive(1, Duration::from_secs(20)).await;
+    assert_eq!(messages.len(), 1);
+    let envelope: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(envelope["detail-type"], "directory.target_disabled");
+    assert_eq!(envelope["detail"]["data"]["targetId"], "gone");
+    stack.delete(&messages).await;
+
+    assert!(
+        receive(&stack, &retry_url, 1, Duration::from_secs(2))
+            .await
+            .is_empty(),
+        "a 410 is never retried"
+    );
+    let later = save(
+        &engine,
+        employee("1", "Ada L.", Some("ada@acme.test"), true),
+    )
+    .await;
+    assert!(dispatch(&engine, &later).await.unwrap().targets.is_empty());
+}
