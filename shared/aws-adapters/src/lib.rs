@@ -26,4 +26,4 @@ pub use dynamo::{create_table, DynamoStore, FINGERPRINT_INDEX, MAX_EVENTS_PER_WR
 pub use eventbridge::{shard_of, EventBridgeBus, EVENT_SOURCE, MAX_ENTRY_BYTES, SHARDS};
 pub use scheduler::{EventBridgeScheduler, EventBridgeSchedulerConfig};
 pub use secrets::SecretsManagerStore;
-pub use sqs::{delete_batch, receive_batch, SqsRetryQueue};
+pub use sqs::{delete_batch, move_messages, receive_batch, SqsRetryQueue};

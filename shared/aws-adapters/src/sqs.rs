@@ -233,3 +233,55 @@ impl ports::RetryQueue for SqsRetryQueue {
         delete_batch(&self.client, &self.dead_letter_url, receipts).await
     }
 }
+
+/// Moves up to `max` messages from `from_url` to `to_url` (re-driving a dead-letter
+/// queue to its source), keeping each body and, between FIFO queues, its message
+/// group; a FIFO destination deduplicates on the original message id, so a move
+/// interrupted and run again does not enqueue a message twice within SQS's 5-minute
+/// window. A message is deleted from `from_url` only once sent. Returns how many moved.
+pub async fn move_messages(
+    client: &Client,
+    from_url: &str,
+    to_url: &str,
+    max: usize,
+) -> Result<usize, BusError> {
+    let fifo = to_url.ends_with(".fifo");
+    let mut moved = 0;
+    while moved < max {
+        let want = i32::try_from((max - moved).min(SQS_BATCH)).unwrap_or(10);
+        let messages = receive_batch(client, from_url, want, 1).await?;
+        if messages.is_empty() {
+            break;
+        }
+        let mut handles = Vec::with_capacity(messages.len());
+        for m in &messages {
+            let (Some(body), Some(handle)) = (m.body(), m.receipt_handle()) else {
+                continue;
+            };
+            let mut send = client.send_message().queue_url(to_url).message_body(body);
+            if fifo {
+                let group = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                    .cloned()
+                    .unwrap_or_else(|| "redriven".to_string());
+                send = send
+                    .message_group_id(group)
+                    .message_deduplication_id(m.message_id().unwrap_or(handle));
+            }
+            send.send()
+                .await
+                .map_err(|e| unavailable(to_url, "SendMessage", &e))?;
+            handles.push(handle.to_string());
+        }
+        delete_batch(client, from_url, &handles).await?;
+        moved += handles.len();
+    }
+    tracing::info!(
+        from = from_url,
+        to = to_url,
+        count = moved,
+        "messages re-driven"
+    );
+    Ok(moved)
+}

@@ -82,3 +82,76 @@ async fn a_scheduled_task_is_one_delayed_message_capped_at_fifteen_minutes() {
         "not visible before its delay"
     );
 }
+
+#[tokio::test]
+async fn dead_lettered_change_messages_are_moved_back_in_their_message_groups() {
+    let sdk = common::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let fifo = |name: &str| {
+        sqs.create_queue()
+            .queue_name(format!("{}.fifo", common::unique(name)))
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(QueueAttributeName::ContentBasedDeduplication, "true")
+            .send()
+    };
+    let source = fifo("changes")
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let dlq = fifo("changes-dlq")
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    for (group, body) in [("shard-1", "a1"), ("shard-1", "a2"), ("shard-2", "b1")] {
+        sqs.send_message()
+            .queue_url(&dlq)
+            .message_group_id(group)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let moved = aws_adapters::move_messages(&sqs, &dlq, &source, 10)
+        .await
+        .unwrap();
+    assert_eq!(moved, 3);
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        for m in aws_adapters::receive_batch(&sqs, &source, 10, 1)
+            .await
+            .unwrap()
+        {
+            let group = m
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                })
+                .cloned()
+                .unwrap();
+            got.push((group, m.body().unwrap().to_string()));
+            aws_adapters::delete_batch(&sqs, &source, &[m.receipt_handle().unwrap().to_string()])
+                .await
+                .unwrap();
+        }
+        if got.len() == 3 {
+            break;
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("shard-1".to_string(), "a1".to_string()),
+            ("shard-1".to_string(), "a2".to_string()),
+            ("shard-2".to_string(), "b1".to_string()),
+        ]
+    );
+    assert!(aws_adapters::receive_batch(&sqs, &dlq, 10, 0)
+        .await
+        .unwrap()
+        .is_empty());
+}
