@@ -1,6 +1,8 @@
-//! SQS helpers for the other side of the bus: pulling the messages EventBridge routed
-//! into the FIFO change queue, and deleting them once handled. (On Lambda the event
-//! source mapping does both; these serve tests, the local tools and manual drains.)
+//! SQS: helpers for the other side of the bus (pulling the messages EventBridge
+//! routed into the FIFO change queue and deleting them once handled; on Lambda the
+//! event source mapping does both, so these serve tests, the local tools and manual
+//! drains), [`move_messages`] to re-drive a dead-letter queue to its source, and
+//! [`SqsRetryQueue`], the dispatcher's retry path and delivery dead-letter queue.
 //!
 //! Failures are `BusError::Unavailable`: the queue is the bus's second half, and a
 //! message that is not deleted simply becomes visible again.
