@@ -623,3 +623,42 @@ async fn groups_are_pushed_with_their_members_and_a_late_membership_event_change
         "{outcome:?}"
     );
 }
+
+#[tokio::test]
+async fn the_remembered_resource_id_keeps_an_email_change_on_the_same_account_even_without_its_external_id(
+) {
+    let h = harness(scim_server(&[])).await;
+    assert_delivered(&h.push(employee(&h.dir, "140", "Ada", "Lovelace")).await);
+    let account = h.only_account().await;
+
+    // An admin clears the account's externalId at the provider: lookups by employee
+    // id no longer find it, and the new work email's userName matches nothing.
+    let mut cleared = account.clone();
+    let obj = cleared.as_object_mut().unwrap();
+    obj.remove("externalId");
+    obj.remove("meta");
+    reqwest::Client::new()
+        .put(format!(
+            "{}/v2/Users/{}",
+            h.scim.base_url(),
+            account["id"].as_str().unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/scim+json")
+        .body(cleared.to_string())
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    assert!(h.only_account().await.get("externalId").is_none());
+
+    let mut renamed = h.stored("140").await;
+    renamed.emails[0].value = "ada.byron@acme.test".into();
+    assert_delivered(&h.push(renamed).await);
+    let after = h.only_account().await;
+    assert_eq!(after["id"], account["id"], "the same account, no duplicate");
+    assert_eq!(after["userName"], "ada.lovelace", "its username is kept");
+    assert_eq!(after["emails"][0]["value"], "ada.byron@acme.test");
+    assert_eq!(after["externalId"], "140", "and it is tagged again");
+}
