@@ -331,6 +331,8 @@ pub(crate) async fn deliver_and_record(
             .open_until
             .map_or(Duration::ZERO, |t| (t - now).unsigned_abs());
         let retries = task.map_or(0, |t| t.retries);
+        // No call is made: the log counts only the attempts before this one.
+        record.attempts = task.map_or(0, |t| t.retries + 1);
         let reason = "circuit breaker open: the target failed every recent delivery".to_string();
         return schedule(
             engine, directory, target, event, task, retries, wait, reason, record,

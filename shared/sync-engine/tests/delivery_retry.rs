@@ -392,6 +392,19 @@ async fn the_circuit_breaker_stops_calling_a_target_that_fails_everything() {
     assert!(reason.contains("circuit breaker"), "{reason}");
     assert_eq!(app.requests(), 5, "no call while the breaker is open");
     assert_eq!(queue.waiting(), 6);
+    let log = h
+        .store
+        .get_delivery(
+            &h.dir,
+            &domain::TargetId::parse("app").unwrap(),
+            &sixth.object_id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(log.status, DeliveryStatus::Retrying);
+    assert_eq!(log.attempts, 0, "no attempt was made");
+    assert!(log.next_attempt_at.is_some());
 }
 
 #[tokio::test]
