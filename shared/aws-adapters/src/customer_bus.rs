@@ -80,3 +80,18 @@ impl ForeignBus for CustomerEventBus {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_a_retry_cannot_fix_are_permanent_and_throttling_is_retried() {
+        assert!(!judged("AccessDeniedException", String::new()).retryable);
+        assert!(!judged("ResourceNotFoundException", String::new()).retryable);
+        assert!(!judged("MalformedDetail", String::new()).retryable);
+        assert!(judged("ThrottlingException", String::new()).retryable);
+        assert!(judged("InternalException", String::new()).retryable);
+        assert!(judged("", "transport error".into()).retryable);
+    }
+}
