@@ -22,7 +22,8 @@ fn the_demo_syncs_a_generated_company_and_delivers_every_user_to_the_local_app()
     let dir = tempfile::tempdir().unwrap();
     let first = run_demo(dir.path());
     assert!(first.contains("12 employees seen"), "{first}");
-    assert!(first.contains("first sync delivered 12 events"), "{first}");
+    // Twelve user.created, then directory.sync_completed.
+    assert!(first.contains("first sync delivered 13 events"), "{first}");
     assert_eq!(
         first.matches("delivered user.created").count(),
         12,
@@ -35,7 +36,9 @@ fn the_demo_syncs_a_generated_company_and_delivers_every_user_to_the_local_app()
         second.contains("0 created, 0 updated, 12 unchanged"),
         "{second}"
     );
-    assert!(second.contains("first sync delivered 0 events"), "{second}");
+    // Only the run's directory.sync_completed: no user event.
+    assert!(second.contains("first sync delivered 1 events"), "{second}");
+    assert_eq!(second.matches("delivered user.").count(), 0, "{second}");
 }
 
 #[test]
