@@ -12,6 +12,7 @@
 pub mod clients;
 pub mod customer_bus;
 pub mod dynamo;
+mod dynamo_audit;
 mod dynamo_delivery;
 mod dynamo_sync;
 pub mod eventbridge;

@@ -2,6 +2,7 @@
 //! file-backed store, secrets from a local file or the environment, and an in-process
 //! bus. They pass the same contract suite as the AWS adapters.
 
+mod audit_store;
 pub mod bus;
 mod delivery_store;
 pub mod retry_queue;

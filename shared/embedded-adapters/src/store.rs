@@ -37,6 +37,9 @@ pub(crate) struct State {
     /// The dispatcher's items (see `delivery_store`).
     #[serde(default)]
     pub(crate) delivery: crate::delivery_store::DeliveryState,
+    /// The audit log and evidence (see `audit_store`).
+    #[serde(default)]
+    pub(crate) audit: crate::audit_store::AuditState,
 }
 
 /// The embedded store.

@@ -382,4 +382,5 @@ pub async fn run_all(store: &dyn Store, tag: &str) {
     receipts_are_recorded_once_until_they_expire(store, tag).await;
     crate::contract_sync::run_all(store, tag).await;
     crate::contract_delivery::run_all(store, tag).await;
+    crate::contract_audit::run_all(store, tag).await;
 }

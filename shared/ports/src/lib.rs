@@ -4,10 +4,13 @@
 //! (`embedded-adapters`); both pass the suite in [`contract`] so they cannot drift.
 //! Nothing here does I/O itself.
 
+pub mod audit_store;
 pub mod bus;
 pub mod clock;
 #[cfg(feature = "contract")]
 pub mod contract;
+#[cfg(feature = "contract")]
+pub mod contract_audit;
 #[cfg(feature = "contract")]
 pub mod contract_delivery;
 #[cfg(feature = "contract")]
@@ -23,6 +26,7 @@ pub mod secrets;
 pub mod store;
 pub mod sync_store;
 
+pub use audit_store::{AuditAction, AuditEntry, AuditStore, EvidenceRow};
 pub use bus::{BusError, EventBus, PublishOutcome};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use delivery_store::{

@@ -125,7 +125,7 @@ pub struct RefreshRequest {
 /// checkpoints) are in [`SyncStore`], the dispatcher's (delivery log, target account
 /// ids, circuit breakers) in [`DeliveryStore`].
 #[async_trait]
-pub trait Store: SyncStore + DeliveryStore + Send + Sync {
+pub trait Store: SyncStore + DeliveryStore + crate::audit_store::AuditStore + Send + Sync {
     /// Reads a directory.
     async fn get_directory(&self, id: &DirectoryId) -> Result<Option<Directory>, StoreError>;
 

@@ -44,6 +44,20 @@ pub enum EngineError {
     /// The engine was built without a capability the operation needs.
     #[error("this engine has no {0} configured")]
     MissingCapability(&'static str),
+    /// BambooHR did not accept the credentials being connected.
+    #[error(transparent)]
+    Connect(#[from] crate::admin::ConnectProblem),
+    /// An operator's input was refused (nothing was changed).
+    #[error("invalid {what}: {reason}")]
+    InvalidInput {
+        /// What was refused, e.g. "time zone".
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The scheduler failed.
+    #[error(transparent)]
+    Scheduler(#[from] ports::SchedulerError),
     /// A write kept losing to concurrent writers.
     #[error("gave up writing {what} after {attempts} conflicting attempts")]
     TooManyConflicts {
@@ -66,6 +80,9 @@ impl EngineError {
             Self::Bus(e) => e.is_retryable(),
             Self::BambooHr(e) => e.is_retryable(),
             Self::TooManyConflicts { .. } => true,
+            Self::Connect(p) => p.is_retryable(),
+            Self::InvalidInput { .. } => false,
+            Self::Scheduler(e) => e.is_retryable(),
         }
     }
 }

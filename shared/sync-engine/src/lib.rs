@@ -2,6 +2,7 @@
 //! outbox, and delivery to targets. No Lambda and no AWS here: the functions, the local
 //! stack and the tests all drive these same services.
 
+pub mod admin;
 pub mod apply;
 pub mod connect;
 pub mod credentials;

@@ -165,6 +165,8 @@ pub async fn run_sync(
     let released = engine.store.release_lease(id, &holder).await;
     put?;
     released?;
+    // The audit entry and, for a completed run, the evidence snapshot.
+    crate::admin::record_run(engine, &run).await;
     info!(
         directory_id = %id,
         run_id = %run.id,

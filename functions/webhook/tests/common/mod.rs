@@ -119,6 +119,30 @@ impl ports::SyncStore for FlakyStore {
 }
 
 #[async_trait]
+impl ports::AuditStore for FlakyStore {
+    async fn append_audit(&self, e: &ports::AuditEntry) -> Result<(), StoreError> {
+        self.inner.append_audit(e).await
+    }
+    async fn list_audit(
+        &self,
+        d: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<ports::AuditEntry>, StoreError> {
+        self.inner.list_audit(d, limit).await
+    }
+    async fn put_evidence(&self, r: &ports::EvidenceRow) -> Result<bool, StoreError> {
+        self.inner.put_evidence(r).await
+    }
+    async fn list_evidence(
+        &self,
+        d: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<ports::EvidenceRow>, StoreError> {
+        self.inner.list_evidence(d, limit).await
+    }
+}
+
+#[async_trait]
 impl ports::DeliveryStore for FlakyStore {
     async fn put_delivery(&self, r: &ports::DeliveryRecord) -> Result<(), StoreError> {
         self.inner.put_delivery(r).await

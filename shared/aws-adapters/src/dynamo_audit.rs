@@ -1,0 +1,171 @@
+//! [`ports::AuditStore`] on the DynamoDB table: the audit log and evidence rows in the
+//! directory's partition (key design in [`crate::dynamo`]).
+//!
+//! | item     | `sk`                        | attributes |
+//! |----------|-----------------------------|------------|
+//! | audit    | `AUDIT#<entry id>`          | `data` (JSON of the `AuditEntry`), `action` (S) |
+//! | evidence | `EVID#<fingerprint>`        | `data` (JSON of the `EvidenceRow`), `capturedAt` (S, RFC 3339) |
+//!
+//! Both are written with PutItem conditional on `attribute_not_exists(pk)`: an audit
+//! entry can never be replaced (a second write of the same id is a conflict), and an
+//! evidence snapshot already stored for the directory is not stored twice. Entry ids
+//! start with the time in nanoseconds, so reading the `AUDIT#` range backwards lists
+//! the newest first.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use domain::DirectoryId;
+use ports::{AuditEntry, AuditStore, EvidenceRow, StoreError};
+
+use crate::dynamo::{
+    decode, dir_pk, encode, key, names, s, unavailable, DynamoStore, QuerySpec, DATA, PK, SK,
+};
+
+const AUDIT_PREFIX: &str = "AUDIT#";
+const EVIDENCE_PREFIX: &str = "EVID#";
+const ACTION: &str = "action";
+const CAPTURED_AT: &str = "capturedAt";
+
+impl DynamoStore {
+    /// PutItem only if no item has this key: false when one exists.
+    async fn put_new(
+        &self,
+        item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                self.record_write(out.consumed_capacity());
+                Ok(true)
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(self.table(), "PutItem", &e)),
+        }
+    }
+}
+
+#[async_trait]
+impl AuditStore for DynamoStore {
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let what = format!("audit entry {}/{}", entry.directory_id, entry.id);
+        let mut item = key(
+            dir_pk(&entry.directory_id),
+            format!("{AUDIT_PREFIX}{}", entry.id),
+        );
+        item.insert(DATA.into(), s(encode(entry, &what)?));
+        item.insert(ACTION.into(), s(entry.action.as_str()));
+        if self.put_new(item).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
+                what,
+                expected: None,
+            })
+        }
+    }
+
+    async fn list_audit(
+        &self,
+        directory: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out_items = Vec::new();
+        let mut start = None;
+        // Newest first: read the sort key backwards, page by page, until `limit`.
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .set_expression_attribute_names(Some(names(&[
+                    ("#pk", PK),
+                    ("#sk", SK),
+                    ("#data", DATA),
+                ])))
+                .expression_attribute_values(":pk", s(dir_pk(directory)))
+                .expression_attribute_values(":prefix", s(AUDIT_PREFIX))
+                .projection_expression("#data")
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit - out_items.len()).unwrap_or(i32::MAX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| unavailable(self.table(), "Query", &e))?;
+            self.record_read(out.consumed_capacity());
+            for item in out.items() {
+                out_items.push(decode(item, &format!("audit entry of {directory}"))?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() && out_items.len() < limit => start = Some(k),
+                _ => return Ok(out_items),
+            }
+        }
+    }
+
+    async fn put_evidence(&self, row: &EvidenceRow) -> Result<bool, StoreError> {
+        let what = format!("evidence {}/{}", row.directory_id, row.fingerprint);
+        let mut item = key(
+            dir_pk(&row.directory_id),
+            format!("{EVIDENCE_PREFIX}{}", row.fingerprint),
+        );
+        item.insert(DATA.into(), s(encode(row, &what)?));
+        let captured = row
+            .captured_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| StoreError::Corrupt {
+                what: what.clone(),
+                reason: e.to_string(),
+            })?;
+        item.insert(CAPTURED_AT.into(), s(captured));
+        self.put_new(item).await
+    }
+
+    async fn list_evidence(
+        &self,
+        directory: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<EvidenceRow>, StoreError> {
+        let items = self
+            .query_all(QuerySpec {
+                index: None,
+                condition: "#pk = :pk AND begins_with(#sk, :prefix)",
+                names: names(&[("#pk", PK), ("#sk", SK), ("#data", DATA)]),
+                values: [
+                    (":pk".to_string(), s(dir_pk(directory))),
+                    (":prefix".to_string(), s(EVIDENCE_PREFIX)),
+                ]
+                .into(),
+                projection: "#data",
+            })
+            .await?;
+        let mut rows = items
+            .iter()
+            .map(|i| decode(i, &format!("evidence of {directory}")))
+            .collect::<Result<Vec<EvidenceRow>, _>>()?;
+        // Keyed by fingerprint, so the time order is made here; a directory has one
+        // row per distinct snapshot, a small number.
+        rows.sort_by_key(|r| std::cmp::Reverse(r.captured_at));
+        rows.truncate(limit);
+        Ok(rows)
+    }
+}

@@ -1,0 +1,158 @@
+//! The audit log and compliance evidence of a directory.
+//!
+//! Audit entries are append-only: every adapter writes them with a conditional put
+//! (the entry must not exist yet), so no function, not even one holding write access
+//! to the table, can overwrite what an entry says through this port. Evidence rows are
+//! keyed by their fingerprint, so an identical snapshot is stored once.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use domain::DirectoryId;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::store::StoreError;
+
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// A directory was connected (credentials validated and saved).
+    Connect,
+    /// A directory's sync settings changed.
+    SettingsChange,
+    /// A target was added, changed or removed.
+    TargetChange,
+    /// A sync run completed (or was asked for by an operator).
+    Sync,
+    /// A sync run failed.
+    SyncFailure,
+    /// The BambooHR credentials were replaced.
+    Reauthentication,
+    /// The safeguard held a run.
+    Hold,
+    /// An operator released (or discarded) a hold.
+    Release,
+    /// Dead letters were re-driven or a directory/user re-pushed.
+    Replay,
+    /// The directory was paused.
+    Pause,
+    /// The directory was resumed.
+    Resume,
+    /// The directory was revoked.
+    Revoke,
+}
+
+impl AuditAction {
+    /// The stored name, e.g. `settings_change`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::SettingsChange => "settings_change",
+            Self::TargetChange => "target_change",
+            Self::Sync => "sync",
+            Self::SyncFailure => "sync_failure",
+            Self::Reauthentication => "reauthentication",
+            Self::Hold => "hold",
+            Self::Release => "release",
+            Self::Replay => "replay",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Revoke => "revoke",
+        }
+    }
+}
+
+/// One immutable line of a directory's audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// The directory concerned.
+    pub directory_id: DirectoryId,
+    /// Sorts by time: `<unix nanoseconds, 20 digits>-<random hex>`.
+    pub id: String,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// What happened.
+    pub action: AuditAction,
+    /// Who did it: the operator's identity (local user, AWS caller ARN) or a
+    /// function's role.
+    pub actor: String,
+    /// What changed, without secrets or HR field values.
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
+
+impl AuditEntry {
+    /// A new entry at `at`; `nonce` keeps two entries of the same nanosecond apart.
+    pub fn new(
+        directory_id: DirectoryId,
+        at: OffsetDateTime,
+        nonce: u32,
+        action: AuditAction,
+        actor: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
+        let nanos = at.unix_timestamp_nanos().max(0);
+        Self {
+            directory_id,
+            id: format!("{nanos:020}-{nonce:08x}"),
+            at,
+            action,
+            actor: actor.into(),
+            details,
+        }
+    }
+}
+
+/// A compliance snapshot written after a successful sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvidenceRow {
+    /// The directory concerned.
+    pub directory_id: DirectoryId,
+    /// When the snapshot was taken.
+    #[serde(with = "time::serde::rfc3339")]
+    pub captured_at: OffsetDateTime,
+    /// The run that produced it.
+    pub run_id: String,
+    /// Users active (or pending start within the pre-start window) now.
+    pub active_headcount: u64,
+    /// Users whose termination date lies in the last 30 days.
+    pub terminations_last_30_days: u64,
+    /// Users whose hire date lies in the last 30 days.
+    pub new_hires_last_30_days: u64,
+    /// Target id -> share (0.0 - 1.0) of the active users delivered to it.
+    pub target_share: BTreeMap<String, f64>,
+    /// Hex SHA-256 of the figures above (not of the time or run): equal snapshots have
+    /// equal fingerprints.
+    pub fingerprint: String,
+}
+
+/// Audit log and evidence operations.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an entry. Fails with `Conflict` (and changes nothing) when an entry
+    /// with the same id exists: entries are never overwritten.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// The newest entries of a directory, newest first, at most `limit`.
+    async fn list_audit(
+        &self,
+        directory: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Stores an evidence row unless one with the same fingerprint exists for the
+    /// directory: true when stored, false when the snapshot was already there.
+    async fn put_evidence(&self, row: &EvidenceRow) -> Result<bool, StoreError>;
+
+    /// The newest evidence rows of a directory, newest first, at most `limit`.
+    async fn list_evidence(
+        &self,
+        directory: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<EvidenceRow>, StoreError>;
+}

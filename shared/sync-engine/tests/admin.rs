@@ -1,0 +1,403 @@
+//! Operator services against the BambooHR simulator and the embedded adapters:
+//! connect checks credentials for real, every service leaves an audit entry, and a
+//! completed sync leaves one evidence row per distinct snapshot.
+
+mod common;
+
+use bamboohr_simulator::{Fault, FaultPlan, SimConfig, Simulator};
+use common::{app_target, harness, receiver};
+use domain::{DirectoryId, DirectoryState, SyncMode, SyncRequest, TargetId};
+use embedded_adapters::InProcessScheduler;
+use ports::{AuditAction, Scheduler, TargetSecrets};
+use secrecy::SecretString;
+use sync_engine::admin::{self, ConnectProblem, ConnectRequest, Credential, SettingsChange};
+use sync_engine::run::{run_sync, RunOptions};
+use sync_engine::EngineError;
+
+const OPERATOR: &str = "arn:aws:iam::123456789012:user/ops";
+
+async fn simulator(cfg: SimConfig) -> (Simulator, String) {
+    let sim = Simulator::generate(cfg);
+    let server = sim.serve().await.unwrap();
+    let url = server.base_url.clone();
+    // The server lives as long as the test process.
+    std::mem::forget(server);
+    (sim, url)
+}
+
+fn request(id: &str, base_url: &str, key: &str) -> ConnectRequest {
+    ConnectRequest {
+        directory_id: DirectoryId::parse(id).unwrap(),
+        subdomain: "globex".into(),
+        base_url: Some(base_url.to_string()),
+        credential: Credential::ApiKey(SecretString::from(key.to_string())),
+        time_zone: Some("Europe/Paris".into()),
+        register_webhook_at: None,
+    }
+}
+
+fn actions(entries: &[ports::AuditEntry]) -> Vec<AuditAction> {
+    entries.iter().rev().map(|e| e.action).collect()
+}
+
+#[tokio::test]
+async fn connecting_with_a_good_key_saves_the_secret_the_directory_and_its_schedule_and_audits_it()
+{
+    let (_sim, url) = simulator(SimConfig {
+        api_key: "good-key".into(),
+        employees: 4,
+        ..SimConfig::default()
+    })
+    .await;
+    let h = harness("k", None, vec![]).await;
+    let scheduler = InProcessScheduler::new();
+
+    let out = admin::connect(
+        &h.engine,
+        &scheduler,
+        request("globex", &url, "good-key"),
+        OPERATOR,
+    )
+    .await
+    .unwrap();
+    assert!(!out.reauthenticated);
+    assert_eq!(out.employees, 4);
+    let id = DirectoryId::parse("globex").unwrap();
+    let d = h.engine.store.get_directory(&id).await.unwrap().unwrap();
+    assert_eq!(d.state, DirectoryState::Active);
+    assert_eq!(d.connected_at, Some(common::now()));
+    assert_eq!(d.time_zone, "Europe/Paris");
+    let secret = h.engine.secrets.get(&d.secret_name).await.unwrap();
+    assert!(secret.bamboohr_api_key.is_some());
+    let schedule = scheduler
+        .get_directory_schedule(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(schedule.enabled);
+
+    h.clock.advance(time::Duration::seconds(1));
+    // Connecting again replaces the credential: a re-authentication.
+    let again = admin::connect(
+        &h.engine,
+        &scheduler,
+        request("globex", &url, "good-key"),
+        OPERATOR,
+    )
+    .await
+    .unwrap();
+    assert!(again.reauthenticated);
+    let audit = h.engine.store.list_audit(&id, 10).await.unwrap();
+    assert_eq!(
+        actions(&audit),
+        vec![AuditAction::Connect, AuditAction::Reauthentication]
+    );
+    assert!(audit.iter().all(|e| e.actor == OPERATOR));
+    let text = serde_json::to_string(&audit).unwrap();
+    assert!(!text.contains("good-key"), "no secret in the audit log");
+}
+
+#[tokio::test]
+async fn a_bad_key_a_missing_permission_and_an_unknown_subdomain_are_each_named_and_nothing_is_saved(
+) {
+    let (sim, url) = simulator(SimConfig {
+        api_key: "good-key".into(),
+        employees: 2,
+        ..SimConfig::default()
+    })
+    .await;
+    let (_restricted, restricted_url) = simulator(SimConfig {
+        api_key: "good-key".into(),
+        employees: 2,
+        restricted_fields: vec!["email".into()],
+        ..SimConfig::default()
+    })
+    .await;
+    let h = harness("k", None, vec![]).await;
+    let scheduler = InProcessScheduler::new();
+
+    let bad = admin::connect(
+        &h.engine,
+        &scheduler,
+        request("d1", &url, "wrong"),
+        OPERATOR,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(bad, EngineError::Connect(ConnectProblem::BadApiKey { .. })),
+        "{bad}"
+    );
+    assert!(bad.to_string().starts_with("bad API key"));
+
+    let withheld = admin::connect(
+        &h.engine,
+        &scheduler,
+        request("d2", &restricted_url, "good-key"),
+        OPERATOR,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            withheld,
+            EngineError::Connect(ConnectProblem::MissingPermission { .. })
+        ),
+        "{withheld}"
+    );
+    assert!(withheld.to_string().contains("email"));
+
+    sim.inject(FaultPlan::next(Fault::Status {
+        status: 403,
+        retry_after: None,
+    }));
+    let forbidden = admin::connect(
+        &h.engine,
+        &scheduler,
+        request("d3", &url, "good-key"),
+        OPERATOR,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        forbidden.to_string().starts_with("missing permission"),
+        "{forbidden}"
+    );
+
+    let unknown = admin::connect(
+        &h.engine,
+        &scheduler,
+        request("d4", &format!("{url}/not-a-company"), "good-key"),
+        OPERATOR,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        unknown.to_string().starts_with("unknown subdomain"),
+        "{unknown}"
+    );
+
+    for (n, e) in [bad, withheld, forbidden, unknown].iter().enumerate() {
+        assert!(!e.to_string().contains('\n'), "one line: {e}");
+        assert!(!e.to_string().contains("good-key"));
+        let id = DirectoryId::parse(format!("d{}", n + 1)).unwrap();
+        assert!(h.engine.store.get_directory(&id).await.unwrap().is_none());
+        assert!(scheduler
+            .get_directory_schedule(&id)
+            .await
+            .unwrap()
+            .is_none());
+    }
+}
+
+#[tokio::test]
+async fn settings_changes_are_validated_ask_for_a_full_sync_and_are_audited() {
+    let h = harness("k", None, vec![]).await;
+    let scheduler = InProcessScheduler::new();
+    let bad_zone = admin::update_settings(
+        &h.engine,
+        &scheduler,
+        &h.dir,
+        &SettingsChange {
+            time_zone: Some("Mars/Olympus".into()),
+            ..SettingsChange::default()
+        },
+        OPERATOR,
+    )
+    .await
+    .unwrap_err();
+    assert!(bad_zone.to_string().contains("time zone"), "{bad_zone}");
+
+    let d = admin::update_settings(
+        &h.engine,
+        &scheduler,
+        &h.dir,
+        &SettingsChange {
+            incremental_every_minutes: Some(60),
+            group_sources: Some(vec!["department".into()]),
+            stale_after_minutes: Some(240),
+            time_zone: Some("America/New_York".into()),
+            ..SettingsChange::default()
+        },
+        OPERATOR,
+    )
+    .await
+    .unwrap();
+    assert!(d.cursors.full_requested);
+    assert_eq!(d.schedule.incremental_every_minutes, 60);
+    assert_eq!(d.stale_after_minutes, Some(240));
+    let s = scheduler
+        .get_directory_schedule(&h.dir)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.every_minutes, 60);
+    let audit = h.engine.store.list_audit(&h.dir, 10).await.unwrap();
+    assert_eq!(actions(&audit), vec![AuditAction::SettingsChange]);
+    assert_eq!(
+        audit[0].details["changed"],
+        serde_json::json!([
+            "incrementalEveryMinutes",
+            "groupSources",
+            "staleAfterMinutes",
+            "timeZone"
+        ])
+    );
+}
+
+#[tokio::test]
+async fn pause_resume_and_revoke_follow_the_schedule_and_revoke_deletes_the_secret_but_keeps_history(
+) {
+    let h = harness("k", None, vec![]).await;
+    let scheduler = InProcessScheduler::new();
+    let paused = admin::pause(&h.engine, &scheduler, &h.dir, OPERATOR)
+        .await
+        .unwrap();
+    assert_eq!(paused.state, DirectoryState::Paused);
+    assert!(
+        !scheduler
+            .get_directory_schedule(&h.dir)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+    h.clock.advance(time::Duration::seconds(1));
+    admin::resume(&h.engine, &scheduler, &h.dir, OPERATOR)
+        .await
+        .unwrap();
+    assert!(
+        scheduler
+            .get_directory_schedule(&h.dir)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+
+    h.clock.advance(time::Duration::seconds(1));
+    let revoked = admin::revoke(&h.engine, &scheduler, &h.dir, OPERATOR)
+        .await
+        .unwrap();
+    assert_eq!(revoked.state, DirectoryState::Revoked);
+    assert!(scheduler
+        .get_directory_schedule(&h.dir)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(h.engine.secrets.get("acme").await.is_err());
+    let audit = h.engine.store.list_audit(&h.dir, 10).await.unwrap();
+    assert_eq!(
+        actions(&audit),
+        vec![AuditAction::Pause, AuditAction::Resume, AuditAction::Revoke]
+    );
+    // A revoked directory cannot be resumed, and its record stays.
+    assert!(admin::resume(&h.engine, &scheduler, &h.dir, OPERATOR)
+        .await
+        .is_err());
+    assert!(h
+        .engine
+        .store
+        .get_directory(&h.dir)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn a_completed_sync_is_audited_and_leaves_one_evidence_row_per_distinct_snapshot() {
+    let (_sim, url) = simulator(SimConfig {
+        api_key: "k".into(),
+        employees: 6,
+        seed: 3,
+        ..SimConfig::default()
+    })
+    .await;
+    let r = receiver().await;
+    let h = harness("k", Some(url), vec![app_target("app", &r.url)]).await;
+    let full = SyncRequest {
+        directory_id: h.dir.clone(),
+        mode: SyncMode::Full,
+    };
+    run_sync(&h.engine, &full, &RunOptions::default())
+        .await
+        .unwrap();
+    let rows = h.engine.store.list_evidence(&h.dir, 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].active_headcount > 0);
+    assert_eq!(
+        rows[0].target_share.get("app"),
+        Some(&0.0),
+        "nothing dispatched yet"
+    );
+
+    // The same company again: the same snapshot, not stored twice.
+    h.clock.advance(time::Duration::minutes(1));
+    run_sync(&h.engine, &full, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.engine
+            .store
+            .list_evidence(&h.dir, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let audit = h.engine.store.list_audit(&h.dir, 10).await.unwrap();
+    assert_eq!(actions(&audit), vec![AuditAction::Sync, AuditAction::Sync]);
+    assert_eq!(audit[0].actor, admin::POLLER_ACTOR);
+
+    let status = admin::status(&h.engine, &h.dir, Some(0)).await.unwrap();
+    assert!(!status.stale);
+    assert!(!status.evidence_stale);
+    assert_eq!(
+        status.last_run.unwrap().status,
+        domain::RunStatus::Completed
+    );
+    assert_eq!(status.users.get("active"), Some(&rows[0].active_headcount));
+    assert_eq!(status.targets.len(), 1);
+    assert!(!status.targets[0].failing);
+}
+
+#[tokio::test]
+async fn targets_are_added_tested_with_a_signed_ping_and_removed_with_their_secrets() {
+    let r = receiver().await;
+    let h = harness("k", None, vec![]).await;
+    let spec = admin::TargetSpec {
+        target: app_target("app", &r.url),
+        secrets: Some(TargetSecrets {
+            signing_secrets: vec![SecretString::from(common::WHSEC)],
+            ..TargetSecrets::default()
+        }),
+    };
+    admin::add_target(&h.engine, &h.dir, spec.clone(), OPERATOR)
+        .await
+        .unwrap();
+    assert!(admin::add_target(&h.engine, &h.dir, spec, OPERATOR)
+        .await
+        .is_err());
+
+    let id = TargetId::parse("app").unwrap();
+    let test = admin::test_target(&h.engine, &h.dir, &id).await.unwrap();
+    assert!(test.ok, "{test:?}");
+    assert_eq!(r.got().len(), 1);
+    assert_eq!(r.got()[0].body["type"], "ping");
+
+    r.respond_with(500);
+    let failing = admin::test_target(&h.engine, &h.dir, &id).await.unwrap();
+    assert_eq!((failing.ok, failing.status), (false, Some(500)));
+
+    h.clock.advance(time::Duration::seconds(1));
+    admin::remove_target(&h.engine, &h.dir, &id, OPERATOR)
+        .await
+        .unwrap();
+    let secrets = h.engine.secrets.get("acme").await.unwrap();
+    assert!(!secrets.targets.contains_key("app"));
+    let audit = h.engine.store.list_audit(&h.dir, 10).await.unwrap();
+    assert_eq!(
+        actions(&audit),
+        vec![AuditAction::TargetChange, AuditAction::TargetChange]
+    );
+}
