@@ -95,6 +95,11 @@ pub struct PollerResponse {
 }
 
 fn parse(payload: serde_json::Value) -> Result<PollerRequest, String> {
+    // serde reads a struct from a JSON array too (`["acme"]`); only the documented
+    // object shapes are accepted, so a misconfigured schedule fails loudly.
+    if !payload.is_object() {
+        return Err("invalid poller payload: expected a JSON object".into());
+    }
     // Untagged enums report "did not match any variant"; try each to name the problem.
     if payload.get("sweep").is_some() {
         return match payload.get("sweep") {

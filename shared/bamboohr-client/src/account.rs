@@ -262,7 +262,9 @@ impl BambooClient {
                                     reason: format!("employees[{i}] is not an object"),
                                 })?;
                         let id = match fields.remove("id") {
-                            Some(Value::String(s)) if !s.is_empty() => s,
+                            // Trimmed like every other employee id the client reads, so
+                            // a blank id is refused rather than stored.
+                            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
                             Some(Value::Number(n)) => n.to_string(),
                             _ => {
                                 return Err(BambooError::BadResponse {

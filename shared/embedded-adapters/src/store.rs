@@ -63,7 +63,13 @@ impl FileStore {
         let state = match tokio::fs::read(&path).await {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
                 what: path.display().to_string(),
-                reason: e.to_string(),
+                // serde's message can quote the file, which holds HR data: only the
+                // position is kept.
+                reason: format!(
+                    "not a store state file (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(e) => {

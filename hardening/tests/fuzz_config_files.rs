@@ -1,0 +1,221 @@
+//! Fuzzing of the configuration and state files the system reads: a directory's secret
+//! (`ports::DirectorySecrets`, as Secrets Manager or the local secrets file holds it),
+//! the local secrets file itself (`embedded_adapters::FileSecrets`), and the local
+//! store's state file (`embedded_adapters::FileStore`). Inputs are arbitrary bytes,
+//! arbitrary JSON, valid files cut short and valid files with random parts replaced.
+//!
+//! Properties: nothing panics; a file is read or refused with a typed error; an error
+//! never repeats a secret or an HR value from the file; a secret that parses survives
+//! its own round trip unchanged.
+//!
+//! 256 cases by default; `PROPTEST_CASES=100000` for a long run.
+
+use std::sync::Arc;
+
+use domain::{Directory, DirectoryId, DirectoryUser, EmployeeId, UserState};
+use embedded_adapters::{FileSecrets, FileStore};
+use ports::{DirectorySecrets, SecretStore, SecretsError, Store, StoreError, UserWrite};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+
+/// Planted as every secret and HR value: no error may repeat it.
+const CANARY: &str = "Canary-Secret-5150";
+
+fn secret_template() -> Value {
+    json!({
+        "bamboohrApiKey": CANARY,
+        "oauth": {"accessToken": CANARY, "refreshToken": CANARY, "expiresAt": 1795420800,
+                  "clientId": "client", "clientSecret": CANARY},
+        "webhookKeys": [CANARY, CANARY],
+        "webhookUrlToken": CANARY,
+        "targets": {
+            "app": {"signingSecrets": [CANARY]},
+            "scim": {"bearerToken": CANARY},
+            "lms": {"urlParams": {"apikey": CANARY}}
+        }
+    })
+}
+
+fn leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<u64>().prop_map(|n| json!(n)),
+        "\\PC{0,10}".prop_map(Value::String),
+        Just(json!(CANARY)),
+        Just(json!([CANARY])),
+        Just(json!({"x": CANARY})),
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    leaf().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..3).prop_map(Value::Array),
+            proptest::collection::btree_map("[a-zA-Z]{0,10}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                let key = k.replace('~', "~0").replace('/', "~1");
+                pointers(child, format!("{at}/{key}"), out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, child) in a.iter().enumerate() {
+                pointers(child, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Bytes of a file derived from `template`: arbitrary, arbitrary JSON, cut short, or
+/// with random nodes replaced.
+fn file_from(template: Value) -> impl Strategy<Value = Vec<u8>> {
+    let full = template.to_string().into_bytes();
+    let cut = {
+        let full = full.clone();
+        (0..full.len()).prop_map(move |n| full[..n].to_vec())
+    };
+    prop_oneof![
+        1 => vec(any::<u8>(), 0..128),
+        1 => json_value().prop_map(|v| v.to_string().into_bytes()),
+        1 => cut,
+        4 => vec((any::<usize>(), json_value()), 0..3).prop_map(move |changes| {
+            let mut doc = template.clone();
+            for (at, with) in changes {
+                let mut all = Vec::new();
+                pointers(&doc, String::new(), &mut all);
+                if let Some(slot) = doc.pointer_mut(&all[at % all.len()]) {
+                    *slot = with;
+                }
+            }
+            doc.to_string().into_bytes()
+        }),
+    ]
+}
+
+fn config() -> Config {
+    Config {
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn arbitrary_directory_secrets_parse_or_are_refused_without_quoting_them() {
+    TestRunner::new(config())
+        .run(&file_from(secret_template()), |bytes| {
+            let text = String::from_utf8_lossy(&bytes);
+            match DirectorySecrets::from_json("acme", &text) {
+                Ok(s) => {
+                    let again = DirectorySecrets::from_json("acme", s.to_json().expose_secret())
+                        .map_err(|e| TestCaseError::fail(format!("round trip: {e}")))?;
+                    let (first, second) = (s.to_json(), again.to_json());
+                    prop_assert_eq!(first.expose_secret(), second.expose_secret());
+                    // Debug output is what a careless log line would print.
+                    prop_assert!(!format!("{s:?}").contains(CANARY), "Debug shows a secret");
+                }
+                Err(e) => {
+                    prop_assert!(matches!(e, SecretsError::Malformed { .. }), "{e:?}");
+                    prop_assert!(!e.to_string().contains(CANARY), "{e}");
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn an_arbitrary_local_secrets_file_is_read_or_refused_without_quoting_it() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secrets.json");
+    let template = json!({ "acme": secret_template(), "globex": {"bamboohrApiKey": CANARY} });
+    TestRunner::new(config())
+        .run(&file_from(template), |bytes| {
+            std::fs::write(&path, &bytes).unwrap();
+            let store = FileSecrets::open(&path);
+            match rt.block_on(store.get("acme")) {
+                Ok(s) => {
+                    let shown = format!("{s:?}");
+                    prop_assert!(!shown.contains(CANARY), "Debug shows a secret");
+                }
+                Err(e) => prop_assert!(!e.to_string().contains(CANARY), "{e}"),
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// A valid state file holding one directory and one user whose values are the canary.
+fn store_template(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Value {
+    let path = dir.join("template.json");
+    rt.block_on(async {
+        let store = FileStore::open(&path).await.unwrap();
+        let id = DirectoryId::parse("acme").unwrap();
+        let d = Directory::new(id.clone(), "acme", "acme").unwrap();
+        store.put_directory(&d, None).await.unwrap();
+        let mut u = DirectoryUser::new(id, EmployeeId::parse("42").unwrap(), UserState::Active);
+        u.first_name = Some(CANARY.into());
+        u.job_title = Some(CANARY.into());
+        u.version = 1;
+        u.fingerprint = u.compute_fingerprint();
+        store
+            .write_user(&UserWrite {
+                user: u,
+                expected_version: None,
+                events: vec![],
+            })
+            .await
+            .unwrap();
+    });
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+#[test]
+fn an_arbitrary_store_file_opens_or_is_refused_without_quoting_it() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let template = store_template(&rt, dir.path());
+    let path = dir.path().join("state.json");
+    TestRunner::new(config())
+        .run(&file_from(template), |bytes| {
+            std::fs::write(&path, &bytes).unwrap();
+            match rt.block_on(FileStore::open(&path)) {
+                Ok(store) => {
+                    // What opened must be usable.
+                    let store: Arc<dyn Store> = Arc::new(store);
+                    let id = DirectoryId::parse("acme").unwrap();
+                    rt.block_on(async {
+                        let _ = store.list_directories().await;
+                        let _ = store.get_directory(&id).await;
+                        let _ = store.get_user(&id, &EmployeeId::parse("42").unwrap()).await;
+                    });
+                }
+                Err(e) => {
+                    prop_assert!(matches!(e, StoreError::Corrupt { .. }), "{e:?}");
+                    prop_assert!(!e.to_string().contains(CANARY), "{e}");
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
