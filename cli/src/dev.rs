@@ -1,7 +1,9 @@
 //! `bamboohr-sync dev`: the whole system in one process on the embedded adapters. The
 //! same handlers as on Lambda run here: the webhook handler behind a local HTTP server,
-//! the poller handler on a timer, and the dispatcher handler fed from the in-process bus
-//! in SQS-shaped batches.
+//! the poller handler driven by the in-process scheduler on a timer (schedules rebuilt
+//! from the directory records at every tick, so `directories update|pause|resume`
+//! made while `dev` was stopped take effect), and the dispatcher handler fed from the
+//! in-process bus in SQS-shaped batches.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,9 +19,13 @@ use axum::Router;
 use bamboohr_simulator::{SimConfig, Simulator};
 use base64::Engine as _;
 use clap::Args;
-use domain::{ChangeEvent, Directory, DirectoryId, Target, TargetFilter, TargetId, TargetKind};
+use domain::{
+    ChangeEvent, Directory, DirectoryId, DirectoryState, SyncMode, SyncRequest, Target,
+    TargetFilter, TargetId, TargetKind,
+};
 use embedded_adapters::{
     FileSecrets, FileStore, InProcessBus, InProcessForeignBus, InProcessRetryQueue,
+    InProcessScheduler,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{DirectorySecrets, SecretStore, Store, SystemClock, TargetSecrets};
@@ -60,8 +66,8 @@ pub struct DevArgs {
 /// Why the local stack stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
-    /// Only the demo mode exists so far.
-    #[error("`dev` needs --demo (connecting a real BambooHR company arrives with `directories connect`)")]
+    /// Nothing to run: no connected directory and no demo.
+    #[error("no directory is connected in this data directory: run `dev --demo`, or connect one with `bamboohr-sync directories connect` first")]
     NeedsDemo,
     /// A local file or port could not be used.
     #[error("{0}")]
@@ -86,15 +92,42 @@ fn random_bytes(n: usize) -> Vec<u8> {
     b
 }
 
+/// Removes the process-id file when the stack stops, so CLI commands may use the data
+/// directory again.
+struct PidFile(PathBuf);
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// What the demo set up.
+struct Demo {
+    directory_id: DirectoryId,
+    receiver: Receiver,
+    simulator_url: String,
+    _simulator: bamboohr_simulator::SimServer,
+}
+
 /// Runs the local stack until Ctrl-C (or after the first sync with `--once`).
 pub async fn run(args: DevArgs) -> Result<(), DevError> {
-    if !args.demo {
-        return Err(DevError::NeedsDemo);
-    }
     tokio::fs::create_dir_all(&args.data_dir).await?;
     let store: Arc<dyn Store> = Arc::new(FileStore::open(args.data_dir.join("store.json")).await?);
     let secrets: Arc<dyn SecretStore> =
         Arc::new(FileSecrets::open(args.data_dir.join("secrets.json")));
+    if !args.demo
+        && !store
+            .list_directories()
+            .await?
+            .iter()
+            .any(|d| d.state != DirectoryState::Revoked)
+    {
+        return Err(DevError::NeedsDemo);
+    }
+    let pid_path = args.data_dir.join(crate::stack::DEV_PID_FILE);
+    tokio::fs::write(&pid_path, std::process::id().to_string()).await?;
+    let _pid = PidFile(pid_path);
     let (bus, bus_rx) = InProcessBus::new();
     // Failed deliveries wait in an in-process retry queue (run by `retry_loop`), as
     // they wait in the SQS retry queue on AWS.
@@ -108,6 +141,105 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
     .with_retry_queue(retry_queue.clone())
     .with_foreign_bus(Arc::new(InProcessForeignBus::default()));
 
+    // Dispatcher: drains the in-process bus through the dispatcher handler.
+    let dispatched = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(dispatch_loop(engine.clone(), bus_rx, dispatched.clone()));
+    tokio::spawn(retry_loop(engine.clone(), retry_queue));
+
+    // Webhook endpoint.
+    let webhook_deps = Arc::new(webhook::Deps::new(engine.clone()));
+    let app = Router::new()
+        .route("/webhooks/bamboohr/{directory_id}", post(webhook_route))
+        .with_state(webhook_deps);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let webhook_base = format!("http://{}/webhooks/bamboohr", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let demo = if args.demo {
+        Some(start_demo(&args, store.as_ref(), secrets.as_ref(), &webhook_base).await?)
+    } else {
+        None
+    };
+
+    match &demo {
+        Some(d) => {
+            println!("bamboohr-sync dev (demo)");
+            println!("  BambooHR simulator : {}", d.simulator_url);
+            println!("  webhook endpoint   : {webhook_base}/{}", d.directory_id);
+            println!("  receiving app      : {}", d.receiver.url);
+        }
+        None => {
+            println!("bamboohr-sync dev");
+            println!("  webhook endpoint   : {webhook_base}/<directory id>");
+        }
+    }
+    println!("  data directory     : {}", args.data_dir.display());
+    println!();
+
+    if let Some(d) = &demo {
+        let before = d.receiver.received().len();
+        let already = dispatched.load(Ordering::SeqCst);
+        let request = SyncRequest {
+            directory_id: d.directory_id.clone(),
+            mode: SyncMode::Full,
+        };
+        let published = sync_once(&engine, &request).await?;
+        wait_for_dispatch(&dispatched, already + published).await;
+        let delivered = d.receiver.received().len() - before;
+        println!("first sync delivered {delivered} events to the receiving app");
+        if args.once {
+            return Ok(());
+        }
+    }
+    println!(
+        "serving; checking schedules every {}s; Ctrl-C to stop",
+        args.poll_seconds
+    );
+    let scheduler = InProcessScheduler::new();
+    let mut ticker = tokio::time::interval(Duration::from_secs(args.poll_seconds.max(1)));
+    if demo.is_some() {
+        // The demo just ran its first sync.
+        ticker.tick().await;
+    }
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(e) = run_due(&engine, &scheduler).await {
+                    eprintln!("scheduled sync failed: {e}");
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                println!("stopping");
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Puts every directory's schedule into the in-process scheduler (as
+/// `reconcile_directory_schedule` does on AWS after each change), then runs what is
+/// due now through the poller handler, as EventBridge Scheduler would.
+async fn run_due(engine: &Engine, scheduler: &InProcessScheduler) -> Result<(), DevError> {
+    for d in engine.store.list_directories().await? {
+        sync_engine::schedule::reconcile_directory_schedule(scheduler, &d)
+            .await
+            .map_err(|e| DevError::Handler(e.to_string()))?;
+    }
+    for request in scheduler.due(time::OffsetDateTime::now_utc()) {
+        sync_once(engine, &request).await?;
+    }
+    Ok(())
+}
+
+/// Starts the simulator and the receiving app and writes the demo directory.
+async fn start_demo(
+    args: &DevArgs,
+    store: &dyn Store,
+    secrets: &dyn SecretStore,
+    webhook_base: &str,
+) -> Result<Demo, DevError> {
     // BambooHR: the simulator, with a fresh API key each start.
     let api_key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(18));
     let simulator = Simulator::generate(SimConfig {
@@ -129,6 +261,12 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
 
     let webhook_key = hex_key();
     let directory_id = DirectoryId::parse(DEMO_DIRECTORY).expect("static id is valid");
+    // The simulator pushes a signed field-based webhook to our endpoint whenever one of
+    // its employees changes (through its control API), as BambooHR would.
+    simulator.set_webhook_target(
+        &format!("{webhook_base}/{DEMO_DIRECTORY}"),
+        webhook_key.as_bytes(),
+    );
     let mut target_secrets = std::collections::BTreeMap::new();
     target_secrets.insert(
         DEMO_TARGET.to_string(),
@@ -148,69 +286,21 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
             },
         )
         .await?;
+    let every_minutes = u32::try_from(args.poll_seconds.div_ceil(60).max(1)).unwrap_or(u32::MAX);
     upsert_demo_directory(
-        store.as_ref(),
+        store,
         &directory_id,
         &sim_server.base_url,
         &receiver.url,
+        every_minutes,
     )
     .await?;
-
-    // Dispatcher: drains the in-process bus through the dispatcher handler.
-    let dispatched = Arc::new(AtomicUsize::new(0));
-    tokio::spawn(dispatch_loop(engine.clone(), bus_rx, dispatched.clone()));
-    tokio::spawn(retry_loop(engine.clone(), retry_queue));
-
-    // Webhook endpoint.
-    let webhook_deps = Arc::new(webhook::Deps::new(engine.clone()));
-    let app = Router::new()
-        .route("/webhooks/bamboohr/{directory_id}", post(webhook_route))
-        .with_state(webhook_deps);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
-    let webhook_url = format!(
-        "http://{}/webhooks/bamboohr/{DEMO_DIRECTORY}",
-        listener.local_addr()?
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-
-    println!("bamboohr-sync dev (demo)");
-    println!("  BambooHR simulator : {}", sim_server.base_url);
-    println!("  webhook endpoint   : {webhook_url}");
-    println!("  receiving app      : {}", receiver.url);
-    println!("  data directory     : {}", args.data_dir.display());
-    println!();
-
-    let before = receiver.received().len();
-    let already = dispatched.load(Ordering::SeqCst);
-    let published = sync_once(&engine, &directory_id).await?;
-    wait_for_dispatch(&dispatched, already + published).await;
-    let delivered = receiver.received().len() - before;
-    println!("first sync delivered {delivered} events to the receiving app");
-
-    if args.once {
-        return Ok(());
-    }
-    println!(
-        "serving; syncing every {}s; Ctrl-C to stop",
-        args.poll_seconds
-    );
-    let mut ticker = tokio::time::interval(Duration::from_secs(args.poll_seconds.max(1)));
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {
-                if let Err(e) = sync_once(&engine, &directory_id).await {
-                    eprintln!("scheduled sync failed: {e}");
-                }
-            }
-            _ = tokio::signal::ctrl_c() => {
-                println!("stopping");
-                return Ok(());
-            }
-        }
-    }
+    Ok(Demo {
+        directory_id,
+        receiver,
+        simulator_url: sim_server.base_url.clone(),
+        _simulator: sim_server,
+    })
 }
 
 fn hex_key() -> String {
@@ -222,6 +312,7 @@ async fn upsert_demo_directory(
     id: &DirectoryId,
     bamboohr_url: &str,
     receiver_url: &str,
+    every_minutes: u32,
 ) -> Result<(), DevError> {
     let existing = store.get_directory(id).await?;
     let expected = existing.as_ref().map(|d| d.version);
@@ -232,6 +323,10 @@ async fn upsert_demo_directory(
         }
     };
     directory.base_url = Some(bamboohr_url.to_string());
+    directory.schedule.incremental_every_minutes = every_minutes;
+    if directory.connected_at.is_none() {
+        directory.connected_at = Some(time::OffsetDateTime::now_utc());
+    }
     directory.targets = vec![Target {
         id: TargetId::parse(DEMO_TARGET).expect("static id is valid"),
         kind: TargetKind::AppWebhook {
@@ -246,8 +341,9 @@ async fn upsert_demo_directory(
 }
 
 /// Runs the poller handler once, as the schedule would, and prints its report.
-async fn sync_once(engine: &Engine, id: &DirectoryId) -> Result<usize, DevError> {
-    let payload = serde_json::json!({ "directoryId": id, "mode": "full" });
+async fn sync_once(engine: &Engine, request: &SyncRequest) -> Result<usize, DevError> {
+    let id = &request.directory_id;
+    let payload = serde_json::to_value(request).expect("a sync request serializes");
     let poller = poller::Poller::new(engine.clone());
     let response = poller::handler(&poller, LambdaEvent::new(payload, Context::default()))
         .await

@@ -1,31 +1,13 @@
-//! `bamboohr-sync`: the operator CLI. `dev` runs the whole system locally on the
-//! embedded adapters, with no AWS account.
+//! `bamboohr-sync`: parses the command line, sets up logging to stderr and runs the
+//! command (see the library for everything else).
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
-mod dev;
-mod receiver;
-
-/// BambooHR directory sync: operate a deployed stack or run one locally.
-#[derive(Debug, Parser)]
-#[command(name = "bamboohr-sync", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the local stack: webhook endpoint, poller and dispatcher in one process on
-    /// embedded adapters (file-backed store, in-process bus, local secrets).
-    Dev(dev::DevArgs),
-}
+use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = bamboohr_sync::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BSYNC_LOG")
@@ -33,9 +15,10 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = match cli.command {
-        Command::Dev(args) => dev::run(args).await,
-    };
+    // Not locked for the whole run: the `dev` stack prints from several tasks.
+    let mut stdout = std::io::stdout();
+    let mut stdin = std::io::BufReader::new(std::io::stdin());
+    let result = bamboohr_sync::run(cli, &mut stdout, &mut stdin).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

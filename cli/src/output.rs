@@ -1,0 +1,64 @@
+//! Printing results: aligned text for people, one JSON document for scripts.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::commands::CliError;
+use crate::Output;
+
+/// Prints `value` as JSON, or the text `human` renders.
+pub fn emit<T: Serialize>(
+    out: &mut dyn Write,
+    mode: Output,
+    value: &T,
+    human: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    match mode {
+        Output::Json => {
+            let text = serde_json::to_string_pretty(value).expect("results serialize");
+            writeln!(out, "{text}")?;
+        }
+        Output::Human => human(out)?,
+    }
+    Ok(())
+}
+
+/// Rows under a header, each column as wide as its widest cell.
+pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for row in rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    if rows.is_empty() {
+        writeln!(out, "(none)")?;
+    }
+    Ok(())
+}
+
+/// An RFC 3339 time, or `-`.
+pub fn when(t: Option<time::OffsetDateTime>) -> String {
+    t.and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
+    .unwrap_or_else(|| "-".to_string())
+}
