@@ -1,0 +1,395 @@
+//! Every operator command against the local stack, in-process through
+//! `bamboohr_sync::run` (the binary's own entry point), with the BambooHR simulator as
+//! the company and a local app receiving deliveries.
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bamboohr_simulator::{SimConfig, Simulator};
+use bamboohr_sync::{run, Cli, CliError};
+use clap::Parser;
+use serde_json::Value;
+
+const KEY: &str = "sim-key-5c1d8e";
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+struct Local {
+    data: tempfile::TempDir,
+    sim_url: String,
+    app_url: String,
+    app_hits: Arc<AtomicUsize>,
+    _sim: bamboohr_simulator::SimServer,
+}
+
+async fn local() -> Local {
+    let sim = Simulator::generate(SimConfig {
+        api_key: KEY.into(),
+        employees: 8,
+        seed: 11,
+        ..SimConfig::default()
+    });
+    let server = sim.serve().await.unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Local {
+        data: tempfile::tempdir().unwrap(),
+        sim_url: server.base_url.clone(),
+        app_url,
+        app_hits: hits,
+        _sim: server,
+    }
+}
+
+impl Local {
+    /// Runs `bamboohr-sync <args>` with `stdin`; the output, or the error.
+    async fn cmd(&self, args: &[&str], stdin: &str) -> Result<String, CliError> {
+        let mut argv = vec![
+            "bamboohr-sync".to_string(),
+            "--local-data-dir".to_string(),
+            self.data.path().display().to_string(),
+        ];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        let cli = Cli::try_parse_from(argv).expect("the arguments parse");
+        let mut out = Vec::new();
+        let mut input = Cursor::new(stdin.as_bytes().to_vec());
+        run(cli, &mut out, &mut input).await?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        self.cmd(args, "")
+            .await
+            .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--output", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all).await).unwrap()
+    }
+
+    async fn connect(&self) -> String {
+        self.cmd(
+            &[
+                "directories",
+                "connect",
+                "--id",
+                "acme",
+                "--subdomain",
+                "acme",
+                "--base-url",
+                &self.sim_url,
+                "--time-zone",
+                "Europe/Berlin",
+                "--secret-stdin",
+            ],
+            &format!("{KEY}\n"),
+        )
+        .await
+        .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_operator_connects_configures_syncs_inspects_replays_and_revokes_a_directory() {
+    let l = local().await;
+    let connected = l.connect().await;
+    assert!(
+        connected.contains("connected acme (8 employees visible)"),
+        "{connected}"
+    );
+
+    let list = l.json(&["directories", "list"]).await;
+    assert_eq!(list[0]["id"], "acme");
+    let shown = l.ok(&["directories", "show", "acme"]).await;
+    assert!(shown.contains("Europe/Berlin"), "{shown}");
+
+    let updated = l
+        .ok(&[
+            "directories",
+            "update",
+            "acme",
+            "--group-source",
+            "department",
+            "--every-minutes",
+            "15",
+            "--stale-after-minutes",
+            "90",
+            "--safeguard-max-share",
+            "0.5",
+        ])
+        .await;
+    assert!(updated.contains("next run is a full sync"), "{updated}");
+    let bad = l
+        .cmd(
+            &[
+                "directories",
+                "update",
+                "acme",
+                "--time-zone",
+                "Nowhere/Else",
+            ],
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("time zone"), "{bad}");
+
+    let added = l
+        .cmd(
+            &[
+                "targets",
+                "add",
+                "acme",
+                "--id",
+                "app",
+                "--kind",
+                "app-webhook",
+                "--url",
+                &l.app_url,
+                "--secret-stdin",
+            ],
+            &format!("{WHSEC}\n"),
+        )
+        .await
+        .unwrap();
+    assert!(added.contains("target app added"), "{added}");
+    let targets = l.ok(&["targets", "list", "acme"]).await;
+    assert!(
+        targets.contains("app_webhook") && targets.contains("enabled"),
+        "{targets}"
+    );
+    let tested = l.ok(&["targets", "test", "acme", "app"]).await;
+    assert!(tested.starts_with("app: ok"), "{tested}");
+    assert_eq!(l.app_hits.load(Ordering::SeqCst), 1, "one signed ping");
+
+    let synced = l.json(&["sync", "acme", "--full"]).await;
+    assert_eq!(synced["status"], "completed");
+    assert_eq!(synced["counts"]["created"], 8);
+    let run_id = synced["id"].as_str().unwrap().to_string();
+
+    let users = l.json(&["users", "list", "acme"]).await;
+    assert_eq!(users.as_array().unwrap().len(), 8);
+    let employee = users[0]["employeeId"].as_str().unwrap().to_string();
+    let user_id = users[0]["id"].as_str().unwrap().to_string();
+    let shown = l.json(&["users", "show", "acme", &employee]).await;
+    assert_eq!(shown["id"], user_id.as_str());
+    let active = l
+        .json(&["users", "list", "acme", "--state", "active"])
+        .await;
+    assert!(!active.as_array().unwrap().is_empty());
+
+    let groups = l.ok(&["groups", "list", "acme"]).await;
+    assert!(groups.contains("department"), "{groups}");
+
+    let runs = l.ok(&["runs", "list", "acme"]).await;
+    assert!(runs.contains(&run_id) && runs.contains("full"), "{runs}");
+    let run = l.json(&["runs", "show", "acme", &run_id]).await;
+    assert_eq!(run["counts"]["seen"], 8);
+
+    // The local dispatcher runs in `dev`; a re-push delivers now, here.
+    let pushed = l.ok(&["replay", "push", "acme", "--target", "app"]).await;
+    assert!(
+        pushed.contains("8 users re-pushed to app: 8 delivered"),
+        "{pushed}"
+    );
+    assert_eq!(l.app_hits.load(Ordering::SeqCst), 9);
+    let delivered = l
+        .json(&[
+            "deliveries",
+            "list",
+            "acme",
+            "--target",
+            "app",
+            "--status",
+            "delivered",
+        ])
+        .await;
+    assert_eq!(delivered.as_array().unwrap().len(), 8);
+    let one = l
+        .json(&["deliveries", "list", "acme", "--user", &employee])
+        .await;
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    assert_eq!(one[0]["objectId"], user_id.as_str());
+    let one_push = l
+        .ok(&[
+            "replay",
+            "push",
+            "acme",
+            "--target",
+            "app",
+            "--employee",
+            &employee,
+        ])
+        .await;
+    assert!(one_push.starts_with("1 users re-pushed"), "{one_push}");
+
+    let status = l.json(&["status", "acme"]).await;
+    assert_eq!(status[0]["state"], "active");
+    assert_eq!(status[0]["stale"], false);
+    assert_eq!(status[0]["users"]["active"], users_in(&active));
+    assert_eq!(status[0]["targets"][0]["failing"], false);
+    let human = l.ok(&["status"]).await;
+    assert!(
+        human.contains("last run") && human.contains("target app"),
+        "{human}"
+    );
+
+    // A second full sync of the same company: the evidence snapshot is taken again
+    // only if the figures moved (the re-push changed the share synced to the target).
+    l.ok(&["sync", "acme", "--full"]).await;
+    let evidence = l.json(&["evidence", "list", "acme"]).await;
+    let rows = evidence.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{evidence}");
+    assert_eq!(rows[0]["targetShare"]["app"], 1.0);
+    assert_eq!(rows[0]["stale"], false);
+    assert_eq!(rows[1]["targetShare"]["app"], 0.0);
+    l.ok(&["sync", "acme", "--full"]).await;
+    assert_eq!(
+        l.json(&["evidence", "list", "acme"])
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "an identical snapshot is not stored twice"
+    );
+    let ev_human = l.ok(&["evidence", "list", "acme"]).await;
+    assert!(
+        ev_human.contains("app=100%") && ev_human.contains("current"),
+        "{ev_human}"
+    );
+
+    let not_held = l.cmd(&["hold", "release", "acme"], "").await.unwrap_err();
+    assert!(not_held.to_string().contains("not held"), "{not_held}");
+    let no_queue = l
+        .cmd(&["replay", "dead-letters", "--directory", "acme"], "")
+        .await
+        .unwrap_err();
+    assert!(no_queue.to_string().contains("retry queue"), "{no_queue}");
+
+    l.ok(&[
+        "targets",
+        "update",
+        "acme",
+        "--id",
+        "app",
+        "--kind",
+        "app-webhook",
+        "--url",
+        &l.app_url,
+        "--disabled",
+    ])
+    .await;
+    assert!(l
+        .ok(&["targets", "list", "acme"])
+        .await
+        .contains("disabled"));
+    l.ok(&["targets", "remove", "acme", "app"]).await;
+    assert!(l.ok(&["targets", "list", "acme"]).await.contains("(none)"));
+
+    assert!(l
+        .ok(&["directories", "pause", "acme"])
+        .await
+        .contains("paused"));
+    assert!(l
+        .ok(&["directories", "resume", "acme"])
+        .await
+        .contains("active"));
+    let revoked = l.ok(&["directories", "revoke", "acme"]).await;
+    assert!(revoked.contains("revoked"), "{revoked}");
+    let secrets = std::fs::read_to_string(l.data.path().join("secrets.json")).unwrap();
+    assert!(!secrets.contains(KEY), "the credential secret is deleted");
+    // History stays: users, runs and the audit log.
+    assert_eq!(
+        l.json(&["users", "list", "acme"])
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        8
+    );
+
+    let audit = l.json(&["audit", "list", "acme"]).await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "connect",
+        "settings_change",
+        "target_change",
+        "sync",
+        "replay",
+        "pause",
+        "resume",
+        "revoke",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    assert_eq!(actions.first(), Some(&"connect"));
+    assert_eq!(actions.last(), Some(&"revoke"));
+    assert!(audit[0]["actor"].as_str().unwrap().starts_with("local:"));
+    let audit_text = l.ok(&["audit", "list", "acme"]).await;
+    assert!(!audit_text.contains(KEY) && !audit_text.contains(WHSEC));
+}
+
+fn users_in(list: &Value) -> Value {
+    Value::from(list.as_array().unwrap().len())
+}
+
+#[tokio::test]
+async fn commands_on_an_unknown_directory_or_without_a_secret_fail_with_one_line() {
+    let l = local().await;
+    let missing = l
+        .cmd(&["directories", "show", "nope"], "")
+        .await
+        .unwrap_err();
+    assert_eq!(missing.to_string(), "directory nope not found");
+    let no_key = l
+        .cmd(
+            &[
+                "directories",
+                "connect",
+                "--id",
+                "x",
+                "--subdomain",
+                "x",
+                "--secret-stdin",
+            ],
+            "\n",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        no_key.to_string().starts_with("no BambooHR API key"),
+        "{no_key}"
+    );
+    let bad_status = l
+        .cmd(&["deliveries", "list", "nope", "--status", "lost"], "")
+        .await
+        .unwrap_err();
+    assert!(!bad_status.to_string().contains('\n'));
+}
