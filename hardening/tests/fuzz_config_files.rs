@@ -106,6 +106,16 @@ fn file_from(template: Value) -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// Whether Debug output, what a careless log line would print, shows a planted
+/// value. The OAuth client id is not a secret (it is shown on purpose), so a planted
+/// value there is set aside.
+fn debug_shows_a_secret(mut s: DirectorySecrets) -> bool {
+    if let Some(o) = s.oauth.as_mut() {
+        o.client_id = None;
+    }
+    format!("{s:?}").contains(CANARY)
+}
+
 fn config() -> Config {
     Config {
         failure_persistence: None,
@@ -124,8 +134,7 @@ fn arbitrary_directory_secrets_parse_or_are_refused_without_quoting_them() {
                         .map_err(|e| TestCaseError::fail(format!("round trip: {e}")))?;
                     let (first, second) = (s.to_json(), again.to_json());
                     prop_assert_eq!(first.expose_secret(), second.expose_secret());
-                    // Debug output is what a careless log line would print.
-                    prop_assert!(!format!("{s:?}").contains(CANARY), "Debug shows a secret");
+                    prop_assert!(!debug_shows_a_secret(s), "Debug shows a secret");
                 }
                 Err(e) => {
                     prop_assert!(matches!(e, SecretsError::Malformed { .. }), "{e:?}");
@@ -151,10 +160,7 @@ fn an_arbitrary_local_secrets_file_is_read_or_refused_without_quoting_it() {
             std::fs::write(&path, &bytes).unwrap();
             let store = FileSecrets::open(&path);
             match rt.block_on(store.get("acme")) {
-                Ok(s) => {
-                    let shown = format!("{s:?}");
-                    prop_assert!(!shown.contains(CANARY), "Debug shows a secret");
-                }
+                Ok(s) => prop_assert!(!debug_shows_a_secret(s), "Debug shows a secret"),
                 Err(e) => prop_assert!(!e.to_string().contains(CANARY), "{e}"),
             }
             Ok(())

@@ -262,6 +262,10 @@ fn documented(payload: &Value) -> bool {
     if obj.contains_key("sweep") {
         return obj.len() == 1 && obj["sweep"] == Value::Bool(true);
     }
+    // A sync request is strict: no fields beyond these two.
+    if obj.keys().any(|k| k != "directoryId" && k != "mode") {
+        return false;
+    }
     let dir_ok = obj
         .get("directoryId")
         .and_then(Value::as_str)
