@@ -52,3 +52,125 @@ fn dev_without_demo_explains_what_to_do_and_exits_non_zero() {
     assert!(stderr.contains("--demo"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
 }
+
+/// Kills the demo when the test ends, however it ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Lines the demo prints, until `pred` matches one (or 60 s pass).
+fn wait_for(
+    lines: &std::sync::mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    pred: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if pred(&line) {
+                    return line;
+                }
+            }
+            Err(_) => panic!("timed out; the demo printed:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 request to the simulator's control API; the status code.
+fn http(base: &str, method: &str, path: &str, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_running_demo_applies_a_simulator_webhook_and_delivers_the_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_bamboohr-sync"))
+        .args([
+            "dev",
+            "--demo",
+            "--employees",
+            "5",
+            "--poll-seconds",
+            "3600",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the CLI starts");
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let sim_line = wait_for(&lines, &mut seen, |l| l.contains("BambooHR simulator"));
+    let sim_url = sim_line.rsplit(' ').next().unwrap().to_string();
+    wait_for(&lines, &mut seen, |l| l.starts_with("first sync delivered"));
+    let employee = seen
+        .iter()
+        .find_map(|l| {
+            let rest = l.split("(employee ").nth(1)?;
+            Some(rest.split(',').next()?.to_string())
+        })
+        .expect("the first sync delivered employees");
+
+    // BambooHR (the simulator) changes the employee and posts its signed webhook to
+    // the demo's endpoint.
+    let status = http(
+        &sim_url,
+        "PATCH",
+        &format!("/_sim/employees/{employee}"),
+        r#"{"jobTitle":"Chief Demo Officer"}"#,
+    );
+    assert_eq!(status, 204, "the simulator took the change");
+    let delivered = wait_for(&lines, &mut seen, |l| {
+        l.contains("delivered user.updated") && l.contains(&format!("(employee {employee},"))
+    });
+    assert!(delivered.contains(" v2 "), "{delivered}");
+
+    // While the demo holds the data directory, commands refuse to write beside it.
+    let busy = Command::new(env!("CARGO_BIN_EXE_bamboohr-sync"))
+        .arg("--local-data-dir")
+        .arg(dir.path())
+        .args(["directories", "list"])
+        .output()
+        .unwrap();
+    assert!(!busy.status.success());
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert!(stderr.contains("the dev stack (pid"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
