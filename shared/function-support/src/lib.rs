@@ -50,19 +50,38 @@ impl StackConfig {
     }
 }
 
-/// JSON logs for CloudWatch, filtered by RUST_LOG (default `info`).
+/// Targets whose TRACE events carry whole request and response bodies: the AWS SDK's
+/// orchestrator logs every DynamoDB item it reads or writes, and items hold HR data.
+pub const BODY_LOGGING_TARGETS: [&str; 1] = ["aws_smithy_runtime"];
+
+/// Whether an event may be logged whatever RUST_LOG says: false for the TRACE events of
+/// [`BODY_LOGGING_TARGETS`], so an operator turning on `RUST_LOG=trace` to debug never
+/// sends HR data to CloudWatch (tests/no_secrets_in_logs proves the rest is clean).
+pub fn carries_no_bodies(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() != tracing::Level::TRACE
+        || !BODY_LOGGING_TARGETS
+            .iter()
+            .any(|t| meta.target().starts_with(t))
+}
+
+/// JSON logs for CloudWatch, filtered by RUST_LOG (default `info`) and by
+/// [`carries_no_bodies`].
 pub fn init_tracing() {
-    tracing_subscriber::fmt()
+    use tracing_subscriber::filter::{filter_fn, FilterExt};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    let env = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let layer = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
         .with_current_span(false)
         .with_ansi(false)
         .without_time()
         .with_target(false)
-        .init();
+        .with_filter(env.and(filter_fn(carries_no_bodies)));
+    tracing_subscriber::registry().with(layer).init();
 }
 
 /// The engine on AWS: DynamoDB store, cached Secrets Manager, EventBridge bus.
