@@ -600,10 +600,14 @@ async fn directories(
             )
             .await?;
             let path = format!("/webhooks/bamboohr/{}", outcome.directory.id);
+            let webhook_url = stack
+                .webhook_base_url
+                .as_ref()
+                .map(|base| format!("{base}{}", outcome.directory.id));
             emit(
                 out,
                 mode,
-                &json!({"connect": outcome, "webhookPath": path}),
+                &json!({"connect": outcome, "webhookPath": path, "webhookUrl": webhook_url}),
                 |o| {
                     writeln!(
                         o,
@@ -616,9 +620,12 @@ async fn directories(
                         outcome.directory.id,
                         outcome.employees
                     )?;
-                    match (&outcome.webhook_id, &a.register_webhook) {
-                        (Some(id), Some(url)) => {
+                    match (&outcome.webhook_id, &a.register_webhook, &webhook_url) {
+                        (Some(id), Some(url), _) => {
                             writeln!(o, "BambooHR webhook {id} registered, posting to {url}")
+                        }
+                        (None, _, Some(url)) => {
+                            writeln!(o, "webhook URL to give BambooHR: {url}")
                         }
                         _ => writeln!(
                             o,
@@ -949,10 +956,11 @@ async fn status(
             .map(|d| d.id)
             .collect(),
     };
+    // The local stack's dead letters live in the dev process: not readable here.
+    let depth = stack.dead_letter_depth().await?;
     let mut all = Vec::new();
     for id in &ids {
-        // The local stack's dead letters live in the dev process: not readable here.
-        all.push(admin::status(&stack.engine, id, None).await?);
+        all.push(admin::status(&stack.engine, id, depth).await?);
     }
     emit(out, mode, &all, |o| {
         for s in &all {

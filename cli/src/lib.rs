@@ -29,6 +29,9 @@ pub struct Cli {
         default_value = ".dev-data"
     )]
     pub data_dir: std::path::PathBuf,
+    /// Operate this deployed CloudFormation stack instead of the local one.
+    #[arg(long, global = true, env = "BAMBOOHR_SYNC_STACK")]
+    pub stack: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -91,7 +94,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write, input: &mut dyn BufRead) -> Resu
     match cli.command {
         Command::Dev(args) => dev::run(args).await.map_err(CliError::from),
         command => {
-            let stack = stack::Stack::local(&cli.data_dir).await?;
+            let stack = match &cli.stack {
+                Some(name) => stack::Stack::deployed(name).await?,
+                None => stack::Stack::local(&cli.data_dir).await?,
+            };
             commands::execute(&stack, command, cli.output, out, input).await
         }
     }

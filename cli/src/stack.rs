@@ -1,5 +1,7 @@
-//! Which stack a command operates: the local one (the `dev` data directory: the
-//! embedded file store and local secrets file).
+//! Which stack a command operates: a deployed one (its resources named by the
+//! CloudFormation stack's outputs, the stack given by `--stack` or
+//! `BAMBOOHR_SYNC_STACK`), or the local one (the `dev` data directory: the embedded
+//! file store and local secrets file).
 //!
 //! Locally, schedules live in the running `dev` process, which rebuilds them from the
 //! directory records at every tick; a command's own scheduler is therefore a scratch
@@ -20,6 +22,10 @@ use crate::commands::CliError;
 
 /// The engine and scheduler a command runs against, and who the caller is.
 pub struct Stack {
+    /// The deployed stack's delivery dead-letter queue, to report its depth.
+    pub dead_letters: Option<(aws_sdk_sqs::Client, String)>,
+    /// Base of the webhook URLs BambooHR posts to (deployed stacks).
+    pub webhook_base_url: Option<String>,
     /// The engine over the stack's store, secrets and bus.
     pub engine: Engine,
     /// Where directory schedules go.
@@ -96,7 +102,131 @@ impl Stack {
             engine,
             scheduler: Arc::new(InProcessScheduler::new()),
             actor: local_actor(),
+            dead_letters: None,
+            webhook_base_url: None,
         })
+    }
+
+    /// The deployed stack `name`: its outputs name the table, bus, secret prefix,
+    /// scheduler settings and queues; the caller is whoever the AWS credentials say
+    /// (STS GetCallerIdentity). The SDK configuration comes from the environment as
+    /// for the AWS CLI, with this project's timeouts and bounded, jittered retries.
+    pub async fn deployed(name: &str) -> Result<Self, CliError> {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(aws_adapters::clients::timeout_config())
+            .retry_config(aws_adapters::clients::retry_config())
+            .load()
+            .await;
+        let outputs = stack_outputs(&sdk, name).await?;
+        let get = |key: &str| {
+            outputs.get(key).cloned().ok_or_else(|| {
+                CliError::Usage(format!(
+                    "stack {name} has no output {key}; deploy the current template"
+                ))
+            })
+        };
+        let config = function_support::StackConfig {
+            table_name: get("TableName")?,
+            event_bus_name: get("EventBusName")?,
+            secret_prefix: get("SecretPrefix")?,
+        };
+        let retry = aws_adapters::SqsRetryQueue::new(
+            &sdk,
+            get("RetryQueueUrl")?,
+            get("DeliveryDeadLetterQueueUrl")?,
+        );
+        let engine = function_support::aws_engine(&sdk, &config)
+            .with_retry_queue(Arc::new(retry))
+            .with_foreign_bus(Arc::new(aws_adapters::CustomerEventBus::new(&sdk)));
+        let settings = function_support::SchedulerSettings {
+            group_name: get("SchedulerGroupName")?,
+            role_arn: get("SchedulerRoleArn")?,
+            dead_letter_arn: get("PollerScheduleDeadLetterQueueArn")?,
+        };
+        let scheduler =
+            function_support::aws_scheduler(&sdk, &settings, &get("PollerFunctionArn")?)
+                .map_err(|e| CliError::Usage(format!("stack {name}: {e}")))?;
+        let identity = aws_sdk_sts::Client::new(&sdk)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| CliError::Usage(format!("AWS credentials: {}", aws_error(&e))))?;
+        Ok(Self {
+            engine,
+            scheduler: Arc::new(scheduler),
+            actor: identity.arn().unwrap_or("unknown").to_string(),
+            dead_letters: Some((
+                aws_adapters::clients::sqs(&sdk),
+                get("DeliveryDeadLetterQueueUrl")?,
+            )),
+            webhook_base_url: outputs.get("WebhookBaseUrl").cloned(),
+        })
+    }
+
+    /// Messages waiting in the delivery dead-letter queue, when the stack has one.
+    pub async fn dead_letter_depth(&self) -> Result<Option<u64>, CliError> {
+        let Some((sqs, url)) = &self.dead_letters else {
+            return Ok(None);
+        };
+        let out = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| CliError::Usage(format!("dead-letter queue: {}", aws_error(&e))))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            })
+            .and_then(|n| n.parse().ok()))
+    }
+}
+
+/// The outputs of a CloudFormation stack, by key.
+async fn stack_outputs(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+) -> Result<std::collections::BTreeMap<String, String>, CliError> {
+    let out = aws_sdk_cloudformation::Client::new(sdk)
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| CliError::Usage(format!("stack {name}: {}", aws_error(&e))))?;
+    let stack = out
+        .stacks()
+        .first()
+        .ok_or_else(|| CliError::Usage(format!("stack {name} not found")))?;
+    Ok(stack
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+        .collect())
+}
+
+/// The service's error code and message, or the transport failure, in one line.
+fn aws_error<E, R>(e: &aws_sdk_sqs::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.as_service_error() {
+        Some(s) => format!(
+            "{}: {}",
+            s.code().unwrap_or("error"),
+            s.message().unwrap_or("no message")
+        ),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            text.replace('\n', " ")
+        }
     }
 }
 

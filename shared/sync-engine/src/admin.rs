@@ -239,12 +239,10 @@ pub async fn connect(
     let id = &request.directory_id;
     let mut directory = match engine.store.get_directory(id).await? {
         Some(d) => d,
-        None => Directory::new(
-            id.clone(),
-            &request.subdomain,
-            &format!("bamboohr-sync/{id}"),
-        )
-        .map_err(|e| invalid("subdomain", e.to_string()))?,
+        // The secret is named after the directory; the secret store adds the stack's
+        // prefix (Secrets Manager) or keys its file by it (local).
+        None => Directory::new(id.clone(), &request.subdomain, id.as_str())
+            .map_err(|e| invalid("subdomain", e.to_string()))?,
     };
     let reauthenticated = directory.version > 0 && directory.state != DirectoryState::Revoked;
     let expected = (directory.version > 0).then_some(directory.version);
