@@ -401,3 +401,58 @@ async fn targets_are_added_tested_with_a_signed_ping_and_removed_with_their_secr
         vec![AuditAction::TargetChange, AuditAction::TargetChange]
     );
 }
+
+#[tokio::test]
+async fn a_failed_sync_is_audited_as_a_failure_and_leaves_no_evidence_and_old_evidence_goes_stale()
+{
+    let (sim, url) = simulator(SimConfig {
+        api_key: "k".into(),
+        employees: 3,
+        ..SimConfig::default()
+    })
+    .await;
+    let h = harness("k", Some(url), vec![]).await;
+    let full = SyncRequest {
+        directory_id: h.dir.clone(),
+        mode: SyncMode::Full,
+    };
+    run_sync(&h.engine, &full, &RunOptions::default())
+        .await
+        .unwrap();
+    let status = admin::status(&h.engine, &h.dir, None).await.unwrap();
+    assert!(!status.evidence_stale);
+
+    sim.inject(
+        FaultPlan::next(Fault::Status {
+            status: 401,
+            retry_after: None,
+        })
+        .times(u64::MAX),
+    );
+    h.clock.advance(time::Duration::minutes(5));
+    let failed = run_sync(&h.engine, &full, &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(failed.status, domain::RunStatus::Failed);
+    let audit = h.engine.store.list_audit(&h.dir, 10).await.unwrap();
+    assert_eq!(
+        actions(&audit),
+        vec![AuditAction::Sync, AuditAction::SyncFailure]
+    );
+    assert_eq!(
+        h.engine
+            .store
+            .list_evidence(&h.dir, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Past the stale threshold (twice the 30-minute schedule) without a successful
+    // sync, the evidence is stale.
+    h.clock.advance(time::Duration::minutes(61));
+    let status = admin::status(&h.engine, &h.dir, None).await.unwrap();
+    assert!(status.stale);
+    assert!(status.evidence_stale);
+}
