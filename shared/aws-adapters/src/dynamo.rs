@@ -266,6 +266,11 @@ pub struct DynamoStore {
     pub(crate) table: String,
     read_milli: AtomicU64,
     write_milli: AtomicU64,
+    /// Units computed from each request's item sizes by DynamoDB's rules (see
+    /// [`DynamoStore::metered`]), in milli-units.
+    metered_read_milli: AtomicU64,
+    metered_write_milli: AtomicU64,
+    requests: AtomicU64,
     last_seq: AtomicU64,
 }
 
@@ -291,6 +296,9 @@ impl DynamoStore {
             table: table.into(),
             read_milli: AtomicU64::new(0),
             write_milli: AtomicU64::new(0),
+            metered_read_milli: AtomicU64::new(0),
+            metered_write_milli: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
             last_seq: AtomicU64::new(0),
         }
     }
@@ -314,10 +322,48 @@ impl DynamoStore {
         )
     }
 
-    /// Sets the consumed-capacity counters back to zero.
+    /// Sets the consumed-capacity counters (reported and metered) back to zero.
     pub fn reset_consumed(&self) {
-        self.read_milli.store(0, Ordering::Relaxed);
-        self.write_milli.store(0, Ordering::Relaxed);
+        for c in [
+            &self.read_milli,
+            &self.write_milli,
+            &self.metered_read_milli,
+            &self.metered_write_milli,
+            &self.requests,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Capacity units counted from the requests themselves, by DynamoDB's on-demand
+    /// rules, for benchmarks and cost figures where the server's own report cannot be
+    /// trusted (moto reports fixed or no units): a strongly consistent read costs one
+    /// unit per started 4 KB of the items read (Query: of all items of a page summed),
+    /// an eventually consistent index read half that; a write one unit per started 1 KB
+    /// of the item, twice that inside a transaction. Requests whose items are not at
+    /// hand (deletes, small conditional puts of leases, receipts, run records) count
+    /// the minimum, one unit. Returns `(read units, write units, requests)`.
+    pub fn metered(&self) -> (f64, f64, u64) {
+        (
+            self.metered_read_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+            self.metered_write_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+            self.requests.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Meters a read of items totalling `bytes`.
+    pub(crate) fn meter_read(&self, bytes: usize, consistent: bool) {
+        let units = bytes.div_ceil(4096).max(1) as u64 * 1000;
+        let milli = if consistent { units } else { units / 2 };
+        self.metered_read_milli.fetch_add(milli, Ordering::Relaxed);
+    }
+
+    /// Meters the write of items of these sizes.
+    pub(crate) fn meter_write(&self, sizes: &[usize], transactional: bool) {
+        let units: u64 = sizes.iter().map(|b| b.div_ceil(1024).max(1) as u64).sum();
+        let units = if transactional { units * 2 } else { units };
+        self.metered_write_milli
+            .fetch_add(units * 1000, Ordering::Relaxed);
     }
 
     fn add(counter: &AtomicU64, cc: Option<&ConsumedCapacity>) {
@@ -331,12 +377,31 @@ impl DynamoStore {
         }
     }
 
+    /// Records a read request: the units DynamoDB reported, and one metered unit (the
+    /// minimum) unless the caller meters the items itself ([`DynamoStore::meter_read`]).
     pub(crate) fn record_read(&self, cc: Option<&ConsumedCapacity>) {
         Self::add(&self.read_milli, cc);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.meter_read(0, true);
     }
 
+    /// A read request whose items the caller has: metered by their sizes.
+    pub(crate) fn record_read_items(
+        &self,
+        cc: Option<&ConsumedCapacity>,
+        items: &[Item],
+        consistent: bool,
+    ) {
+        Self::add(&self.read_milli, cc);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.meter_read(items.iter().map(item_size).sum(), consistent);
+    }
+
+    /// Records a write request: reported units, and the metered minimum of one unit.
     pub(crate) fn record_write(&self, cc: Option<&ConsumedCapacity>) {
         Self::add(&self.write_milli, cc);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.meter_write(&[0], false);
     }
 
     /// Reserves `count` consecutive outbox sequence numbers, never below the clock and
@@ -370,7 +435,8 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "GetItem", &e))?;
-        self.record_read(out.consumed_capacity());
+        let found: Vec<Item> = out.item.iter().cloned().collect();
+        self.record_read_items(out.consumed_capacity(), &found, true);
         Ok(out.item)
     }
 
@@ -379,7 +445,7 @@ impl DynamoStore {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
+            let mut out = self
                 .client
                 .query()
                 .table_name(&self.table)
@@ -395,8 +461,9 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| unavailable(&self.table, "Query", &e))?;
-            self.record_read(out.consumed_capacity());
-            items.extend(out.items.unwrap_or_default());
+            let page = out.items.take().unwrap_or_default();
+            self.record_read_items(out.consumed_capacity(), &page, q.index.is_none());
+            items.extend(page);
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(items),
@@ -444,10 +511,16 @@ impl DynamoStore {
                     .await
                     .map_err(|e| unavailable(&self.table, "BatchGetItem", &e))?;
                 for cc in out.consumed_capacity() {
-                    self.record_read(Some(cc));
+                    Self::add(&self.read_milli, Some(cc));
                 }
                 if let Some(mut responses) = out.responses {
-                    found.extend(responses.remove(&self.table).unwrap_or_default());
+                    let got = responses.remove(&self.table).unwrap_or_default();
+                    self.requests.fetch_add(1, Ordering::Relaxed);
+                    // BatchGetItem bills each item on its own.
+                    for item in &got {
+                        self.meter_read(item_size(item), true);
+                    }
+                    found.extend(got);
                 }
                 if let Some(mut unprocessed) = out.unprocessed_keys {
                     if let Some(ka) = unprocessed.remove(&self.table) {
@@ -466,6 +539,7 @@ impl DynamoStore {
         expected: Option<u64>,
         what: &str,
     ) -> Result<(), StoreError> {
+        let size = item_size(&item);
         let (condition, values) = condition_on_version(expected);
         let out = self
             .client
@@ -480,7 +554,9 @@ impl DynamoStore {
             .await;
         match out {
             Ok(out) => {
-                self.record_write(out.consumed_capacity());
+                Self::add(&self.write_milli, out.consumed_capacity());
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                self.meter_write(&[size], false);
                 Ok(())
             }
             Err(e)
@@ -496,6 +572,29 @@ impl DynamoStore {
             Err(e) => Err(unavailable(&self.table, "PutItem", &e)),
         }
     }
+}
+
+/// An item's size as DynamoDB bills it: each attribute's name plus its value (strings
+/// and binaries by length, numbers by about one byte per two digits plus one, maps and
+/// lists by their members plus a few bytes).
+pub(crate) fn item_size(item: &Item) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+            AttributeValue::Ns(v) => v.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+            AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+            AttributeValue::M(m) => {
+                3 + m.iter().map(|(k, v)| k.len() + value(v) + 1).sum::<usize>()
+            }
+            AttributeValue::L(l) => 3 + l.iter().map(|v| value(v) + 1).sum::<usize>(),
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
 }
 
 /// The outbox item of an event at write sequence `seq`.
@@ -1073,6 +1172,7 @@ impl DynamoStore {
         dir: &DirectoryId,
         what: &str,
     ) -> Result<(), StoreError> {
+        let mut sizes = vec![item_size(&item)];
         let (condition, values) = condition_on_version(expected);
         let mut items = Vec::with_capacity(events.len() + 1);
         items.push(
@@ -1095,7 +1195,11 @@ impl DynamoStore {
                     .put(built(
                         Put::builder()
                             .table_name(&self.table)
-                            .set_item(Some(outbox_item(dir, event, seq + i as u64)?))
+                            .set_item(Some({
+                                let outbox = outbox_item(dir, event, seq + i as u64)?;
+                                sizes.push(item_size(&outbox));
+                                outbox
+                            }))
                             .build(),
                     )?)
                     .build(),
@@ -1111,8 +1215,10 @@ impl DynamoStore {
         match out {
             Ok(out) => {
                 for cc in out.consumed_capacity() {
-                    self.record_write(Some(cc));
+                    Self::add(&self.write_milli, Some(cc));
                 }
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                self.meter_write(&sizes, true);
                 Ok(())
             }
             Err(e) => Err(self.transaction_error(e, what, expected)),

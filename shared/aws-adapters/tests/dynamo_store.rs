@@ -351,3 +351,39 @@ async fn a_receipt_is_a_ttl_item_outside_the_fingerprint_index() {
     assert!(!item.contains_key("gsi1pk"));
     assert!(index_entries(&store, "FP#ttl").await.is_empty());
 }
+
+#[tokio::test]
+async fn metered_units_follow_dynamodbs_size_rules() {
+    let store = common::store().await;
+    let d = dir("meter");
+    let small = user(&d, "1", 1, "Ada", UserState::Active);
+    store.reset_consumed();
+    // A user under 1 KB with one small event, in a transaction: 2 x (1 + 1) units.
+    store
+        .write_user(&UserWrite {
+            user: small.clone(),
+            expected_version: None,
+            events: vec![event(&small, 1)],
+        })
+        .await
+        .unwrap();
+    let (read, write, requests) = store.metered();
+    assert_eq!((read, write, requests), (0.0, 4.0, 1));
+
+    // A strongly consistent read of an item under 4 KB costs one unit.
+    store.reset_consumed();
+    store.get_user(&d, &small.employee_id).await.unwrap();
+    assert_eq!(store.metered(), (1.0, 0.0, 1));
+
+    // A user item of about 5 KB costs 5 x 2 units to write in a transaction and 2 to read.
+    let mut big = user(&d, "2", 1, "Grace", UserState::Active);
+    big.job_title = Some("x".repeat(4_500));
+    big.refresh_fingerprint();
+    store.reset_consumed();
+    create(&store, &big).await;
+    let (_, write, _) = store.metered();
+    assert!((10.0..=12.0).contains(&write), "{write}");
+    store.reset_consumed();
+    store.get_user(&d, &big.employee_id).await.unwrap();
+    assert_eq!(store.metered().0, 2.0);
+}

@@ -10,8 +10,14 @@ use crate::deps::Engine;
 use crate::error::EngineError;
 
 /// Events published per bus call; EventBridge takes 10 per PutEvents and the adapter
-/// batches, so this only bounds memory.
+/// batches, so this only bounds one call.
 const FLUSH_PAGE: usize = 100;
+
+/// Events read from the outbox at once. The store may read its whole outbox to find
+/// the oldest events (DynamoDB orders them by `seq` in memory), so reading many at a
+/// time keeps a large outbox from being read once per [`FLUSH_PAGE`]; runs flush after
+/// every page of employees, so the outbox seldom holds more than a page's events.
+const READ_PAGE: usize = 2_000;
 
 /// What one flush did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -27,25 +33,27 @@ pub struct FlushReport {
 /// of earlier ones.
 pub async fn flush(engine: &Engine, directory: &DirectoryId) -> Result<FlushReport, EngineError> {
     let mut report = FlushReport::default();
-    loop {
-        let pending = engine.store.pending_events(directory, FLUSH_PAGE).await?;
+    'reading: loop {
+        let pending = engine.store.pending_events(directory, READ_PAGE).await?;
         if pending.is_empty() {
             break;
         }
-        let outcome = engine.bus.publish(&pending).await?;
-        engine
-            .store
-            .mark_published(directory, &outcome.published)
-            .await?;
-        report.published += outcome.published.len();
-        if !outcome.failed.is_empty() {
-            report.failed += outcome.failed.len();
-            for (id, reason) in &outcome.failed {
-                warn!(directory_id = %directory, event_id = %id, reason = %reason, "event not published; kept in the outbox");
+        for chunk in pending.chunks(FLUSH_PAGE) {
+            let outcome = engine.bus.publish(chunk).await?;
+            engine
+                .store
+                .mark_published(directory, &outcome.published)
+                .await?;
+            report.published += outcome.published.len();
+            if !outcome.failed.is_empty() {
+                report.failed += outcome.failed.len();
+                for (id, reason) in &outcome.failed {
+                    warn!(directory_id = %directory, event_id = %id, reason = %reason, "event not published; kept in the outbox");
+                }
+                break 'reading;
             }
-            break;
         }
-        if pending.len() < FLUSH_PAGE {
+        if pending.len() < READ_PAGE {
             break;
         }
     }

@@ -581,6 +581,9 @@ async fn full(
             }
             ctx.apply(&record, run).await?;
         }
+        // Publishing page by page keeps the outbox (and each read of it) small.
+        let flushed = outbox::flush(engine, id).await?;
+        run.counts.events_published += flushed.published as u64;
         if cp.next_page >= batch.total_pages {
             break;
         }
