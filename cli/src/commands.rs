@@ -17,7 +17,7 @@ use sync_engine::admin::{self, ConnectRequest, Credential, SettingsChange, Targe
 use sync_engine::run::{HoldDecision, RunOptions};
 use sync_engine::EngineError;
 
-use crate::output::{emit, table, when};
+use crate::output::{emit, spinner, table, when};
 use crate::stack::Stack;
 use crate::{Command, Output};
 
@@ -914,10 +914,10 @@ async fn sync(
             SyncMode::Incremental
         },
     };
-    if mode == Output::Human {
-        eprintln!("syncing {id} ({})…", request.mode.as_str());
-    }
-    let run = sync_engine::run::run_sync(&stack.engine, &request, &RunOptions::default()).await?;
+    let progress = spinner(mode, format!("syncing {id} ({})", request.mode.as_str()));
+    let run = sync_engine::run::run_sync(&stack.engine, &request, &RunOptions::default()).await;
+    progress.finish_and_clear();
+    let run = run?;
     emit(out, mode, &run, |o| {
         let c = &run.counts;
         writeln!(
@@ -1219,10 +1219,10 @@ async fn replay(
             let id = dir_id(&directory)?;
             let t = target_id(&target)?;
             let e = employee.as_deref().map(employee_id).transpose()?;
-            if mode == Output::Human {
-                eprintln!("re-pushing to {t}…");
-            }
-            let outcomes = admin::repush(&stack.engine, &id, &t, e.as_ref(), &stack.actor).await?;
+            let progress = spinner(mode, format!("re-pushing {id} to {t}"));
+            let outcomes = admin::repush(&stack.engine, &id, &t, e.as_ref(), &stack.actor).await;
+            progress.finish_and_clear();
+            let outcomes = outcomes?;
             let delivered = outcomes
                 .iter()
                 .filter(|(_, o)| o.starts_with("Delivered"))

@@ -62,3 +62,17 @@ pub fn when(t: Option<time::OffsetDateTime>) -> String {
     })
     .unwrap_or_else(|| "-".to_string())
 }
+
+/// A spinner on stderr for work that takes a while (a sync, a re-push). It draws only
+/// when stderr is a terminal and the output is for people, so scripts and captured
+/// logs see nothing of it.
+pub fn spinner(mode: Output, message: String) -> indicatif::ProgressBar {
+    let bar = if mode == Output::Human {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
