@@ -104,6 +104,12 @@ fn read_optional_secret(
 
 /// Environment variable holding the BambooHR API key for `directories connect`.
 pub const API_KEY_ENV: &str = "BAMBOOHR_API_KEY";
+/// Environment variable holding the OAuth access token for `directories connect --oauth`.
+pub const ACCESS_TOKEN_ENV: &str = "BAMBOOHR_ACCESS_TOKEN";
+/// Environment variable holding the OAuth refresh token.
+pub const REFRESH_TOKEN_ENV: &str = "BAMBOOHR_REFRESH_TOKEN";
+/// Environment variable holding the OAuth client secret.
+pub const CLIENT_SECRET_ENV: &str = "BAMBOOHR_CLIENT_SECRET";
 /// Environment variable holding a target's secret (signing secret, bearer token or
 /// URL parameter value) for `targets add|update`.
 pub const TARGET_SECRET_ENV: &str = "BAMBOOHR_SYNC_TARGET_SECRET";
@@ -158,7 +164,15 @@ pub struct ConnectArgs {
     /// Register a BambooHR event webhook posting to this URL.
     #[arg(long)]
     pub register_webhook: Option<String>,
-    /// Where the API key comes from.
+    /// Connect with OAuth tokens instead of an API key: the access token is read from
+    /// $BAMBOOHR_ACCESS_TOKEN (or stdin); with $BAMBOOHR_REFRESH_TOKEN, this client
+    /// id and $BAMBOOHR_CLIENT_SECRET the tokens are refreshed as they expire.
+    #[arg(long)]
+    pub oauth: bool,
+    /// The OAuth client id (not a secret).
+    #[arg(long, requires = "oauth")]
+    pub oauth_client_id: Option<String>,
+    /// Where the API key (or the OAuth access token) comes from.
     #[command(flatten)]
     pub secret: SecretSource,
 }
@@ -584,7 +598,29 @@ async fn directories(
     let scheduler = stack.scheduler.as_ref();
     match cmd {
         DirectoriesCmd::Connect(a) => {
-            let key = read_secret(&a.secret, API_KEY_ENV, "BambooHR API key", input)?;
+            let credential = if a.oauth {
+                let access = read_secret(&a.secret, ACCESS_TOKEN_ENV, "OAuth access token", input)?;
+                let env_secret = |name: &str| {
+                    std::env::var(name)
+                        .ok()
+                        .filter(|v| !v.trim().is_empty())
+                        .map(|v| SecretString::from(v.trim().to_string()))
+                };
+                Credential::OAuth(ports::OAuthTokens {
+                    access_token: access,
+                    refresh_token: env_secret(REFRESH_TOKEN_ENV),
+                    expires_at: None,
+                    client_id: a.oauth_client_id.clone(),
+                    client_secret: env_secret(CLIENT_SECRET_ENV),
+                })
+            } else {
+                Credential::ApiKey(read_secret(
+                    &a.secret,
+                    API_KEY_ENV,
+                    "BambooHR API key",
+                    input,
+                )?)
+            };
             let outcome = admin::connect(
                 engine,
                 scheduler,
@@ -592,7 +628,7 @@ async fn directories(
                     directory_id: dir_id(&a.directory)?,
                     subdomain: a.subdomain,
                     base_url: a.base_url,
-                    credential: Credential::ApiKey(key),
+                    credential,
                     time_zone: a.time_zone,
                     register_webhook_at: a.register_webhook.clone(),
                 },

@@ -393,3 +393,69 @@ async fn commands_on_an_unknown_directory_or_without_a_secret_fail_with_one_line
         .unwrap_err();
     assert!(!bad_status.to_string().contains('\n'));
 }
+
+#[tokio::test]
+async fn a_directory_connects_with_an_oauth_access_token_read_from_stdin() {
+    let sim = Simulator::generate(SimConfig {
+        api_key: KEY.into(),
+        employees: 2,
+        ..SimConfig::default()
+    });
+    sim.add_bearer_token("oauth-access-token-1");
+    let server = sim.serve().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let argv = |extra: &[&str]| {
+        let mut v = vec![
+            "bamboohr-sync".to_string(),
+            "--local-data-dir".to_string(),
+            data.path().display().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        Cli::try_parse_from(v).unwrap()
+    };
+    let connect = [
+        "directories",
+        "connect",
+        "--id",
+        "oauth-co",
+        "--subdomain",
+        "oauthco",
+        "--base-url",
+        server.base_url.as_str(),
+        "--oauth",
+        "--secret-stdin",
+    ];
+    let mut out = Vec::new();
+    let refused = run(
+        argv(&connect),
+        &mut out,
+        &mut Cursor::new(b"revoked-token\n".to_vec()),
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().starts_with("bad API key"), "{refused}");
+
+    run(
+        argv(&connect),
+        &mut out,
+        &mut Cursor::new(b"oauth-access-token-1\n".to_vec()),
+    )
+    .await
+    .unwrap();
+    let mut shown = Vec::new();
+    run(
+        argv(&["--output", "json", "directories", "show", "oauth-co"]),
+        &mut shown,
+        &mut Cursor::new(Vec::new()),
+    )
+    .await
+    .unwrap();
+    let v: Value = serde_json::from_slice(&shown).unwrap();
+    assert_eq!(v["auth"], "o_auth");
+    let secrets = std::fs::read_to_string(data.path().join("secrets.json")).unwrap();
+    assert!(
+        secrets.contains("oauth"),
+        "the tokens are in the local secret file"
+    );
+    assert!(!String::from_utf8_lossy(&out).contains("oauth-access-token-1"));
+}
