@@ -7,9 +7,10 @@ mod common;
 use common::*;
 use domain::{EventType, UserState};
 use lambda_http::http::StatusCode;
-use ports::{DirectorySecrets, SecretStore, Store};
+use ports::{Clock, DirectorySecrets, SecretStore, Store};
 use secrecy::SecretString;
 use serde_json::json;
+use std::sync::Arc;
 
 fn code(resp: &lambda_http::Response<lambda_http::Body>) -> String {
     json_body(resp)["error"]["code"]
@@ -161,6 +162,33 @@ async fn an_employee_deleted_event_marks_the_user_deleted_without_a_fetch() {
     let events = f.drain();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type, EventType::UserDeleted);
+}
+
+#[tokio::test]
+async fn event_based_webhooks_schedule_one_targeted_run_a_minute_later() {
+    let mut f = fixture().await;
+    let scheduler = Arc::new(embedded_adapters::InProcessScheduler::new());
+    f.deps = webhook::Deps::new(f.deps.engine.clone().with_scheduler(scheduler.clone()));
+    for id in ["100", "101", "102"] {
+        let resp = send(
+            &f,
+            Req::new("acme", event_based("employee.updated", id)).signed(KEY),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED, "{}", json_body(&resp));
+    }
+    // A burst of webhooks within a minute shares one run.
+    assert_eq!(scheduler.pending_once(), 1);
+    let now = f.clock.now();
+    assert!(scheduler.due(now).is_empty(), "not before the minute is up");
+    let due = scheduler.due(now + time::Duration::minutes(1));
+    assert_eq!(
+        due,
+        vec![domain::SyncRequest {
+            directory_id: dir("acme"),
+            mode: domain::SyncMode::Targeted,
+        }]
+    );
 }
 
 #[tokio::test]

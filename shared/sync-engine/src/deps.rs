@@ -23,6 +23,9 @@ pub struct Engine {
     pub retry_queue: Option<Arc<dyn RetryQueue>>,
     /// Publisher for EventBridge targets (customers' buses).
     pub foreign_bus: Option<Arc<dyn ForeignBus>>,
+    /// Schedules poller runs; with one, an event-based webhook asks for a targeted run
+    /// a minute later instead of waiting for the directory's next incremental run.
+    pub scheduler: Option<Arc<dyn ports::Scheduler>>,
 }
 
 impl Engine {
@@ -49,6 +52,7 @@ impl Engine {
             http,
             retry_queue: None,
             foreign_bus: None,
+            scheduler: None,
         }
     }
 
@@ -56,6 +60,12 @@ impl Engine {
     /// change-queue message.
     pub fn with_retry_queue(mut self, queue: Arc<dyn RetryQueue>) -> Self {
         self.retry_queue = Some(queue);
+        self
+    }
+
+    /// The same engine, scheduling poller runs through `scheduler`.
+    pub fn with_scheduler(mut self, scheduler: Arc<dyn ports::Scheduler>) -> Self {
+        self.scheduler = Some(scheduler);
         self
     }
 

@@ -375,6 +375,7 @@ pub async fn ingest(
                 .await
                 .map_err(EngineError::from)?;
             report.refresh_requested += 1;
+            schedule_targeted_run(engine, directory_id, now).await;
         }
         Payload::OtherEvent => {
             info!(directory_id = %directory_id, reason = "event type not acted on", "webhook ignored");
@@ -414,6 +415,29 @@ pub async fn ingest(
         "webhook applied"
     );
     Ok(report)
+}
+
+/// How soon after an event-based webhook its targeted run happens: late enough that a
+/// burst of webhooks for many employees shares one run (one-time schedules collapse per
+/// minute), soon enough that the change lands within a couple of minutes.
+pub const TARGETED_RUN_AFTER: time::Duration = time::Duration::minutes(1);
+
+/// Asks for a targeted run soon. A failure is logged, not returned: the refresh request
+/// is durable and the directory's next incremental run picks it up anyway.
+async fn schedule_targeted_run(engine: &Engine, directory: &DirectoryId, now: OffsetDateTime) {
+    let Some(scheduler) = &engine.scheduler else {
+        return;
+    };
+    let request = domain::SyncRequest {
+        directory_id: directory.clone(),
+        mode: domain::SyncMode::Targeted,
+    };
+    if let Err(e) = scheduler
+        .schedule_once(&request, now + TARGETED_RUN_AFTER)
+        .await
+    {
+        warn!(directory_id = %directory, reason = %e, retryable = e.is_retryable(), "targeted run not scheduled; the next incremental run refreshes");
+    }
 }
 
 async fn apply_field_based(
