@@ -61,6 +61,19 @@ pub struct DevArgs {
     /// Exit after the first sync has been delivered.
     #[arg(long)]
     once: bool,
+    /// Connect this real BambooHR company first (as `directories connect` does; the
+    /// API key from $BAMBOOHR_API_KEY or, with --secret-stdin, stdin), then serve it.
+    #[arg(long, conflicts_with = "demo")]
+    subdomain: Option<String>,
+    /// The directory id for --subdomain (default: the subdomain).
+    #[arg(long, requires = "subdomain")]
+    directory_id: Option<String>,
+    /// BambooHR base URL instead of https://<subdomain>.bamboohr.com.
+    #[arg(long, requires = "subdomain")]
+    base_url: Option<String>,
+    /// Read the API key for --subdomain from the first line of stdin.
+    #[arg(long, requires = "subdomain")]
+    secret_stdin: bool,
 }
 
 /// Why the local stack stopped.
@@ -81,6 +94,9 @@ pub enum DevError {
     /// A handler failed.
     #[error("{0}")]
     Handler(String),
+    /// Connecting the company given by --subdomain failed.
+    #[error("{0}")]
+    Connect(#[from] sync_engine::EngineError),
 }
 
 const DEMO_DIRECTORY: &str = "demo";
@@ -116,15 +132,6 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
     let store: Arc<dyn Store> = Arc::new(FileStore::open(args.data_dir.join("store.json")).await?);
     let secrets: Arc<dyn SecretStore> =
         Arc::new(FileSecrets::open(args.data_dir.join("secrets.json")));
-    if !args.demo
-        && !store
-            .list_directories()
-            .await?
-            .iter()
-            .any(|d| d.state != DirectoryState::Revoked)
-    {
-        return Err(DevError::NeedsDemo);
-    }
     let pid_path = args.data_dir.join(crate::stack::DEV_PID_FILE);
     tokio::fs::write(&pid_path, std::process::id().to_string()).await?;
     let _pid = PidFile(pid_path);
@@ -140,6 +147,19 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
     )
     .with_retry_queue(retry_queue.clone())
     .with_foreign_bus(Arc::new(InProcessForeignBus::default()));
+
+    if let Some(subdomain) = &args.subdomain {
+        connect_company(&engine, &args, subdomain).await?;
+    }
+    if !args.demo
+        && !store
+            .list_directories()
+            .await?
+            .iter()
+            .any(|d| d.state != DirectoryState::Revoked)
+    {
+        return Err(DevError::NeedsDemo);
+    }
 
     // Dispatcher: drains the in-process bus through the dispatcher handler.
     let dispatched = Arc::new(AtomicUsize::new(0));
@@ -198,6 +218,12 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
         args.poll_seconds
     );
     let scheduler = InProcessScheduler::new();
+    if args.once && demo.is_none() {
+        let already = dispatched.load(Ordering::SeqCst);
+        let published = run_due(&engine, &scheduler).await?;
+        wait_for_dispatch(&dispatched, already + published).await;
+        return Ok(());
+    }
     let mut ticker = tokio::time::interval(Duration::from_secs(args.poll_seconds.max(1)));
     if demo.is_some() {
         // The demo just ran its first sync.
@@ -221,15 +247,59 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
 /// Puts every directory's schedule into the in-process scheduler (as
 /// `reconcile_directory_schedule` does on AWS after each change), then runs what is
 /// due now through the poller handler, as EventBridge Scheduler would.
-async fn run_due(engine: &Engine, scheduler: &InProcessScheduler) -> Result<(), DevError> {
+/// Returns how many events the runs published.
+async fn run_due(engine: &Engine, scheduler: &InProcessScheduler) -> Result<usize, DevError> {
     for d in engine.store.list_directories().await? {
         sync_engine::schedule::reconcile_directory_schedule(scheduler, &d)
             .await
             .map_err(|e| DevError::Handler(e.to_string()))?;
     }
+    let mut published = 0;
     for request in scheduler.due(time::OffsetDateTime::now_utc()) {
-        sync_once(engine, &request).await?;
+        published += sync_once(engine, &request).await?;
     }
+    Ok(published)
+}
+
+/// Connects the company named by `--subdomain`, validating the key with BambooHR.
+async fn connect_company(engine: &Engine, args: &DevArgs, subdomain: &str) -> Result<(), DevError> {
+    let key = if args.secret_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim().to_string()
+    } else {
+        std::env::var(crate::commands::API_KEY_ENV)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    if key.is_empty() {
+        return Err(DevError::Handler(format!(
+            "no BambooHR API key: set {} or pass --secret-stdin and write it to stdin",
+            crate::commands::API_KEY_ENV
+        )));
+    }
+    let id = args.directory_id.as_deref().unwrap_or(subdomain);
+    let directory_id = DirectoryId::parse(id)
+        .map_err(|e| DevError::Handler(format!("directory id {id:?}: {e}")))?;
+    let outcome = sync_engine::admin::connect(
+        engine,
+        &InProcessScheduler::new(),
+        sync_engine::admin::ConnectRequest {
+            directory_id,
+            subdomain: subdomain.to_string(),
+            base_url: args.base_url.clone(),
+            credential: sync_engine::admin::Credential::ApiKey(SecretString::from(key)),
+            time_zone: None,
+            register_webhook_at: None,
+        },
+        &crate::stack::local_actor(),
+    )
+    .await?;
+    println!(
+        "connected {} ({} employees visible)",
+        outcome.directory.id, outcome.employees
+    );
     Ok(())
 }
 

@@ -231,7 +231,7 @@ where
 }
 
 /// `local:<user>` from the environment of the operator's shell.
-fn local_actor() -> String {
+pub(crate) fn local_actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".to_string());

@@ -174,3 +174,45 @@ fn the_running_demo_applies_a_simulator_webhook_and_delivers_the_change() {
     assert!(stderr.contains("the dev stack (pid"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_connects_a_real_company_by_subdomain_and_syncs_it_or_refuses_a_bad_key_in_one_line() {
+    let sim = bamboohr_simulator::Simulator::generate(bamboohr_simulator::SimConfig {
+        api_key: "dev-company-key".into(),
+        employees: 3,
+        ..bamboohr_simulator::SimConfig::default()
+    });
+    let server = sim.serve().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |key: &'static str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bamboohr-sync"));
+        cmd.args(["dev", "--subdomain", "globex", "--once", "--base-url"])
+            .arg(&server.base_url)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("BAMBOOHR_API_KEY", key);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    let bad = run("wrong-key").await.unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.starts_with("error: bad API key"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let ok = run("dev-company-key").await.unwrap();
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        stdout.contains("connected globex (3 employees visible)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("sync: 3 employees seen, 3 created"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("dev-company-key"));
+}
