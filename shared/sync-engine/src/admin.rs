@@ -297,10 +297,8 @@ pub async fn connect(
     engine.store.put_directory(&directory, expected).await?;
     reconcile_directory_schedule(scheduler, &directory).await?;
 
-    let webhook_id = match &request.register_webhook_at {
-        Some(url) => Some(crate::connect::register_event_webhook(engine, id, url, &[]).await?),
-        None => None,
-    };
+    // Audited as soon as the connection exists: a failed webhook registration below
+    // leaves a connected directory (synced by its schedule) that the log must show.
     let action = if reauthenticated {
         AuditAction::Reauthentication
     } else {
@@ -314,10 +312,14 @@ pub async fn connect(
         json!({
             "subdomain": directory.subdomain,
             "auth": directory.auth,
-            "webhookRegistered": webhook_id.is_some(),
+            "webhookRequested": request.register_webhook_at.is_some(),
         }),
     )
     .await?;
+    let webhook_id = match &request.register_webhook_at {
+        Some(url) => Some(crate::connect::register_event_webhook(engine, id, url, &[]).await?),
+        None => None,
+    };
     Ok(ConnectOutcome {
         directory,
         reauthenticated,

@@ -456,3 +456,34 @@ async fn a_failed_sync_is_audited_as_a_failure_and_leaves_no_evidence_and_old_ev
     assert!(status.stale);
     assert!(status.evidence_stale);
 }
+
+#[tokio::test]
+async fn connecting_can_register_a_bamboohr_webhook_whose_key_is_kept() {
+    let (_sim, url) = simulator(SimConfig {
+        api_key: "good-key".into(),
+        employees: 2,
+        ..SimConfig::default()
+    })
+    .await;
+    let h = harness("k", None, vec![]).await;
+    let scheduler = InProcessScheduler::new();
+    let mut req = request("hooked", &url, "good-key");
+    req.register_webhook_at = Some("https://hooks.example.com/webhooks/bamboohr/hooked".into());
+    let out = admin::connect(&h.engine, &scheduler, req, OPERATOR)
+        .await
+        .unwrap();
+    assert!(out.webhook_id.is_some());
+    let secret = h.engine.secrets.get("hooked").await.unwrap();
+    assert_eq!(
+        secret.webhook_keys.len(),
+        1,
+        "BambooHR's private key is kept"
+    );
+    let audit = h
+        .engine
+        .store
+        .list_audit(&DirectoryId::parse("hooked").unwrap(), 10)
+        .await
+        .unwrap();
+    assert_eq!(audit[0].details["webhookRequested"], true);
+}
