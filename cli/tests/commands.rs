@@ -459,3 +459,49 @@ async fn a_directory_connects_with_an_oauth_access_token_read_from_stdin() {
     );
     assert!(!String::from_utf8_lossy(&out).contains("oauth-access-token-1"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn targets_test_asks_a_real_scim_server_for_one_user_with_the_stored_token() {
+    let script = test_peers::workspace_root().join("tests/peers/scim_server.py");
+    let scim = test_peers::spawn_python_peer(
+        &script,
+        &[],
+        &[("SCIM_BEARER_TOKEN", "scim-token-for-the-test")],
+    );
+    let l = local().await;
+    l.connect().await;
+    let base = format!("{}/v2", scim.base_url());
+    l_cmd_add(&l, "idp", &base, "scim-token-for-the-test").await;
+    l_cmd_add(&l, "idp-wrong", &base, "not-the-token").await;
+
+    let ok = l.ok(&["targets", "test", "acme", "idp"]).await;
+    assert!(ok.starts_with("idp: ok (scim answered 200"), "{ok}");
+    let refused = l
+        .cmd(&["targets", "test", "acme", "idp-wrong"], "")
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("scim answered 401"),
+        "{refused}"
+    );
+}
+
+async fn l_cmd_add(l: &Local, id: &str, base: &str, token: &str) {
+    l.cmd(
+        &[
+            "targets",
+            "add",
+            "acme",
+            "--id",
+            id,
+            "--kind",
+            "scim",
+            "--url",
+            base,
+            "--secret-stdin",
+        ],
+        &format!("{token}\n"),
+    )
+    .await
+    .unwrap();
+}
