@@ -1157,8 +1157,9 @@ pub async fn evidence_snapshot(
 }
 
 /// What the sync run calls once it has ended: audits the run (sync, sync failure,
-/// hold) and, after a completed run, stores the evidence snapshot unless an identical
-/// one is stored. Failures are logged, never fail the run (the run is already recorded).
+/// hold) and, after a completed full run or one that changed users (or while there
+/// is no evidence yet), stores the evidence snapshot unless an identical one is
+/// stored. Failures are logged, never fail the run (the run is already recorded).
 pub async fn record_run(engine: &Engine, run: &SyncRun) {
     let id = &run.directory_id;
     let (action, details) = match run.status {
@@ -1179,7 +1180,20 @@ pub async fn record_run(engine: &Engine, run: &SyncRun) {
     if run.status != RunStatus::Completed {
         return;
     }
+    let c = &run.counts;
+    let changed = c.created + c.updated + c.deactivated + c.deleted > 0;
     let stored = async {
+        // The snapshot reads the fingerprint projection and the delivery log. An
+        // incremental run that changed nobody would mostly find the figures of the
+        // last snapshot, so it takes one only while none exists; full runs (daily)
+        // and runs that changed users always do, which keeps the 30-day windows and
+        // the delivery shares current without a read per half-hourly run.
+        if run.mode != domain::SyncMode::Full
+            && !changed
+            && !engine.store.list_evidence(id, 1).await?.is_empty()
+        {
+            return Ok(false);
+        }
         let d = directory(engine, id).await?;
         let row = evidence_snapshot(engine, &d, run.id.as_str()).await?;
         Ok::<bool, EngineError>(engine.store.put_evidence(&row).await?)

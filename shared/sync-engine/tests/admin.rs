@@ -487,3 +487,65 @@ async fn connecting_can_register_a_bamboohr_webhook_whose_key_is_kept() {
         .unwrap();
     assert_eq!(audit[0].details["webhookRequested"], true);
 }
+
+#[tokio::test]
+async fn an_incremental_run_that_changed_nobody_takes_no_new_snapshot_but_a_change_does() {
+    let (sim, url) = simulator(SimConfig {
+        api_key: "k".into(),
+        employees: 4,
+        seed: 9,
+        ..SimConfig::default()
+    })
+    .await;
+    let h = harness("k", Some(url), vec![]).await;
+    let req = |mode| SyncRequest {
+        directory_id: h.dir.clone(),
+        mode,
+    };
+    run_sync(&h.engine, &req(SyncMode::Full), &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.engine
+            .store
+            .list_evidence(&h.dir, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    h.clock.advance(time::Duration::minutes(30));
+    let quiet = run_sync(
+        &h.engine,
+        &req(SyncMode::Incremental),
+        &RunOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(quiet.status, domain::RunStatus::Completed);
+    assert_eq!(
+        h.engine
+            .store
+            .list_evidence(&h.dir, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A termination today changes the figures: the next run records them.
+    let id = sim.employees()[0].employee_id.clone();
+    sim.terminate(&id, common::now().date());
+    h.clock.advance(time::Duration::minutes(30));
+    run_sync(&h.engine, &req(SyncMode::Full), &RunOptions::default())
+        .await
+        .unwrap();
+    let rows = h.engine.store.list_evidence(&h.dir, 10).await.unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        rows[0].terminations_last_30_days,
+        rows[1].terminations_last_30_days + 1
+    );
+    assert_eq!(rows[0].active_headcount + 1, rows[1].active_headcount);
+}
