@@ -25,5 +25,16 @@ async fn main() -> Result<(), Error> {
             }
         }),
     );
-    run(service_fn(|event| poller::handler(&poller, event))).await
+    let namespace =
+        std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "bamboohr-sync".to_string());
+    run(service_fn(|event| async {
+        let response = poller::handler(&poller, event).await?;
+        if let Some(run) = &response.run {
+            // One Embedded Metric Format line per run on stdout; CloudWatch Logs turns
+            // it into the stack's sync metrics.
+            println!("{}", sync_engine::admin::run_metrics_emf(&namespace, run));
+        }
+        Ok::<_, Error>(response)
+    }))
+    .await
 }
