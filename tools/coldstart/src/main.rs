@@ -47,6 +47,11 @@ const COMMON_ENV: &[(&str, &str)] = &[
         "POLLER_DLQ_ARN",
         "arn:aws:sqs:us-east-1:111122223333:bamboohr-sync-poller-dlq",
     ),
+    // The webhook schedules targeted runs of the poller.
+    (
+        "POLLER_FUNCTION_ARN",
+        "arn:aws:lambda:us-east-1:111122223333:function:bamboohr-sync-poller",
+    ),
     // The dispatcher's queues.
     (
         "RETRY_QUEUE_URL",
