@@ -79,9 +79,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest,
     ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem,
+    TimeToLiveSpecification, TransactWriteItem, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use domain::{
@@ -404,6 +404,51 @@ impl DynamoStore {
         self.meter_write(&[0], false);
     }
 
+    /// Writes users as they are, unconditionally and without events, 25 per
+    /// BatchWriteItem (unprocessed items retried with backoff, a bounded number of
+    /// times). For loading a table in benchmarks and migrations, never for syncing:
+    /// it bypasses the version check and the outbox.
+    pub async fn import_users(&self, users: &[DirectoryUser]) -> Result<(), StoreError> {
+        for chunk in users.chunks(25) {
+            let mut pending = chunk
+                .iter()
+                .map(|u| {
+                    Ok(WriteRequest::builder()
+                        .put_request(built(
+                            PutRequest::builder().set_item(Some(user_item(u)?)).build(),
+                        )?)
+                        .build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut round = 0;
+            while !pending.is_empty() {
+                if round > UNPROCESSED_RETRIES {
+                    return Err(StoreError::Unavailable {
+                        reason: format!(
+                            "BatchWriteItem: {} items still unprocessed",
+                            pending.len()
+                        ),
+                    });
+                }
+                if round > 0 {
+                    backoff::sleep(round, Duration::from_millis(50), Duration::from_secs(1)).await;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(&self.table, "BatchWriteItem", &e))?;
+                if let Some(mut left) = out.unprocessed_items {
+                    pending = left.remove(&self.table).unwrap_or_default();
+                }
+                round += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Reserves `count` consecutive outbox sequence numbers, never below the clock and
     /// always above any number this process handed out before.
     pub(crate) fn reserve_seq(&self, count: u64) -> u64 {
@@ -572,6 +617,21 @@ impl DynamoStore {
             Err(e) => Err(unavailable(&self.table, "PutItem", &e)),
         }
     }
+}
+
+/// The item of a user: its JSON, and the attributes the fingerprint index projects.
+pub(crate) fn user_item(user: &DirectoryUser) -> Result<Item, StoreError> {
+    let dir = &user.directory_id;
+    let emp = &user.employee_id;
+    let mut item = key(dir_pk(dir), user_sk(emp));
+    item.insert(DATA.into(), s(encode(user, &format!("user {dir}/{emp}"))?));
+    item.insert(VERSION.into(), n(user.version));
+    item.insert(FP.into(), s(user.fingerprint.as_str()));
+    item.insert(STATE.into(), s(user.state.as_str()));
+    item.insert(LIFECYCLE.into(), s(encode_lifecycle(&Lifecycle::of(user))));
+    item.insert(GSI1PK.into(), s(fp_pk(dir)));
+    item.insert(GSI1SK.into(), s(emp.as_str()));
+    Ok(item)
 }
 
 /// An item's size as DynamoDB bills it: each attribute's name plus its value (strings
@@ -855,14 +915,7 @@ impl Store for DynamoStore {
             });
         }
 
-        let mut item = key(dir_pk(dir), user_sk(emp));
-        item.insert(DATA.into(), s(encode(user, &what)?));
-        item.insert(VERSION.into(), n(user.version));
-        item.insert(FP.into(), s(user.fingerprint.as_str()));
-        item.insert(STATE.into(), s(user.state.as_str()));
-        item.insert(LIFECYCLE.into(), s(encode_lifecycle(&Lifecycle::of(user))));
-        item.insert(GSI1PK.into(), s(fp_pk(dir)));
-        item.insert(GSI1SK.into(), s(emp.as_str()));
+        let item = user_item(user)?;
         self.put_with_events(item, write.expected_version, &events, dir, &what)
             .await?;
         tracing::debug!(
