@@ -28,19 +28,26 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const WATCHDOG: &str = "import os, sys, threading\n\
 threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(0)), daemon=True).start()\n";
 
-/// The workspace root: the nearest ancestor of this crate holding a `Cargo.toml` with a
-/// `[workspace]` table.
+/// The workspace root: the nearest ancestor holding a `Cargo.toml` with a `[workspace]`
+/// table, looked up from the current directory (cargo runs tests in their package's
+/// directory), then from where this crate was compiled. The runtime lookup comes first
+/// because a build shared between checkouts may hold another checkout's path.
 pub fn workspace_root() -> PathBuf {
-    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
-    start
-        .ancestors()
-        .find(|dir| {
-            std::fs::read_to_string(dir.join("Cargo.toml"))
-                .map(|toml| toml.lines().any(|l| l.trim() == "[workspace]"))
-                .unwrap_or(false)
-        })
-        .unwrap_or_else(|| panic!("no workspace Cargo.toml above {}", start.display()))
-        .to_path_buf()
+    let is_root = |dir: &Path| {
+        std::fs::read_to_string(dir.join("Cargo.toml"))
+            .map(|toml| toml.lines().any(|l| l.trim() == "[workspace]"))
+            .unwrap_or(false)
+    };
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    let starts = std::env::current_dir()
+        .into_iter()
+        .chain([compiled.clone()]);
+    for start in starts {
+        if let Some(root) = start.ancestors().find(|d| is_root(d)) {
+            return root.to_path_buf();
+        }
+    }
+    panic!("no workspace Cargo.toml above {}", compiled.display())
 }
 
 /// The Python interpreter that has the test peers installed: `$PEER_PYTHON`, else the
