@@ -449,6 +449,77 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// An unconditional PutItem, metered by the item's size.
+    pub(crate) async fn put_plain(&self, item: Item) -> Result<(), StoreError> {
+        let size = item_size(&item);
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "PutItem", &e))?;
+        Self::add(&self.write_milli, out.consumed_capacity());
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.meter_write(&[size], false);
+        Ok(())
+    }
+
+    /// A PutItem under `condition` (with its `#name` and `:value` placeholders): false
+    /// when the condition does not hold, so nothing was written.
+    pub(crate) async fn put_if(
+        &self,
+        item: Item,
+        condition: &str,
+        names: HashMap<String, String>,
+        values: HashMap<String, AttributeValue>,
+    ) -> Result<bool, StoreError> {
+        let size = item_size(&item);
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                Self::add(&self.write_milli, out.consumed_capacity());
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                self.meter_write(&[size], false);
+                Ok(true)
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(&self.table, "PutItem", &e)),
+        }
+    }
+
+    /// A DeleteItem of one key; deleting an absent item succeeds.
+    pub(crate) async fn delete_key(&self, key: Item) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "DeleteItem", &e))?;
+        self.record_write(out.consumed_capacity());
+        Ok(())
+    }
+
     /// Reserves `count` consecutive outbox sequence numbers, never below the clock and
     /// always above any number this process handed out before.
     pub(crate) fn reserve_seq(&self, count: u64) -> u64 {
@@ -1185,31 +1256,13 @@ impl Store for DynamoStore {
     ) -> Result<bool, StoreError> {
         let mut item = key(dir_pk(directory), receipt_sk(key_text));
         item.insert(EXPIRES_AT.into(), seconds_attr(expires_at));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk) OR #expiresAt <= :now")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#expiresAt", EXPIRES_AT)
-            .expression_attribute_values(":now", seconds_attr(now))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match out {
-            Ok(out) => {
-                self.record_write(out.consumed_capacity());
-                Ok(true)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(&self.table, "PutItem", &e)),
-        }
+        self.put_if(
+            item,
+            "attribute_not_exists(#pk) OR #expiresAt <= :now",
+            names(&[("#pk", PK), ("#expiresAt", EXPIRES_AT)]),
+            HashMap::from([(":now".to_string(), seconds_attr(now))]),
+        )
+        .await
     }
 }
 

@@ -32,29 +32,13 @@ impl DynamoStore {
         &self,
         item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
     ) -> Result<bool, StoreError> {
-        let out = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match out {
-            Ok(out) => {
-                self.record_write(out.consumed_capacity());
-                Ok(true)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(self.table(), "PutItem", &e)),
-        }
+        self.put_if(
+            item,
+            "attribute_not_exists(#pk)",
+            crate::dynamo::names(&[("#pk", PK)]),
+            std::collections::HashMap::new(),
+        )
+        .await
     }
 }
 

@@ -17,12 +17,11 @@
 //! queue that carries them.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use domain::{DirectoryId, TargetId};
 use ports::{BreakerState, DeliveryQuery, DeliveryRecord, DeliveryStore, StoreError};
 
 use crate::dynamo::{
-    decode, dir_pk, encode, get_s, key, names, s, unavailable, DynamoStore, QuerySpec, DATA, PK, SK,
+    decode, dir_pk, encode, get_s, key, names, s, DynamoStore, QuerySpec, DATA, PK, SK,
 };
 
 const DLOG_PREFIX: &str = "DLOG#";
@@ -41,25 +40,6 @@ fn account_sk(target: &TargetId, object_id: &str) -> String {
 
 fn breaker_sk(target: &TargetId) -> String {
     format!("{BREAKER_PREFIX}{target}")
-}
-
-impl DynamoStore {
-    async fn put_plain(
-        &self,
-        item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-    ) -> Result<(), StoreError> {
-        let out = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| unavailable(self.table(), "PutItem", &e))?;
-        self.record_write(out.consumed_capacity());
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -164,17 +144,8 @@ impl DeliveryStore for DynamoStore {
         target: &TargetId,
         object_id: &str,
     ) -> Result<(), StoreError> {
-        let out = self
-            .client()
-            .delete_item()
-            .table_name(self.table())
-            .set_key(Some(key(dir_pk(directory), account_sk(target, object_id))))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
+        self.delete_key(key(dir_pk(directory), account_sk(target, object_id)))
             .await
-            .map_err(|e| unavailable(self.table(), "DeleteItem", &e))?;
-        self.record_write(out.consumed_capacity());
-        Ok(())
     }
 
     async fn get_breaker(

@@ -76,16 +76,8 @@ impl SyncStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let seq = self.reserve_seq(events.len() as u64);
         for (i, event) in events.iter().enumerate() {
-            let out = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(outbox_item(directory, event, seq + i as u64)?))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(|e| unavailable(&self.table, "PutItem", &e))?;
-            self.record_write(out.consumed_capacity());
+            self.put_plain(outbox_item(directory, event, seq + i as u64)?)
+                .await?;
         }
         Ok(())
     }
@@ -94,17 +86,7 @@ impl SyncStore for DynamoStore {
         let what = format!("run {}/{}", run.directory_id, run.id);
         let mut item = key(dir_pk(&run.directory_id), format!("{RUN_PREFIX}{}", run.id));
         item.insert(DATA.into(), s(encode(run, &what)?));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| unavailable(&self.table, "PutItem", &e))?;
-        self.record_write(out.consumed_capacity());
-        Ok(())
+        self.put_plain(item).await
     }
 
     async fn get_run(
@@ -166,37 +148,16 @@ impl SyncStore for DynamoStore {
         let mut item = key(dir_pk(directory), LEASE.to_string());
         item.insert(HOLDER.into(), s(holder));
         item.insert(LEASE_UNTIL.into(), nanos(until));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(#pk) OR #holder = :holder OR #until <= :now",
-            )
-            .set_expression_attribute_names(Some(names(&[
-                ("#pk", PK),
-                ("#holder", HOLDER),
-                ("#until", LEASE_UNTIL),
-            ])))
-            .expression_attribute_values(":holder", s(holder))
-            .expression_attribute_values(":now", nanos(now))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match out {
-            Ok(out) => {
-                self.record_write(out.consumed_capacity());
-                Ok(true)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(&self.table, "PutItem", &e)),
-        }
+        self.put_if(
+            item,
+            "attribute_not_exists(#pk) OR #holder = :holder OR #until <= :now",
+            names(&[("#pk", PK), ("#holder", HOLDER), ("#until", LEASE_UNTIL)]),
+            HashMap::from([
+                (":holder".to_string(), s(holder)),
+                (":now".to_string(), nanos(now)),
+            ]),
+        )
+        .await
     }
 
     async fn release_lease(&self, directory: &DirectoryId, holder: &str) -> Result<(), StoreError> {
@@ -237,30 +198,11 @@ impl SyncStore for DynamoStore {
     async fn put_checkpoint(&self, directory: &DirectoryId, data: &str) -> Result<(), StoreError> {
         let mut item = key(dir_pk(directory), CHECKPOINT.to_string());
         item.insert(DATA.into(), s(data));
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| unavailable(&self.table, "PutItem", &e))?;
-        self.record_write(out.consumed_capacity());
-        Ok(())
+        self.put_plain(item).await
     }
 
     async fn clear_checkpoint(&self, directory: &DirectoryId) -> Result<(), StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(dir_pk(directory), CHECKPOINT.to_string())))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
+        self.delete_key(key(dir_pk(directory), CHECKPOINT.to_string()))
             .await
-            .map_err(|e| unavailable(&self.table, "DeleteItem", &e))?;
-        self.record_write(out.consumed_capacity());
-        Ok(())
     }
 }
