@@ -221,25 +221,6 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-/// Every node of `v` in pre-order, as JSON pointers.
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    out.push(at.clone());
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                let key = k.replace('~', "~0").replace('/', "~1");
-                pointers(child, format!("{at}/{key}"), out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, child) in a.iter().enumerate() {
-                pointers(child, format!("{at}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// One change to a document: replace a node, or remove it from its parent.
 #[derive(Debug, Clone)]
 enum Mutation {
@@ -249,8 +230,7 @@ enum Mutation {
 
 fn mutate(mut doc: Value, mutations: &[Mutation]) -> Value {
     for m in mutations {
-        let mut all = Vec::new();
-        pointers(&doc, String::new(), &mut all);
+        let all = hardening::json_pointers(&doc);
         let (index, replacement) = match m {
             Mutation::Replace(i, v) => (*i, Some(v.clone())),
             Mutation::Remove(i) => (*i, None),

@@ -177,28 +177,9 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    out.push(at.clone());
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                let key = k.replace('~', "~0").replace('/', "~1");
-                pointers(child, format!("{at}/{key}"), out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, child) in a.iter().enumerate() {
-                pointers(child, format!("{at}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// Replaces the node numbered `at` (pre-order, modulo the node count) by `with`.
 fn replace(mut doc: Value, at: usize, with: Value) -> Value {
-    let mut all = Vec::new();
-    pointers(&doc, String::new(), &mut all);
+    let all = hardening::json_pointers(&doc);
     if let Some(slot) = doc.pointer_mut(&all[at % all.len()]) {
         *slot = with;
     }
