@@ -587,6 +587,26 @@ impl DynamoStore {
         }
     }
 
+    /// Every item of a directory's partition whose sort key starts with `prefix`, with
+    /// its sort key and `data`, all pages, in sort-key order.
+    pub(crate) async fn query_prefix(
+        &self,
+        directory: &DirectoryId,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.query_all(QuerySpec {
+            index: None,
+            condition: "#pk = :pk AND begins_with(#sk, :prefix)",
+            names: names(&[("#pk", PK), ("#sk", SK), ("#data", DATA)]),
+            values: HashMap::from([
+                (":pk".to_string(), s(dir_pk(directory))),
+                (":prefix".to_string(), s(prefix)),
+            ]),
+            projection: "#sk, #data",
+        })
+        .await
+    }
+
     /// Strongly consistent reads of many keys, 100 per call, retrying keys DynamoDB
     /// left unprocessed (throttling) with jittered backoff, a bounded number of times.
     pub(crate) async fn batch_get(
@@ -887,18 +907,7 @@ impl Store for DynamoStore {
     }
 
     async fn list_users(&self, directory: &DirectoryId) -> Result<Vec<DirectoryUser>, StoreError> {
-        let items = self
-            .query_all(QuerySpec {
-                index: None,
-                condition: "#pk = :pk AND begins_with(#sk, :prefix)",
-                names: names(&[("#pk", PK), ("#sk", SK), ("#data", DATA)]),
-                values: HashMap::from([
-                    (":pk".to_string(), s(dir_pk(directory))),
-                    (":prefix".to_string(), s(USER_PREFIX)),
-                ]),
-                projection: "#sk, #data",
-            })
-            .await?;
+        let items = self.query_prefix(directory, USER_PREFIX).await?;
         items
             .iter()
             .map(|i| {

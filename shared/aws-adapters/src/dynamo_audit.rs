@@ -18,7 +18,7 @@ use domain::DirectoryId;
 use ports::{AuditEntry, AuditStore, EvidenceRow, StoreError};
 
 use crate::dynamo::{
-    decode, dir_pk, encode, key, names, s, unavailable, DynamoStore, QuerySpec, DATA, PK, SK,
+    decode, dir_pk, encode, key, names, s, unavailable, DynamoStore, DATA, PK, SK,
 };
 
 const AUDIT_PREFIX: &str = "AUDIT#";
@@ -129,19 +129,7 @@ impl AuditStore for DynamoStore {
         directory: &DirectoryId,
         limit: usize,
     ) -> Result<Vec<EvidenceRow>, StoreError> {
-        let items = self
-            .query_all(QuerySpec {
-                index: None,
-                condition: "#pk = :pk AND begins_with(#sk, :prefix)",
-                names: names(&[("#pk", PK), ("#sk", SK), ("#data", DATA)]),
-                values: [
-                    (":pk".to_string(), s(dir_pk(directory))),
-                    (":prefix".to_string(), s(EVIDENCE_PREFIX)),
-                ]
-                .into(),
-                projection: "#data",
-            })
-            .await?;
+        let items = self.query_prefix(directory, EVIDENCE_PREFIX).await?;
         let mut rows = items
             .iter()
             .map(|i| decode(i, &format!("evidence of {directory}")))

@@ -20,9 +20,7 @@ use async_trait::async_trait;
 use domain::{DirectoryId, TargetId};
 use ports::{BreakerState, DeliveryQuery, DeliveryRecord, DeliveryStore, StoreError};
 
-use crate::dynamo::{
-    decode, dir_pk, encode, get_s, key, names, s, DynamoStore, QuerySpec, DATA, PK, SK,
-};
+use crate::dynamo::{decode, dir_pk, encode, get_s, key, s, DynamoStore, DATA};
 
 const DLOG_PREFIX: &str = "DLOG#";
 const ACCOUNT_PREFIX: &str = "ACCT#";
@@ -80,19 +78,7 @@ impl DeliveryStore for DynamoStore {
             Some(t) => format!("{DLOG_PREFIX}{t}#"),
             None => DLOG_PREFIX.to_string(),
         };
-        let items = self
-            .query_all(QuerySpec {
-                index: None,
-                condition: "#pk = :pk AND begins_with(#sk, :prefix)",
-                names: names(&[("#pk", PK), ("#sk", SK), ("#data", DATA)]),
-                values: [
-                    (":pk".to_string(), s(dir_pk(directory))),
-                    (":prefix".to_string(), s(prefix)),
-                ]
-                .into(),
-                projection: "#data",
-            })
-            .await?;
+        let items = self.query_prefix(directory, &prefix).await?;
         let mut out = Vec::with_capacity(items.len());
         for item in &items {
             let record: DeliveryRecord = decode(item, &format!("delivery log of {directory}"))?;

@@ -21,8 +21,8 @@ use ports::{GroupWrite, StoreError, SyncStore};
 use time::OffsetDateTime;
 
 use crate::dynamo::{
-    decode, dir_pk, encode, get_s, key, n, names, outbox_item, s, unavailable, DynamoStore,
-    QuerySpec, DATA, PK, SK, VERSION,
+    decode, dir_pk, encode, get_s, key, n, names, outbox_item, s, unavailable, DynamoStore, DATA,
+    PK, SK, VERSION,
 };
 
 const GROUP_PREFIX: &str = "GROUP#";
@@ -39,18 +39,7 @@ fn nanos(at: OffsetDateTime) -> AttributeValue {
 #[async_trait]
 impl SyncStore for DynamoStore {
     async fn list_groups(&self, directory: &DirectoryId) -> Result<Vec<Group>, StoreError> {
-        let items = self
-            .query_all(QuerySpec {
-                index: None,
-                condition: "#pk = :pk AND begins_with(#sk, :prefix)",
-                names: names(&[("#pk", PK), ("#sk", SK), ("#data", DATA)]),
-                values: HashMap::from([
-                    (":pk".to_string(), s(dir_pk(directory))),
-                    (":prefix".to_string(), s(GROUP_PREFIX)),
-                ]),
-                projection: "#sk, #data",
-            })
-            .await?;
+        let items = self.query_prefix(directory, GROUP_PREFIX).await?;
         items
             .iter()
             .map(|i| decode(i, &format!("group of {directory}")))
