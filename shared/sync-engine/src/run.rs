@@ -657,12 +657,14 @@ async fn full(
         if let Some(record) = ctx.record(raw, run) {
             run.counts.store_reads += 1;
             let outcome = apply_record(engine, &ctx.directory, &ctx.groups, &record, None).await?;
-            let state = engine
-                .store
-                .get_user(id, &record.employee_id)
-                .await?
-                .map(|u| u.state);
-            count(run, outcome, state.filter(|s| !is_live(*s)));
+            // The fresh record's own mapping says what the user became: no second read.
+            let state = mapping::apply(
+                None,
+                &record,
+                &context(&ctx.directory, engine.clock.now(), None),
+            )
+            .state;
+            count(run, outcome, Some(state).filter(|s| !is_live(*s)));
         }
     }
     for record in &reappeared {
