@@ -2,7 +2,7 @@
 //! sparse index, listings page past DynamoDB's 1 MB pages, limits and corrupt items are
 //! typed errors that never echo stored values, and consumed capacity is counted.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

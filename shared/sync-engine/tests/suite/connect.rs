@@ -1,6 +1,6 @@
 //! Registering a BambooHR webhook for a directory keeps its private key.
 
-mod common;
+use crate::common;
 
 use bamboohr_simulator::{SimConfig, Simulator};
 use common::harness;

@@ -1,6 +1,6 @@
 //! The outbox under a failing bus, and dispatch's ledger and state transfer.
 
-mod common;
+use crate::common;
 
 use common::{app_target, harness, receiver};
 use domain::{DirectoryUser, EmployeeId, EventType, UserState};

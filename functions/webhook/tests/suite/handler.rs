@@ -2,7 +2,7 @@
 //! embedded adapters: every response code, both payload families, the three field-key
 //! vocabularies, key rotation, duplicates, URL-token mode and the outbox under faults.
 
-mod common;
+use crate::common;
 
 use common::*;
 use domain::{EventType, UserState};

@@ -1,6 +1,6 @@
 //! Full sync against the BambooHR simulator on the embedded adapters.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

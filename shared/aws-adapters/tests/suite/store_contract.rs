@@ -1,7 +1,7 @@
 //! The shared store contract (`ports::contract`) against `DynamoStore` on moto: the same
 //! checks the embedded store passes, one test per check, each on its own table.
 
-mod common;
+use crate::common;
 
 macro_rules! contract_tests {
     ($($check:ident),* $(,)?) => {

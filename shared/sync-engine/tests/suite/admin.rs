@@ -2,7 +2,7 @@
 //! connect checks credentials for real, every service leaves an audit entry, and a
 //! completed sync leaves one evidence row per distinct snapshot.
 
-mod common;
+use crate::common;
 
 use bamboohr_simulator::{Fault, FaultPlan, SimConfig, Simulator};
 use common::{app_target, harness, receiver};

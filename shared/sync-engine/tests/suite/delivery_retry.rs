@@ -4,7 +4,7 @@
 //! disables the target, the circuit breaker stops calls, and the delivery log says
 //! what happened.
 
-mod common;
+use crate::common;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

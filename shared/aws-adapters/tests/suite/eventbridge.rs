@@ -3,7 +3,7 @@
 //! published in several batches arrive once each, as EventBridge envelopes whose
 //! `detail` is the change event plus its shard.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

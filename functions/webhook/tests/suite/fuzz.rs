@@ -2,7 +2,7 @@
 //! JSON shapes (random, and BambooHR-like with random values), signed correctly or not,
 //! through the real handler. It must never panic and only answer the documented codes.
 
-mod common;
+use crate::common;
 
 use common::*;
 use proptest::collection::{btree_map, vec};

@@ -1,7 +1,7 @@
 //! The SQS retry queue against moto: the dead-letter contract every retry-queue
 //! adapter passes, and a scheduled task's message shape and delay.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

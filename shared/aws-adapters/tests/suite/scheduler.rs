@@ -4,7 +4,7 @@
 //! role, retry policy and dead-letter queue, the UTC `at(...)` expression and the
 //! delete-after-completion of one-time runs.
 
-mod common;
+use crate::common;
 
 use aws_adapters::scheduler::{directory_schedule_name, once_schedule_name};
 use aws_adapters::{clients, EventBridgeScheduler, EventBridgeSchedulerConfig};

@@ -451,7 +451,7 @@ impl Req {
     /// The lambda_http request API Gateway would hand the function.
     pub fn build(self) -> lambda_http::Request {
         let mut event: serde_json::Value =
-            serde_json::from_str(include_str!("../fixtures/http-api-proxy.json")).unwrap();
+            serde_json::from_str(include_str!("../../fixtures/http-api-proxy.json")).unwrap();
         let path = format!("/webhooks/bamboohr/{}", self.directory);
         event["rawPath"] = path.clone().into();
         event["requestContext"]["http"]["path"] = path.into();

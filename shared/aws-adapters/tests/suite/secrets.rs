@@ -1,7 +1,7 @@
 //! `SecretsManagerStore` against moto: round trip, not found, malformed secrets named
 //! but never quoted, and delete/restore.
 
-mod common;
+use crate::common;
 
 use aws_adapters::{clients, SecretsManagerStore};
 use ports::{DirectorySecrets, SecretStore, SecretsError};

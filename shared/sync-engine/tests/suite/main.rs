@@ -1,0 +1,11 @@
+//! Every integration test of this crate, linked into one test binary: each file
+//! below was its own binary, and linking dozens of binaries that each carry the
+//! AWS SDK cost CI minutes and gigabytes of disk.
+
+mod admin;
+mod common;
+mod connect;
+mod delivery_retry;
+mod full_sync;
+mod outbox_and_dispatch;
+mod simulator_webhooks;
