@@ -11,6 +11,9 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use function_support::StackConfig;
 use rand::RngCore;
 
+#[path = "src/fault_proxy.rs"]
+pub mod fault_proxy;
+
 /// A random suffix for resource names.
 pub fn unique(prefix: &str) -> String {
     let mut b = [0u8; 5];

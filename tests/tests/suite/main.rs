@@ -4,5 +4,6 @@
 
 mod dispatcher_targets;
 mod end_to_end;
+mod faults;
 mod poller_modes;
 mod scim_target;
