@@ -928,6 +928,8 @@ impl Store for DynamoStore {
                 index: Some(FINGERPRINT_INDEX),
                 condition: "#gsi1pk = :p",
                 names: names(&[
+                    ("#pk", PK),
+                    ("#sk", SK),
                     ("#gsi1pk", GSI1PK),
                     ("#gsi1sk", GSI1SK),
                     ("#version", VERSION),
@@ -936,7 +938,10 @@ impl Store for DynamoStore {
                     ("#lc", LIFECYCLE),
                 ]),
                 values: HashMap::from([(":p".to_string(), s(fp_pk(directory)))]),
-                projection: "#gsi1sk, #version, #fp, #state, #lc",
+                // DynamoDB bills an index read by the whole index entry, table keys
+                // included, whatever the projection returns; asking for all of it
+                // makes the metered units (`item_size` of what came back) exact.
+                projection: "#pk, #sk, #gsi1pk, #gsi1sk, #version, #fp, #state, #lc",
             })
             .await?;
         items

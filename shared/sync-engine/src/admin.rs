@@ -17,7 +17,7 @@ use domain::{
 };
 use ports::{
     AuditAction, AuditEntry, DeliveryQuery, DeliveryStatus, DirectorySecrets, EvidenceRow,
-    Scheduler, StoreError, TargetSecrets,
+    Scheduler, StoreError, TargetSecrets, UserFingerprint,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -1059,40 +1059,172 @@ pub async fn repush(
         .collect())
 }
 
-/// Re-drives up to `max` dead letters onto the retry path; audited for every
-/// directory when given one to attribute it to.
+/// Re-drives up to `max` dead letters onto the retry path, each with a fresh retry
+/// schedule (it then re-reads the current state like any retry). Audited under every
+/// directory whose dead letters moved, and under `audit_under` when given (so an
+/// operator's redrive is on record even when it found nothing of that directory).
+/// Returns how many were re-driven.
+///
+/// The same loop as [`crate::replay::redrive_dead_letters`], kept here because the
+/// audit needs to know whose letters moved, which that function does not report.
 pub async fn redrive(
     engine: &Engine,
     max: usize,
     audit_under: Option<&DirectoryId>,
     actor: &str,
 ) -> Result<usize, EngineError> {
-    let n = crate::replay::redrive_dead_letters(engine, max).await?;
+    let Some(queue) = &engine.retry_queue else {
+        return Err(EngineError::MissingCapability("a retry queue"));
+    };
+    let now = engine.clock.now();
+    let mut by_directory: BTreeMap<DirectoryId, usize> = BTreeMap::new();
+    let mut done = 0;
+    while done < max {
+        let letters = queue.receive_dead_letters(max - done).await?;
+        if letters.is_empty() {
+            break;
+        }
+        let mut receipts = Vec::with_capacity(letters.len());
+        for received in letters {
+            let task = ports::RetryTask {
+                retries: 0,
+                due_at: now,
+                first_failed_at: now,
+                ..received.letter.task
+            };
+            queue.schedule(&task, StdDuration::ZERO).await?;
+            *by_directory
+                .entry(task.event.directory_id.clone())
+                .or_insert(0) += 1;
+            receipts.push(received.receipt);
+        }
+        // Acknowledged only once re-queued: a crash in between re-drives twice, which
+        // the ledger makes harmless.
+        queue.ack_dead_letters(&receipts).await?;
+        done += receipts.len();
+    }
     if let Some(id) = audit_under {
+        by_directory.entry(id.clone()).or_insert(0);
+    }
+    for (id, n) in &by_directory {
         audit(
             engine,
             id,
             AuditAction::Replay,
             actor,
-            json!({"deadLetters": n}),
+            json!({"deadLetters": n, "redrivenInAll": done}),
         )
         .await?;
     }
-    Ok(n)
+    info!(
+        count = done,
+        directories = by_directory.len(),
+        "dead letters re-driven"
+    );
+    Ok(done)
 }
 
-/// The evidence snapshot of a directory now (not stored).
+/// What [`request_sync`] arranged.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRequested {
+    /// The directory.
+    pub directory_id: DirectoryId,
+    /// `incremental` or `full`.
+    pub mode: domain::SyncMode,
+    /// When the poller runs it (a one-time schedule).
+    #[serde(with = "time::serde::rfc3339")]
+    pub scheduled_at: OffsetDateTime,
+    /// False when a run of the same directory and mode was already scheduled for that
+    /// minute (the requests collapse into one run).
+    pub created: bool,
+}
+
+/// How soon an operator's sync runs: one-time schedules must lie in the future, and a
+/// run in the next minute is what "sync now" means to someone watching `status`.
+pub const REQUESTED_SYNC_AFTER: Duration = Duration::seconds(30);
+
+/// Asks the poller for a run of an active directory soon (a one-time schedule, so the
+/// caller, e.g. the admin API with its short timeout, does not run the sync itself),
+/// audited as `sync` with `requested` in its details. Only `incremental` and `full`
+/// may be asked for; a paused, held or revoked directory is refused.
+pub async fn request_sync(
+    engine: &Engine,
+    scheduler: &dyn Scheduler,
+    id: &DirectoryId,
+    mode: domain::SyncMode,
+    actor: &str,
+) -> Result<SyncRequested, EngineError> {
+    if mode == domain::SyncMode::Targeted {
+        return Err(invalid(
+            "mode",
+            "only incremental or full runs can be requested",
+        ));
+    }
+    let d = directory(engine, id).await?;
+    let state = match d.state {
+        DirectoryState::Active => None,
+        DirectoryState::Paused => Some("paused (resume it first)"),
+        DirectoryState::Held => Some("held (release or discard the hold first)"),
+        DirectoryState::Revoked => Some("revoked"),
+    };
+    if let Some(state) = state {
+        return Err(EngineError::DirectoryNotActive {
+            id: id.clone(),
+            state,
+        });
+    }
+    let at = engine.clock.now() + REQUESTED_SYNC_AFTER;
+    // Whole seconds: the scheduler's `at` has no finer resolution.
+    let at = at.replace_nanosecond(0).unwrap_or(at);
+    let outcome = scheduler
+        .schedule_once(
+            &domain::SyncRequest {
+                directory_id: id.clone(),
+                mode,
+            },
+            at,
+        )
+        .await?;
+    let created = outcome == ports::OnceOutcome::Created;
+    audit(
+        engine,
+        id,
+        AuditAction::Sync,
+        actor,
+        json!({"requested": mode.as_str(), "scheduledAt": at.unix_timestamp(), "created": created}),
+    )
+    .await?;
+    Ok(SyncRequested {
+        directory_id: id.clone(),
+        mode,
+        scheduled_at: at,
+        created,
+    })
+}
+
+/// The evidence snapshot of a directory now (not stored). `projection` is the
+/// directory's fingerprint projection when the caller already holds a current copy;
+/// without it, it is read.
 pub async fn evidence_snapshot(
     engine: &Engine,
     d: &Directory,
     run_id: &str,
+    projection: Option<&[UserFingerprint]>,
 ) -> Result<EvidenceRow, EngineError> {
     let now = engine.clock.now();
     let today = crate::lifecycle::local_today(d, now);
     let month_ago = today - Duration::days(30);
     // The compact projection carries state and the hire and termination dates: no
-    // user item is read, so this costs what a full sync's comparison costs.
-    let users = engine.store.user_fingerprints(&d.id).await?;
+    // user item is read, so this costs at most what a full sync's comparison costs.
+    let read;
+    let users: &[UserFingerprint] = match projection {
+        Some(p) => p,
+        None => {
+            read = engine.store.user_fingerprints(&d.id).await?;
+            &read
+        }
+    };
     let within = |date: Option<time::Date>| date.is_some_and(|x| x > month_ago && x <= today);
     let active: Vec<String> = users
         .iter()
@@ -1159,8 +1291,9 @@ pub async fn evidence_snapshot(
 /// What the sync run calls once it has ended: audits the run (sync, sync failure,
 /// hold) and, after a completed full run or one that changed users (or while there
 /// is no evidence yet), stores the evidence snapshot unless an identical one is
-/// stored. Failures are logged, never fail the run (the run is already recorded).
-pub async fn record_run(engine: &Engine, run: &SyncRun) {
+/// stored. `projection` is the run's still-current fingerprint projection, if it
+/// holds one. Failures are logged, never fail the run (the run is already recorded).
+pub async fn record_run(engine: &Engine, run: &SyncRun, projection: Option<&[UserFingerprint]>) {
     let id = &run.directory_id;
     let (action, details) = match run.status {
         RunStatus::Completed => (
@@ -1195,7 +1328,7 @@ pub async fn record_run(engine: &Engine, run: &SyncRun) {
             return Ok(false);
         }
         let d = directory(engine, id).await?;
-        let row = evidence_snapshot(engine, &d, run.id.as_str()).await?;
+        let row = evidence_snapshot(engine, &d, run.id.as_str(), projection).await?;
         Ok::<bool, EngineError>(engine.store.put_evidence(&row).await?)
     }
     .await;

@@ -143,8 +143,9 @@ pub async fn run_sync(
     let outcome = run_locked(engine, directory, &mut run, options).await;
     let finished = engine.clock.now();
     run.finished_at = Some(finished);
+    let mut projection = None;
     match outcome {
-        Ok(()) => {}
+        Ok(unchanged) => projection = unchanged,
         Err(e) => {
             warn!(directory_id = %id, run_id = %run_id, retryable = e.is_retryable(), reason = %e, "sync failed");
             run.status = RunStatus::Failed;
@@ -166,7 +167,7 @@ pub async fn run_sync(
     put?;
     released?;
     // The audit entry and, for a completed run, the evidence snapshot.
-    crate::admin::record_run(engine, &run).await;
+    crate::admin::record_run(engine, &run, projection.as_deref()).await;
     info!(
         directory_id = %id,
         run_id = %run.id,
@@ -337,7 +338,7 @@ async fn run_locked(
     directory: Directory,
     run: &mut SyncRun,
     options: &RunOptions,
-) -> Result<(), EngineError> {
+) -> Result<Option<Vec<UserFingerprint>>, EngineError> {
     let id = directory.id.clone();
     let leftovers = outbox::flush(engine, &id).await?;
     run.counts.events_published += leftovers.published as u64;
@@ -366,8 +367,14 @@ async fn run_locked(
         client,
     };
     let before = ctx.client.stats();
+    let mut unchanged_projection = None;
     let result = match run.mode {
-        SyncMode::Full => full(&ctx, run, checkpoint, options).await,
+        SyncMode::Full => full(&ctx, run, checkpoint, options)
+            .await
+            .map(|(finish, projection)| {
+                unchanged_projection = projection;
+                finish
+            }),
         SyncMode::Incremental => incremental(&ctx, run).await,
         SyncMode::Targeted => targeted(&ctx, run).await.map(|()| Finish::Completed),
     };
@@ -398,7 +405,7 @@ async fn run_locked(
     finish_directory(engine, &ctx.directory, run, finish, swept.then_some(today)).await?;
     let flushed = outbox::flush(engine, &id).await?;
     run.counts.events_published += flushed.published as u64;
-    Ok(())
+    Ok(unchanged_projection)
 }
 
 /// How a mode's pass ended.
@@ -490,13 +497,15 @@ async fn finish_directory(
 }
 
 /// The full pass: pages from the checkpoint (or 1) to the end, then missing users and
-/// the safeguard.
+/// the safeguard. A completed pass that changed no user also hands back the projection
+/// it read, which is then still exact: the evidence snapshot reuses it instead of
+/// reading every user's index entry a second time.
 async fn full(
     ctx: &Ctx<'_>,
     run: &mut SyncRun,
     checkpoint: Option<Checkpoint>,
     options: &RunOptions,
-) -> Result<Finish, EngineError> {
+) -> Result<(Finish, Option<Vec<UserFingerprint>>), EngineError> {
     let engine = ctx.engine;
     let id = &ctx.directory.id;
     let stored: HashMap<EmployeeId, UserFingerprint> = engine
@@ -548,7 +557,7 @@ async fn full(
             engine.store.put_checkpoint(id, &text).await?;
             run.counts.store_writes += 1;
             info!(directory_id = %id, next_page = cp.next_page, "full sync paused at a checkpoint");
-            return Ok(Finish::Continued);
+            return Ok((Finish::Continued, None));
         }
         let writes_before_page = run.counts.store_writes;
         let batch = ctx
@@ -640,14 +649,15 @@ async fn full(
         };
         warn!(directory_id = %id, would_deactivate, would_delete, active_before, "safeguard tripped; run held");
         engine.store.clear_checkpoint(id).await?;
-        return Ok(Finish::Held(Hold {
+        let hold = Hold {
             run_id: run.id.clone(),
             at: engine.clock.now(),
             would_deactivate,
             would_delete,
             active_before,
             sample,
-        }));
+        };
+        return Ok((Finish::Held(hold), None));
     }
 
     // Within bounds: apply the deferred deactivations with fresh data.
@@ -687,7 +697,14 @@ async fn full(
         .await?;
     run.counts.store_writes += changes.writes;
     engine.store.clear_checkpoint(id).await?;
-    Ok(Finish::Completed)
+    // Counts carried over from a checkpoint include earlier invocations' writes, so a
+    // continued run that wrote anywhere hands back nothing and the snapshot re-reads.
+    let c = &run.counts;
+    let untouched = c.created + c.updated + c.deactivated + c.deleted == 0;
+    Ok((
+        Finish::Completed,
+        untouched.then(|| stored.into_values().collect()),
+    ))
 }
 
 /// The incremental pass: changed ids since the cursor, fetched in batches.
