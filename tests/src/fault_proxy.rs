@@ -14,6 +14,10 @@
 //!   the status line: the write happened but the caller saw a failure, the case where
 //!   a retry meets its own earlier write.
 //!
+//! Besides the shares, an outage fails every call of one service for a few calls in a
+//! row ([`FaultProxy::outage`]): as many as the SDK's attempts, so the failure reaches
+//! the product, whose own re-runs and redeliveries must then recover.
+//!
 //! Faults are drawn from a seeded RNG so a failing scenario reproduces with the seed it
 //! printed. Counters say how many calls each service made and how many were faulted.
 
@@ -152,8 +156,19 @@ impl ProxyStats {
     }
 }
 
+/// A run of consecutive faulted calls of one service.
+#[derive(Debug, Clone, Copy)]
+struct Outage {
+    service: Service,
+    /// Calls of the service that pass first.
+    skip: u64,
+    /// Calls of the service that fail after those.
+    left: u64,
+}
+
 struct Shared {
     upstream: String,
+    outages: Mutex<Vec<Outage>>,
     client: reqwest::Client,
     enabled: AtomicBool,
     shares: Mutex<FaultShares>,
@@ -188,6 +203,7 @@ impl FaultProxy {
     pub async fn start_in_front_of(upstream: &str, seed: u64, shares: FaultShares) -> Self {
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
+            outages: Mutex::new(Vec::new()),
             client: reqwest::Client::builder()
                 .build()
                 .expect("a plain HTTP client builds"),
@@ -227,6 +243,20 @@ impl FaultProxy {
         *self.shared.shares.lock().expect("shares lock") = shares;
     }
 
+    /// Fails `calls` consecutive calls of `service` after letting `after` of its calls
+    /// pass (while injection is enabled), whatever the shares say.
+    pub fn outage(&self, service: Service, after: u64, calls: u64) {
+        self.shared
+            .outages
+            .lock()
+            .expect("outages lock")
+            .push(Outage {
+                service,
+                skip: after,
+                left: calls,
+            });
+    }
+
     /// Calls seen and faults injected so far.
     pub fn stats(&self) -> ProxyStats {
         self.shared.stats.lock().expect("stats lock").clone()
@@ -247,7 +277,24 @@ impl FaultProxy {
 
 /// Decides this call's fault, if any, and counts it.
 fn draw(state: &Shared, service: Service) -> Option<FaultKind> {
-    let share = if state.enabled.load(Ordering::SeqCst) {
+    let enabled = state.enabled.load(Ordering::SeqCst);
+    let in_outage = enabled && {
+        let mut outages = state.outages.lock().expect("outages lock");
+        let mut hit = false;
+        if let Some(o) = outages.iter_mut().find(|o| o.service == service) {
+            if o.skip > 0 {
+                o.skip -= 1;
+            } else {
+                o.left -= 1;
+                hit = true;
+            }
+        }
+        outages.retain(|o| o.left > 0);
+        hit
+    };
+    let share = if in_outage {
+        1.0
+    } else if enabled {
         state
             .shares
             .lock()

@@ -135,8 +135,11 @@ const WEBHOOK_FIELDS: [&str; 6] = [
 
 /// Sends one signed webhook to the ingest path until it is accepted, as BambooHR
 /// retries a 5xx; returns the attempts it took. Any 4xx-class refusal fails the test.
-async fn deliver_until_accepted(world: &World, body: &[u8], signature: &str, ts: &str) -> u32 {
+async fn deliver_until_accepted(world: &mut World, body: &[u8], signature: &str, ts: &str) -> u32 {
     for attempt in 1..=30 {
+        if attempt < 4 {
+            world.maybe_outage(0.4);
+        }
         let req = InboundWebhook {
             body,
             content_type: Some("application/json"),
@@ -182,7 +185,7 @@ async fn aws_faults_during_webhook_ingest_and_dispatch_lose_no_accepted_change()
                 .field_based_webhook(&picked, &WEBHOOK_FIELDS, WEBHOOK_KEY.as_bytes());
             let sig = hook.header("X-BambooHR-Signature").unwrap().to_string();
             let ts = hook.header("X-BambooHR-Timestamp").unwrap().to_string();
-            attempts += deliver_until_accepted(&w, &hook.body, &sig, &ts).await;
+            attempts += deliver_until_accepted(&mut w, &hook.body, &sig, &ts).await;
             for id in picked {
                 let title = w.sim.employee(&id).unwrap().job_title;
                 accepted.insert(id, title);

@@ -20,7 +20,7 @@ use domain::{
     Directory, DirectoryId, RunStatus, ScimConfig, SyncMode, SyncRequest, SyncRun, Target,
     TargetFilter, TargetId, TargetKind,
 };
-use integration_tests::fault_proxy::{FaultProxy, FaultShares};
+use integration_tests::fault_proxy::{FaultProxy, FaultShares, Service};
 use integration_tests::{sqs_event, unique, TestStack};
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{DirectorySecrets, TargetSecrets};
@@ -244,6 +244,10 @@ pub struct World {
     pub tally: Tally,
     /// Drives the harness's random choices (kill points, changes).
     pub rng: StdRng,
+    /// Whether [`World::maybe_outage`] arms outages (with the AWS faults).
+    outages: bool,
+    /// Outages armed.
+    pub outages_armed: u64,
 }
 
 async fn queue(stack: &TestStack, name: &str) -> String {
@@ -351,18 +355,41 @@ impl World {
             fates: Fates::default(),
             tally: Tally::default(),
             rng: StdRng::seed_from_u64(seed ^ 0x5eed),
+            outages: false,
+            outages_armed: 0,
         }
     }
 
-    /// Turns AWS faults on at these shares.
-    pub fn faults(&self, shares: FaultShares) {
+    /// Turns AWS faults on at these shares, with outages.
+    pub fn faults(&mut self, shares: FaultShares) {
         self.proxy.set_shares(shares);
         self.proxy.set_enabled(true);
+        self.outages = true;
     }
 
     /// Turns AWS faults off.
-    pub fn no_faults(&self) {
+    pub fn no_faults(&mut self) {
         self.proxy.set_enabled(false);
+        self.outages = false;
+    }
+
+    /// With probability `p` (and AWS faults on), arms an outage of DynamoDB (twice as
+    /// likely), EventBridge or SQS at a random upcoming call, three to five calls
+    /// long: the SDK's three attempts of one call can all fail, so the error reaches
+    /// the product.
+    pub fn maybe_outage(&mut self, p: f64) {
+        if !self.outages || !self.rng.random_bool(p) {
+            return;
+        }
+        let (service, within) = match self.rng.random_range(0..4) {
+            0 | 1 => (Service::DynamoDb, 120),
+            2 => (Service::EventBridge, 3),
+            _ => (Service::Sqs, 6),
+        };
+        let after = self.rng.random_range(0..within);
+        let calls = self.rng.random_range(3..=5);
+        self.proxy.outage(service, after, calls);
+        self.outages_armed += 1;
     }
 
     fn request(&self, mode: SyncMode) -> SyncRequest {
@@ -394,7 +421,10 @@ impl World {
             page_size: Some(10),
             ..RunOptions::default()
         };
-        for _ in 0..60 {
+        for attempt in 0..60 {
+            if attempt < 6 {
+                self.maybe_outage(0.6);
+            }
             self.tally.sync_attempts += 1;
             match run_sync(&self.engine, &self.request(mode), &options).await {
                 Ok(run) if run.status == RunStatus::Completed => return run,
@@ -499,6 +529,7 @@ impl World {
                     self.tally.target_retries += messages.len() as u64;
                 }
                 self.tally.batches += 1;
+                self.maybe_outage(0.2);
                 let engine = self.engine.clone();
                 let event = LambdaEvent::new(sqs_event(&messages), Context::default());
                 let task = tokio::spawn(async move { dispatcher::handler(&engine, event).await });
@@ -616,10 +647,11 @@ impl World {
     pub fn report(&self, scenario: &str) {
         let stats = self.proxy.stats();
         println!(
-            "{scenario}: {}; {} of {} AWS calls faulted; {:?}; receiver 503s {}; events seen {}, dead-lettered {}",
+            "{scenario}: {}; {} of {} AWS calls faulted ({} outages armed); {:?}; receiver 503s {}; events seen {}, dead-lettered {}",
             stats.summary(),
             stats.total_faults(),
             stats.total_calls(),
+            self.outages_armed,
             self.tally,
             self.receiver.failed(),
             self.fates.seen.len(),
