@@ -1,8 +1,9 @@
 //! The poller's modes against DynamoDB, EventBridge and SQS on moto and the BambooHR
 //! simulator: incremental, full and targeted runs, date-driven lifecycle transitions
 //! on an injected clock, group moves, the safeguard hold and release, deletion only
-//! after a complete listing, the lease, checkpoint resume after a killed run, and 429s
-//! in the middle of a sync.
+//! after a complete listing, the lease, checkpoint resume after a killed run, a run out
+//! of invocation time scheduling its own continuation on EventBridge Scheduler,
+//! restricted fields, and 429s in the middle of a sync.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,8 +14,11 @@ use domain::{
     Directory, DirectoryId, DirectoryState, EmployeeId, GroupSource, RunStatus, SyncMode,
     SyncRequest, SyncRun, UserState,
 };
+use function_support::scheduler::SchedulerSettings;
 use integration_tests::{unique, TestStack};
-use ports::{Clock, DirectorySecrets, FixedClock};
+use lambda_runtime::{Context, LambdaEvent};
+use poller::Poller;
+use ports::{Clock, DirectorySecrets, FixedClock, Scheduler};
 use secrecy::SecretString;
 use sync_engine::run::{resolve_hold, run_sync, HoldDecision, RunOptions};
 use sync_engine::Engine;
@@ -24,6 +28,7 @@ const KEY: &str = "poller-key";
 
 struct Fixture {
     engine: Engine,
+    sdk: aws_config::SdkConfig,
     clock: Arc<FixedClock>,
     sim: Simulator,
     _server: bamboohr_simulator::SimServer,
@@ -68,6 +73,7 @@ impl Fixture {
         engine.store.put_directory(&directory, None).await.unwrap();
         Self {
             engine,
+            sdk: stack.sdk.clone(),
             clock,
             sim,
             _server: server,
@@ -523,4 +529,171 @@ async fn bamboohr_429s_in_the_middle_of_a_sync_slow_it_down_and_it_completes() {
     assert_eq!(run.counts.pages, 3);
     assert_eq!(run.counts.bamboohr_requests, 5, "three pages, two retries");
     assert_eq!(run.counts.created + run.counts.skipped, 25);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_out_of_invocation_time_schedules_its_own_continuation_which_finishes_it() {
+    let f = Fixture::new(12, |_| {}).await;
+    let schedules = aws_sdk_scheduler::Client::new(&f.sdk);
+    let group = unique("bsync-schedules");
+    schedules
+        .create_schedule_group()
+        .name(&group)
+        .send()
+        .await
+        .unwrap();
+    let settings = SchedulerSettings {
+        group_name: group.clone(),
+        role_arn: "arn:aws:iam::123456789012:role/bsync-scheduler".into(),
+        dead_letter_arn: "arn:aws:sqs:us-east-1:123456789012:bsync-poller-dlq".into(),
+    };
+    let sdk = f.sdk.clone();
+    // Built as the poller's main builds it: from the ARN the invocation names.
+    let poller = Poller::with_scheduler_factory(
+        f.engine.clone(),
+        Box::new(move |arn| {
+            function_support::scheduler::aws_scheduler(&sdk, &settings, arn)
+                .ok()
+                .map(|s| Arc::new(s) as Arc<dyn Scheduler>)
+        }),
+    );
+    let invocation = |payload: serde_json::Value, seconds_left: Option<u64>| {
+        let mut context = Context::default();
+        // Lambda's alias-qualified ARN; the schedule must target the function itself.
+        context.invoked_function_arn =
+            "arn:aws:lambda:us-east-1:123456789012:function:bsync-poller:live".into();
+        if let Some(secs) = seconds_left {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            context.deadline = now_ms + secs * 1000;
+        }
+        LambdaEvent::new(payload, context)
+    };
+
+    // Thirty seconds left is inside the run's one-minute margin: it checkpoints at
+    // once and ends `continued`.
+    let payload = serde_json::json!({"directoryId": f.dir.as_str(), "mode": "full"});
+    let first = poller::handler(&poller, invocation(payload.clone(), Some(30)))
+        .await
+        .unwrap();
+    let first = first.run.expect("a run was made");
+    assert_eq!(first.status, RunStatus::Continued);
+    assert!(f
+        .engine
+        .store
+        .get_checkpoint(&f.dir)
+        .await
+        .unwrap()
+        .is_some());
+
+    let listed = schedules
+        .list_schedules()
+        .group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed.schedules().iter().filter_map(|s| s.name()).collect();
+    assert_eq!(names.len(), 1, "one continuation schedule: {names:?}");
+    let schedule = schedules
+        .get_schedule()
+        .group_name(&group)
+        .name(names[0])
+        .send()
+        .await
+        .unwrap();
+    let expected_at = f.clock.now() + poller::CONTINUE_AFTER;
+    let at = format!(
+        "at({:04}-{:02}-{:02}T{:02}:{:02}:{:02})",
+        expected_at.year(),
+        u8::from(expected_at.month()),
+        expected_at.day(),
+        expected_at.hour(),
+        expected_at.minute(),
+        expected_at.second()
+    );
+    assert_eq!(schedule.schedule_expression(), Some(at.as_str()));
+    let target = schedule.target().unwrap();
+    assert_eq!(
+        target.arn(),
+        "arn:aws:lambda:us-east-1:123456789012:function:bsync-poller",
+        "the alias qualifier is dropped"
+    );
+    let input: serde_json::Value = serde_json::from_str(target.input().unwrap()).unwrap();
+    assert_eq!(input, payload);
+
+    // What Scheduler then invokes, with a whole invocation ahead, finishes the run.
+    f.clock.advance(poller::CONTINUE_AFTER);
+    let second = poller::handler(&poller, invocation(input, None))
+        .await
+        .unwrap()
+        .run
+        .expect("a run was made");
+    assert_eq!(second.status, RunStatus::Completed);
+    assert!(f
+        .engine
+        .store
+        .get_checkpoint(&f.dir)
+        .await
+        .unwrap()
+        .is_none());
+    let users = f.engine.store.list_users(&f.dir).await.unwrap();
+    assert_eq!(users.len() as u64 + second.counts.skipped, 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_the_api_key_may_not_see_never_clear_stored_values_in_any_mode() {
+    let f = Fixture::new(8, |_| {}).await;
+    assert_eq!(f.run(SyncMode::Full).await.status, RunStatus::Completed);
+    let titles = |users: &[domain::DirectoryUser]| {
+        users
+            .iter()
+            .map(|u| (u.employee_id.to_string(), u.job_title.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let before = titles(&f.engine.store.list_users(&f.dir).await.unwrap());
+    assert!(before.values().any(Option::is_some));
+
+    // The same company served to a key that may not see job titles.
+    let restricted = Simulator::from_employees(
+        SimConfig {
+            api_key: KEY.into(),
+            restricted_fields: vec!["jobInformationJobTitle".into()],
+            ..SimConfig::default()
+        },
+        f.sim.employees(),
+    );
+    let server = restricted.serve().await.unwrap();
+    let mut d = f.directory().await;
+    let expected = d.version;
+    d.version += 1;
+    d.base_url = Some(server.base_url.clone());
+    f.engine
+        .store
+        .put_directory(&d, Some(expected))
+        .await
+        .unwrap();
+
+    f.clock.advance(Duration::minutes(1));
+    let full = f.run(SyncMode::Full).await;
+    assert_eq!(full.status, RunStatus::Completed);
+    assert_eq!(
+        full.counts.updated, 0,
+        "a hidden field is not a cleared one"
+    );
+
+    // An incremental run of an employee whose visible fields changed keeps the title.
+    let changed = f.live_ids()[0].clone();
+    restricted.update(
+        &changed,
+        BTreeMap::from([("department".to_string(), Some("Moved".to_string()))]),
+    );
+    f.clock.advance(Duration::minutes(30));
+    let incremental = f.run(SyncMode::Incremental).await;
+    assert_eq!(incremental.status, RunStatus::Completed);
+    assert_eq!(incremental.counts.updated, 1);
+    let after = titles(&f.engine.store.list_users(&f.dir).await.unwrap());
+    assert_eq!(before, after, "no stored job title was cleared");
+    assert_eq!(f.user(&changed).await.department.as_deref(), Some("Moved"));
 }
