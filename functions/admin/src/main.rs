@@ -1,5 +1,7 @@
 //! Lambda entry point of the admin API function.
 
+use std::sync::Arc;
+
 use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]
@@ -7,6 +9,18 @@ async fn main() -> Result<(), Error> {
     function_support::init_tracing();
     let config = function_support::StackConfig::from_env()?;
     let sdk = aws_config::load_from_env().await;
-    let engine = function_support::aws_engine(&sdk, &config);
-    run(service_fn(|req| admin::handler(&engine, req))).await
+    // The write routes: schedules (sync requests, pause, resume), the retry queue and
+    // customer buses (re-push, redrive).
+    let settings = function_support::SchedulerSettings::from_env()?;
+    let poller_arn =
+        std::env::var("POLLER_FUNCTION_ARN").map_err(|_| "POLLER_FUNCTION_ARN is not set")?;
+    let scheduler = function_support::aws_scheduler(&sdk, &settings, &poller_arn)?;
+    let engine =
+        function_support::with_delivery(function_support::aws_engine(&sdk, &config), &sdk)?
+            .with_scheduler(Arc::new(scheduler));
+    let api = admin::AdminApi {
+        engine,
+        dead_letters: admin::DeadLetterQueues::from_env(&sdk),
+    };
+    run(service_fn(|req| admin::handler(&api, req))).await
 }

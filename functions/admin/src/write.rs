@@ -1,0 +1,218 @@
+//! The write routes (`POST /admin/...`), each a thin shell over a `sync_engine::admin`
+//! service that audits under the caller's IAM identity:
+//!
+//! | route | body | does |
+//! |---|---|---|
+//! | `/admin/directories/{id}/sync` | `{"mode": "incremental"\|"full"}` (optional) | a one-time schedule runs the poller for it in 30 s (202) |
+//! | `/admin/directories/{id}/pause`, `/resume` | none | state and schedule follow |
+//! | `/admin/directories/{id}/hold/release`, `/hold/discard` | none | resolves the hold |
+//! | `/admin/directories/{id}/replay` | `{"target", "employeeId"?}` | re-pushes the current state to the target, whatever its ledger says |
+//! | `/admin/dead-letters/redrive` | `{"max"?, "directoryId"?}` | puts dead letters back on the retry path |
+//!
+//! Each action is its own path (not a field of one body) so an IAM policy can allow
+//! `execute-api:Invoke` on, say, `POST/admin/directories/*/sync` without allowing
+//! hold releases. Bodies are parsed whole, unknown fields refused, before anything
+//! changes. A sync is not run here: the function's short timeout suits asking the
+//! poller, not doing its work.
+
+use domain::{EmployeeId, SyncMode, TargetId};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sync_engine::admin;
+use sync_engine::run::HoldDecision;
+use sync_engine::EngineError;
+use tracing::info;
+
+use crate::{caller, dir_id, to_json, AdminApi, AdminError};
+
+/// Most dead letters one redrive request moves (each is one SQS send).
+pub const MAX_REDRIVE: usize = 1000;
+
+/// Dead letters a redrive moves when the body names no `max`.
+pub const DEFAULT_REDRIVE: usize = 100;
+
+/// Whether `parts` (the path's segments) name a write route, whatever the method.
+pub fn is_write_route(parts: &[&str]) -> bool {
+    matches!(
+        parts,
+        [
+            "admin",
+            "directories",
+            _,
+            "sync" | "pause" | "resume" | "replay"
+        ] | ["admin", "directories", _, "hold", "release" | "discard"]
+            | ["admin", "dead-letters", "redrive"]
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncBody {
+    mode: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ReplayBody {
+    target: String,
+    employee_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RedriveBody {
+    max: Option<usize>,
+    directory_id: Option<String>,
+}
+
+/// The JSON body as `T`; an absent or empty body reads as `{}`, so routes whose
+/// fields are all optional need none.
+fn body<T: DeserializeOwned>(req: &Request) -> Result<T, AdminError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(|e| {
+        // serde names the field and the problem, never echoes a value.
+        AdminError::bad_request(format!("body: {e}"))
+    })
+}
+
+fn no_body(req: &Request) -> Result<(), AdminError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Nothing {}
+    body::<Nothing>(req).map(|_| ())
+}
+
+fn scheduler(api: &AdminApi) -> Result<&dyn ports::Scheduler, AdminError> {
+    api.engine
+        .scheduler
+        .as_deref()
+        .ok_or(AdminError::Engine(EngineError::MissingCapability(
+            "scheduler",
+        )))
+}
+
+/// Answers a `POST`: the status and the body.
+pub async fn route(
+    api: &AdminApi,
+    parts: &[&str],
+    req: &Request,
+) -> Result<(StatusCode, Value), AdminError> {
+    let actor = caller::identity(req)?;
+    let engine = &api.engine;
+    let result = match parts {
+        ["admin", "directories", id, "sync"] => {
+            let id = dir_id(id)?;
+            let mode = match body::<SyncBody>(req)?.mode.as_deref() {
+                None | Some("incremental") => SyncMode::Incremental,
+                Some("full") => SyncMode::Full,
+                Some(other) => {
+                    return Err(AdminError::bad_request(format!(
+                        "mode must be incremental or full, not {other:?}"
+                    )))
+                }
+            };
+            let requested = admin::request_sync(engine, scheduler(api)?, &id, mode, &actor).await?;
+            (StatusCode::ACCEPTED, to_json(&requested))
+        }
+        ["admin", "directories", id, action @ ("pause" | "resume")] => {
+            let id = dir_id(id)?;
+            no_body(req)?;
+            let d = if *action == "pause" {
+                admin::pause(engine, scheduler(api)?, &id, &actor).await?
+            } else {
+                admin::resume(engine, scheduler(api)?, &id, &actor).await?
+            };
+            (StatusCode::OK, to_json(&d))
+        }
+        ["admin", "directories", id, "hold", decision] => {
+            let id = dir_id(id)?;
+            no_body(req)?;
+            let decision = if *decision == "release" {
+                HoldDecision::Release
+            } else {
+                HoldDecision::Discard
+            };
+            let d = admin::resolve_hold(engine, &id, decision, &actor).await?;
+            (StatusCode::OK, to_json(&d))
+        }
+        ["admin", "directories", id, "replay"] => {
+            let id = dir_id(id)?;
+            let b = body::<ReplayBody>(req)?;
+            let target = TargetId::parse(&b.target)
+                .map_err(|e| AdminError::bad_request(format!("target: {e}")))?;
+            let employee = b
+                .employee_id
+                .as_deref()
+                .map(EmployeeId::parse)
+                .transpose()
+                .map_err(|e| AdminError::bad_request(format!("employeeId: {e}")))?;
+            if let Some(e) = &employee {
+                // A re-push of an unknown employee would quietly re-push nobody.
+                if engine.store.get_user(&id, e).await?.is_none() {
+                    admin::directory(engine, &id).await?;
+                    return Err(AdminError::NotFound(format!("no employee {e} in {id}")));
+                }
+            }
+            let outcomes = admin::repush(engine, &id, &target, employee.as_ref(), &actor).await?;
+            // The engine names outcomes as `Delivered { .. }`, `Skipped { .. }`: the
+            // variant is what an operator needs here; details are in the delivery log.
+            let outcomes: Vec<Value> = outcomes
+                .iter()
+                .map(|(user, o)| {
+                    let name = o
+                        .split(|c: char| !c.is_ascii_alphanumeric())
+                        .next()
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    json!({"userId": user, "outcome": name})
+                })
+                .collect();
+            let delivered = outcomes
+                .iter()
+                .filter(|o| o["outcome"] == "delivered")
+                .count();
+            (
+                StatusCode::OK,
+                json!({
+                    "directoryId": id,
+                    "targetId": target,
+                    "employeeId": employee,
+                    "users": outcomes.len(),
+                    "delivered": delivered,
+                    "outcomes": outcomes,
+                }),
+            )
+        }
+        ["admin", "dead-letters", "redrive"] => {
+            let b = body::<RedriveBody>(req)?;
+            let max = b.max.unwrap_or(DEFAULT_REDRIVE);
+            if !(1..=MAX_REDRIVE).contains(&max) {
+                return Err(AdminError::bad_request(format!(
+                    "max must be 1 to {MAX_REDRIVE}"
+                )));
+            }
+            let under = b.directory_id.as_deref().map(dir_id).transpose()?;
+            if let Some(id) = &under {
+                admin::directory(engine, id).await?;
+            }
+            let n = admin::redrive(engine, max, under.as_ref(), &actor).await?;
+            (StatusCode::OK, json!({"redriven": n}))
+        }
+        _ => return Err(AdminError::NoRoute),
+    };
+    info!(route = %parts.join("/"), actor = %actor, status = result.0.as_u16(), "admin change made");
+    Ok(result)
+}

@@ -1,0 +1,210 @@
+//! What the admin tests share: API Gateway (HTTP API, payload 2.0) requests as the
+//! `AWS_IAM` authorizer delivers them, a call that returns status and JSON body, and a
+//! connected, synced directory on the embedded adapters.
+
+use std::sync::Arc;
+
+use ::admin::{AdminApi, DeadLetterQueues};
+use bamboohr_simulator::{SimConfig, SimServer, Simulator};
+use domain::{DirectoryId, SyncMode, SyncRequest, Target, TargetFilter, TargetId, TargetKind};
+use embedded_adapters::{
+    FileSecrets, FileStore, InProcessBus, InProcessRetryQueue, InProcessScheduler,
+};
+use lambda_http::Body;
+use ports::{SystemClock, TargetSecrets};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sync_engine::admin::{self, ConnectRequest, Credential, TargetSpec};
+use sync_engine::run::{run_sync, RunOptions};
+use sync_engine::Engine;
+
+/// The IAM principal the tests call as.
+pub const CALLER: &str = "arn:aws:sts::123456789012:assumed-role/ops/alice";
+
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A request as API Gateway hands it to the function: `caller` is the IAM identity
+/// the authorizer verified (none: a request that did not come through it).
+pub fn request(
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<Value>,
+    caller: Option<&str>,
+) -> lambda_http::Request {
+    let raw_query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let params: serde_json::Map<String, Value> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let mut context = json!({
+        "accountId": "123456789012",
+        "apiId": "adminapi",
+        "domainName": "adminapi.execute-api.us-east-1.amazonaws.com",
+        "domainPrefix": "adminapi",
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                 "sourceIp": "192.0.2.1", "userAgent": "admin-tests"},
+        "requestId": "req-1",
+        "routeKey": format!("{method} /admin/{{proxy+}}"),
+        "stage": "$default",
+        "time": "23/Nov/2026:13:00:00 +0000",
+        "timeEpoch": 1_795_000_000_000i64,
+    });
+    if let Some(arn) = caller {
+        context["authorizer"] = json!({"iam": {
+            "accessKey": "ASIAEXAMPLE", "accountId": "123456789012",
+            "callerId": "AROAEXAMPLE:alice", "userArn": arn, "userId": "AROAEXAMPLE:alice",
+            "principalOrgId": null, "cognitoIdentity": null,
+        }});
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": format!("{method} /admin/{{proxy+}}"),
+        "rawPath": path,
+        "rawQueryString": raw_query.join("&"),
+        "headers": {"host": "adminapi.execute-api.us-east-1.amazonaws.com",
+                    "content-type": "application/json"},
+        "requestContext": context,
+        "isBase64Encoded": false,
+    });
+    if !params.is_empty() {
+        event["queryStringParameters"] = Value::Object(params);
+    }
+    if let Some(b) = body {
+        event["body"] = json!(b.to_string());
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event")
+}
+
+/// Calls the handler; returns the status and the JSON body.
+pub async fn call(api: &AdminApi, req: lambda_http::Request) -> (u16, Value) {
+    let resp = ::admin::handler(api, req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = match resp.body() {
+        Body::Text(t) => serde_json::from_str(&t[..]).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    (status, body)
+}
+
+/// A GET as the test caller.
+pub async fn get(api: &AdminApi, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+    call(api, request("GET", path, query, None, Some(CALLER))).await
+}
+
+/// A POST as the test caller.
+pub async fn post(api: &AdminApi, path: &str, body: Option<Value>) -> (u16, Value) {
+    call(api, request("POST", path, &[], body, Some(CALLER))).await
+}
+
+/// A local app that accepts every delivery.
+async fn receiver() -> String {
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    url
+}
+
+/// Directory `acme` (5 employees on the simulator) connected, with an app-webhook
+/// target `app`, after one full run; the API over it with its scheduler and queue.
+pub struct Harness {
+    /// The API under test.
+    pub api: AdminApi,
+    /// Its scheduler (what the sync route asked for).
+    pub scheduler: Arc<InProcessScheduler>,
+    /// Its retry queue (what the redrive moved).
+    pub retry: Arc<InProcessRetryQueue>,
+    /// The directory.
+    pub id: DirectoryId,
+    /// The full run's id.
+    pub run_id: String,
+    _sim: SimServer,
+    _tmp: tempfile::TempDir,
+}
+
+/// Builds the [`Harness`].
+pub async fn harness() -> Harness {
+    let sim = Simulator::generate(SimConfig {
+        api_key: "k".into(),
+        employees: 5,
+        ..SimConfig::default()
+    });
+    let server = sim.serve().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (bus, _events) = InProcessBus::new();
+    let scheduler = Arc::new(InProcessScheduler::new());
+    let retry = Arc::new(InProcessRetryQueue::new(Arc::new(SystemClock)));
+    let engine = Engine::new(
+        Arc::new(FileStore::in_memory()),
+        Arc::new(FileSecrets::open(tmp.path().join("secrets.json"))),
+        Arc::new(bus),
+        Arc::new(SystemClock),
+    )
+    .with_scheduler(scheduler.clone())
+    .with_retry_queue(retry.clone());
+    let id = DirectoryId::parse("acme").unwrap();
+    admin::connect(
+        &engine,
+        scheduler.as_ref(),
+        ConnectRequest {
+            directory_id: id.clone(),
+            subdomain: "acme".into(),
+            base_url: Some(server.base_url.clone()),
+            credential: Credential::ApiKey(SecretString::from("k")),
+            time_zone: None,
+            register_webhook_at: None,
+        },
+        CALLER,
+    )
+    .await
+    .unwrap();
+    admin::add_target(
+        &engine,
+        &id,
+        TargetSpec {
+            target: Target {
+                id: TargetId::parse("app").unwrap(),
+                kind: TargetKind::AppWebhook {
+                    url: receiver().await,
+                },
+                filter: TargetFilter::default(),
+                enabled: true,
+            },
+            secrets: Some(TargetSecrets {
+                signing_secrets: vec![SecretString::from(WHSEC)],
+                ..TargetSecrets::default()
+            }),
+        },
+        CALLER,
+    )
+    .await
+    .unwrap();
+    let run = run_sync(
+        &engine,
+        &SyncRequest {
+            directory_id: id.clone(),
+            mode: SyncMode::Full,
+        },
+        &RunOptions::default(),
+    )
+    .await
+    .unwrap();
+    Harness {
+        api: AdminApi {
+            engine,
+            dead_letters: DeadLetterQueues::none(),
+        },
+        scheduler,
+        retry,
+        id,
+        run_id: run.id.to_string(),
+        _sim: server,
+        _tmp: tmp,
+    }
+}
