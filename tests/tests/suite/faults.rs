@@ -13,6 +13,7 @@
 
 mod harness;
 mod invariants;
+mod processes;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,6 +25,8 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 use sync_engine::ingest::{ingest, InboundWebhook, IngestError, DEFAULT_TOLERANCE};
 use time::OffsetDateTime;
+
+use processes::Part;
 
 use harness::{company_size, rounds, seed, World, WEBHOOK_KEY};
 use invariants::{
@@ -295,6 +298,56 @@ async fn syncs_and_dispatchers_killed_at_random_points_resume_without_loss_dupli
         w.report("killed");
         println!(
             "killed: {killed} syncs killed mid-run; {} repeated deliveries",
+            duplicate_deliveries_at_the_receiver(&w)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_sigkilled_mid_sync_and_mid_delivery_leave_nothing_lost_duplicated_or_regressed()
+{
+    for round in 0..rounds() {
+        let mut w = World::new(seed("sigkilled", round), company_size(16)).await;
+        w.receiver.fail_first_attempts(true);
+        // What a killed dispatcher had received comes back after this timeout.
+        w.visibility_timeout(3).await;
+        w.sim
+            .inject(FaultPlan::next(Fault::delay(Duration::from_millis(100))).times(u64::MAX));
+        let mut killed = 0;
+        for _ in 0..2 {
+            let child = processes::spawn(&w, Part::Sync(SyncMode::Full));
+            let after = Duration::from_millis(w.rng.random_range(300..3000));
+            if processes::kill_after(child, after).await {
+                killed += 1;
+                w.expire_lease().await;
+            }
+        }
+        w.sync_until_completed(SyncMode::Full).await;
+        let child = processes::spawn(&w, Part::Dispatch);
+        let after = Duration::from_millis(w.rng.random_range(200..2500));
+        killed += u32::from(processes::kill_after(child, after).await);
+        w.drain(0.0).await;
+
+        change_some_employees(&mut w, "p");
+        let child = processes::spawn(&w, Part::Sync(SyncMode::Incremental));
+        let after = Duration::from_millis(w.rng.random_range(100..1500));
+        if processes::kill_after(child, after).await {
+            killed += 1;
+            w.expire_lease().await;
+        }
+        w.sync_until_completed(SyncMode::Incremental).await;
+        let child = processes::spawn(&w, Part::Dispatch);
+        let after = Duration::from_millis(w.rng.random_range(200..2000));
+        killed += u32::from(processes::kill_after(child, after).await);
+        w.drain(0.0).await;
+        w.sim.clear_faults();
+        next_ticks_empty_the_outbox(&mut w).await;
+
+        assert_the_store_matches_bamboohr(&w).await;
+        assert_all(&w).await;
+        w.report("sigkilled");
+        println!(
+            "sigkilled: {killed} of 6 child processes SIGKILLed while running; {} repeated deliveries",
             duplicate_deliveries_at_the_receiver(&w)
         );
     }

@@ -238,6 +238,8 @@ pub struct World {
     pub scim: PeerProcess,
     /// The delivery retry queue.
     pub retry_url: String,
+    /// The delivery dead-letter queue.
+    pub dlq_url: String,
     /// The change events fed to the dispatcher and what became of them.
     pub fates: Fates,
     /// What the harness did.
@@ -352,6 +354,7 @@ impl World {
             receiver,
             scim,
             retry_url,
+            dlq_url,
             fates: Fates::default(),
             tally: Tally::default(),
             rng: StdRng::seed_from_u64(seed ^ 0x5eed),
@@ -480,6 +483,20 @@ impl World {
             .unwrap()
             .messages()
             .to_vec()
+    }
+
+    /// Sets the change and retry queues' visibility timeout, so messages a killed
+    /// process had received come back within seconds.
+    pub async fn visibility_timeout(&self, seconds: u32) {
+        let sqs = aws_sdk_sqs::Client::new(&self.stack.sdk);
+        for url in [&self.stack.queue_url, &self.retry_url] {
+            sqs.set_queue_attributes()
+                .queue_url(url)
+                .attributes(QueueAttributeName::VisibilityTimeout, seconds.to_string())
+                .send()
+                .await
+                .unwrap();
+        }
     }
 
     /// Messages visible, in flight or delayed on `url`.
