@@ -316,9 +316,9 @@ async fn client_task(
             return log;
         }
         seq += 1;
-        let kind = if args.bad_every > 0 && n % args.bad_every == 0 {
+        let kind = if args.bad_every > 0 && n.is_multiple_of(args.bad_every) {
             Kind::BadSignature
-        } else if args.dup_every > 0 && n % args.dup_every == 0 && !accepted.is_empty() {
+        } else if args.dup_every > 0 && n.is_multiple_of(args.dup_every) && !accepted.is_empty() {
             Kind::Duplicate
         } else {
             Kind::Change
@@ -452,11 +452,14 @@ async fn webhook_load(args: &Arc<Args>, kind: StoreKind) {
     // Distinct user events published (a concurrent flush may publish an event twice,
     // which the stable event id makes harmless; distinct ids are what counts).
     let published = Arc::new(Mutex::new(HashSet::new()));
+    let publishes = Arc::new(AtomicU64::new(0));
     let collector = {
         let published = published.clone();
+        let publishes = publishes.clone();
         tokio::spawn(async move {
             while let Some(e) = bus_rx.recv().await {
                 if e.event_type.is_user_event() {
+                    publishes.fetch_add(1, Ordering::Relaxed);
                     published.lock().unwrap().insert(e.id.to_string());
                 }
             }
@@ -596,9 +599,11 @@ async fn webhook_load(args: &Arc<Args>, kind: StoreKind) {
         events,
         outbox_left,
     );
-    if !meter.is_empty() {
-        println!("<!-- {}{meter} -->", kind.label());
-    }
+    println!(
+        "<!-- {}: {} user events published for {events} distinct (concurrent requests flush the same outbox){meter} -->",
+        kind.label(),
+        publishes.load(Ordering::Relaxed)
+    );
     assert!(wrong.is_empty(), "unexpected answers: {wrong:?}");
     assert!(
         mismatched.is_empty(),
@@ -704,7 +709,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for OutcomeLayer {
 fn user(n: usize) -> DirectoryUser {
     let mut u = DirectoryUser::new(
         dir_id(),
-        EmployeeId::parse(&(200_000 + n).to_string()).unwrap(),
+        EmployeeId::parse((200_000 + n).to_string()).unwrap(),
         UserState::Active,
     );
     u.employee_number = Some(format!("E{n}"));
