@@ -357,6 +357,14 @@ pub(crate) async fn deliver_and_record(
 
     let outcome = match attempt.outcome.clone() {
         TargetOutcome::Delivered { .. } => {
+            // The log before the ledger: a crash (or a failed write) between the two
+            // then leaves the ledger behind, so the redelivered message sends the
+            // version again (a harmless duplicate, same webhook-id) and advances it.
+            // The other order left a delivered version the log never showed: the
+            // redelivery found the ledger at that version and skipped without a
+            // record (found by the fault suite's killed dispatchers).
+            record.status = DeliveryStatus::Delivered;
+            engine.store.put_delivery(&record).await?;
             if let LedgerAdvance::AlreadyAt { current } = engine
                 .store
                 .ledger_advance(&directory.id, &target.id, &event.object_id, event.version)
@@ -372,8 +380,9 @@ pub(crate) async fn deliver_and_record(
                     .put_breaker(&directory.id, &target.id, &BreakerState::default())
                     .await?;
             }
-            record.status = DeliveryStatus::Delivered;
-            attempt.outcome
+            // Written above; once per delivery.
+            log_outcome(directory, target, event, &attempt.outcome);
+            return Ok(attempt.outcome);
         }
         TargetOutcome::Skipped { reason } => {
             record.skipped_reason = Some(reason);
