@@ -18,6 +18,7 @@ pub async fn assert_all(world: &World) {
     assert_versions_never_go_backwards_at_the_receiver(world);
     assert_no_user_is_created_twice_at_the_receiver(world);
     assert_no_user_is_duplicated_at_the_scim_target(world).await;
+    assert_scim_accounts_hold_each_users_newest_state(world).await;
 }
 
 async fn users(world: &World) -> Vec<DirectoryUser> {
@@ -143,19 +144,31 @@ pub async fn assert_every_user_reached_every_target_at_its_newest_version(world:
         }
         for target in [APP, SCIM] {
             let tid = TargetId::parse(target).unwrap();
-            let record = world
-                .engine
-                .store
-                .get_delivery(&world.dir, &tid, &object)
-                .await
-                .unwrap()
-                .unwrap_or_else(|| panic!("no delivery of user {object} to {target}"));
             let ledger = world
                 .engine
                 .store
                 .ledger_get(&world.dir, &tid, &object)
                 .await
                 .unwrap();
+            let record = world
+                .engine
+                .store
+                .get_delivery(&world.dir, &tid, &object)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| {
+                    let events: Vec<_> = world
+                        .fates
+                        .seen
+                        .iter()
+                        .filter(|(_, (_, o, _))| o == &object)
+                        .map(|(id, what)| (id, what, world.fates.handled.contains(id)))
+                        .collect();
+                    panic!(
+                        "no delivery of user {object} (employee {}, version {}, {:?}) to {target} (ledger {ledger:?}); its events on the queue: {events:?}",
+                        u.employee_id, u.version, u.state
+                    )
+                });
             match record.status {
                 DeliveryStatus::Delivered => assert_eq!(
                     ledger,
@@ -255,5 +268,37 @@ pub async fn assert_no_user_is_duplicated_at_the_scim_target(world: &World) {
         .collect();
     for x in by_external.keys() {
         assert!(stored.contains(x), "SCIM account for unknown employee {x}");
+    }
+}
+
+/// No stale overwrite at SCIM: every active user with a work email has an account
+/// there with its newest job title, active; a deactivated or deleted user's account,
+/// if it has one, is inactive.
+pub async fn assert_scim_accounts_hold_each_users_newest_state(world: &World) {
+    let accounts = world.scim_accounts().await;
+    let by_employee: BTreeMap<&str, &serde_json::Value> = accounts
+        .iter()
+        .filter_map(|a| Some((a["externalId"].as_str()?, a)))
+        .collect();
+    for u in users(world).await {
+        let id = u.employee_id.as_str();
+        let account = by_employee.get(id);
+        match u.state {
+            UserState::Active if u.work_email().is_some() => {
+                let a = account.unwrap_or_else(|| panic!("no SCIM account for employee {id}"));
+                assert_eq!(a["active"], true, "employee {id} is active at SCIM");
+                assert_eq!(
+                    a["title"].as_str(),
+                    u.job_title.as_deref(),
+                    "employee {id}: SCIM holds the newest job title"
+                );
+            }
+            UserState::Inactive | UserState::Deleted => {
+                if let Some(a) = account {
+                    assert_eq!(a["active"], false, "employee {id} is deprovisioned at SCIM");
+                }
+            }
+            _ => {}
+        }
     }
 }
