@@ -9,7 +9,11 @@
 //!   independently of the others.
 //!
 //! Failed messages are reported individually (`ReportBatchItemFailures`), so SQS
-//! retries only those and finally dead-letters them.
+//! retries only those and finally dead-letters them. Each batch's deliveries are
+//! counted per target ([`metrics`]) and, on Lambda, written as Embedded Metric Format
+//! lines.
+
+pub mod metrics;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -17,7 +21,7 @@ use domain::ChangeEvent;
 use lambda_runtime::{Error, LambdaEvent};
 use ports::{RetryEnvelope, RetryTask};
 use sync_engine::dispatch::dispatch;
-use sync_engine::replay::run_retry;
+use sync_engine::replay::{run_retry, RetryOutcome};
 use sync_engine::Engine;
 use tracing::{error, warn};
 
@@ -67,12 +71,19 @@ pub fn parse_message(message: &SqsMessage) -> Result<Message, MessageError> {
     Ok(Message::Change(envelope.detail))
 }
 
-async fn handle(engine: &Engine, message: Message) -> Result<(), MessageError> {
+async fn handle(
+    engine: &Engine,
+    message: Message,
+    metrics: &mut metrics::BatchMetrics,
+) -> Result<(), MessageError> {
     match message {
         Message::Change(event) => {
             let report = dispatch(engine, &event)
                 .await
                 .map_err(|e| MessageError::Retry(e.to_string()))?;
+            for (target, outcome) in &report.targets {
+                metrics.record(&event.directory_id, target, outcome, false);
+            }
             if report.needs_retry() {
                 return Err(MessageError::Retry(format!(
                     "event {} has targets to retry",
@@ -82,21 +93,48 @@ async fn handle(engine: &Engine, message: Message) -> Result<(), MessageError> {
             Ok(())
         }
         Message::Retry(task) => {
-            run_retry(engine, &task)
+            let outcome = run_retry(engine, &task)
                 .await
                 .map_err(|e| MessageError::Retry(e.to_string()))?;
+            if let RetryOutcome::Attempted { outcome } = &outcome {
+                metrics.record(&task.event.directory_id, &task.target_id, outcome, true);
+            }
             Ok(())
         }
     }
 }
 
-/// Handles a batch. Change messages of the FIFO queue must stay in order, so after
-/// the first failed change message every later one of the batch is reported failed
-/// too, unprocessed; retry messages fail only on their own.
+/// Handles a batch (see [`handle_batch`]); what tests and the local stack call.
 pub async fn handler(
     engine: &Engine,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
+    Ok(handle_batch(engine, event).await.0)
+}
+
+/// Handles a batch (see [`handle_batch`]) and prints its delivery metrics in
+/// `namespace` as one EMF line per target it touched (on Lambda: METRICS_NAMESPACE).
+pub async fn handler_with_metrics(
+    engine: &Engine,
+    namespace: &str,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
+    let (response, metrics) = handle_batch(engine, event).await;
+    for doc in metrics.emf(namespace, engine.clock.now()) {
+        println!("{doc}");
+    }
+    Ok(response)
+}
+
+/// Handles a batch. Change messages of the FIFO queue must stay in order, so after
+/// the first failed change message every later one of the batch is reported failed
+/// too, unprocessed; retry messages fail only on their own. Returns the response and
+/// what the batch delivered, per target.
+pub async fn handle_batch(
+    engine: &Engine,
+    event: LambdaEvent<SqsEvent>,
+) -> (SqsBatchResponse, metrics::BatchMetrics) {
+    let mut metrics = metrics::BatchMetrics::default();
     let mut failures = Vec::new();
     let mut fifo_stopped = false;
     for record in &event.payload.records {
@@ -109,7 +147,7 @@ pub async fn handler(
             ))
         } else {
             match parsed {
-                Ok(m) => handle(engine, m).await,
+                Ok(m) => handle(engine, m, &mut metrics).await,
                 Err(e) => Err(e),
             }
         };
@@ -134,5 +172,5 @@ pub async fn handler(
     }
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
-    Ok(response)
+    (response, metrics)
 }

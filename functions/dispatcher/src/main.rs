@@ -9,5 +9,11 @@ async fn main() -> Result<(), Error> {
     let sdk = aws_config::load_from_env().await;
     let engine =
         function_support::with_delivery(function_support::aws_engine(&sdk, &config), &sdk)?;
-    run(service_fn(|event| dispatcher::handler(&engine, event))).await
+    // Delivery metrics (Embedded Metric Format lines on stdout) go here.
+    let namespace =
+        std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "bamboohr-sync".to_string());
+    run(service_fn(|event| {
+        dispatcher::handler_with_metrics(&engine, &namespace, event)
+    }))
+    .await
 }

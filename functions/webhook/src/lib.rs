@@ -1,7 +1,11 @@
 //! The webhook function: `POST /webhooks/bamboohr/{directory_id}` behind API Gateway.
 //! It answers 2xx only after the change is durable (200 applied, 202 left to the poller
 //! as refresh requests), and maps every refusal to a status code and a JSON error body
-//! here, in one place ([`status_for`]).
+//! here, in one place ([`status_for`]). With a metrics namespace, each request also
+//! writes one Embedded Metric Format line ([`metrics`]): accepted or rejected, why,
+//! and the events published.
+
+pub mod metrics;
 
 use domain::DirectoryId;
 use lambda_http::http::{HeaderMap, StatusCode};
@@ -18,14 +22,31 @@ pub struct Deps {
     pub engine: Engine,
     /// Accepted distance between X-BambooHR-Timestamp and now.
     pub tolerance: time::Duration,
+    /// Where the request metrics go (on Lambda: METRICS_NAMESPACE); none writes none.
+    pub metrics_namespace: Option<String>,
 }
 
 impl Deps {
-    /// Deps with the default 5-minute tolerance.
+    /// Deps with the default 5-minute tolerance and no metrics.
     pub fn new(engine: Engine) -> Self {
         Self {
             engine,
             tolerance: DEFAULT_TOLERANCE,
+            metrics_namespace: None,
+        }
+    }
+
+    /// The same, writing request metrics in `namespace`.
+    pub fn with_metrics(mut self, namespace: impl Into<String>) -> Self {
+        self.metrics_namespace = Some(namespace.into());
+        self
+    }
+
+    /// Prints the request's EMF line, when metrics are on.
+    fn emit(&self, directory: Option<&str>, outcome: metrics::Outcome<'_>) {
+        if let Some(ns) = &self.metrics_namespace {
+            let doc = metrics::webhook_metrics_emf(ns, directory, outcome, self.engine.clock.now());
+            println!("{doc}");
         }
     }
 }
@@ -111,6 +132,7 @@ fn directory_param(req: &Request) -> Option<String> {
 /// Handles one webhook request.
 pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     if req.method() != lambda_http::http::Method::POST {
+        deps.emit(None, metrics::Outcome::Rejected("method_not_allowed"));
         return Ok(error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -118,6 +140,7 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda
         ));
     }
     let Some(raw_id) = directory_param(&req) else {
+        deps.emit(None, metrics::Outcome::Rejected("unknown_directory"));
         return Ok(error_response(
             StatusCode::NOT_FOUND,
             "unknown_directory",
@@ -125,6 +148,7 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda
         ));
     };
     let Ok(directory_id) = DirectoryId::parse(raw_id) else {
+        deps.emit(None, metrics::Outcome::Rejected("unknown_directory"));
         return Ok(error_response(
             StatusCode::NOT_FOUND,
             "unknown_directory",
@@ -147,12 +171,22 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda
         url_token: token.as_deref(),
     };
     match ingest(&deps.engine, &directory_id, inbound, deps.tolerance).await {
-        Ok(report) => Ok(json_response(
-            status_for_report(&report),
-            json!({ "accepted": true, "result": report }),
-        )),
+        Ok(report) => {
+            deps.emit(
+                Some(directory_id.as_str()),
+                metrics::Outcome::Accepted(&report),
+            );
+            Ok(json_response(
+                status_for_report(&report),
+                json!({ "accepted": true, "result": report }),
+            ))
+        }
         Err(e) => {
             let (status, code) = status_for(&e);
+            deps.emit(
+                Some(directory_id.as_str()),
+                metrics::Outcome::Rejected(code),
+            );
             if status.is_server_error() {
                 error!(directory_id = %directory_id, status = status.as_u16(), reason = %e, "webhook failed");
             } else {

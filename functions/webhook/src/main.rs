@@ -16,6 +16,10 @@ async fn main() -> Result<(), Error> {
         std::env::var("POLLER_FUNCTION_ARN").map_err(|_| "POLLER_FUNCTION_ARN is not set")?;
     let scheduler = function_support::aws_scheduler(&sdk, &settings, &poller_arn)?;
     engine = engine.with_scheduler(Arc::new(scheduler));
-    let deps = webhook::Deps::new(engine);
+    let mut deps = webhook::Deps::new(engine);
+    // Request metrics (Embedded Metric Format lines on stdout) go here.
+    if let Ok(namespace) = std::env::var("METRICS_NAMESPACE") {
+        deps = deps.with_metrics(namespace);
+    }
     run(service_fn(|req| webhook::handler(&deps, req))).await
 }
