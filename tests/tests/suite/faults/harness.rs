@@ -175,7 +175,7 @@ fn receive(state: &Mutex<ReceiverState>, headers: &HeaderMap, body: &str) -> Sta
     };
     if attempt == 1 {
         s.distinct += 1;
-        if s.fail_first_attempts && s.distinct % 4 == 0 {
+        if s.fail_first_attempts && s.distinct.is_multiple_of(4) {
             s.failed += 1;
             return StatusCode::SERVICE_UNAVAILABLE;
         }
