@@ -992,7 +992,7 @@ async fn status(
             .map(|d| d.id)
             .collect(),
     };
-    // The local stack's dead letters live in the dev process: not readable here.
+    // Deployed: the SQS dead-letter queues; local: the data directory's retry queue.
     let depth = stack.dead_letter_depth().await?;
     let mut all = Vec::new();
     for id in &ids {

@@ -24,8 +24,7 @@ use domain::{
     TargetFilter, TargetId, TargetKind,
 };
 use embedded_adapters::{
-    FileSecrets, FileStore, InProcessBus, InProcessForeignBus, InProcessRetryQueue,
-    InProcessScheduler,
+    FileSecrets, FileStore, InProcessBus, InProcessForeignBus, InProcessScheduler,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{DirectorySecrets, SecretStore, Store, SystemClock, TargetSecrets};
@@ -136,9 +135,13 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
     tokio::fs::write(&pid_path, std::process::id().to_string()).await?;
     let _pid = PidFile(pid_path);
     let (bus, bus_rx) = InProcessBus::new();
-    // Failed deliveries wait in an in-process retry queue (run by `retry_loop`), as
-    // they wait in the SQS retry queue on AWS.
-    let retry_queue = Arc::new(InProcessRetryQueue::new(Arc::new(SystemClock)));
+    // Failed deliveries wait in the data directory's retry queue (run by
+    // `retry_loop`), as they wait in the SQS retry queue on AWS: they and the dead
+    // letters outlive this process, and `status` and `replay dead-letters` read them.
+    let retry_queue = Arc::new(
+        crate::local_queue::FileRetryQueue::open(&args.data_dir)
+            .map_err(|e| std::io::Error::other(e.to_string()))?,
+    );
     let engine = Engine::new(
         store.clone(),
         secrets.clone(),
@@ -461,11 +464,18 @@ fn sqs_message(event: &ChangeEvent, n: usize) -> SqsMessage {
 }
 
 /// Runs due retries once a second, as the retry queue's event source mapping does.
-async fn retry_loop(engine: Engine, queue: Arc<InProcessRetryQueue>) {
+async fn retry_loop(engine: Engine, queue: Arc<crate::local_queue::FileRetryQueue>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        for task in queue.take_visible(time::OffsetDateTime::now_utc()) {
+        let due = match queue.take_visible(time::OffsetDateTime::now_utc()) {
+            Ok(due) => due,
+            Err(e) => {
+                eprintln!("the retry queue could not be read ({e}); trying again");
+                continue;
+            }
+        };
+        for task in due {
             if let Err(e) = sync_engine::replay::run_retry(&engine, &task).await {
                 eprintln!("a retry failed ({e}); it is scheduled again");
                 let _ = ports::RetryQueue::schedule(queue.as_ref(), &task, Duration::from_secs(30))

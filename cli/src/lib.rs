@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod commands;
 pub mod dev;
+pub mod local_queue;
 mod output;
 mod receiver;
 mod stack;

@@ -19,11 +19,15 @@ use ports::{BusError, EventBus, PublishOutcome, Scheduler, SecretStore, Store, S
 use sync_engine::Engine;
 
 use crate::commands::CliError;
+use crate::local_queue::FileRetryQueue;
 
 /// The engine and scheduler a command runs against, and who the caller is.
 pub struct Stack {
-    /// The deployed stack's delivery dead-letter queue, to report its depth.
-    pub dead_letters: Option<(aws_sdk_sqs::Client, String)>,
+    /// The deployed stack's dead-letter queues (deliveries, changes), to report their
+    /// depth.
+    pub dead_letters: Option<(aws_sdk_sqs::Client, Vec<String>)>,
+    /// The local stack's retry queue (its dead letters are counted in `status`).
+    pub local_retry: Option<Arc<FileRetryQueue>>,
     /// Base of the webhook URLs BambooHR posts to (deployed stacks).
     pub webhook_base_url: Option<String>,
     /// The engine over the stack's store, secrets and bus.
@@ -97,12 +101,18 @@ impl Stack {
         let store: Arc<dyn Store> = Arc::new(FileStore::open(data_dir.join("store.json")).await?);
         let secrets: Arc<dyn SecretStore> =
             Arc::new(FileSecrets::open(data_dir.join("secrets.json")));
-        let engine = Engine::new(store, secrets, Arc::new(DeferredBus), Arc::new(SystemClock));
+        // The same retry queue `dev` runs: dead letters are counted and re-driven here,
+        // re-driven ones are attempted by the next `dev` run.
+        let retry =
+            Arc::new(FileRetryQueue::open(data_dir).map_err(|e| CliError::Usage(e.to_string()))?);
+        let engine = Engine::new(store, secrets, Arc::new(DeferredBus), Arc::new(SystemClock))
+            .with_retry_queue(retry.clone());
         Ok(Self {
             engine,
             scheduler: Arc::new(InProcessScheduler::new()),
             actor: local_actor(),
             dead_letters: None,
+            local_retry: Some(retry),
             webhook_base_url: None,
         })
     }
@@ -157,30 +167,47 @@ impl Stack {
             actor: identity.arn().unwrap_or("unknown").to_string(),
             dead_letters: Some((
                 aws_adapters::clients::sqs(&sdk),
-                get("DeliveryDeadLetterQueueUrl")?,
+                // A stack deployed before the change queue's URL was an output
+                // reports its delivery dead letters only.
+                std::iter::once(get("DeliveryDeadLetterQueueUrl")?)
+                    .chain(outputs.get("ChangeDeadLetterQueueUrl").cloned())
+                    .collect(),
             )),
+            local_retry: None,
             webhook_base_url: outputs.get("WebhookBaseUrl").cloned(),
         })
     }
 
-    /// Messages waiting in the delivery dead-letter queue, when the stack has one.
+    /// Messages waiting in the stack's dead-letter queues (deliveries that failed
+    /// every attempt, changes the dispatcher gave up on), summed; locally, the dead
+    /// letters in the data directory's retry queue.
     pub async fn dead_letter_depth(&self) -> Result<Option<u64>, CliError> {
-        let Some((sqs, url)) = &self.dead_letters else {
+        if let Some(local) = &self.local_retry {
+            return Ok(Some(local.dead_letter_count() as u64));
+        }
+        let Some((sqs, urls)) = &self.dead_letters else {
             return Ok(None);
         };
-        let out = sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .map_err(|e| CliError::Usage(format!("dead-letter queue: {}", aws_error(&e))))?;
-        Ok(out
-            .attributes()
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            })
-            .and_then(|n| n.parse().ok()))
+        let mut total = 0;
+        for url in urls {
+            let out = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(
+                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+                )
+                .send()
+                .await
+                .map_err(|e| CliError::Usage(format!("dead-letter queue: {}", aws_error(&e))))?;
+            total += out
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                })
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        Ok(Some(total))
     }
 }
 

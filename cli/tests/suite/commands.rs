@@ -278,11 +278,24 @@ async fn an_operator_connects_configures_syncs_inspects_replays_and_revokes_a_di
 
     let not_held = l.cmd(&["hold", "release", "acme"], "").await.unwrap_err();
     assert!(not_held.to_string().contains("not held"), "{not_held}");
-    let no_queue = l
-        .cmd(&["replay", "dead-letters", "--directory", "acme"], "")
-        .await
-        .unwrap_err();
-    assert!(no_queue.to_string().contains("retry queue"), "{no_queue}");
+    // A delivery `dev` gave up on waits in the data directory's retry queue: the
+    // status counts it and `replay dead-letters` puts it back for the next `dev` run.
+    plant_dead_letter(l.data.path()).await;
+    assert_eq!(l.json(&["status", "acme"]).await[0]["deadLetterDepth"], 1);
+    assert!(l.ok(&["status", "acme"]).await.contains("dead letters   1"));
+    let redriven = l
+        .ok(&["replay", "dead-letters", "--directory", "acme"])
+        .await;
+    assert!(
+        redriven.contains("1 dead letters put back on the retry path"),
+        "{redriven}"
+    );
+    assert_eq!(l.json(&["status", "acme"]).await[0]["deadLetterDepth"], 0);
+    let queue = bamboohr_sync::local_queue::FileRetryQueue::open(l.data.path()).unwrap();
+    assert_eq!(queue.waiting(), 1, "waiting for the next dev run");
+    let audit = l.json(&["audit", "list", "acme"]).await;
+    assert_eq!(audit[0]["action"], "replay");
+    assert_eq!(audit[0]["details"]["deadLetters"], 1);
 
     l.ok(&[
         "targets",
@@ -504,4 +517,34 @@ async fn l_cmd_add(l: &Local, id: &str, base: &str, token: &str) {
     )
     .await
     .unwrap();
+}
+
+/// A dead letter of `acme`'s app target in the local retry queue, as `dev` leaves it
+/// after the last retry failed.
+async fn plant_dead_letter(data: &std::path::Path) {
+    use ports::RetryQueue;
+    let now = time::OffsetDateTime::now_utc();
+    let queue = bamboohr_sync::local_queue::FileRetryQueue::open(data).unwrap();
+    let task = ports::RetryTask {
+        target_id: domain::TargetId::parse("app").unwrap(),
+        event: domain::ChangeEvent::new(
+            domain::EventType::UserUpdated,
+            domain::DirectoryId::parse("acme").unwrap(),
+            "usr_planted",
+            2,
+            now,
+            serde_json::json!({}),
+        ),
+        retries: 10,
+        due_at: now,
+        first_failed_at: now,
+        last_error: "503".into(),
+    };
+    queue
+        .dead_letter(&ports::DeadLetter {
+            task,
+            reason: "11 attempts failed".into(),
+        })
+        .await
+        .unwrap();
 }

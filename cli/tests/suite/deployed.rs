@@ -43,6 +43,7 @@ struct Deployed {
     table: String,
     group: String,
     secret_prefix: String,
+    change_dlq: String,
 }
 
 async fn deploy(sdk: &SdkConfig) -> Deployed {
@@ -57,7 +58,7 @@ async fn deploy(sdk: &SdkConfig) -> Deployed {
         .unwrap();
     let sqs = clients::sqs(sdk);
     let mut urls = Vec::new();
-    for name in ["retry", "delivery-dlq", "poller-dlq"] {
+    for name in ["retry", "delivery-dlq", "poller-dlq", "change-dlq"] {
         let out = sqs
             .create_queue()
             .queue_name(unique(name))
@@ -84,6 +85,7 @@ async fn deploy(sdk: &SdkConfig) -> Deployed {
         ("EventBusName", bus),
         ("RetryQueueUrl", urls[0].clone()),
         ("DeliveryDeadLetterQueueUrl", urls[1].clone()),
+        ("ChangeDeadLetterQueueUrl", urls[3].clone()),
         (
             "PollerScheduleDeadLetterQueueArn",
             "arn:aws:sqs:us-east-1:123456789012:poller-dlq".to_string(),
@@ -111,6 +113,7 @@ async fn deploy(sdk: &SdkConfig) -> Deployed {
         table,
         group,
         secret_prefix,
+        change_dlq: urls[3].clone(),
     }
 }
 
@@ -210,7 +213,27 @@ async fn connect_status_and_revoke_work_on_a_deployed_stack_found_by_its_outputs
     assert!(status.status.success(), "{stdout}{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v[0]["state"], "active");
-    assert_eq!(v[0]["deadLetterDepth"], 0, "read from the delivery DLQ");
+    assert_eq!(
+        v[0]["deadLetterDepth"], 0,
+        "read from the dead-letter queues"
+    );
+
+    // A change the dispatcher gave up on counts as a dead letter too.
+    clients::sqs(&sdk)
+        .send_message()
+        .queue_url(&d.change_dlq)
+        .message_body("{}")
+        .send()
+        .await
+        .unwrap();
+    let status = cli(&d.stack, &["--output", "json", "status", "acme"], None).await;
+    let (stdout, stderr) = out(&status);
+    assert!(status.status.success(), "{stdout}{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        v[0]["deadLetterDepth"], 1,
+        "delivery and change dead-letter queues, summed"
+    );
 
     let revoked = cli(&d.stack, &["directories", "revoke", "acme"], None).await;
     assert!(revoked.status.success(), "{:?}", out(&revoked));
