@@ -11,14 +11,18 @@
 //! `--bad-every`-th request carries a signature made with a wrong key (must be 401,
 //! change nothing), every `--dup-every`-th re-sends (re-signed, as BambooHR's retries
 //! are) a body accepted earlier (must be answered as a duplicate, change nothing), and
-//! every other request changes one employee's job title. Latency is measured by the
-//! client, from sending the request to reading the whole answer. It runs twice: on the
+//! every other request changes one employee's job title. A 5xx (or no answer) is
+//! retried as BambooHR retries it: same body, fresh signature, at most five times.
+//! Latency is measured by the client per request (each attempt is one), from sending
+//! it to reading the whole answer. It runs twice: on the
 //! embedded in-memory store (the product's own overhead) and on DynamoDB (moto). The
 //! bus is the in-process one in both rows, so the store is the only difference, and
 //! the directory secret is served warm from `CachingSecretStore` as on a warm Lambda.
 //! Afterwards every accepted change is checked in the store: each employee's version
 //! counts its applied changes and it holds the last title sent; the distinct
-//! `user.*` events published match the applied changes; the outbox is empty.
+//! `user.*` events published match the applied changes; the outbox is empty. The total
+//! number of publishes is printed beside the distinct ones: concurrent requests to one
+//! directory flush the same outbox and may publish each other's events.
 //!
 //! **Dispatcher draining N events** (default 10,000). N users are stored, each with its
 //! `user.created` event, for a directory with two targets: a local app-webhook receiver
