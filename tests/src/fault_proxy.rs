@@ -18,8 +18,10 @@
 //! row ([`FaultProxy::outage`]): as many as the SDK's attempts, so the failure reaches
 //! the product, whose own re-runs and redeliveries must then recover.
 //!
-//! Faults are drawn from a seeded RNG so a failing scenario reproduces with the seed it
-//! printed. Counters say how many calls each service made and how many were faulted.
+//! Faults are drawn from a seeded RNG, one draw per call in arrival order, so a run
+//! with the seed a failing scenario printed meets the same sequence of decisions (the
+//! interleaving of concurrent calls may still differ). Counters say how many calls
+//! each service made and how many were faulted.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -275,8 +277,9 @@ impl FaultProxy {
     }
 }
 
-/// Decides this call's fault, if any, and counts it.
-fn draw(state: &Shared, service: Service) -> Option<FaultKind> {
+/// Decides this call's fault, if any, and counts it; the flag picks between a
+/// service's two throttling errors (DynamoDB's).
+fn draw(state: &Shared, service: Service) -> Option<(FaultKind, bool)> {
     let enabled = state.enabled.load(Ordering::SeqCst);
     let in_outage = enabled && {
         let mut outages = state.outages.lock().expect("outages lock");
@@ -312,11 +315,12 @@ fn draw(state: &Shared, service: Service) -> Option<FaultKind> {
         // of calls, not on which of them were faulted.
         let roll: f64 = rng.random();
         let kind = KINDS[rng.random_range(0..KINDS.len())];
-        (roll < share).then_some(kind)
+        let alternate: bool = rng.random();
+        (roll < share).then_some((kind, alternate))
     };
     let mut stats = state.stats.lock().expect("stats lock");
     *stats.calls.entry(service).or_default() += 1;
-    if let Some(kind) = fault {
+    if let Some((kind, _)) = fault {
         *stats.faults.entry((service, kind)).or_default() += 1;
     }
     fault
@@ -371,8 +375,9 @@ async fn handle(state: &Shared, req: Request<Body>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let service = Service::of(&parts.headers, &path);
-    let fault = draw(state, service);
-    let alternate = path.len() % 2 == 0;
+    let drawn = draw(state, service);
+    let alternate = drawn.is_some_and(|(_, a)| a);
+    let fault = drawn.map(|(kind, _)| kind);
     if let Some(kind @ (FaultKind::Throttle | FaultKind::InternalError | FaultKind::Unavailable)) =
         fault
     {
