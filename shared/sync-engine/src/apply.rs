@@ -100,14 +100,13 @@ pub(crate) async fn write_if_changed(
     after.version = expected.unwrap_or(0) + 1;
     let mut events = vec![event_for(before, &after, now)];
     events.extend(membership_events(before, &after, now));
-    engine
-        .store
-        .write_user(&UserWrite {
-            user: after,
-            expected_version: expected,
-            events,
-        })
-        .await?;
+    let write = UserWrite {
+        user: after,
+        expected_version: expected,
+        events,
+    };
+    engine.store.write_user(&write).await?;
+    crate::outbox::note_written(&write.events);
     Ok(if before.is_some() {
         ApplyOutcome::Updated
     } else {
@@ -124,6 +123,9 @@ pub async fn apply_record(
     record: &EmployeeRecord,
     source_timestamp: Option<OffsetDateTime>,
 ) -> Result<ApplyOutcome, EngineError> {
+    crate::outbox::note_touched(
+        domain::UserId::derive(&directory.id, &record.employee_id).to_string(),
+    );
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -173,6 +175,7 @@ pub async fn mark_gone(
     employee: &domain::EmployeeId,
     state: UserState,
 ) -> Result<ApplyOutcome, EngineError> {
+    crate::outbox::note_touched(domain::UserId::derive(&directory.id, employee).to_string());
     let mut attempts = 0;
     loop {
         attempts += 1;

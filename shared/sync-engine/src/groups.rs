@@ -96,16 +96,14 @@ impl GroupBook {
                 group.version = existing.as_ref().map_or(1, |g| g.version + 1);
                 group.refresh_fingerprint();
                 let event = group_event(EventType::GroupCreated, &group, now);
-                match engine
-                    .store
-                    .write_group(&GroupWrite {
-                        group: group.clone(),
-                        expected_version: existing.as_ref().map(|g| g.version),
-                        events: vec![event],
-                    })
-                    .await
-                {
+                let write = GroupWrite {
+                    group: group.clone(),
+                    expected_version: existing.as_ref().map(|g| g.version),
+                    events: vec![event],
+                };
+                match engine.store.write_group(&write).await {
                     Ok(()) => {
+                        crate::outbox::note_written(&write.events);
                         known.insert(group.id.clone(), group);
                         created += 1;
                         break;

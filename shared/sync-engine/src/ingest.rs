@@ -354,36 +354,13 @@ pub async fn ingest(
 
     let mut report = IngestReport::default();
     let groups = GroupBook::new(&directory);
-    match payload {
-        Payload::FieldBased(entries) => {
-            apply_field_based(engine, &directory, &groups, &entries, &mut report).await?
-        }
-        Payload::Employee {
-            event: EmployeeEvent::Deleted,
-            employee,
-        } => {
-            // BambooHR says the employee is gone: nothing to fetch.
-            match mark_deleted(engine, &directory, &groups, &employee).await? {
-                ApplyOutcome::Updated => report.deleted += 1,
-                _ => report.unchanged += 1,
-            }
-        }
-        Payload::Employee { employee, .. } => {
-            engine
-                .store
-                .record_refresh_requests(directory_id, std::slice::from_ref(&employee), now)
-                .await
-                .map_err(EngineError::from)?;
-            report.refresh_requested += 1;
-            schedule_targeted_run(engine, directory_id, now).await;
-        }
-        Payload::OtherEvent => {
-            info!(directory_id = %directory_id, reason = "event type not acted on", "webhook ignored");
-            report.ignored += 1;
-        }
-    }
+    let (applied, written) = outbox::collecting(async {
+        apply_payload(engine, &directory, &groups, payload, &mut report, now).await
+    })
+    .await;
+    applied?;
 
-    let flushed = outbox::flush(engine, directory_id).await?;
+    let flushed = outbox::publish_written(engine, directory_id, written).await?;
     report.events_published = flushed.published;
     if flushed.failed > 0 {
         // The change is durable in the outbox; a 5xx makes BambooHR retry, and the
@@ -421,6 +398,47 @@ pub async fn ingest(
 /// burst of webhooks for many employees shares one run (one-time schedules collapse per
 /// minute), soon enough that the change lands within a couple of minutes.
 pub const TARGETED_RUN_AFTER: time::Duration = time::Duration::minutes(1);
+
+/// Applies one parsed delivery to the store (the caller publishes what it wrote).
+async fn apply_payload(
+    engine: &Engine,
+    directory: &Directory,
+    groups: &GroupBook,
+    payload: Payload<'_>,
+    report: &mut IngestReport,
+    now: OffsetDateTime,
+) -> Result<(), IngestError> {
+    match payload {
+        Payload::FieldBased(entries) => {
+            apply_field_based(engine, directory, groups, &entries, report).await?
+        }
+        Payload::Employee {
+            event: EmployeeEvent::Deleted,
+            employee,
+        } => {
+            // BambooHR says the employee is gone: nothing to fetch.
+            match mark_deleted(engine, directory, groups, &employee).await? {
+                ApplyOutcome::Updated => report.deleted += 1,
+                _ => report.unchanged += 1,
+            }
+        }
+        Payload::Employee { employee, .. } => {
+            engine
+                .store
+                .record_refresh_requests(&directory.id, std::slice::from_ref(&employee), now)
+                .await
+                .map_err(EngineError::from)?;
+            report.refresh_requested += 1;
+            schedule_targeted_run(engine, &directory.id, now).await;
+        }
+        Payload::OtherEvent => {
+            info!(directory_id = %directory.id, reason = "event type not acted on", "webhook ignored");
+            report.ignored += 1;
+        }
+    }
+
+    Ok(())
+}
 
 /// Asks for a targeted run soon. A failure is logged, not returned: the refresh request
 /// is durable and the directory's next incremental run picks it up anyway.
