@@ -9,7 +9,8 @@
 //!
 //! CI runs one round of each scenario (a short bounded run). By hand, for longer:
 //! `FAULTS_ROUNDS=N` rounds, `FAULTS_LONG=1` five rounds on companies twice as large;
-//! `FAULTS_SEED=S` replays the seeds a failing run printed.
+//! `FAULTS_SEED=S` replays the seeds a failing run printed; `FAULTS_SHARE=x` faults a
+//! share x of DynamoDB calls (twice that of the others) instead of 0.1.
 
 mod harness;
 mod invariants;
@@ -36,12 +37,18 @@ use invariants::{
 
 /// The shares of calls faulted in the AWS scenarios: a tenth of DynamoDB's (a sync
 /// makes hundreds, each retried by the SDK), a fifth of EventBridge's and SQS's.
+/// `FAULTS_SHARE=x` sets DynamoDB's to x and the others to twice that (at most 0.9).
 fn aws_shares() -> FaultShares {
+    let dynamodb = std::env::var("FAULTS_SHARE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.10);
+    let others = (dynamodb * 2.0).min(0.9);
     FaultShares::default()
-        .with(Service::DynamoDb, 0.10)
-        .with(Service::EventBridge, 0.20)
-        .with(Service::Sqs, 0.20)
-        .with(Service::Scheduler, 0.20)
+        .with(Service::DynamoDb, dynamodb)
+        .with(Service::EventBridge, others)
+        .with(Service::Sqs, others)
+        .with(Service::Scheduler, others)
 }
 
 /// Employees the directory syncs as active users: not deleted, with a work email,
