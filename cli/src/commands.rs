@@ -683,12 +683,20 @@ async fn directories(
                             state_name(d.state).into(),
                             d.targets.len().to_string(),
                             when(d.last_success),
+                            when(d.deleted_at),
                         ]
                     })
                     .collect();
                 table(
                     o,
-                    &["DIRECTORY", "SUBDOMAIN", "STATE", "TARGETS", "LAST SUCCESS"],
+                    &[
+                        "DIRECTORY",
+                        "SUBDOMAIN",
+                        "STATE",
+                        "TARGETS",
+                        "LAST SUCCESS",
+                        "REVOKED AT",
+                    ],
                     &rows,
                 )
             })
@@ -724,6 +732,10 @@ async fn directories(
                 writeln!(o, "extra fields   {}", d.extra_fields.join(", "))?;
                 writeln!(o, "targets        {}", d.targets.len())?;
                 writeln!(o, "connected at   {}", when(d.connected_at))?;
+                if d.deleted_at.is_some() {
+                    // History is kept for the stack's retention window from here.
+                    writeln!(o, "revoked at     {}", when(d.deleted_at))?;
+                }
                 writeln!(o, "last success   {}", when(d.last_success))
             })
         }

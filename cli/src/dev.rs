@@ -30,6 +30,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use ports::{DirectorySecrets, SecretStore, Store, SystemClock, TargetSecrets};
 use rand::RngCore;
 use secrecy::SecretString;
+use sync_engine::retention::RevokedRetention;
 use sync_engine::signing::WebhookSecret;
 use sync_engine::Engine;
 use tokio::sync::mpsc;
@@ -73,6 +74,11 @@ pub struct DevArgs {
     /// Read the API key for --subdomain from the first line of stdin.
     #[arg(long, requires = "subdomain")]
     secret_stdin: bool,
+    /// Days a revoked directory's history is kept before the daily sweep purges it
+    /// (the deployed stack's `RevokedRetentionDays`); 1 to 3650.
+    #[arg(long, env = "REVOKED_RETENTION_DAYS", default_value_t = RevokedRetention::DEFAULT_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(RevokedRetention::MAX_DAYS)))]
+    revoked_retention_days: u32,
 }
 
 /// Why the local stack stopped.
@@ -232,9 +238,20 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
         // The demo just ran its first sync.
         ticker.tick().await;
     }
+    let retention = RevokedRetention::days(args.revoked_retention_days)
+        .map_err(|e| DevError::Handler(e.to_string()))?;
+    // The deployed stack sweeps daily (stale directories, revoked ones past their
+    // retention); the local stack at start and then once a day.
+    let mut last_sweep: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {
+                if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+                    last_sweep = Some(std::time::Instant::now());
+                    if let Err(e) = sweep(&engine, retention).await {
+                        eprintln!("sweep failed: {e}");
+                    }
+                }
                 if let Err(e) = run_due(&engine, &scheduler).await {
                     eprintln!("scheduled sync failed: {e}");
                 }
@@ -410,6 +427,29 @@ async fn upsert_demo_directory(
     }];
     directory.version = expected.unwrap_or(0) + 1;
     store.put_directory(&directory, expected).await?;
+    Ok(())
+}
+
+/// How often the local stack runs the poller's sweep.
+const SWEEP_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Runs the poller's sweep (`{"sweep": true}`) as the stack's daily schedule would,
+/// and prints what it found.
+async fn sweep(engine: &Engine, retention: RevokedRetention) -> Result<(), DevError> {
+    let poller = poller::Poller::new(engine.clone()).with_revoked_retention(retention);
+    let payload = serde_json::json!({ "sweep": true });
+    let response = poller::handler(&poller, LambdaEvent::new(payload, Context::default()))
+        .await
+        .map_err(|e| DevError::Handler(e.to_string()))?;
+    for id in &response.purged {
+        println!(
+            "purged revoked directory {id} ({} days after it was revoked)",
+            retention.in_days()
+        );
+    }
+    for id in &response.stale {
+        println!("directory {id} is stale");
+    }
     Ok(())
 }
 

@@ -68,7 +68,9 @@ impl Local {
         let cli = Cli::try_parse_from(argv).expect("the arguments parse");
         let mut out = Vec::new();
         let mut input = Cursor::new(stdin.as_bytes().to_vec());
-        run(cli, &mut out, &mut input).await?;
+        // Boxed: the command's future is large, and held inline by every await of
+        // the long walkthrough test it overflowed the test thread's stack.
+        Box::pin(run(cli, &mut out, &mut input)).await?;
         Ok(String::from_utf8(out).unwrap())
     }
 
@@ -327,6 +329,24 @@ async fn an_operator_connects_configures_syncs_inspects_replays_and_revokes_a_di
         .contains("active"));
     let revoked = l.ok(&["directories", "revoke", "acme"]).await;
     assert!(revoked.contains("revoked"), "{revoked}");
+    // The revocation date shows, in text and JSON: history is kept for the
+    // retention window counted from it.
+    let shown = l.json(&["directories", "show", "acme"]).await;
+    let deleted_at = shown["deletedAt"]
+        .as_str()
+        .expect("deletedAt is set")
+        .to_string();
+    assert!(l
+        .ok(&["directories", "show", "acme"])
+        .await
+        .contains(&format!("revoked at     {deleted_at}")));
+    let listed = l.json(&["directories", "list"]).await;
+    assert_eq!(listed[0]["deletedAt"], deleted_at.as_str());
+    let table = l.ok(&["directories", "list"]).await;
+    assert!(
+        table.contains("REVOKED AT") && table.contains(&deleted_at),
+        "{table}"
+    );
     let secrets = std::fs::read_to_string(l.data.path().join("secrets.json")).unwrap();
     assert!(!secrets.contains(KEY), "the credential secret is deleted");
     // History stays: users, runs and the audit log.

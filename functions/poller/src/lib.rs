@@ -9,6 +9,7 @@ use domain::{DirectoryId, RunStatus, SyncMode, SyncRequest, SyncRun};
 use lambda_runtime::{Error, LambdaEvent};
 use ports::Scheduler;
 use serde::{Deserialize, Serialize};
+use sync_engine::retention::{purge_sweep, RevokedRetention};
 use sync_engine::run::{run_sync, stale_sweep, RunOptions};
 use sync_engine::{Engine, EngineError};
 use tokio::sync::OnceCell;
@@ -26,6 +27,7 @@ pub struct Poller {
     pub engine: Engine,
     factory: Option<SchedulerFactory>,
     scheduler: OnceCell<Option<Arc<dyn Scheduler>>>,
+    retention: RevokedRetention,
 }
 
 impl Poller {
@@ -36,6 +38,7 @@ impl Poller {
             engine,
             factory: None,
             scheduler: OnceCell::new(),
+            retention: RevokedRetention::default(),
         }
     }
 
@@ -45,6 +48,7 @@ impl Poller {
             engine,
             factory: None,
             scheduler: OnceCell::new_with(Some(Some(scheduler))),
+            retention: RevokedRetention::default(),
         }
     }
 
@@ -54,7 +58,15 @@ impl Poller {
             engine,
             factory: Some(factory),
             scheduler: OnceCell::new(),
+            retention: RevokedRetention::default(),
         }
+    }
+
+    /// Keeps revoked directories' history for `retention` before the sweep purges it
+    /// (the default is [`RevokedRetention::DEFAULT_DAYS`]).
+    pub fn with_revoked_retention(mut self, retention: RevokedRetention) -> Self {
+        self.retention = retention;
+        self
     }
 
     async fn scheduler(&self, invoked_arn: &str) -> Option<Arc<dyn Scheduler>> {
@@ -92,6 +104,9 @@ pub struct PollerResponse {
     /// Directories the sweep found newly stale.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale: Vec<DirectoryId>,
+    /// Revoked directories the sweep purged (their retention window had passed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purged: Vec<DirectoryId>,
 }
 
 fn parse(payload: serde_json::Value) -> Result<PollerRequest, String> {
@@ -141,12 +156,22 @@ pub async fn handler(
     let request = parse(event.payload)?;
     let request = match request {
         PollerRequest::Sweep { .. } => {
-            let stale = stale_sweep(engine).await?;
-            tracing::info!(stale = stale.len(), "stale sweep finished");
+            // Both halves run even when one fails, so a broken directory does not
+            // stop the other; the invocation then fails and Scheduler retries it.
+            let stale = stale_sweep(engine).await;
+            let purged = purge_sweep(engine, poller.retention).await;
+            let (stale, purged) = (stale?, purged?);
+            tracing::info!(
+                stale = stale.len(),
+                purged = purged.len(),
+                retention_days = poller.retention.in_days(),
+                "sweep finished"
+            );
             return Ok(PollerResponse {
                 directory_id: None,
                 run: None,
                 stale,
+                purged: purged.into_iter().map(|p| p.directory_id).collect(),
             });
         }
         PollerRequest::Sync(r) => r,
@@ -165,6 +190,7 @@ pub async fn handler(
                 directory_id: Some(request.directory_id),
                 run: None,
                 stale: Vec::new(),
+                purged: Vec::new(),
             });
         }
         Err(e) => return Err(e.into()),
@@ -202,5 +228,6 @@ pub async fn handler(
         directory_id: Some(request.directory_id),
         run: Some(run),
         stale: Vec::new(),
+        purged: Vec::new(),
     })
 }

@@ -10,6 +10,7 @@ async fn main() -> Result<(), Error> {
     function_support::init_tracing();
     let config = function_support::StackConfig::from_env()?;
     let schedules = function_support::scheduler::SchedulerSettings::from_env()?;
+    let retention = function_support::revoked_retention_from_env()?;
     let sdk = aws_config::load_from_env().await;
     let engine = function_support::aws_engine(&sdk, &config);
     let factory_sdk = sdk.clone();
@@ -24,7 +25,8 @@ async fn main() -> Result<(), Error> {
                 }
             }
         }),
-    );
+    )
+    .with_revoked_retention(retention);
     let namespace =
         std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "bamboohr-sync".to_string());
     run(service_fn(|event| async {

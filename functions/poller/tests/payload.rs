@@ -61,3 +61,56 @@ async fn a_malformed_sweep_is_refused_and_a_sweep_with_no_directories_finds_none
         .unwrap();
     assert!(response.stale.is_empty() && response.run.is_none());
 }
+
+#[tokio::test]
+async fn the_sweep_purges_a_revoked_directory_once_its_retention_has_passed_and_not_before() {
+    use domain::{Directory, DirectoryId};
+    use ports::FixedClock;
+    use sync_engine::retention::RevokedRetention;
+
+    let (bus, _rx) = InProcessBus::new();
+    let revoked_at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let clock = Arc::new(FixedClock::new(revoked_at));
+    let engine = Engine::new(
+        Arc::new(FileStore::in_memory()),
+        Arc::new(FileSecrets::env_only()),
+        Arc::new(bus),
+        clock.clone(),
+    );
+    let id = DirectoryId::parse("acme").unwrap();
+    let mut d = Directory::new(id.clone(), "acme", "acme").unwrap();
+    d.version = 1;
+    engine.store.put_directory(&d, None).await.unwrap();
+    sync_engine::admin::revoke(
+        &engine,
+        &embedded_adapters::InProcessScheduler::new(),
+        &id,
+        "ops",
+    )
+    .await
+    .unwrap();
+    let poller = Poller::new(engine).with_revoked_retention(RevokedRetention::days(7).unwrap());
+    let sweep = || LambdaEvent::new(serde_json::json!({ "sweep": true }), Context::default());
+
+    clock.set(revoked_at + time::Duration::days(7) - time::Duration::seconds(1));
+    let response = poller::handler(&poller, sweep()).await.unwrap();
+    assert!(response.purged.is_empty());
+    assert!(poller
+        .engine
+        .store
+        .get_directory(&id)
+        .await
+        .unwrap()
+        .is_some());
+
+    clock.set(revoked_at + time::Duration::days(7));
+    let response = poller::handler(&poller, sweep()).await.unwrap();
+    assert_eq!(response.purged, vec![id.clone()]);
+    assert!(poller
+        .engine
+        .store
+        .get_directory(&id)
+        .await
+        .unwrap()
+        .is_none());
+}

@@ -89,7 +89,8 @@ use domain::{
     UserState,
 };
 use ports::{
-    LedgerAdvance, Lifecycle, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite,
+    LedgerAdvance, Lifecycle, PurgeReport, RefreshRequest, Store, StoreError, UserFingerprint,
+    UserWrite,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -136,7 +137,7 @@ pub(crate) const REQUESTED_AT: &str = "requestedAt";
 pub(crate) const REFRESH_CONCURRENCY: usize = 8;
 pub(crate) const DIRS: &str = "DIRS";
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 pub(crate) fn dir_pk(dir: &DirectoryId) -> String {
     format!("DIR#{dir}")
@@ -1277,6 +1278,10 @@ impl Store for DynamoStore {
             HashMap::from([(":now".to_string(), seconds_attr(now))]),
         )
         .await
+    }
+
+    async fn purge_directory(&self, directory: &DirectoryId) -> Result<PurgeReport, StoreError> {
+        self.purge(directory).await
     }
 }
 

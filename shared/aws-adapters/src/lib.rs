@@ -14,6 +14,7 @@ pub mod customer_bus;
 pub mod dynamo;
 mod dynamo_audit;
 mod dynamo_delivery;
+mod dynamo_purge;
 mod dynamo_sync;
 pub mod eventbridge;
 pub mod scheduler;

@@ -200,6 +200,15 @@ pub struct Directory {
     /// deletions without the safeguard, once.
     #[serde(default)]
     pub safeguard_released: bool,
+    /// When the directory was revoked: its history (users, runs, deliveries, evidence)
+    /// is kept until this plus the stack's retention window, then purged. Defaulted so
+    /// records written before revocation kept a date still read.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deleted_at: Option<OffsetDateTime>,
     /// The Secrets Manager secret (or local secret name) holding this directory's credentials.
     pub secret_name: String,
     /// Optimistic-concurrency version of this record.
@@ -253,6 +262,7 @@ impl Directory {
             stale_since: None,
             hold: None,
             safeguard_released: false,
+            deleted_at: None,
             secret_name: secret_name.to_string(),
             version: 0,
         })
@@ -322,5 +332,26 @@ mod tests {
         let v = serde_json::to_value(&t).unwrap();
         assert_eq!(v["kind"], "app_webhook");
         assert_eq!(serde_json::from_value::<Target>(v).unwrap(), t);
+    }
+
+    #[test]
+    fn a_record_written_before_revocation_dates_existed_reads_with_no_deleted_at() {
+        let mut v = serde_json::to_value(
+            Directory::new(DirectoryId::parse("acme").unwrap(), "acme", "s").unwrap(),
+        )
+        .unwrap();
+        assert!(
+            v.get("deletedAt").is_none(),
+            "an unrevoked directory omits it"
+        );
+        v.as_object_mut().unwrap().remove("deletedAt");
+        let d: Directory = serde_json::from_value(v).unwrap();
+        assert_eq!(d.deleted_at, None);
+
+        let mut revoked = d.clone();
+        revoked.deleted_at = Some(OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap());
+        let v = serde_json::to_value(&revoked).unwrap();
+        assert_eq!(v["deletedAt"], "2027-01-15T08:00:00Z");
+        assert_eq!(serde_json::from_value::<Directory>(v).unwrap(), revoked);
     }
 }

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use domain::DirectoryId;
-use ports::{AuditEntry, AuditStore, EvidenceRow, StoreError};
+use ports::{AuditEntry, AuditStore, EvidenceRow, PurgeReport, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::store::FileStore;
+use crate::sync_store::count;
 
 /// The audit items, per directory.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -19,6 +20,14 @@ pub(crate) struct AuditState {
     /// directory -> fingerprint -> evidence row
     #[serde(default)]
     evidence: BTreeMap<String, BTreeMap<String, EvidenceRow>>,
+}
+
+impl AuditState {
+    /// Removes a directory's evidence rows, counting them. Audit entries are kept:
+    /// they outlive a purge, as on DynamoDB, where no function may delete them.
+    pub(crate) fn purge(&mut self, dir: &str, report: &mut PurgeReport) {
+        report.evidence = count(self.evidence.remove(dir).map(|m| m.len()));
+    }
 }
 
 #[async_trait]

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use domain::{DirectoryId, TargetId};
-use ports::{BreakerState, DeliveryQuery, DeliveryRecord, DeliveryStore, StoreError};
+use ports::{BreakerState, DeliveryQuery, DeliveryRecord, DeliveryStore, PurgeReport, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::store::FileStore;
+use crate::sync_store::count;
 
 /// The dispatcher's items. Keys inside a directory are `target/object`, so a
 /// `BTreeMap` lists them by target then object, as the DynamoDB sort key does.
@@ -23,6 +24,15 @@ pub(crate) struct DeliveryState {
     /// directory -> target -> breaker
     #[serde(default)]
     breakers: BTreeMap<String, BTreeMap<String, BreakerState>>,
+}
+
+impl DeliveryState {
+    /// Removes a directory's delivery log, target accounts and breakers, counting them.
+    pub(crate) fn purge(&mut self, dir: &str, report: &mut PurgeReport) {
+        report.deliveries = count(self.log.remove(dir).map(|m| m.len()));
+        report.accounts = count(self.accounts.remove(dir).map(|m| m.len()));
+        report.breakers = count(self.breakers.remove(dir).map(|m| m.len()));
+    }
 }
 
 fn pair(target: &TargetId, object_id: &str) -> String {

@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use domain::{ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventId, TargetId};
 use ports::{
-    LedgerAdvance, Lifecycle, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite,
+    LedgerAdvance, Lifecycle, PurgeReport, RefreshRequest, Store, StoreError, UserFingerprint,
+    UserWrite,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
+
+use crate::sync_store::count;
 
 #[derive(Default, Serialize, Deserialize)]
 pub(crate) struct State {
@@ -398,6 +401,28 @@ impl Store for FileStore {
         receipts.insert(key.to_string(), expires_at.unix_timestamp());
         self.persist(&state).await?;
         Ok(true)
+    }
+
+    async fn purge_directory(&self, directory: &DirectoryId) -> Result<PurgeReport, StoreError> {
+        let mut state = self.state.lock().await;
+        let dir = directory.as_str();
+        let mut report = PurgeReport {
+            directory: state.directories.remove(dir).is_some(),
+            users: count(state.users.remove(dir).map(|m| m.len())),
+            outbox: count(state.outbox.remove(dir).map(|v| v.len())),
+            ledger: count(state.ledger.remove(dir).map(|m| m.len())),
+            refresh_requests: count(state.refresh.remove(dir).map(|m| m.len())),
+            receipts: count(state.receipts.remove(dir).map(|m| m.len())),
+            ..PurgeReport::default()
+        };
+        state.sync.purge(dir, &mut report);
+        state.delivery.purge(dir, &mut report);
+        state.audit.purge(dir, &mut report);
+        // Nothing removed, nothing to write.
+        if report.total() > 0 {
+            self.persist(&state).await?;
+        }
+        Ok(report)
     }
 }
 

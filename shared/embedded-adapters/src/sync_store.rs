@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use domain::{ChangeEvent, DirectoryId, Group, RunId, SyncRun};
-use ports::{GroupWrite, StoreError, SyncStore};
+use ports::{GroupWrite, PurgeReport, StoreError, SyncStore};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -33,6 +33,21 @@ pub(crate) struct SyncState {
     /// directory -> checkpoint
     #[serde(default)]
     checkpoints: BTreeMap<String, String>,
+}
+
+impl SyncState {
+    /// Removes a directory's groups, runs, lease and checkpoint, counting them.
+    pub(crate) fn purge(&mut self, dir: &str, report: &mut PurgeReport) {
+        report.groups = count(self.groups.remove(dir).map(|m| m.len()));
+        report.runs = count(self.runs.remove(dir).map(|m| m.len()));
+        report.leases = u64::from(self.leases.remove(dir).is_some());
+        report.checkpoints = u64::from(self.checkpoints.remove(dir).is_some());
+    }
+}
+
+/// How many items a removed per-directory map held.
+pub(crate) fn count(len: Option<usize>) -> u64 {
+    len.map_or(0, |n| u64::try_from(n).unwrap_or(u64::MAX))
 }
 
 fn push_events(state: &mut State, dir: &str, events: &[ChangeEvent]) {

@@ -16,10 +16,46 @@ pub use scheduler::{aws_scheduler, SchedulerSettings};
 /// How long directory secrets stay cached in a warm function.
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
-/// A required environment variable is missing or empty.
+/// The stack's configuration is incomplete or wrong. Never retryable: the function's
+/// environment does not change until the stack is redeployed.
 #[derive(Debug, thiserror::Error)]
-#[error("environment variable {0} must be set (the SAM template sets it)")]
-pub struct ConfigError(&'static str);
+pub enum ConfigError {
+    /// A required environment variable is missing or empty.
+    #[error("environment variable {0} must be set (the SAM template sets it)")]
+    Missing(&'static str),
+    /// An environment variable holds a value that cannot be used.
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The environment variable holding how many days a revoked directory's history is
+/// kept before the poller's sweep purges it.
+pub const REVOKED_RETENTION_DAYS: &str = "REVOKED_RETENTION_DAYS";
+
+/// Reads [`REVOKED_RETENTION_DAYS`]: unset means the default (90 days), a value that is
+/// not a whole number of days between 1 and 3650 is an error, so a typo never purges
+/// early.
+pub fn revoked_retention_from_env() -> Result<sync_engine::retention::RevokedRetention, ConfigError>
+{
+    match std::env::var(REVOKED_RETENTION_DAYS) {
+        Ok(v) if !v.trim().is_empty() => revoked_retention_from(&v),
+        _ => Ok(sync_engine::retention::RevokedRetention::default()),
+    }
+}
+
+fn revoked_retention_from(
+    value: &str,
+) -> Result<sync_engine::retention::RevokedRetention, ConfigError> {
+    sync_engine::retention::RevokedRetention::parse(value).map_err(|e| ConfigError::Invalid {
+        name: REVOKED_RETENTION_DAYS,
+        reason: e.to_string(),
+    })
+}
 
 /// The stack's resources, as the SAM template passes them.
 #[derive(Debug, Clone)]
@@ -36,7 +72,7 @@ fn var(name: &'static str) -> Result<String, ConfigError> {
     std::env::var(name)
         .ok()
         .filter(|v| !v.trim().is_empty())
-        .ok_or(ConfigError(name))
+        .ok_or(ConfigError::Missing(name))
 }
 
 impl StackConfig {
@@ -109,4 +145,17 @@ pub fn with_delivery(engine: Engine, sdk: &aws_config::SdkConfig) -> Result<Engi
     Ok(engine
         .with_retry_queue(Arc::new(retry))
         .with_foreign_bus(Arc::new(aws_adapters::CustomerEventBus::new(sdk))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retention_that_is_not_whole_days_in_range_is_a_config_error_naming_the_variable() {
+        assert_eq!(revoked_retention_from("30").unwrap().in_days(), 30);
+        let err = revoked_retention_from("0").unwrap_err().to_string();
+        assert!(err.contains(REVOKED_RETENTION_DAYS), "{err}");
+        assert!(revoked_retention_from("ninety").is_err());
+    }
 }

@@ -42,7 +42,7 @@ impl SchedulerSettings {
         let get = |name: &'static str| {
             lookup(name)
                 .filter(|v| !v.trim().is_empty())
-                .ok_or(ConfigError(name))
+                .ok_or(ConfigError::Missing(name))
         };
         Ok(Self {
             group_name: get("SCHEDULER_GROUP")?,

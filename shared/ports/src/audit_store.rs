@@ -42,6 +42,9 @@ pub enum AuditAction {
     Resume,
     /// The directory was revoked.
     Revoke,
+    /// A revoked directory's data was purged after its retention window; the entry
+    /// counts what was removed.
+    Purge,
 }
 
 impl AuditAction {
@@ -60,6 +63,7 @@ impl AuditAction {
             Self::Pause => "pause",
             Self::Resume => "resume",
             Self::Revoke => "revoke",
+            Self::Purge => "purge",
         }
     }
 }

@@ -14,6 +14,8 @@ pub mod contract_audit;
 #[cfg(feature = "contract")]
 pub mod contract_delivery;
 #[cfg(feature = "contract")]
+pub mod contract_purge;
+#[cfg(feature = "contract")]
 pub mod contract_retry;
 #[cfg(feature = "contract")]
 pub mod contract_scheduler;
@@ -43,6 +45,7 @@ pub use secrets::{
     CachingSecretStore, DirectorySecrets, OAuthTokens, SecretStore, SecretsError, TargetSecrets,
 };
 pub use store::{
-    LedgerAdvance, Lifecycle, RefreshRequest, Store, StoreError, UserFingerprint, UserWrite,
+    LedgerAdvance, Lifecycle, PurgeReport, RefreshRequest, Store, StoreError, UserFingerprint,
+    UserWrite,
 };
 pub use sync_store::{GroupWrite, SyncStore};

@@ -121,6 +121,65 @@ pub struct RefreshRequest {
     pub requested_at: OffsetDateTime,
 }
 
+/// What [`Store::purge_directory`] removed, by kind of item. The audit trail is not
+/// among them: it outlives the purge (see the method).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PurgeReport {
+    /// Whether the directory record itself was there.
+    pub directory: bool,
+    /// Users.
+    pub users: u64,
+    /// Groups.
+    pub groups: u64,
+    /// Sync run records.
+    pub runs: u64,
+    /// Unpublished outbox events.
+    pub outbox: u64,
+    /// Delivery log records.
+    pub deliveries: u64,
+    /// Delivery ledger entries.
+    pub ledger: u64,
+    /// Remembered target account ids.
+    pub accounts: u64,
+    /// Circuit breakers.
+    pub breakers: u64,
+    /// Full-sync checkpoints.
+    pub checkpoints: u64,
+    /// Sync leases.
+    pub leases: u64,
+    /// Webhook refresh requests.
+    pub refresh_requests: u64,
+    /// Webhook delivery receipts.
+    pub receipts: u64,
+    /// Evidence rows.
+    pub evidence: u64,
+    /// Items of the directory of no kind above (none today; an adapter that finds one
+    /// removes it too, so a purge leaves nothing but the audit trail).
+    pub other: u64,
+}
+
+impl PurgeReport {
+    /// Items removed, the directory record included.
+    pub fn total(&self) -> u64 {
+        u64::from(self.directory)
+            + self.users
+            + self.groups
+            + self.runs
+            + self.outbox
+            + self.deliveries
+            + self.ledger
+            + self.accounts
+            + self.breakers
+            + self.checkpoints
+            + self.leases
+            + self.refresh_requests
+            + self.receipts
+            + self.evidence
+            + self.other
+    }
+}
+
 /// Persistent state of every directory. The poller's items (groups, runs, leases,
 /// checkpoints) are in [`SyncStore`], the dispatcher's (delivery log, target account
 /// ids, circuit breakers) in [`DeliveryStore`].
@@ -231,4 +290,13 @@ pub trait Store: SyncStore + DeliveryStore + crate::audit_store::AuditStore + Se
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+
+    /// Removes everything stored for a directory (its record, users, groups, runs,
+    /// outbox, delivery log, ledger, target accounts, breakers, checkpoint, lease,
+    /// refresh requests, receipts and evidence) and says what, by count. Only for a
+    /// revoked directory past its retention window. The audit trail is kept: entries
+    /// are append-only and no function may delete them, so it outlives the purge.
+    /// Purging a directory with nothing stored reports zeros. Not atomic: a purge
+    /// interrupted midway is finished by the next one.
+    async fn purge_directory(&self, directory: &DirectoryId) -> Result<PurgeReport, StoreError>;
 }

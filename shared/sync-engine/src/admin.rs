@@ -291,6 +291,8 @@ pub async fn connect(
     if directory.state == DirectoryState::Revoked {
         directory.state = DirectoryState::Active;
     }
+    // A reconnected directory is no longer waiting for its purge.
+    directory.deleted_at = None;
     directory.connected_at = Some(now);
     directory.cursors.full_requested = true;
     directory.version = expected.unwrap_or(0) + 1;
@@ -579,19 +581,26 @@ async fn set_state(
 }
 
 /// Revokes a directory: deletes its schedule and its credential secret and marks it
-/// revoked. Users, runs, deliveries and the audit log are kept.
+/// revoked (`deleted_at` = now). Users, runs, deliveries, evidence and the audit log
+/// are kept for the stack's retention window, after which the poller's daily sweep
+/// purges all but the audit log (`retention::purge_sweep`). Revoking again keeps the
+/// first date, so a repeated revoke does not extend the window.
 pub async fn revoke(
     engine: &Engine,
     scheduler: &dyn Scheduler,
     id: &DirectoryId,
     actor: &str,
 ) -> Result<Directory, EngineError> {
+    let now = engine.clock.now();
     let d = modify(engine, id, |d| {
-        if d.state == DirectoryState::Revoked {
+        // A directory revoked before revocation dates existed gets one now, so its
+        // history is kept a whole window from here.
+        if d.state == DirectoryState::Revoked && d.deleted_at.is_some() {
             return Ok(false);
         }
         d.state = DirectoryState::Revoked;
         d.hold = None;
+        d.deleted_at.get_or_insert(now);
         Ok(true)
     })
     .await?;
@@ -600,7 +609,14 @@ pub async fn revoke(
         Ok(()) | Err(ports::SecretsError::NotFound { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    audit(engine, id, AuditAction::Revoke, actor, json!({})).await?;
+    audit(
+        engine,
+        id,
+        AuditAction::Revoke,
+        actor,
+        json!({ "deletedAt": d.deleted_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()) }),
+    )
+    .await?;
     Ok(d)
 }
 

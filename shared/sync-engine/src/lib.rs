@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod lifecycle;
 pub mod outbox;
 pub mod replay;
+pub mod retention;
 pub mod retry;
 pub mod run;
 pub mod schedule;

@@ -6,4 +6,5 @@ mod dispatcher_targets;
 mod end_to_end;
 mod faults;
 mod poller_modes;
+mod retention;
 mod scim_target;

@@ -362,3 +362,27 @@ async fn refusals_name_the_problem_in_the_documented_error_shape() {
     validated.retain(|c| c["path"] != "/admin/directories");
     validate(&validated);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_directory_is_described_with_its_revocation_date() {
+    let h = harness().await;
+    sync_engine::admin::revoke(&h.api.engine, h.scheduler.as_ref(), &h.id, CALLER)
+        .await
+        .unwrap();
+    let mut cases = Vec::new();
+    for (path, template) in [
+        (
+            "/admin/directories/acme",
+            "/admin/directories/{directoryId}",
+        ),
+        ("/admin/directories", "/admin/directories"),
+    ] {
+        let (status, body) = call(&h.api, request("GET", path, &[], None, Some(CALLER))).await;
+        assert_eq!(status, 200, "{body}");
+        let directory = if body.is_array() { &body[0] } else { &body };
+        assert_eq!(directory["state"], "revoked");
+        assert!(directory["deletedAt"].is_string(), "{directory}");
+        cases.push(json!({"path": template, "method": "get", "status": status, "body": body}));
+    }
+    validate(&cases);
+}

@@ -25,6 +25,14 @@ contract_tests!(
     receipts_are_recorded_once_until_they_expire,
 );
 
+/// The purge check, one table of its own.
+#[tokio::test]
+async fn purging_a_directory_removes_everything_but_its_audit_trail() {
+    let store = common::store().await;
+    ports::contract_purge::purging_a_directory_removes_everything_but_its_audit_trail(&store, "c")
+        .await;
+}
+
 /// All checks on one table, as adapters sharing a store would run them.
 #[tokio::test]
 async fn every_check_on_one_table() {

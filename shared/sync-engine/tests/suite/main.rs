@@ -8,4 +8,5 @@ mod connect;
 mod delivery_retry;
 mod full_sync;
 mod outbox_and_dispatch;
+mod retention;
 mod simulator_webhooks;
