@@ -5,7 +5,10 @@ Fails (exit 1, one line per offender) when an identity-policy statement that
 allows something uses Action "*" or "service:*", Resource "*" (unless every
 action in it is one AWS only authorises on "*"), NotAction / NotResource, or
 names an action that does not exist (such a grant silently does nothing, and
-cfn-lint skips action names in SAM templates). It also flags AWS managed
+cfn-lint skips action names in SAM templates), or grants anything but
+dynamodb:PutItem and dynamodb:Query on the audit table (`AuditTable`: entries
+are immutable, so no role may UpdateItem, DeleteItem or BatchWriteItem there,
+and a statement on every table, `table/*`, counts as one on it). It also flags AWS managed
 policies, which carry their own "*" statements where this script cannot see
 them, including the ones SAM attaches to the role it generates for a function
 without an explicit Role.
@@ -59,6 +62,12 @@ SAM_IMPLICIT_POLICIES = {
 }
 
 SERVICE_WILDCARD = re.compile(r"^[A-Za-z0-9-]+:\*$")
+
+# Logical ids of the append-only tables, and all a role may do on them: append
+# (PutItem; the code makes it conditional on the entry not existing) and read (Query).
+AUDIT_TABLES = {"AuditTable"}
+AUDIT_TABLE_ACTIONS = {"dynamodb:putitem", "dynamodb:query"}
+TABLE_WILDCARD = re.compile(r":table/\*")
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -139,6 +148,22 @@ def literal(value) -> str | None:
     return None
 
 
+def covers_audit_table(resource) -> bool:
+    """Whether a statement resource names an audit table (its ARN, an index of it,
+    or every table of the account)."""
+    if isinstance(resource, dict):
+        if "Fn::GetAtt" in resource:
+            target = resource["Fn::GetAtt"]
+            return isinstance(target, list) and bool(target) and target[0] in AUDIT_TABLES
+        if "Ref" in resource:
+            return resource["Ref"] in AUDIT_TABLES
+        text = json.dumps(resource)
+        if any(f"${{{name}" in text or f'"{name}"' in text for name in AUDIT_TABLES):
+            return True
+    text = literal(resource)
+    return text is not None and bool(TABLE_WILDCARD.search(text))
+
+
 def check_statement(where: str, stmt: dict, known: dict[str, set[str]] | None) -> list[str]:
     if stmt.get("Effect") != "Allow":
         return []  # Deny with wildcards only narrows
@@ -168,6 +193,12 @@ def check_statement(where: str, stmt: dict, known: dict[str, set[str]] | None) -
                     problems.append(f"{label}: unknown action {text!r} (grants nothing)")
 
     resources = [alt for r in as_list(stmt.get("Resource")) for alt in expand_if(r)]
+    if any(covers_audit_table(r) for r in resources):
+        for action in actions:
+            if action.lower() not in AUDIT_TABLE_ACTIONS:
+                problems.append(
+                    f"{label}: {action} on the audit table (only dynamodb:PutItem and dynamodb:Query)"
+                )
     if any(literal(r) == "*" for r in resources):
         not_allowed = sorted(a for a in actions if a not in RESOURCE_STAR_ALLOWED)
         if not_allowed or not actions:

@@ -178,6 +178,30 @@ class CheckIamTest(unittest.TestCase):
             "unknown action 'dynamodb:PutItems'",
         )
 
+    def test_updating_the_audit_table_is_flagged(self):
+        self.assert_flags(
+            function("- {Sid: Audit, Effect: Allow, Action: [dynamodb:PutItem, dynamodb:UpdateItem], Resource: !GetAtt AuditTable.Arn}"),
+            "[Audit]: dynamodb:UpdateItem on the audit table",
+        )
+
+    def test_deleting_or_batch_writing_on_the_audit_table_through_a_sub_or_every_table_is_flagged(self):
+        self.assert_flags(
+            function(
+                """
+                - {Sid: Del, Effect: Allow, Action: dynamodb:DeleteItem, Resource: !Sub "${AuditTable.Arn}"}
+                - {Sid: All, Effect: Allow, Action: dynamodb:BatchWriteItem, Resource: !Sub "arn:aws:dynamodb:us-east-1:1:table/*"}
+                """
+            ),
+            "[Del]: dynamodb:DeleteItem on the audit table",
+            "[All]: dynamodb:BatchWriteItem on the audit table",
+        )
+
+    def test_putting_and_querying_the_audit_table_pass(self):
+        code, out = run_check(
+            function("- {Sid: Audit, Effect: Allow, Action: [dynamodb:PutItem, dynamodb:Query], Resource: !GetAtt AuditTable.Arn}")
+        )
+        self.assertEqual(code, 0, out)
+
     def test_the_stacks_template_passes(self):
         code, out = run_check((HERE.parent / "infra" / "template.yaml").read_text())
         self.assertEqual(code, 0, out)

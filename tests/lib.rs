@@ -41,6 +41,8 @@ pub struct TestStack {
     pub sdk: aws_config::SdkConfig,
     /// Table, bus and secret prefix, as the functions receive them.
     pub config: StackConfig,
+    /// The audit table (AUDIT_TABLE_NAME), apart from the main table as deployed.
+    pub audit_table: String,
     /// The FIFO change queue the shard rules feed.
     pub queue_url: String,
 }
@@ -57,6 +59,10 @@ impl TestStack {
         aws_adapters::create_table(&ddb, &name)
             .await
             .expect("create table");
+        let audit_table = format!("{name}-audit");
+        aws_adapters::create_audit_table(&ddb, &audit_table)
+            .await
+            .expect("create audit table");
 
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let queue = sqs
@@ -126,8 +132,14 @@ impl TestStack {
                 event_bus_name: name.clone(),
                 secret_prefix: format!("bamboohr-sync/{name}/"),
             },
+            audit_table,
             queue_url,
         }
+    }
+
+    /// The engine the functions build on this stack (audit entries in the audit table).
+    pub fn engine(&self) -> sync_engine::Engine {
+        function_support::aws_engine_with_audit_table(&self.sdk, &self.config, &self.audit_table)
     }
 
     /// Receives up to `want` messages, waiting at most `patience` in total.

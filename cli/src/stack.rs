@@ -145,9 +145,10 @@ impl Stack {
             get("RetryQueueUrl")?,
             get("DeliveryDeadLetterQueueUrl")?,
         );
-        let engine = function_support::aws_engine(&sdk, &config)
-            .with_retry_queue(Arc::new(retry))
-            .with_foreign_bus(Arc::new(aws_adapters::CustomerEventBus::new(&sdk)));
+        let engine =
+            function_support::aws_engine_with_audit_table(&sdk, &config, &get("AuditTableName")?)
+                .with_retry_queue(Arc::new(retry))
+                .with_foreign_bus(Arc::new(aws_adapters::CustomerEventBus::new(&sdk)));
         let settings = function_support::SchedulerSettings {
             group_name: get("SchedulerGroupName")?,
             role_arn: get("SchedulerRoleArn")?,

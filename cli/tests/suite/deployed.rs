@@ -6,7 +6,7 @@
 
 use std::process::{Command, Output};
 
-use aws_adapters::{clients, create_table, DynamoStore};
+use aws_adapters::{clients, create_audit_table, create_table, DynamoStore};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use bamboohr_simulator::{SimConfig, Simulator};
 use domain::DirectoryId;
@@ -41,6 +41,7 @@ fn unique(prefix: &str) -> String {
 struct Deployed {
     stack: String,
     table: String,
+    audit_table: String,
     group: String,
     secret_prefix: String,
     change_dlq: String,
@@ -49,6 +50,10 @@ struct Deployed {
 async fn deploy(sdk: &SdkConfig) -> Deployed {
     let table = unique("bsync-cli");
     create_table(&clients::dynamodb(sdk), &table).await.unwrap();
+    let audit_table = format!("{table}-audit");
+    create_audit_table(&clients::dynamodb(sdk), &audit_table)
+        .await
+        .unwrap();
     let bus = unique("bsync-bus");
     clients::eventbridge(sdk)
         .create_event_bus()
@@ -82,6 +87,7 @@ async fn deploy(sdk: &SdkConfig) -> Deployed {
             "https://api.example.com/webhooks/bamboohr/".to_string(),
         ),
         ("TableName", table.clone()),
+        ("AuditTableName", audit_table.clone()),
         ("EventBusName", bus),
         ("RetryQueueUrl", urls[0].clone()),
         ("DeliveryDeadLetterQueueUrl", urls[1].clone()),
@@ -111,6 +117,7 @@ async fn deploy(sdk: &SdkConfig) -> Deployed {
     Deployed {
         stack,
         table,
+        audit_table,
         group,
         secret_prefix,
         change_dlq: urls[3].clone(),
@@ -188,7 +195,7 @@ async fn connect_status_and_revoke_work_on_a_deployed_stack_found_by_its_outputs
     assert!(!stdout.contains(KEY) && !stderr.contains(KEY));
 
     // What connect wrote, seen through the AWS APIs.
-    let store = DynamoStore::new(&sdk, &d.table);
+    let store = DynamoStore::new(&sdk, &d.table).with_audit_table(&d.audit_table);
     let id = DirectoryId::parse("acme").unwrap();
     assert!(store.get_directory(&id).await.unwrap().is_some());
     let scheduler = clients::scheduler(&sdk);

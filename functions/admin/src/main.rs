@@ -15,9 +15,15 @@ async fn main() -> Result<(), Error> {
     let poller_arn =
         std::env::var("POLLER_FUNCTION_ARN").map_err(|_| "POLLER_FUNCTION_ARN is not set")?;
     let scheduler = function_support::aws_scheduler(&sdk, &settings, &poller_arn)?;
-    let engine =
-        function_support::with_delivery(function_support::aws_engine(&sdk, &config), &sdk)?
-            .with_scheduler(Arc::new(scheduler));
+    let engine = function_support::with_delivery(
+        function_support::aws_engine_with_audit_table(
+            &sdk,
+            &config,
+            &function_support::audit_table_from_env()?,
+        ),
+        &sdk,
+    )?
+    .with_scheduler(Arc::new(scheduler));
     let api = admin::AdminApi {
         engine,
         dead_letters: admin::DeadLetterQueues::from_env(&sdk),

@@ -12,7 +12,8 @@ async fn main() -> Result<(), Error> {
     let schedules = function_support::scheduler::SchedulerSettings::from_env()?;
     let retention = function_support::revoked_retention_from_env()?;
     let sdk = aws_config::load_from_env().await;
-    let engine = function_support::aws_engine(&sdk, &config);
+    let audit_table = function_support::audit_table_from_env()?;
+    let engine = function_support::aws_engine_with_audit_table(&sdk, &config, &audit_table);
     let factory_sdk = sdk.clone();
     let poller = poller::Poller::with_scheduler_factory(
         engine,

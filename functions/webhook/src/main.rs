@@ -9,7 +9,8 @@ async fn main() -> Result<(), Error> {
     function_support::init_tracing();
     let config = function_support::StackConfig::from_env()?;
     let sdk = aws_config::load_from_env().await;
-    let mut engine = function_support::aws_engine(&sdk, &config);
+    let audit_table = function_support::audit_table_from_env()?;
+    let mut engine = function_support::aws_engine_with_audit_table(&sdk, &config, &audit_table);
     // Event-based webhooks ask for a targeted run through the poller's schedules.
     let settings = function_support::SchedulerSettings::from_env()?;
     let poller_arn =

@@ -265,6 +265,9 @@ pub(crate) fn now_nanos() -> u64 {
 pub struct DynamoStore {
     pub(crate) client: Client,
     pub(crate) table: String,
+    /// Where audit entries go: the stack's `AuditTable`, on which no role may update
+    /// or delete. The main table until [`DynamoStore::with_audit_table`] says otherwise.
+    pub(crate) audit_table: String,
     read_milli: AtomicU64,
     write_milli: AtomicU64,
     /// Units computed from each request's item sizes by DynamoDB's rules (see
@@ -292,9 +295,11 @@ impl DynamoStore {
     /// A store on `table` using an existing client (which should carry the timeouts
     /// and retries of [`clients::dynamodb`]).
     pub fn from_client(client: Client, table: impl Into<String>) -> Self {
+        let table = table.into();
         Self {
             client,
-            table: table.into(),
+            audit_table: table.clone(),
+            table,
             read_milli: AtomicU64::new(0),
             write_milli: AtomicU64::new(0),
             metered_read_milli: AtomicU64::new(0),
@@ -307,6 +312,20 @@ impl DynamoStore {
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// Keeps audit entries in `table` (keys `pk`, `sk`; see [`create_audit_table`])
+    /// instead of the main table. The functions always pass the stack's `AuditTable`,
+    /// whose IAM grants allow PutItem and Query only, so no function can overwrite or
+    /// remove an entry; without it (tests, tools) entries share the main table.
+    pub fn with_audit_table(mut self, table: impl Into<String>) -> Self {
+        self.audit_table = table.into();
+        self
+    }
+
+    /// The table audit entries are written to.
+    pub fn audit_table(&self) -> &str {
+        &self.audit_table
     }
 
     /// The underlying client.
@@ -1383,6 +1402,55 @@ impl DynamoStore {
         }
         unavailable(&self.table, "TransactWriteItems", &err)
     }
+}
+
+/// Creates the audit table as infra/template.yaml declares it (keys `pk`, `sk`, on
+/// demand, no TTL) and waits until it is active; an existing table is left as it is.
+pub async fn create_audit_table(client: &Client, name: &str) -> Result<(), StoreError> {
+    let attr = |n: &str| {
+        built(
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build(),
+        )
+    };
+    let key_el = |n: &str, t: KeyType| {
+        built(
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build(),
+        )
+    };
+    let created = client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(attr(PK)?)
+        .attribute_definitions(attr(SK)?)
+        .key_schema(key_el(PK, KeyType::Hash)?)
+        .key_schema(key_el(SK, KeyType::Range)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(CreateTableError::ResourceInUseException(_))
+            ) => {}
+        Err(e) => return Err(unavailable(name, "CreateTable", &e)),
+    }
+    client
+        .wait_until_table_exists()
+        .table_name(name)
+        .wait(Duration::from_secs(120))
+        .await
+        .map_err(|e| StoreError::Unavailable {
+            reason: format!("waiting for table {name}: {}", DisplayErrorContext(&e)),
+        })?;
+    Ok(())
 }
 
 /// Creates the store's table as the SAM template defines it (pk/sk strings, the sparse

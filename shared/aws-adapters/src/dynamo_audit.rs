@@ -1,5 +1,12 @@
-//! [`ports::AuditStore`] on the DynamoDB table: the audit log and evidence rows in the
-//! directory's partition (key design in [`crate::dynamo`]).
+//! [`ports::AuditStore`] on DynamoDB: audit entries in the audit table (the stack's
+//! `AuditTable`, see [`DynamoStore::with_audit_table`]), evidence rows in the main
+//! table, both under the directory's partition key (key design in [`crate::dynamo`]).
+//!
+//! The audit table is separate so IAM can enforce what the code does: every role that
+//! writes it holds only `dynamodb:PutItem`, readers `dynamodb:Query`, and none
+//! UpdateItem, DeleteItem or BatchWriteItem (scripts/check-iam.py fails the template
+//! otherwise). With the conditional put below, not even PutItem can replace an entry.
+//! Evidence stays in the main table: it is purged with a revoked directory.
 //!
 //! | item     | `sk`                        | attributes |
 //! |----------|-----------------------------|------------|
@@ -52,13 +59,31 @@ impl AuditStore for DynamoStore {
         );
         item.insert(DATA.into(), s(encode(entry, &what)?));
         item.insert(ACTION.into(), s(entry.action.as_str()));
-        if self.put_new(item).await? {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict {
-                what,
-                expected: None,
-            })
+        let out = self
+            .client()
+            .put_item()
+            .table_name(self.audit_table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                self.record_write(out.consumed_capacity());
+                Ok(())
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict {
+                    what,
+                    expected: None,
+                })
+            }
+            Err(e) => Err(unavailable(self.audit_table(), "PutItem", &e)),
         }
     }
 
@@ -77,7 +102,7 @@ impl AuditStore for DynamoStore {
             let out = self
                 .client()
                 .query()
-                .table_name(self.table())
+                .table_name(self.audit_table())
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .set_expression_attribute_names(Some(names(&[
                     ("#pk", PK),
@@ -94,7 +119,7 @@ impl AuditStore for DynamoStore {
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
-                .map_err(|e| unavailable(self.table(), "Query", &e))?;
+                .map_err(|e| unavailable(self.audit_table(), "Query", &e))?;
             self.record_read(out.consumed_capacity());
             for item in out.items() {
                 out_items.push(decode(item, &format!("audit entry of {directory}"))?);

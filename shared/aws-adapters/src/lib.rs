@@ -24,7 +24,9 @@ pub mod sqs;
 mod backoff;
 
 pub use customer_bus::CustomerEventBus;
-pub use dynamo::{create_table, DynamoStore, FINGERPRINT_INDEX, MAX_EVENTS_PER_WRITE};
+pub use dynamo::{
+    create_audit_table, create_table, DynamoStore, FINGERPRINT_INDEX, MAX_EVENTS_PER_WRITE,
+};
 pub use eventbridge::{shard_of, EventBridgeBus, EVENT_SOURCE, MAX_ENTRY_BYTES, SHARDS};
 pub use scheduler::{EventBridgeScheduler, EventBridgeSchedulerConfig};
 pub use secrets::SecretsManagerStore;

@@ -122,7 +122,34 @@ pub fn init_tracing() {
 
 /// The engine on AWS: DynamoDB store, cached Secrets Manager, EventBridge bus.
 pub fn aws_engine(sdk: &aws_config::SdkConfig, config: &StackConfig) -> Engine {
-    let store = DynamoStore::new(sdk, &config.table_name);
+    engine_on(sdk, config, DynamoStore::new(sdk, &config.table_name))
+}
+
+/// The environment variable naming the audit table (the stack's `AuditTable`).
+pub const AUDIT_TABLE_NAME: &str = "AUDIT_TABLE_NAME";
+
+/// Reads [`AUDIT_TABLE_NAME`]; required, so a function never falls back to writing
+/// audit entries into the main table, where roles may update and delete.
+pub fn audit_table_from_env() -> Result<String, ConfigError> {
+    var(AUDIT_TABLE_NAME)
+}
+
+/// [`aws_engine`] with audit entries in `audit_table`, where the stack's roles may
+/// only put (conditionally, so never over an entry) and query. What the functions use;
+/// [`aws_engine`] alone keeps entries in the main table (tests and tools).
+pub fn aws_engine_with_audit_table(
+    sdk: &aws_config::SdkConfig,
+    config: &StackConfig,
+    audit_table: &str,
+) -> Engine {
+    engine_on(
+        sdk,
+        config,
+        DynamoStore::new(sdk, &config.table_name).with_audit_table(audit_table),
+    )
+}
+
+fn engine_on(sdk: &aws_config::SdkConfig, config: &StackConfig, store: DynamoStore) -> Engine {
     let secrets = CachingSecretStore::new(
         SecretsManagerStore::new(sdk, &config.secret_prefix),
         SECRET_CACHE_TTL,

@@ -14,7 +14,7 @@ async fn the_sweep_on_dynamodb_purges_a_revoked_directory_only_once_its_window_h
     let stack = TestStack::provision().await;
     let revoked_at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
     let clock = Arc::new(FixedClock::new(revoked_at));
-    let mut engine = function_support::aws_engine(&stack.sdk, &stack.config);
+    let mut engine = stack.engine();
     engine.clock = clock.clone();
 
     let id = DirectoryId::parse("acme").unwrap();

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use ::admin::{AdminApi, DeadLetterQueues};
-use aws_adapters::{clients, create_table, EventBridgeScheduler, SqsRetryQueue};
+use aws_adapters::{
+    clients, create_audit_table, create_table, EventBridgeScheduler, SqsRetryQueue,
+};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use bamboohr_simulator::{SimConfig, Simulator};
 use domain::{DirectoryId, EventType, TargetId};
@@ -60,6 +62,10 @@ async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_
     create_table(&clients::dynamodb(&sdk), &table)
         .await
         .unwrap();
+    let audit_table = format!("{table}-audit");
+    create_audit_table(&clients::dynamodb(&sdk), &audit_table)
+        .await
+        .unwrap();
     let bus = unique("bsync-bus");
     clients::eventbridge(&sdk)
         .create_event_bus()
@@ -92,7 +98,7 @@ async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_
         retry_url.clone(),
         delivery_dlq.clone(),
     ));
-    let engine = function_support::aws_engine(&sdk, &config)
+    let engine = function_support::aws_engine_with_audit_table(&sdk, &config, &audit_table)
         .with_retry_queue(retry.clone())
         .with_scheduler(Arc::new(EventBridgeScheduler::new(
             &sdk,

@@ -39,3 +39,38 @@ async fn every_check_on_one_table() {
     let store = common::store().await;
     ports::contract::run_all(&store, "all").await;
 }
+
+/// Audit entries go to the audit table only: the main table, which the functions may
+/// update and delete in, holds none.
+#[tokio::test]
+async fn audit_entries_are_written_to_the_audit_table_and_never_to_the_main_table() {
+    use ports::{AuditAction, AuditEntry, AuditStore};
+    let store = common::store().await;
+    let dir = domain::DirectoryId::parse("acme").unwrap();
+    store
+        .append_audit(&AuditEntry::new(
+            dir.clone(),
+            time::OffsetDateTime::UNIX_EPOCH,
+            1,
+            AuditAction::Connect,
+            "ops",
+            serde_json::Value::Null,
+        ))
+        .await
+        .unwrap();
+    let count = |table: String| {
+        let client = store.client().clone();
+        async move {
+            client
+                .scan()
+                .table_name(table)
+                .send()
+                .await
+                .unwrap()
+                .count()
+        }
+    };
+    assert_eq!(count(store.audit_table().to_string()).await, 1);
+    assert_eq!(count(store.table().to_string()).await, 0);
+    assert_eq!(store.list_audit(&dir, 10).await.unwrap().len(), 1);
+}

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_adapters::{clients, create_table, DynamoStore};
+use aws_adapters::{clients, create_audit_table, create_table, DynamoStore};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
@@ -37,11 +37,16 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A fresh table with the store's schema, and a store on it.
+/// A fresh table with the store's schema and a fresh audit table, and a store on them
+/// (as the functions are configured: audit entries in their own table).
 pub async fn store() -> DynamoStore {
     let sdk = sdk().await;
     let client = clients::dynamodb(&sdk);
     let table = unique("bsync-test");
     create_table(&client, &table).await.expect("table created");
-    DynamoStore::from_client(client, table)
+    let audit = format!("{table}-audit");
+    create_audit_table(&client, &audit)
+        .await
+        .expect("audit table created");
+    DynamoStore::from_client(client, table).with_audit_table(audit)
 }
