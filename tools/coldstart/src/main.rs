@@ -34,6 +34,7 @@ const COMMON_ENV: &[(&str, &str)] = &[
     ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/coldstart"),
     ("AWS_LAMBDA_LOG_STREAM_NAME", "coldstart"),
     ("TABLE_NAME", "bamboohr-sync-Table"),
+    ("AUDIT_TABLE_NAME", "bamboohr-sync-AuditTable"),
     ("EVENT_BUS_NAME", "bamboohr-sync-bus"),
     ("SECRET_PREFIX", "bamboohr-sync/coldstart/"),
     ("RUST_LOG", "info"),

@@ -126,6 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("TABLE_NAME", &stack.config.table_name)
+        .env("AUDIT_TABLE_NAME", &stack.audit_table)
         .env("EVENT_BUS_NAME", &stack.config.event_bus_name)
         .env("SECRET_PREFIX", &stack.config.secret_prefix)
         .env("SCHEDULER_GROUP", "bamboohr-sync")
