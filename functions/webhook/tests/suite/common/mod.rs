@@ -304,6 +304,10 @@ impl Store for FlakyStore {
         self.check()?;
         self.inner.record_receipt(d, key, now, expires_at).await
     }
+    async fn purge_directory(&self, d: &DirectoryId) -> Result<ports::PurgeReport, StoreError> {
+        self.check()?;
+        self.inner.purge_directory(d).await
+    }
 }
 
 /// Everything a handler test touches.
