@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use domain::{DirectoryId, TargetId};
 use serde_json::{json, Value};
 use sync_engine::dispatch::TargetOutcome;
+use sync_engine::emf::{self, Metric};
 use time::OffsetDateTime;
 
 /// The metric names, in document order.
@@ -92,25 +93,18 @@ impl BatchMetrics {
                     t.dead_lettered,
                     t.retry_attempts,
                 ];
-                let mut doc = json!({
-                    "_aws": {
-                        "Timestamp": at.unix_timestamp_nanos() / 1_000_000,
-                        "CloudWatchMetrics": [{
-                            "Namespace": namespace,
-                            "Dimensions": [["Target"], []],
-                            "Metrics": METRICS
-                                .iter()
-                                .map(|m| json!({"Name": m, "Unit": "Count"}))
-                                .collect::<Vec<_>>(),
-                        }],
-                    },
-                    "Target": target,
-                    "DirectoryId": directory,
-                });
-                for (name, value) in METRICS.iter().zip(values) {
-                    doc[*name] = json!(value);
-                }
-                doc
+                let metrics: Vec<Metric<'_>> = METRICS
+                    .iter()
+                    .zip(values)
+                    .map(|(name, value)| Metric::count(name, value))
+                    .collect();
+                emf::document(
+                    namespace,
+                    at,
+                    &[&["Target"], &[]],
+                    json!({"Target": target, "DirectoryId": directory}),
+                    &metrics,
+                )
             })
             .collect()
     }

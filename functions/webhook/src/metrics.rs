@@ -10,6 +10,7 @@
 //! is in the document.
 
 use serde_json::{json, Value};
+use sync_engine::emf::{self, Metric};
 use sync_engine::ingest::IngestReport;
 use time::OffsetDateTime;
 
@@ -58,25 +59,18 @@ pub fn webhook_metrics_emf(
         }
         Outcome::Rejected(code) => (code, [0, 1, 0, 0]),
     };
-    let mut doc = json!({
-        "_aws": {
-            "Timestamp": at.unix_timestamp_nanos() / 1_000_000,
-            "CloudWatchMetrics": [{
-                "Namespace": namespace,
-                "Dimensions": [["Reason"], []],
-                "Metrics": METRICS
-                    .iter()
-                    .map(|m| json!({"Name": m, "Unit": "Count"}))
-                    .collect::<Vec<_>>(),
-            }],
-        },
-        "Reason": reason,
-        "DirectoryId": directory,
-    });
-    for (name, value) in METRICS.iter().zip(values) {
-        doc[*name] = json!(value);
-    }
-    doc
+    let metrics: Vec<Metric<'_>> = METRICS
+        .iter()
+        .zip(values)
+        .map(|(name, value)| Metric::count(name, value))
+        .collect();
+    emf::document(
+        namespace,
+        at,
+        &[&["Reason"], &[]],
+        json!({"Reason": reason, "DirectoryId": directory}),
+        &metrics,
+    )
 }
 
 #[cfg(test)]

@@ -1376,32 +1376,31 @@ pub fn run_metrics_emf(namespace: &str, run: &SyncRun) -> serde_json::Value {
         ("BambooHrRequests", c.bamboohr_requests),
         ("BambooHrThrottles", c.bamboohr_throttles),
     ];
-    let mut metrics: Vec<serde_json::Value> = counts
+    let mut metrics: Vec<crate::emf::Metric<'_>> = counts
         .iter()
-        .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+        .map(|(name, value)| crate::emf::Metric::count(name, *value))
         .collect();
-    metrics.push(json!({"Name": "SyncDuration", "Unit": "Milliseconds"}));
-    metrics.push(json!({"Name": "SyncFailed", "Unit": "Count"}));
-    let mut doc = json!({
-        "_aws": {
-            "Timestamp": finished.unix_timestamp_nanos() / 1_000_000,
-            "CloudWatchMetrics": [{
-                "Namespace": namespace,
-                "Dimensions": [["Mode"], ["Mode", "Status"]],
-                "Metrics": metrics,
-            }],
-        },
-        "Mode": run.mode.as_str(),
-        "Status": serde_json::to_value(run.status).expect("a status serializes"),
-        "DirectoryId": run.directory_id,
-        "RunId": run.id,
-        "SyncDuration": duration_ms,
-        "SyncFailed": u64::from(run.status == RunStatus::Failed),
+    metrics.push(crate::emf::Metric {
+        name: "SyncDuration",
+        unit: "Milliseconds",
+        value: duration_ms,
     });
-    for (name, value) in counts {
-        doc[name] = json!(value);
-    }
-    doc
+    metrics.push(crate::emf::Metric::count(
+        "SyncFailed",
+        u64::from(run.status == RunStatus::Failed),
+    ));
+    crate::emf::document(
+        namespace,
+        finished,
+        &[&["Mode"], &["Mode", "Status"]],
+        json!({
+            "Mode": run.mode.as_str(),
+            "Status": serde_json::to_value(run.status).expect("a status serializes"),
+            "DirectoryId": run.directory_id,
+            "RunId": run.id,
+        }),
+        &metrics,
+    )
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod credentials;
 pub mod deps;
 pub mod dispatch;
+pub mod emf;
 pub mod error;
 pub mod full_sync;
 pub mod groups;
