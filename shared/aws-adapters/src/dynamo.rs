@@ -1404,106 +1404,34 @@ impl DynamoStore {
     }
 }
 
-/// Creates the audit table as infra/template.yaml declares it (keys `pk`, `sk`, on
-/// demand, no TTL) and waits until it is active; an existing table is left as it is.
-pub async fn create_audit_table(client: &Client, name: &str) -> Result<(), StoreError> {
-    let attr = |n: &str| {
-        built(
-            AttributeDefinition::builder()
-                .attribute_name(n)
-                .attribute_type(ScalarAttributeType::S)
-                .build(),
-        )
-    };
-    let key_el = |n: &str, t: KeyType| {
-        built(
-            KeySchemaElement::builder()
-                .attribute_name(n)
-                .key_type(t)
-                .build(),
-        )
-    };
-    let created = client
-        .create_table()
-        .table_name(name)
-        .attribute_definitions(attr(PK)?)
-        .attribute_definitions(attr(SK)?)
-        .key_schema(key_el(PK, KeyType::Hash)?)
-        .key_schema(key_el(SK, KeyType::Range)?)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await;
-    match created {
-        Ok(_) => {}
-        Err(e)
-            if matches!(
-                e.as_service_error(),
-                Some(CreateTableError::ResourceInUseException(_))
-            ) => {}
-        Err(e) => return Err(unavailable(name, "CreateTable", &e)),
-    }
-    client
-        .wait_until_table_exists()
-        .table_name(name)
-        .wait(Duration::from_secs(120))
-        .await
-        .map_err(|e| StoreError::Unavailable {
-            reason: format!("waiting for table {name}: {}", DisplayErrorContext(&e)),
-        })?;
-    Ok(())
+/// A string key attribute's definition.
+fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
+    built(
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build(),
+    )
 }
 
-/// Creates the store's table as the SAM template defines it (pk/sk strings, the sparse
-/// [`FINGERPRINT_INDEX`] projecting `version`, `fp`, `state`, on-demand billing, TTL on
-/// `expiresAt`) and waits until it is ACTIVE. An existing table is left as it is. For
-/// tests and the local dev CLI; deployed stacks get the table from the template.
-pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
-    let attr = |n: &str| {
-        built(
-            AttributeDefinition::builder()
-                .attribute_name(n)
-                .attribute_type(ScalarAttributeType::S)
-                .build(),
-        )
-    };
-    let key_el = |n: &str, t: KeyType| {
-        built(
-            KeySchemaElement::builder()
-                .attribute_name(n)
-                .key_type(t)
-                .build(),
-        )
-    };
-    let index = built(
-        GlobalSecondaryIndex::builder()
-            .index_name(FINGERPRINT_INDEX)
-            .key_schema(key_el(GSI1PK, KeyType::Hash)?)
-            .key_schema(key_el(GSI1SK, KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::Include)
-                    .non_key_attributes(VERSION)
-                    .non_key_attributes(FP)
-                    .non_key_attributes(STATE)
-                    .non_key_attributes(LIFECYCLE)
-                    .build(),
-            )
+/// One element of a key schema.
+fn key_element(name: &str, key_type: KeyType) -> Result<KeySchemaElement, StoreError> {
+    built(
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
             .build(),
-    )?;
-    let created = client
-        .create_table()
-        .table_name(name)
-        .attribute_definitions(attr(PK)?)
-        .attribute_definitions(attr(SK)?)
-        .attribute_definitions(attr(GSI1PK)?)
-        .attribute_definitions(attr(GSI1SK)?)
-        .key_schema(key_el(PK, KeyType::Hash)?)
-        .key_schema(key_el(SK, KeyType::Range)?)
-        .global_secondary_indexes(index)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await;
-    let fresh = match created {
+    )
+}
+
+/// Sends a CreateTable (an existing table counts as done) and waits until the table
+/// is active; true when this call created it.
+async fn create_and_wait(
+    client: &Client,
+    name: &str,
+    request: aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
+) -> Result<bool, StoreError> {
+    let fresh = match request.send().await {
         Ok(_) => true,
         Err(e)
             if matches!(
@@ -1523,6 +1451,57 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
         .map_err(|e| StoreError::Unavailable {
             reason: format!("waiting for table {name}: {}", DisplayErrorContext(&e)),
         })?;
+    Ok(fresh)
+}
+
+/// Creates the audit table as infra/template.yaml declares it (keys `pk`, `sk`, on
+/// demand, no TTL) and waits until it is active; an existing table is left as it is.
+pub async fn create_audit_table(client: &Client, name: &str) -> Result<(), StoreError> {
+    let request = client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(string_attribute(PK)?)
+        .attribute_definitions(string_attribute(SK)?)
+        .key_schema(key_element(PK, KeyType::Hash)?)
+        .key_schema(key_element(SK, KeyType::Range)?)
+        .billing_mode(BillingMode::PayPerRequest);
+    create_and_wait(client, name, request).await?;
+    Ok(())
+}
+
+/// Creates the store's table as the SAM template defines it (pk/sk strings, the sparse
+/// [`FINGERPRINT_INDEX`] projecting `version`, `fp`, `state`, `lc`, on-demand billing,
+/// TTL on `expiresAt`) and waits until it is ACTIVE. An existing table is left as it
+/// is. For tests and the local dev CLI; deployed stacks get the table from the template.
+pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
+    let index = built(
+        GlobalSecondaryIndex::builder()
+            .index_name(FINGERPRINT_INDEX)
+            .key_schema(key_element(GSI1PK, KeyType::Hash)?)
+            .key_schema(key_element(GSI1SK, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::Include)
+                    .non_key_attributes(VERSION)
+                    .non_key_attributes(FP)
+                    .non_key_attributes(STATE)
+                    .non_key_attributes(LIFECYCLE)
+                    .build(),
+            )
+            .build(),
+    )?;
+    let request = client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(string_attribute(PK)?)
+        .attribute_definitions(string_attribute(SK)?)
+        .attribute_definitions(string_attribute(GSI1PK)?)
+        .attribute_definitions(string_attribute(GSI1SK)?)
+        .key_schema(key_element(PK, KeyType::Hash)?)
+        .key_schema(key_element(SK, KeyType::Range)?)
+        .global_secondary_indexes(index)
+        .billing_mode(BillingMode::PayPerRequest);
+    let fresh = create_and_wait(client, name, request).await?;
     if fresh {
         client
             .update_time_to_live()
