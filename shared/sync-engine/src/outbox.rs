@@ -90,20 +90,8 @@ pub async fn flush(engine: &Engine, directory: &DirectoryId) -> Result<FlushRepo
         if pending.is_empty() {
             break;
         }
-        for chunk in pending.chunks(FLUSH_PAGE) {
-            let outcome = engine.bus.publish(chunk).await?;
-            engine
-                .store
-                .mark_published(directory, &outcome.published)
-                .await?;
-            report.published += outcome.published.len();
-            if !outcome.failed.is_empty() {
-                report.failed += outcome.failed.len();
-                for (id, reason) in &outcome.failed {
-                    warn!(directory_id = %directory, event_id = %id, reason = %reason, "event not published; kept in the outbox");
-                }
-                break 'reading;
-            }
+        if !publish_in_order(engine, directory, &pending, &mut report).await? {
+            break 'reading;
         }
         if pending.len() < READ_PAGE {
             break;
@@ -141,25 +129,38 @@ pub async fn publish_written(
         .filter(|e| e.occurred_at <= settled_before || written.objects.contains(&e.object_id))
         .collect();
     let mut report = FlushReport::default();
-    'publishing: for batch in [&leftovers, &own] {
-        for chunk in batch.chunks(FLUSH_PAGE) {
-            let outcome = engine.bus.publish(chunk).await?;
-            engine
-                .store
-                .mark_published(directory, &outcome.published)
-                .await?;
-            report.published += outcome.published.len();
-            if !outcome.failed.is_empty() {
-                report.failed += outcome.failed.len();
-                for (id, reason) in &outcome.failed {
-                    warn!(directory_id = %directory, event_id = %id, reason = %reason, "event not published; kept in the outbox");
-                }
-                break 'publishing;
-            }
-        }
+    if publish_in_order(engine, directory, &leftovers, &mut report).await? {
+        publish_in_order(engine, directory, &own, &mut report).await?;
     }
     if report.published > 0 || report.failed > 0 {
         info!(directory_id = %directory, published = report.published, failed = report.failed, leftovers = leftovers.len(), "request's events published");
     }
     Ok(report)
+}
+
+/// Publishes `events` in order, [`FLUSH_PAGE`] a call, releasing what the bus accepted
+/// from the outbox and adding to `report`. Stops after a call with a refused event, so
+/// later events of the same object are not published ahead of earlier ones; false then.
+async fn publish_in_order(
+    engine: &Engine,
+    directory: &DirectoryId,
+    events: &[ChangeEvent],
+    report: &mut FlushReport,
+) -> Result<bool, EngineError> {
+    for chunk in events.chunks(FLUSH_PAGE) {
+        let outcome = engine.bus.publish(chunk).await?;
+        engine
+            .store
+            .mark_published(directory, &outcome.published)
+            .await?;
+        report.published += outcome.published.len();
+        if !outcome.failed.is_empty() {
+            report.failed += outcome.failed.len();
+            for (id, reason) in &outcome.failed {
+                warn!(directory_id = %directory, event_id = %id, reason = %reason, "event not published; kept in the outbox");
+            }
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
