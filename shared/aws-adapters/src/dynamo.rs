@@ -419,9 +419,15 @@ impl DynamoStore {
 
     /// Records a write request: reported units, and the metered minimum of one unit.
     pub(crate) fn record_write(&self, cc: Option<&ConsumedCapacity>) {
+        self.record_write_of(cc, 0);
+    }
+
+    /// Records a single-item write request of an item of `size` bytes: reported units,
+    /// and units metered by the size.
+    pub(crate) fn record_write_of(&self, cc: Option<&ConsumedCapacity>, size: usize) {
         Self::add(&self.write_milli, cc);
         self.requests.fetch_add(1, Ordering::Relaxed);
-        self.meter_write(&[0], false);
+        self.meter_write(&[size], false);
     }
 
     /// Writes users as they are, unconditionally and without events, 25 per
@@ -481,9 +487,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "PutItem", &e))?;
-        Self::add(&self.write_milli, out.consumed_capacity());
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.meter_write(&[size], false);
+        self.record_write_of(out.consumed_capacity(), size);
         Ok(())
     }
 
@@ -510,9 +514,7 @@ impl DynamoStore {
             .await;
         match out {
             Ok(out) => {
-                Self::add(&self.write_milli, out.consumed_capacity());
-                self.requests.fetch_add(1, Ordering::Relaxed);
-                self.meter_write(&[size], false);
+                self.record_write_of(out.consumed_capacity(), size);
                 Ok(true)
             }
             Err(e)
@@ -710,9 +712,7 @@ impl DynamoStore {
             .await;
         match out {
             Ok(out) => {
-                Self::add(&self.write_milli, out.consumed_capacity());
-                self.requests.fetch_add(1, Ordering::Relaxed);
-                self.meter_write(&[size], false);
+                self.record_write_of(out.consumed_capacity(), size);
                 Ok(())
             }
             Err(e)
