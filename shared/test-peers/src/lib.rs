@@ -51,13 +51,15 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The Python interpreter that has the test peers installed: `$PEER_PYTHON`, else the
-/// workspace's `.venv/bin/python`.
+/// workspace's `.venv/bin/python`. A relative `$PEER_PYTHON` is read against the
+/// workspace root, because cargo runs each package's tests and benches from that
+/// package's directory, not from where the command was typed.
 ///
 /// # Panics
 /// When neither exists, with a message saying how to install the peers.
 pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("PEER_PYTHON").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
+        return resolve_peer_python(PathBuf::from(p), &workspace_root());
     }
     let venv = workspace_root().join(".venv/bin/python");
     if venv.exists() {
@@ -67,6 +69,16 @@ pub fn python() -> PathBuf {
         "test peers are not installed: run `bash scripts/test` once (it creates {}), or set PEER_PYTHON",
         venv.display()
     );
+}
+
+/// `given` as is when absolute or a bare program name (looked up on `PATH`), else
+/// joined onto the workspace root.
+fn resolve_peer_python(given: PathBuf, root: &Path) -> PathBuf {
+    if given.is_absolute() || given.components().count() == 1 {
+        given
+    } else {
+        root.join(given)
+    }
 }
 
 /// A loopback port that was free a moment ago. Another process may take it before the
@@ -354,6 +366,23 @@ mod tests {
         let toml = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
         assert!(toml.contains("[workspace]"));
         assert!(root.join("shared/test-peers").is_dir());
+    }
+
+    #[test]
+    fn a_relative_peer_python_is_read_against_the_workspace_root() {
+        let root = Path::new("/repo");
+        assert_eq!(
+            resolve_peer_python(".venv/bin/python".into(), root),
+            Path::new("/repo/.venv/bin/python")
+        );
+        assert_eq!(
+            resolve_peer_python("/opt/py/bin/python".into(), root),
+            Path::new("/opt/py/bin/python")
+        );
+        assert_eq!(
+            resolve_peer_python("python3".into(), root),
+            Path::new("python3")
+        );
     }
 
     #[test]
