@@ -694,7 +694,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for OutcomeLayer {
         event: &tracing::Event<'_>,
         _ctx: tracing_subscriber::layer::Context<'_, S>,
     ) {
-        if event.metadata().target() != "sync_engine::dispatch" {
+        if event.metadata().target() != "sync_engine::deliver::dispatch" {
             return;
         }
         let mut f = OutcomeFields::default();
@@ -830,7 +830,7 @@ async fn dispatch_load(args: &Arc<Args>, kind: StoreKind, outcomes: Arc<Outcomes
     let now = time::OffsetDateTime::now_utc();
     let events: Vec<ChangeEvent> = users
         .iter()
-        .map(|u| sync_engine::apply::event_for(None, u, now))
+        .map(|u| domain::ChangeEvent::for_user_write(None, u, now))
         .collect();
     let load_started = Instant::now();
     let (retry_queue, in_process_retries): (Arc<dyn ports::RetryQueue>, _) = match &dynamo {
@@ -1064,7 +1064,7 @@ async fn main() {
         .with(
             OutcomeLayer(outcomes.clone()).with_filter(
                 tracing_subscriber::filter::Targets::new()
-                    .with_target("sync_engine::dispatch", tracing::Level::INFO),
+                    .with_target("sync_engine::deliver::dispatch", tracing::Level::INFO),
             ),
         )
         .with(log)

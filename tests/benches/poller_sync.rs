@@ -32,7 +32,8 @@ use domain::{Directory, DirectoryId, SyncMode, SyncRequest, SyncRun};
 use integration_tests::TestStack;
 use ports::{DirectorySecrets, SecretStore, SystemClock};
 use secrecy::SecretString;
-use sync_engine::run::{run_sync, RunOptions};
+use sync_engine::operate::run_sync;
+use sync_engine::reconcile::run::RunOptions;
 use sync_engine::Engine;
 
 const KEY: &str = "bench-key";
@@ -46,13 +47,13 @@ const INCREMENTAL_MAX: usize = 10_000;
 /// The users a first full sync of `directory` writes: every BambooHR row mapped by the
 /// engine's own mapping, at version 1.
 async fn first_sync_users(engine: &Engine, directory: &Directory) -> Vec<domain::DirectoryUser> {
-    let client = sync_engine::full_sync::bamboohr_client(engine, directory)
+    let client = sync_engine::source::client::bamboohr_client(engine, directory)
         .await
         .expect("client");
-    let fields = sync_engine::full_sync::requested_fields(directory);
+    let fields = sync_engine::source::client::requested_fields(directory);
     let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
-    let cfg = sync_engine::full_sync::mapping_config(directory);
-    let ctx = sync_engine::apply::context(directory, engine.clock.now(), None);
+    let cfg = sync_engine::source::client::mapping_config(directory);
+    let ctx = sync_engine::reconcile::apply::context(directory, engine.clock.now(), None);
     let mut users = Vec::new();
     let mut page = 1;
     loop {

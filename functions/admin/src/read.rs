@@ -1,5 +1,5 @@
 //! The read routes (`GET /admin/...`): directories, status, users, runs, deliveries,
-//! the audit log and evidence, straight from the store through `sync_engine::admin`.
+//! the audit log and evidence, straight from the store through `sync_engine::operate`.
 //! User lists carry ids, names and states only; one user's record is the whole
 //! synced object, for an operator checking what a target received.
 
@@ -7,7 +7,7 @@ use domain::{EmployeeId, UserId};
 use lambda_http::{Request, RequestExt};
 use ports::{DeliveryQuery, DeliveryStatus};
 use serde_json::{json, Value};
-use sync_engine::admin;
+use sync_engine::operate;
 
 use crate::{dir_id, to_json, AdminApi, AdminError, MAX_LIMIT};
 
@@ -48,17 +48,19 @@ pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Valu
     let engine = &api.engine;
     match parts {
         ["admin", "directories"] => Ok(to_json(&engine.store.list_directories().await?)),
-        ["admin", "directories", id] => Ok(to_json(&admin::directory(engine, &dir_id(id)?).await?)),
+        ["admin", "directories", id] => {
+            Ok(to_json(&operate::directory(engine, &dir_id(id)?).await?))
+        }
         ["admin", "directories", id, "status"] => {
             let id = dir_id(id)?;
             // Checked first, so an unknown directory is a 404 without a queue read.
-            admin::directory(engine, &id).await?;
+            operate::directory(engine, &id).await?;
             let depth = api.dead_letters.depth().await?;
-            Ok(to_json(&admin::status(engine, &id, depth).await?))
+            Ok(to_json(&operate::status(engine, &id, depth).await?))
         }
         ["admin", "directories", id, "users"] => {
             let id = dir_id(id)?;
-            admin::directory(engine, &id).await?;
+            operate::directory(engine, &id).await?;
             let state = query(req, "state");
             let users: Vec<Value> = engine
                 .store
@@ -133,7 +135,7 @@ pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Valu
         }
         ["admin", "directories", id, "evidence"] => {
             let id = dir_id(id)?;
-            let d = admin::directory(engine, &id).await?;
+            let d = operate::directory(engine, &id).await?;
             let rows = engine.store.list_evidence(&id, limit(req, 20)?).await?;
             let now = engine.clock.now();
             Ok(Value::Array(
@@ -141,7 +143,7 @@ pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Valu
                     .enumerate()
                     .map(|(i, r)| {
                         let mut v = to_json(r);
-                        v["stale"] = json!(i > 0 || admin::evidence_is_stale(&d, Some(r), now));
+                        v["stale"] = json!(i > 0 || operate::evidence_is_stale(&d, Some(r), now));
                         v
                     })
                     .collect(),

@@ -1,4 +1,4 @@
-//! The write routes (`POST /admin/...`), each a thin shell over a `sync_engine::admin`
+//! The write routes (`POST /admin/...`), each a thin shell over a `sync_engine::operate`
 //! service that audits under the caller's IAM identity:
 //!
 //! | route | body | does |
@@ -21,8 +21,8 @@ use lambda_http::{Body, Request};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sync_engine::admin;
-use sync_engine::run::HoldDecision;
+use sync_engine::operate;
+use sync_engine::operate::HoldDecision;
 use sync_engine::EngineError;
 use tracing::info;
 
@@ -124,16 +124,17 @@ pub async fn route(
                     )))
                 }
             };
-            let requested = admin::request_sync(engine, scheduler(api)?, &id, mode, &actor).await?;
+            let requested =
+                operate::request_sync(engine, scheduler(api)?, &id, mode, &actor).await?;
             (StatusCode::ACCEPTED, to_json(&requested))
         }
         ["admin", "directories", id, action @ ("pause" | "resume")] => {
             let id = dir_id(id)?;
             no_body(req)?;
             let d = if *action == "pause" {
-                admin::pause(engine, scheduler(api)?, &id, &actor).await?
+                operate::pause(engine, scheduler(api)?, &id, &actor).await?
             } else {
-                admin::resume(engine, scheduler(api)?, &id, &actor).await?
+                operate::resume(engine, scheduler(api)?, &id, &actor).await?
             };
             (StatusCode::OK, to_json(&d))
         }
@@ -145,7 +146,7 @@ pub async fn route(
             } else {
                 HoldDecision::Discard
             };
-            let d = admin::resolve_hold(engine, &id, decision, &actor).await?;
+            let d = operate::resolve_hold(engine, &id, decision, &actor).await?;
             (StatusCode::OK, to_json(&d))
         }
         ["admin", "directories", id, "replay"] => {
@@ -162,11 +163,11 @@ pub async fn route(
             if let Some(e) = &employee {
                 // A re-push of an unknown employee would quietly re-push nobody.
                 if engine.store.get_user(&id, e).await?.is_none() {
-                    admin::directory(engine, &id).await?;
+                    operate::directory(engine, &id).await?;
                     return Err(AdminError::NotFound(format!("no employee {e} in {id}")));
                 }
             }
-            let outcomes = admin::repush(engine, &id, &target, employee.as_ref(), &actor).await?;
+            let outcomes = operate::repush(engine, &id, &target, employee.as_ref(), &actor).await?;
             // The engine names outcomes as `Delivered { .. }`, `Skipped { .. }`: the
             // variant is what an operator needs here; details are in the delivery log.
             let outcomes: Vec<Value> = outcomes
@@ -206,9 +207,9 @@ pub async fn route(
             }
             let under = b.directory_id.as_deref().map(dir_id).transpose()?;
             if let Some(id) = &under {
-                admin::directory(engine, id).await?;
+                operate::directory(engine, id).await?;
             }
-            let n = admin::redrive(engine, max, under.as_ref(), &actor).await?;
+            let n = operate::redrive(engine, max, under.as_ref(), &actor).await?;
             (StatusCode::OK, json!({"redriven": n}))
         }
         _ => return Err(AdminError::NoRoute),

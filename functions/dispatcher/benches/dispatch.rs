@@ -153,7 +153,8 @@ async fn next_version(store: &FileStore, dir: &DirectoryId, emp: usize) -> Chang
     }];
     u.version = before.as_ref().map_or(1, |b| b.version + 1);
     u.refresh_fingerprint();
-    let event = sync_engine::apply::event_for(before.as_ref(), &u, time::OffsetDateTime::now_utc());
+    let event =
+        domain::ChangeEvent::for_user_write(before.as_ref(), &u, time::OffsetDateTime::now_utc());
     store
         .write_user(&UserWrite {
             user: u,
@@ -235,11 +236,11 @@ fn cpu(c: &mut Criterion) {
             || s.rt.block_on(next_version(&s.store, &s.dir, 1)),
             |event| {
                 let report =
-                    s.rt.block_on(sync_engine::dispatch::dispatch(&s.engine, &event))
+                    s.rt.block_on(sync_engine::deliver::dispatch::dispatch(&s.engine, &event))
                         .unwrap();
                 assert!(matches!(
                     report.targets[0].1,
-                    sync_engine::dispatch::TargetOutcome::Delivered { .. }
+                    sync_engine::deliver::dispatch::TargetOutcome::Delivered { .. }
                 ));
             },
             BatchSize::PerIteration,

@@ -20,8 +20,8 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use domain::ChangeEvent;
 use lambda_runtime::{Error, LambdaEvent};
 use ports::{RetryEnvelope, RetryTask};
-use sync_engine::dispatch::dispatch;
-use sync_engine::replay::{run_retry, RetryOutcome};
+use sync_engine::deliver::dispatch::dispatch;
+use sync_engine::deliver::replay::{run_retry, RetryOutcome};
 use sync_engine::Engine;
 use tracing::{error, warn};
 

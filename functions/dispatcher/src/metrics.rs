@@ -11,9 +11,9 @@
 use std::collections::BTreeMap;
 
 use domain::{DirectoryId, TargetId};
+use function_support::emf::{self, Metric};
 use serde_json::{json, Value};
-use sync_engine::dispatch::TargetOutcome;
-use sync_engine::emf::{self, Metric};
+use sync_engine::deliver::dispatch::TargetOutcome;
 use time::OffsetDateTime;
 
 /// The metric names, in document order.

@@ -9,9 +9,12 @@ use domain::{DirectoryId, RunStatus, SyncMode, SyncRequest, SyncRun};
 use lambda_runtime::{Error, LambdaEvent};
 use ports::Scheduler;
 use serde::{Deserialize, Serialize};
-use sync_engine::retention::{purge_sweep, RevokedRetention};
-use sync_engine::run::{run_sync, stale_sweep, RunOptions};
+use sync_engine::operate::retention::{purge_sweep, RevokedRetention};
+use sync_engine::operate::{run_sync, stale_sweep};
+use sync_engine::reconcile::run::RunOptions;
 use sync_engine::{Engine, EngineError};
+
+pub mod metrics;
 use tokio::sync::OnceCell;
 
 /// How soon a paused full run continues in a fresh invocation.

@@ -35,7 +35,7 @@ async fn main() -> Result<(), Error> {
         if let Some(run) = &response.run {
             // One Embedded Metric Format line per run on stdout; CloudWatch Logs turns
             // it into the stack's sync metrics.
-            println!("{}", sync_engine::admin::run_metrics_emf(&namespace, run));
+            println!("{}", poller::metrics::run_metrics_emf(&namespace, run));
         }
         Ok::<_, Error>(response)
     }))

@@ -66,7 +66,7 @@ async fn a_malformed_sweep_is_refused_and_a_sweep_with_no_directories_finds_none
 async fn the_sweep_purges_a_revoked_directory_once_its_retention_has_passed_and_not_before() {
     use domain::{Directory, DirectoryId};
     use ports::FixedClock;
-    use sync_engine::retention::RevokedRetention;
+    use sync_engine::operate::retention::RevokedRetention;
 
     let (bus, _rx) = InProcessBus::new();
     let revoked_at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
@@ -81,7 +81,7 @@ async fn the_sweep_purges_a_revoked_directory_once_its_retention_has_passed_and_
     let mut d = Directory::new(id.clone(), "acme", "acme").unwrap();
     d.version = 1;
     engine.store.put_directory(&d, None).await.unwrap();
-    sync_engine::admin::revoke(
+    sync_engine::operate::revoke(
         &engine,
         &embedded_adapters::InProcessScheduler::new(),
         &id,

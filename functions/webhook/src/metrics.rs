@@ -9,8 +9,8 @@
 //! (totals). The directory id is a property, not a dimension. Nothing of the payload
 //! is in the document.
 
+use function_support::emf::{self, Metric};
 use serde_json::{json, Value};
-use sync_engine::emf::{self, Metric};
 use sync_engine::ingest::IngestReport;
 use time::OffsetDateTime;
 

@@ -3,7 +3,7 @@
 //! (near-valid: documented answers with random parts replaced or removed), arbitrary
 //! JSON and bytes, under arbitrary statuses, ETags and Retry-After headers. A local axum
 //! server plays the provider; the real engine dispatches user and group events to it
-//! (`sync_engine::dispatch::dispatch`, with the retry queue, as the dispatcher does).
+//! (`sync_engine::deliver::dispatch::dispatch`, with the retry queue, as the dispatcher does).
 //!
 //! Properties: nothing panics; dispatch returns a report with one outcome for the
 //! target; a failure's reason never repeats a value from the provider's answers (SCIM
@@ -34,9 +34,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use sync_engine::apply::event_for;
-use sync_engine::dispatch::{dispatch, TargetOutcome};
-use sync_engine::groups::{group_event, membership_events};
+use sync_engine::deliver::dispatch::{dispatch, TargetOutcome};
+use sync_engine::reconcile::groups::{group_event, membership_events};
 use sync_engine::Engine;
 use time::OffsetDateTime;
 
@@ -342,7 +341,7 @@ async fn setup(
     user.group_ids = vec![group.id.clone()];
     user.version = 1;
     user.fingerprint = user.compute_fingerprint();
-    let user_event = event_for(None, &user, now());
+    let user_event = domain::ChangeEvent::for_user_write(None, &user, now());
     store
         .write_user(&UserWrite {
             user: user.clone(),

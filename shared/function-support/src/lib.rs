@@ -9,6 +9,7 @@ use aws_adapters::{DynamoStore, EventBridgeBus, SecretsManagerStore};
 use ports::{CachingSecretStore, SystemClock};
 use sync_engine::Engine;
 
+pub mod emf;
 pub mod scheduler;
 
 pub use scheduler::{aws_scheduler, SchedulerSettings};
@@ -40,20 +41,22 @@ pub const REVOKED_RETENTION_DAYS: &str = "REVOKED_RETENTION_DAYS";
 /// Reads [`REVOKED_RETENTION_DAYS`]: unset means the default (90 days), a value that is
 /// not a whole number of days between 1 and 3650 is an error, so a typo never purges
 /// early.
-pub fn revoked_retention_from_env() -> Result<sync_engine::retention::RevokedRetention, ConfigError>
-{
+pub fn revoked_retention_from_env(
+) -> Result<sync_engine::operate::retention::RevokedRetention, ConfigError> {
     match std::env::var(REVOKED_RETENTION_DAYS) {
         Ok(v) if !v.trim().is_empty() => revoked_retention_from(&v),
-        _ => Ok(sync_engine::retention::RevokedRetention::default()),
+        _ => Ok(sync_engine::operate::retention::RevokedRetention::default()),
     }
 }
 
 fn revoked_retention_from(
     value: &str,
-) -> Result<sync_engine::retention::RevokedRetention, ConfigError> {
-    sync_engine::retention::RevokedRetention::parse(value).map_err(|e| ConfigError::Invalid {
-        name: REVOKED_RETENTION_DAYS,
-        reason: e.to_string(),
+) -> Result<sync_engine::operate::retention::RevokedRetention, ConfigError> {
+    sync_engine::operate::retention::RevokedRetention::parse(value).map_err(|e| {
+        ConfigError::Invalid {
+            name: REVOKED_RETENTION_DAYS,
+            reason: e.to_string(),
+        }
     })
 }
 

@@ -1,7 +1,10 @@
 //! The capabilities every service needs, built once per process and shared.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use time::OffsetDateTime;
 
 use ports::{Clock, EventBus, ForeignBus, RetryQueue, SecretStore, Store};
 
@@ -26,6 +29,37 @@ pub struct Engine {
     /// Schedules poller runs; with one, an event-based webhook asks for a targeted run
     /// a minute later instead of waiting for the directory's next incremental run.
     pub scheduler: Option<Arc<dyn ports::Scheduler>>,
+    /// What SCIM providers announced about themselves, per base URL.
+    pub scim_capabilities: Arc<ProviderCapabilities>,
+}
+
+/// Whether each SCIM provider (by base URL) announced PATCH support, with when that
+/// was read: held by the engine (one per process, like the HTTP client's connection
+/// pool) so a provider's `/ServiceProviderConfig` is read about once an hour rather
+/// than on every delivery, and timed by the engine's clock.
+#[derive(Debug, Default)]
+pub struct ProviderCapabilities(Mutex<HashMap<String, (OffsetDateTime, bool)>>);
+
+impl ProviderCapabilities {
+    /// The answer read for `base_url` less than `fresh_for` before `now`, if any.
+    pub fn patch_supported(
+        &self,
+        base_url: &str,
+        now: OffsetDateTime,
+        fresh_for: time::Duration,
+    ) -> Option<bool> {
+        let known = self.0.lock().ok()?.get(base_url).copied();
+        known
+            .filter(|(at, _)| now - *at < fresh_for)
+            .map(|(_, patch)| patch)
+    }
+
+    /// Remembers what `base_url` announced at `now`.
+    pub fn remember(&self, base_url: &str, now: OffsetDateTime, patch: bool) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(base_url.to_string(), (now, patch));
+        }
+    }
 }
 
 impl Engine {
@@ -53,6 +87,7 @@ impl Engine {
             retry_queue: None,
             foreign_bus: None,
             scheduler: None,
+            scim_capabilities: Arc::default(),
         }
     }
 

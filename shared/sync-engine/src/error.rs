@@ -46,7 +46,7 @@ pub enum EngineError {
     MissingCapability(&'static str),
     /// BambooHR did not accept the credentials being connected.
     #[error(transparent)]
-    Connect(#[from] crate::admin::ConnectProblem),
+    Connect(#[from] ConnectProblem),
     /// An operator's input was refused (nothing was changed).
     #[error("invalid {what}: {reason}")]
     InvalidInput {
@@ -84,5 +84,48 @@ impl EngineError {
             Self::InvalidInput { .. } => false,
             Self::Scheduler(e) => e.is_retryable(),
         }
+    }
+}
+
+/// Why BambooHR did not accept the credentials being connected. Each reads as one
+/// line an operator can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectProblem {
+    /// 401.
+    #[error("bad API key: BambooHR refused the credentials for {subdomain}")]
+    BadApiKey {
+        /// The company.
+        subdomain: String,
+    },
+    /// 403, or essential fields withheld.
+    #[error("missing permission: the credentials for {subdomain} cannot read {what}")]
+    MissingPermission {
+        /// The company.
+        subdomain: String,
+        /// What they cannot read.
+        what: String,
+    },
+    /// 404 or a host that does not resolve.
+    #[error("unknown subdomain: {subdomain} is not a BambooHR company ({detail})")]
+    UnknownSubdomain {
+        /// The company asked for.
+        subdomain: String,
+        /// What happened (status or connection failure).
+        detail: String,
+    },
+    /// BambooHR could not be reached or kept failing.
+    #[error("BambooHR unreachable for {subdomain}: {reason}")]
+    Unreachable {
+        /// The company.
+        subdomain: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ConnectProblem {
+    /// Only unreachability may pass by itself.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
     }
 }

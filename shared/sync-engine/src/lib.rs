@@ -1,30 +1,27 @@
-//! The sync itself, over the ports: full sync from BambooHR, webhook ingest, the
-//! outbox, and delivery to targets. No Lambda and no AWS here: the functions, the local
-//! stack and the tests all drive these same services.
+//! The sync itself, over the ports. No Lambda and no AWS here: the functions, the local
+//! stack and the tests all drive these same services. Each concern has one home, and
+//! none imports from a concern above it:
+//!
+//! - [`source`]: BambooHR as a source: the client a directory syncs with, its
+//!   credentials, and checking or registering them at BambooHR.
+//! - [`reconcile`]: applying BambooHR's data to the store: runs (full, incremental,
+//!   targeted, with checkpoints), apply, groups, date-driven lifecycle, the outbox.
+//! - [`ingest`]: BambooHR's webhooks, applied through reconcile.
+//! - [`deliver`]: fan-out to targets: dispatch, ledger, breaker, delivery log, retry,
+//!   replay, and one module per target kind.
+//! - [`operate`]: what operators and housekeeping call: connect, settings, state,
+//!   targets, status, holds, redrive, audit, evidence, retention, schedules.
+//!
+//! [`Engine`] (the capabilities), [`EngineError`] and [`signing`] sit under all of them.
 
-pub mod admin;
-pub mod apply;
-pub mod connect;
-pub mod credentials;
+pub mod deliver;
 pub mod deps;
-pub mod dispatch;
-pub mod emf;
 pub mod error;
-pub mod full_sync;
-pub mod groups;
-pub mod idset;
 pub mod ingest;
-pub mod lifecycle;
-pub mod outbox;
-pub mod replay;
-pub mod retention;
-pub mod retry;
-pub mod run;
-pub mod schedule;
-pub mod scim;
-pub mod scim_groups;
+pub mod operate;
+pub mod reconcile;
 pub mod signing;
-pub mod upsert;
+pub mod source;
 
 pub use deps::Engine;
 pub use error::EngineError;

@@ -22,8 +22,7 @@ use ports::{
 };
 use secrecy::SecretString;
 use serde_json::Value;
-use sync_engine::apply::event_for;
-use sync_engine::dispatch::{dispatch, TargetOutcome};
+use sync_engine::deliver::dispatch::{dispatch, TargetOutcome};
 use sync_engine::Engine;
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -158,7 +157,11 @@ async fn save(engine: &Engine, mut user: DirectoryUser) -> ChangeEvent {
         .unwrap();
     user.version = before.as_ref().map_or(1, |b| b.version + 1);
     user.refresh_fingerprint();
-    let event = event_for(before.as_ref(), &user, time::OffsetDateTime::now_utc());
+    let event = domain::ChangeEvent::for_user_write(
+        before.as_ref(),
+        &user,
+        time::OffsetDateTime::now_utc(),
+    );
     engine
         .store
         .write_user(&UserWrite {
@@ -463,7 +466,7 @@ async fn dead_letters_on_sqs_are_re_driven_onto_the_retry_queue() {
     let (engine, retry_url, dlq_url) = engine(&stack).await;
     let queue = aws_adapters::SqsRetryQueue::new(&stack.sdk, &retry_url, &dlq_url);
     let ada = employee("1", "Ada", Some("ada@acme.test"), true);
-    let event = event_for(None, &ada, time::OffsetDateTime::now_utc());
+    let event = domain::ChangeEvent::for_user_write(None, &ada, time::OffsetDateTime::now_utc());
     let task = ports::RetryTask {
         target_id: TargetId::parse("app").unwrap(),
         event,
@@ -480,10 +483,10 @@ async fn dead_letters_on_sqs_are_re_driven_onto_the_retry_queue() {
         .await
         .unwrap();
 
-    let redriven = sync_engine::replay::redrive_dead_letters(&engine, 10)
+    let redriven = sync_engine::deliver::replay::redrive_dead_letters(&engine, 10)
         .await
         .unwrap();
-    assert_eq!(redriven, 1);
+    assert_eq!(redriven.values().sum::<usize>(), 1);
     assert!(
         queue.receive_dead_letters(10).await.unwrap().is_empty(),
         "the dead letter was acknowledged"

@@ -20,7 +20,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use poller::Poller;
 use ports::{Clock, DirectorySecrets, FixedClock, Scheduler};
 use secrecy::SecretString;
-use sync_engine::run::{resolve_hold, run_sync, HoldDecision, RunOptions};
+use sync_engine::operate::{resolve_hold, run_sync, HoldDecision};
+use sync_engine::reconcile::run::RunOptions;
 use sync_engine::Engine;
 use time::{Duration, OffsetDateTime};
 
@@ -366,7 +367,7 @@ async fn the_safeguard_holds_a_mass_termination_until_an_operator_releases_it() 
     let skipped = f.run(SyncMode::Incremental).await;
     assert_eq!(skipped.status, RunStatus::Skipped, "a held directory waits");
 
-    resolve_hold(&f.engine, &f.dir, HoldDecision::Release)
+    resolve_hold(&f.engine, &f.dir, HoldDecision::Release, "test:operator")
         .await
         .unwrap();
     let released = f.run(SyncMode::Incremental).await;

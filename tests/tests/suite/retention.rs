@@ -7,7 +7,7 @@ use domain::{Directory, DirectoryId, DirectoryUser, EmployeeId, UserState};
 use integration_tests::TestStack;
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{AuditAction, FixedClock, UserWrite};
-use sync_engine::retention::RevokedRetention;
+use sync_engine::operate::retention::RevokedRetention;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_on_dynamodb_purges_a_revoked_directory_only_once_its_window_has_passed() {
@@ -40,7 +40,7 @@ async fn the_sweep_on_dynamodb_purges_a_revoked_directory_only_once_its_window_h
             .await
             .unwrap();
     }
-    sync_engine::admin::revoke(
+    sync_engine::operate::revoke(
         &engine,
         &embedded_adapters::InProcessScheduler::new(),
         &id,

@@ -1,6 +1,6 @@
 //! SCIM 2.0 delivery against the real `scim2-server` from PyPI (tests/peers/scim_server.py
 //! serves it from memory on a free port, behind a bearer token). The engine runs on the
-//! embedded adapters; each test stores users and drives `sync_engine::dispatch::dispatch`
+//! embedded adapters; each test stores users and drives `sync_engine::deliver::dispatch::dispatch`
 //! with their change events, then reads the accounts back from the SCIM server.
 //!
 //! Every test starts its own server, so account counts are exact.
@@ -17,8 +17,7 @@ use integration_tests::unique;
 use ports::{DirectorySecrets, FixedClock, SecretStore, Store, TargetSecrets, UserWrite};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use sync_engine::apply::event_for;
-use sync_engine::dispatch::{dispatch, TargetOutcome};
+use sync_engine::deliver::dispatch::{dispatch, TargetOutcome};
 use sync_engine::Engine;
 use test_peers::PeerProcess;
 use time::OffsetDateTime;
@@ -135,7 +134,7 @@ impl Harness {
             .unwrap();
         user.version = before.as_ref().map_or(1, |b| b.version + 1);
         user.fingerprint = user.compute_fingerprint();
-        let event = event_for(before.as_ref(), &user, now());
+        let event = domain::ChangeEvent::for_user_write(before.as_ref(), &user, now());
         self.store
             .write_user(&UserWrite {
                 user,
@@ -546,9 +545,14 @@ async fn groups_are_pushed_with_their_members_and_a_late_membership_event_change
         let event = h.save(u).await;
         assert_delivered(&h.dispatch(&event).await);
         let stored = h.stored(event.data["employeeId"].as_str().unwrap()).await;
-        members_added.extend(sync_engine::groups::membership_events(None, &stored, now()));
+        members_added.extend(sync_engine::reconcile::groups::membership_events(
+            None,
+            &stored,
+            now(),
+        ));
     }
-    let created = sync_engine::groups::group_event(domain::EventType::GroupCreated, &rnd, now());
+    let created =
+        sync_engine::reconcile::groups::group_event(domain::EventType::GroupCreated, &rnd, now());
     assert_delivered(&h.dispatch(&created).await);
     for outcome in h.dispatch_all(&members_added).await {
         assert_delivered(&outcome);
@@ -583,7 +587,7 @@ async fn groups_are_pushed_with_their_members_and_a_late_membership_event_change
     let event = h.save(moved).await;
     assert_delivered(&h.dispatch(&event).await);
     let after = h.stored("131").await;
-    let removed = sync_engine::groups::membership_events(Some(&before), &after, now());
+    let removed = sync_engine::reconcile::groups::membership_events(Some(&before), &after, now());
     assert_eq!(removed.len(), 1);
     assert_delivered(&h.dispatch(&removed[0]).await);
     let late = members_added
@@ -610,7 +614,7 @@ async fn groups_are_pushed_with_their_members_and_a_late_membership_event_change
     cy.group_ids = vec![rnd.id.clone()];
     h.save(cy).await;
     let cy = h.stored("132").await;
-    let added = sync_engine::groups::membership_events(None, &cy, now());
+    let added = sync_engine::reconcile::groups::membership_events(None, &cy, now());
     let outcome = h.dispatch(&added[0]).await;
     assert!(
         matches!(

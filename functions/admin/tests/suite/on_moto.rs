@@ -16,7 +16,7 @@ use domain::{DirectoryId, EventType, TargetId};
 use ports::{DeadLetter, RetryQueue, RetryTask};
 use secrecy::SecretString;
 use serde_json::json;
-use sync_engine::admin::{self, ConnectRequest, Credential};
+use sync_engine::operate::{self, ConnectRequest, Credential};
 use time::OffsetDateTime;
 
 use crate::common::{get, post, CALLER};
@@ -112,7 +112,7 @@ async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_
     });
     let server = sim.serve().await.unwrap();
     let id = DirectoryId::parse(unique("acme")).unwrap();
-    admin::connect(
+    operate::connect(
         &engine,
         engine.scheduler.as_deref().unwrap(),
         ConnectRequest {
@@ -176,7 +176,7 @@ async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_
         .dead_letter(&DeadLetter {
             task: RetryTask {
                 target_id: TargetId::parse("app").unwrap(),
-                event: sync_engine::apply::event_for_type(EventType::UserUpdated, &user, now),
+                event: domain::ChangeEvent::for_user(EventType::UserUpdated, &user, now),
                 retries: 10,
                 due_at: now,
                 first_failed_at: now,
@@ -223,13 +223,13 @@ async fn first_synced_user(
     engine: &sync_engine::Engine,
     id: &DirectoryId,
 ) -> domain::DirectoryUser {
-    sync_engine::run::run_sync(
+    sync_engine::operate::run_sync(
         engine,
         &domain::SyncRequest {
             directory_id: id.clone(),
             mode: domain::SyncMode::Full,
         },
-        &sync_engine::run::RunOptions::default(),
+        &sync_engine::reconcile::run::RunOptions::default(),
     )
     .await
     .unwrap();

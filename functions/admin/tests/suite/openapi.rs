@@ -366,7 +366,7 @@ async fn refusals_name_the_problem_in_the_documented_error_shape() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revoked_directory_is_described_with_its_revocation_date() {
     let h = harness().await;
-    sync_engine::admin::revoke(&h.api.engine, h.scheduler.as_ref(), &h.id, CALLER)
+    sync_engine::operate::revoke(&h.api.engine, h.scheduler.as_ref(), &h.id, CALLER)
         .await
         .unwrap();
     let mut cases = Vec::new();

@@ -109,7 +109,7 @@ async fn a_redrive_moves_dead_letters_back_and_audits_under_their_directory() {
     let h = harness().await;
     let users = h.api.engine.store.list_users(&h.id).await.unwrap();
     let now = OffsetDateTime::now_utc();
-    let event = sync_engine::apply::event_for_type(EventType::UserUpdated, &users[0], now);
+    let event = domain::ChangeEvent::for_user(EventType::UserUpdated, &users[0], now);
     h.retry
         .dead_letter(&DeadLetter {
             task: RetryTask {

@@ -513,7 +513,7 @@ async fn when_the_bus_fails_after_the_store_write_the_change_is_published_exactl
     // Later deliveries and runs publish nothing more for it, and the user is one user.
     let again = send(&f, Req::new("acme", body).signed(KEY)).await;
     assert_eq!(again.status(), StatusCode::OK);
-    sync_engine::outbox::flush(&f.deps.engine, &dir("acme"))
+    sync_engine::reconcile::outbox::flush(&f.deps.engine, &dir("acme"))
         .await
         .unwrap();
     assert!(f.drain().is_empty());
@@ -533,7 +533,8 @@ async fn a_change_left_by_a_failed_bus_is_published_by_the_next_webhook_once_it_
     f.bus.set_failing(false);
     // Younger than a minute, it may belong to a request still in flight, which
     // publishes it itself; after that it is a leftover anyone publishes.
-    f.clock.advance(sync_engine::outbox::SETTLED_AFTER);
+    f.clock
+        .advance(sync_engine::reconcile::outbox::SETTLED_AFTER);
     let other = field_based(
         "7",
         "Created",
@@ -590,7 +591,7 @@ async fn a_change_left_by_a_failed_bus_is_published_once_by_the_poller_flush() {
         .is_server_error());
     f.bus.set_failing(false);
     // The poller's run of the directory starts with the same outbox flush.
-    let flushed = sync_engine::outbox::flush(&f.deps.engine, &dir("acme"))
+    let flushed = sync_engine::reconcile::outbox::flush(&f.deps.engine, &dir("acme"))
         .await
         .unwrap();
     assert_eq!(flushed.published, 1);

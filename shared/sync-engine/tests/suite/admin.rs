@@ -10,8 +10,10 @@ use domain::{DirectoryId, DirectoryState, SyncMode, SyncRequest, TargetId};
 use embedded_adapters::InProcessScheduler;
 use ports::{AuditAction, Scheduler, TargetSecrets};
 use secrecy::SecretString;
-use sync_engine::admin::{self, ConnectProblem, ConnectRequest, Credential, SettingsChange};
-use sync_engine::run::{run_sync, RunOptions};
+use sync_engine::operate::run_sync;
+use sync_engine::error::ConnectProblem;
+use sync_engine::operate::{self, ConnectRequest, Credential, SettingsChange};
+use sync_engine::reconcile::run::RunOptions;
 use sync_engine::EngineError;
 
 const OPERATOR: &str = "arn:aws:iam::123456789012:user/ops";
@@ -52,7 +54,7 @@ async fn connecting_with_a_good_key_saves_the_secret_the_directory_and_its_sched
     let h = harness("k", None, vec![]).await;
     let scheduler = InProcessScheduler::new();
 
-    let out = admin::connect(
+    let out = operate::connect(
         &h.engine,
         &scheduler,
         request("globex", &url, "good-key"),
@@ -78,7 +80,7 @@ async fn connecting_with_a_good_key_saves_the_secret_the_directory_and_its_sched
 
     h.clock.advance(time::Duration::seconds(1));
     // Connecting again replaces the credential: a re-authentication.
-    let again = admin::connect(
+    let again = operate::connect(
         &h.engine,
         &scheduler,
         request("globex", &url, "good-key"),
@@ -116,7 +118,7 @@ async fn a_bad_key_a_missing_permission_and_an_unknown_subdomain_are_each_named_
     let h = harness("k", None, vec![]).await;
     let scheduler = InProcessScheduler::new();
 
-    let bad = admin::connect(
+    let bad = operate::connect(
         &h.engine,
         &scheduler,
         request("d1", &url, "wrong"),
@@ -130,7 +132,7 @@ async fn a_bad_key_a_missing_permission_and_an_unknown_subdomain_are_each_named_
     );
     assert!(bad.to_string().starts_with("bad API key"));
 
-    let withheld = admin::connect(
+    let withheld = operate::connect(
         &h.engine,
         &scheduler,
         request("d2", &restricted_url, "good-key"),
@@ -151,7 +153,7 @@ async fn a_bad_key_a_missing_permission_and_an_unknown_subdomain_are_each_named_
         status: 403,
         retry_after: None,
     }));
-    let forbidden = admin::connect(
+    let forbidden = operate::connect(
         &h.engine,
         &scheduler,
         request("d3", &url, "good-key"),
@@ -164,7 +166,7 @@ async fn a_bad_key_a_missing_permission_and_an_unknown_subdomain_are_each_named_
         "{forbidden}"
     );
 
-    let unknown = admin::connect(
+    let unknown = operate::connect(
         &h.engine,
         &scheduler,
         request("d4", &format!("{url}/not-a-company"), "good-key"),
@@ -194,7 +196,7 @@ async fn a_bad_key_a_missing_permission_and_an_unknown_subdomain_are_each_named_
 async fn settings_changes_are_validated_ask_for_a_full_sync_and_are_audited() {
     let h = harness("k", None, vec![]).await;
     let scheduler = InProcessScheduler::new();
-    let bad_zone = admin::update_settings(
+    let bad_zone = operate::update_settings(
         &h.engine,
         &scheduler,
         &h.dir,
@@ -208,7 +210,7 @@ async fn settings_changes_are_validated_ask_for_a_full_sync_and_are_audited() {
     .unwrap_err();
     assert!(bad_zone.to_string().contains("time zone"), "{bad_zone}");
 
-    let d = admin::update_settings(
+    let d = operate::update_settings(
         &h.engine,
         &scheduler,
         &h.dir,
@@ -250,7 +252,7 @@ async fn pause_resume_and_revoke_follow_the_schedule_and_revoke_deletes_the_secr
 ) {
     let h = harness("k", None, vec![]).await;
     let scheduler = InProcessScheduler::new();
-    let paused = admin::pause(&h.engine, &scheduler, &h.dir, OPERATOR)
+    let paused = operate::pause(&h.engine, &scheduler, &h.dir, OPERATOR)
         .await
         .unwrap();
     assert_eq!(paused.state, DirectoryState::Paused);
@@ -263,7 +265,7 @@ async fn pause_resume_and_revoke_follow_the_schedule_and_revoke_deletes_the_secr
             .enabled
     );
     h.clock.advance(time::Duration::seconds(1));
-    admin::resume(&h.engine, &scheduler, &h.dir, OPERATOR)
+    operate::resume(&h.engine, &scheduler, &h.dir, OPERATOR)
         .await
         .unwrap();
     assert!(
@@ -276,7 +278,7 @@ async fn pause_resume_and_revoke_follow_the_schedule_and_revoke_deletes_the_secr
     );
 
     h.clock.advance(time::Duration::seconds(1));
-    let revoked = admin::revoke(&h.engine, &scheduler, &h.dir, OPERATOR)
+    let revoked = operate::revoke(&h.engine, &scheduler, &h.dir, OPERATOR)
         .await
         .unwrap();
     assert_eq!(revoked.state, DirectoryState::Revoked);
@@ -292,7 +294,7 @@ async fn pause_resume_and_revoke_follow_the_schedule_and_revoke_deletes_the_secr
         vec![AuditAction::Pause, AuditAction::Resume, AuditAction::Revoke]
     );
     // A revoked directory cannot be resumed, and its record stays.
-    assert!(admin::resume(&h.engine, &scheduler, &h.dir, OPERATOR)
+    assert!(operate::resume(&h.engine, &scheduler, &h.dir, OPERATOR)
         .await
         .is_err());
     assert!(h
@@ -347,9 +349,9 @@ async fn a_completed_sync_is_audited_and_leaves_one_evidence_row_per_distinct_sn
     );
     let audit = h.engine.store.list_audit(&h.dir, 10).await.unwrap();
     assert_eq!(actions(&audit), vec![AuditAction::Sync, AuditAction::Sync]);
-    assert_eq!(audit[0].actor, admin::POLLER_ACTOR);
+    assert_eq!(audit[0].actor, operate::POLLER_ACTOR);
 
-    let status = admin::status(&h.engine, &h.dir, Some(0)).await.unwrap();
+    let status = operate::status(&h.engine, &h.dir, Some(0)).await.unwrap();
     assert!(!status.stale);
     assert!(!status.evidence_stale);
     assert_eq!(
@@ -365,32 +367,32 @@ async fn a_completed_sync_is_audited_and_leaves_one_evidence_row_per_distinct_sn
 async fn targets_are_added_tested_with_a_signed_ping_and_removed_with_their_secrets() {
     let r = receiver().await;
     let h = harness("k", None, vec![]).await;
-    let spec = admin::TargetSpec {
+    let spec = operate::TargetSpec {
         target: app_target("app", &r.url),
         secrets: Some(TargetSecrets {
             signing_secrets: vec![SecretString::from(common::WHSEC)],
             ..TargetSecrets::default()
         }),
     };
-    admin::add_target(&h.engine, &h.dir, spec.clone(), OPERATOR)
+    operate::add_target(&h.engine, &h.dir, spec.clone(), OPERATOR)
         .await
         .unwrap();
-    assert!(admin::add_target(&h.engine, &h.dir, spec, OPERATOR)
+    assert!(operate::add_target(&h.engine, &h.dir, spec, OPERATOR)
         .await
         .is_err());
 
     let id = TargetId::parse("app").unwrap();
-    let test = admin::test_target(&h.engine, &h.dir, &id).await.unwrap();
+    let test = operate::test_target(&h.engine, &h.dir, &id).await.unwrap();
     assert!(test.ok, "{test:?}");
     assert_eq!(r.got().len(), 1);
     assert_eq!(r.got()[0].body["type"], "ping");
 
     r.respond_with(500);
-    let failing = admin::test_target(&h.engine, &h.dir, &id).await.unwrap();
+    let failing = operate::test_target(&h.engine, &h.dir, &id).await.unwrap();
     assert_eq!((failing.ok, failing.status), (false, Some(500)));
 
     h.clock.advance(time::Duration::seconds(1));
-    admin::remove_target(&h.engine, &h.dir, &id, OPERATOR)
+    operate::remove_target(&h.engine, &h.dir, &id, OPERATOR)
         .await
         .unwrap();
     let secrets = h.engine.secrets.get("acme").await.unwrap();
@@ -419,7 +421,7 @@ async fn a_failed_sync_is_audited_as_a_failure_and_leaves_no_evidence_and_old_ev
     run_sync(&h.engine, &full, &RunOptions::default())
         .await
         .unwrap();
-    let status = admin::status(&h.engine, &h.dir, None).await.unwrap();
+    let status = operate::status(&h.engine, &h.dir, None).await.unwrap();
     assert!(!status.evidence_stale);
 
     sim.inject(
@@ -452,7 +454,7 @@ async fn a_failed_sync_is_audited_as_a_failure_and_leaves_no_evidence_and_old_ev
     // Past the stale threshold (twice the 30-minute schedule) without a successful
     // sync, the evidence is stale.
     h.clock.advance(time::Duration::minutes(61));
-    let status = admin::status(&h.engine, &h.dir, None).await.unwrap();
+    let status = operate::status(&h.engine, &h.dir, None).await.unwrap();
     assert!(status.stale);
     assert!(status.evidence_stale);
 }
@@ -469,7 +471,7 @@ async fn connecting_can_register_a_bamboohr_webhook_whose_key_is_kept() {
     let scheduler = InProcessScheduler::new();
     let mut req = request("hooked", &url, "good-key");
     req.register_webhook_at = Some("https://hooks.example.com/webhooks/bamboohr/hooked".into());
-    let out = admin::connect(&h.engine, &scheduler, req, OPERATOR)
+    let out = operate::connect(&h.engine, &scheduler, req, OPERATOR)
         .await
         .unwrap();
     assert!(out.webhook_id.is_some());

@@ -5,8 +5,8 @@ use crate::common;
 use bamboohr_simulator::{SimConfig, Simulator};
 use common::harness;
 use secrecy::ExposeSecret;
-use sync_engine::connect::register_event_webhook;
 use sync_engine::signing::verify_bamboohr;
+use sync_engine::source::connect::register_event_webhook;
 
 #[tokio::test]
 async fn a_registered_webhook_is_listed_and_its_private_key_becomes_the_newest_webhook_key() {
@@ -24,7 +24,7 @@ async fn a_registered_webhook_is_listed_and_its_private_key_becomes_the_newest_w
         .await
         .unwrap();
 
-    let client = sync_engine::full_sync::bamboohr_client(
+    let client = sync_engine::source::client::bamboohr_client(
         &h.engine,
         &h.engine.store.get_directory(&h.dir).await.unwrap().unwrap(),
     )

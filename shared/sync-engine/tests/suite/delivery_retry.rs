@@ -17,9 +17,8 @@ use common::{app_target, harness, Harness};
 use domain::{ChangeEvent, DirectoryUser, EmployeeId, EventType, UserState};
 use embedded_adapters::InProcessRetryQueue;
 use ports::{DeliveryQuery, DeliveryStatus, DeliveryStore, Store, UserWrite};
-use sync_engine::apply::event_for;
-use sync_engine::dispatch::{dispatch, TargetOutcome};
-use sync_engine::replay::{redrive_dead_letters, repush, run_retry, RetryOutcome};
+use sync_engine::deliver::dispatch::{dispatch, TargetOutcome};
+use sync_engine::deliver::replay::{redrive_dead_letters, repush, run_retry, RetryOutcome};
 
 /// One scripted answer: status, Retry-After, how long to hang before answering.
 type Answer = (u16, Option<&'static str>, Duration);
@@ -113,7 +112,7 @@ async fn store_version(h: &Harness, emp: &str, version: u64, first: &str) -> Cha
     u.first_name = Some(first.into());
     u.version = version;
     u.refresh_fingerprint();
-    let event = event_for(before.as_ref(), &u, common::now());
+    let event = domain::ChangeEvent::for_user_write(before.as_ref(), &u, common::now());
     h.store
         .write_user(&UserWrite {
             user: u,
@@ -357,7 +356,14 @@ async fn a_target_failing_every_attempt_is_dead_lettered_after_ten_retries_over_
 
     // Re-driven once the target is fixed: it gets the current state as soon as the
     // breaker (opened by the failures) lets a probe through.
-    assert_eq!(redrive_dead_letters(&h.engine, 10).await.unwrap(), 1);
+    assert_eq!(
+        redrive_dead_letters(&h.engine, 10)
+            .await
+            .unwrap()
+            .values()
+            .sum::<usize>(),
+        1
+    );
     assert!(queue.dead_letters().is_empty());
     while queue.waiting() > 0 {
         run_due(&h, &queue).await;
@@ -483,7 +489,7 @@ async fn a_user_deleted_before_a_gated_target_ever_got_it_is_not_sent_there() {
     gone.state = UserState::Deleted;
     gone.version = 2;
     gone.refresh_fingerprint();
-    let deleted = event_for(Some(&before), &gone, common::now());
+    let deleted = domain::ChangeEvent::for_user_write(Some(&before), &gone, common::now());
     h.store
         .write_user(&UserWrite {
             user: gone,

@@ -5,10 +5,9 @@ use crate::common;
 use std::collections::BTreeMap;
 
 use bamboohr_simulator::{SimConfig, Simulator};
-use common::harness;
+use common::{full_sync, harness};
 use domain::{ChangeEvent, EmployeeId, EventType, RunStatus};
 use ports::Store;
-use sync_engine::full_sync::full_sync;
 
 /// The user events among `events` (runs also publish directory events).
 fn user_events(events: Vec<ChangeEvent>) -> Vec<ChangeEvent> {

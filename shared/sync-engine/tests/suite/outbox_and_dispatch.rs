@@ -5,9 +5,8 @@ use crate::common;
 use common::{app_target, harness, receiver};
 use domain::{DirectoryUser, EmployeeId, EventType, UserState};
 use ports::{Store, UserWrite};
-use sync_engine::apply::event_for;
-use sync_engine::dispatch::{dispatch, TargetOutcome};
-use sync_engine::outbox;
+use sync_engine::deliver::dispatch::{dispatch, TargetOutcome};
+use sync_engine::reconcile::outbox;
 
 fn user(h: &common::Harness, version: u64, first: &str) -> DirectoryUser {
     let mut u = DirectoryUser::new(
@@ -31,7 +30,7 @@ async fn store_version(h: &common::Harness, version: u64, first: &str) -> domain
         None
     };
     let u = user(h, version, first);
-    let event = event_for(before.as_ref(), &u, common::now());
+    let event = domain::ChangeEvent::for_user_write(before.as_ref(), &u, common::now());
     h.store
         .write_user(&UserWrite {
             user: u,

@@ -8,8 +8,8 @@ use common::harness;
 use domain::{Directory, DirectoryId, DirectoryState, DirectoryUser, EmployeeId, UserState};
 use embedded_adapters::InProcessScheduler;
 use ports::{AuditAction, Clock, UserWrite};
-use sync_engine::admin;
-use sync_engine::retention::{purge_sweep, RevokedRetention};
+use sync_engine::operate;
+use sync_engine::operate::retention::{purge_sweep, RevokedRetention};
 use time::Duration;
 
 const OPERATOR: &str = "arn:aws:iam::123456789012:user/ops";
@@ -40,7 +40,7 @@ async fn a_revoked_directory_is_kept_until_its_window_passes_then_purged_but_for
     add_user(&h, &h.dir, "1").await;
     add_user(&h, &h.dir, "2").await;
     let revoked_at = h.clock.now();
-    let d = admin::revoke(&h.engine, &scheduler, &h.dir, OPERATOR)
+    let d = operate::revoke(&h.engine, &scheduler, &h.dir, OPERATOR)
         .await
         .unwrap();
     assert_eq!(d.deleted_at, Some(revoked_at));
@@ -98,7 +98,7 @@ async fn the_sweep_purges_only_revoked_directories_whose_window_has_passed() {
     let start = h.clock.now();
 
     // `acme` is revoked first; `recent` 10 days later; `live` never.
-    admin::revoke(&h.engine, &scheduler, &h.dir, OPERATOR)
+    operate::revoke(&h.engine, &scheduler, &h.dir, OPERATOR)
         .await
         .unwrap();
     let recent = DirectoryId::parse("recent").unwrap();
@@ -110,7 +110,7 @@ async fn the_sweep_purges_only_revoked_directories_whose_window_has_passed() {
         add_user(&h, id, "7").await;
     }
     h.clock.set(start + Duration::days(10));
-    admin::revoke(&h.engine, &scheduler, &recent, OPERATOR)
+    operate::revoke(&h.engine, &scheduler, &recent, OPERATOR)
         .await
         .unwrap();
 
@@ -158,13 +158,13 @@ async fn a_directory_revoked_before_dates_were_kept_starts_its_window_at_the_nex
 async fn revoking_again_keeps_the_first_revocation_date() {
     let h = harness("k", None, vec![]).await;
     let scheduler = InProcessScheduler::new();
-    admin::revoke(&h.engine, &scheduler, &h.dir, OPERATOR)
+    operate::revoke(&h.engine, &scheduler, &h.dir, OPERATOR)
         .await
         .unwrap();
     // The window is not extended by a second revoke.
     let first = h.engine.store.get_directory(&h.dir).await.unwrap().unwrap();
     h.clock.advance(Duration::days(3));
-    admin::revoke(&h.engine, &scheduler, &h.dir, OPERATOR)
+    operate::revoke(&h.engine, &scheduler, &h.dir, OPERATOR)
         .await
         .unwrap();
     let again = h.engine.store.get_directory(&h.dir).await.unwrap().unwrap();

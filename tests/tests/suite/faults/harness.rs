@@ -28,7 +28,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use secrecy::SecretString;
 use serde_json::Value;
-use sync_engine::run::{run_sync, RunOptions};
+use sync_engine::operate::run_sync;
+use sync_engine::reconcile::run::RunOptions;
 use sync_engine::Engine;
 use test_peers::PeerProcess;
 

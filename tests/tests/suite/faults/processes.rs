@@ -14,7 +14,8 @@ use function_support::StackConfig;
 use integration_tests::sqs_event;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
-use sync_engine::run::{run_sync, RunOptions};
+use sync_engine::operate::run_sync;
+use sync_engine::reconcile::run::RunOptions;
 
 use super::harness::World;
 

@@ -14,8 +14,9 @@ use lambda_http::Body;
 use ports::{SystemClock, TargetSecrets};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use sync_engine::admin::{self, ConnectRequest, Credential, TargetSpec};
-use sync_engine::run::{run_sync, RunOptions};
+use sync_engine::operate::run_sync;
+use sync_engine::operate::{self, ConnectRequest, Credential, TargetSpec};
+use sync_engine::reconcile::run::RunOptions;
 use sync_engine::Engine;
 
 /// The IAM principal the tests call as.
@@ -149,7 +150,7 @@ pub async fn harness() -> Harness {
     .with_scheduler(scheduler.clone())
     .with_retry_queue(retry.clone());
     let id = DirectoryId::parse("acme").unwrap();
-    admin::connect(
+    operate::connect(
         &engine,
         scheduler.as_ref(),
         ConnectRequest {
@@ -164,7 +165,7 @@ pub async fn harness() -> Harness {
     )
     .await
     .unwrap();
-    admin::add_target(
+    operate::add_target(
         &engine,
         &id,
         TargetSpec {

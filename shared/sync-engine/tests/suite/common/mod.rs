@@ -157,3 +157,19 @@ pub async fn receiver() -> Receiver {
     });
     Receiver { url, got, status }
 }
+
+/// Runs a full reconciliation of `id` now, recorded as the poller would record it.
+pub async fn full_sync(
+    engine: &Engine,
+    id: &DirectoryId,
+) -> Result<domain::SyncRun, sync_engine::EngineError> {
+    sync_engine::operate::run_sync(
+        engine,
+        &domain::SyncRequest {
+            directory_id: id.clone(),
+            mode: domain::SyncMode::Full,
+        },
+        &sync_engine::reconcile::run::RunOptions::default(),
+    )
+    .await
+}

@@ -1,5 +1,5 @@
 //! What every sync mode shares: the directory's BambooHR client and the fields and
-//! mapping settings it syncs with. The modes themselves are in [`crate::run`].
+//! mapping settings it syncs with. The run modes that use them are reconcile's.
 
 use std::sync::Arc;
 
@@ -8,9 +8,9 @@ use domain::{Directory, DirectoryId, DirectoryState};
 use mapping::MappingConfig;
 use serde::Serialize;
 
-use crate::credentials::{bamboohr_auth, SecretTokenSink};
 use crate::deps::Engine;
 use crate::error::EngineError;
+use crate::source::credentials::{bamboohr_auth, SecretTokenSink};
 
 /// One employee the run could not apply, and why (never the field values).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,28 +20,6 @@ pub struct Skipped {
     pub employee_id: String,
     /// Why it was skipped.
     pub reason: String,
-}
-
-/// What a sync run did (the older summary; [`domain::SyncRun`] is the full record).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncReport {
-    /// Datasets pages read.
-    pub pages: u32,
-    /// Employees BambooHR listed.
-    pub seen: usize,
-    /// Users created.
-    pub created: usize,
-    /// Users changed.
-    pub updated: usize,
-    /// Users unchanged (no write, no event).
-    pub unchanged: usize,
-    /// Employees not applied, with reasons.
-    pub skipped: Vec<Skipped>,
-    /// Events published by this run (including outbox leftovers).
-    pub events_published: usize,
-    /// Events the bus refused; they stay in the outbox.
-    pub events_failed: usize,
 }
 
 /// The mapping settings of a directory.
@@ -111,17 +89,4 @@ pub fn requested_fields(directory: &Directory) -> Vec<String> {
         }
     }
     fields
-}
-
-/// Runs a full reconciliation of one directory now (see [`crate::run::run_sync`]).
-pub async fn full_sync(engine: &Engine, id: &DirectoryId) -> Result<domain::SyncRun, EngineError> {
-    crate::run::run_sync(
-        engine,
-        &domain::SyncRequest {
-            directory_id: id.clone(),
-            mode: domain::SyncMode::Full,
-        },
-        &crate::run::RunOptions::default(),
-    )
-    .await
 }

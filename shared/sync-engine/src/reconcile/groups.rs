@@ -103,7 +103,7 @@ impl GroupBook {
                 };
                 match engine.store.write_group(&write).await {
                     Ok(()) => {
-                        crate::outbox::note_written(&write.events);
+                        crate::reconcile::outbox::note_written(&write.events);
                         known.insert(group.id.clone(), group);
                         created += 1;
                         break;

@@ -5,7 +5,7 @@
 //!
 //! A target that fails in a way a retry may fix does not hold up the others, nor the
 //! object's later changes: with a retry queue configured, the failed (object, target)
-//! pair leaves the ordered change queue for the retry path ([`crate::retry`]), where
+//! pair leaves the ordered change queue for the retry path ([`crate::deliver::retry`]), where
 //! each attempt re-reads the current state. A target answering 410 Gone is disabled (a
 //! conditional directory write) and a `directory.target_disabled` event is published.
 //! A per-target circuit breaker sends deliveries straight to the retry path while a
@@ -14,116 +14,19 @@
 use std::time::Duration;
 
 use domain::{
-    ChangeEvent, Directory, DirectoryUser, EmployeeId, EventType, Target, TargetId, TargetKind,
-    UserState,
+    ChangeEvent, Directory, DirectoryUser, EmployeeId, EventType, Target, TargetId, UserState,
 };
 use ports::{
     BreakerState, DeadLetter, DeliveryRecord, DeliveryStatus, LedgerAdvance, RetryTask, StoreError,
 };
-use reqwest::header::RETRY_AFTER;
-use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
-use time::OffsetDateTime;
 use tracing::{info, warn};
 
+use crate::deliver::retry;
 use crate::deps::Engine;
 use crate::error::EngineError;
-use crate::retry;
-use crate::signing::{standard_webhook_signature, WebhookSecret};
 
-/// What happened at one target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum TargetOutcome {
-    /// The target accepted the delivery.
-    Delivered {
-        /// HTTP status.
-        status: u16,
-        /// The object version delivered.
-        version: u64,
-    },
-    /// Nothing was sent, on purpose.
-    Skipped {
-        /// Why, e.g. "already delivered version 3".
-        reason: String,
-    },
-    /// The delivery failed.
-    Failed {
-        /// Why (status code or transport error; never the body).
-        reason: String,
-        /// Whether a later attempt may succeed.
-        retryable: bool,
-    },
-    /// The delivery failed (or the target's breaker is open) and was handed to the
-    /// retry path; the change-queue message no longer waits for it.
-    Scheduled {
-        /// Why the last attempt did not succeed.
-        reason: String,
-        /// Retries made so far (0: the first retry is next).
-        retries: u32,
-        /// When the next attempt is due.
-        #[serde(with = "time::serde::rfc3339")]
-        next_attempt_at: OffsetDateTime,
-    },
-}
-
-/// Per-target results for one event.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DispatchReport {
-    /// One entry per target of the directory.
-    pub targets: Vec<(TargetId, TargetOutcome)>,
-}
-
-impl DispatchReport {
-    /// True when some target failed in a way a retry may fix and was not handed to
-    /// the retry path, so the change-queue message itself must be retried.
-    pub fn needs_retry(&self) -> bool {
-        self.targets.iter().any(|(_, o)| {
-            matches!(
-                o,
-                TargetOutcome::Failed {
-                    retryable: true,
-                    ..
-                }
-            )
-        })
-    }
-}
-
-/// One attempt's result with what the retry path needs beyond the outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Attempt {
-    pub(crate) outcome: TargetOutcome,
-    /// The HTTP status of the decisive answer, if there was one.
-    pub(crate) status: Option<u16>,
-    /// How long the target asked us to wait (429/503 Retry-After).
-    pub(crate) retry_after: Option<Duration>,
-}
-
-impl Attempt {
-    pub(crate) fn plain(outcome: TargetOutcome) -> Self {
-        let status = match &outcome {
-            TargetOutcome::Delivered { status, .. } => Some(*status),
-            _ => None,
-        };
-        Self {
-            outcome,
-            status,
-            retry_after: None,
-        }
-    }
-
-    fn failed(reason: impl Into<String>, retryable: bool) -> Self {
-        Self::plain(TargetOutcome::Failed {
-            reason: reason.into(),
-            retryable,
-        })
-    }
-
-    fn is_gone(&self) -> bool {
-        self.status == Some(410)
-    }
-}
+pub use crate::deliver::attempt::{DispatchReport, TargetOutcome};
+use crate::deliver::targets;
 
 fn employee_of(event: &ChangeEvent) -> Option<EmployeeId> {
     event
@@ -131,45 +34,6 @@ fn employee_of(event: &ChangeEvent) -> Option<EmployeeId> {
         .get("employeeId")
         .and_then(|v| v.as_str())
         .and_then(|s| EmployeeId::parse(s).ok())
-}
-
-/// Whether a target's filter lets this user through.
-pub fn passes_filter(target: &Target, user: &DirectoryUser) -> Result<(), String> {
-    filter_check(&target.filter, user, true)
-}
-
-fn filter_check(
-    f: &domain::TargetFilter,
-    user: &DirectoryUser,
-    check_state: bool,
-) -> Result<(), String> {
-    if check_state && !f.states.is_empty() && !f.states.contains(&user.state) {
-        return Err(format!("filtered out: state {}", user.state.as_str()));
-    }
-    if f.require_work_email && user.work_email().is_none() {
-        return Err("filtered out: no work email".into());
-    }
-    if f.field_in.is_empty() {
-        return Ok(());
-    }
-    // Serialised once, and only for targets that filter on fields.
-    let user_json = serde_json::to_value(user).expect("a DirectoryUser serializes");
-    for (field, accepted) in &f.field_in {
-        let value = user_json
-            .get(field)
-            .or_else(|| user.custom_attributes.get(field))
-            .map(|v| match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            });
-        if !value
-            .map(|v| accepted.iter().any(|a| a == &v))
-            .unwrap_or(false)
-        {
-            return Err(format!("filtered out: {field} not in the accepted values"));
-        }
-    }
-    Ok(())
 }
 
 /// The event to deliver and the user's current state: for user events, what is stored
@@ -194,7 +58,7 @@ pub(crate) async fn current_state(
             } else {
                 event.event_type
             };
-            let ev = crate::apply::event_for_type(event_type, &u, event.occurred_at);
+            let ev = ChangeEvent::for_user(event_type, &u, event.occurred_at);
             (ev, Some(u))
         }
         Some(u) => (event.clone(), Some(u)),
@@ -303,8 +167,8 @@ pub(crate) async fn deliver_and_record(
         // of someone it was not meant to have.
         let verdict = match (u.state, ledger) {
             (UserState::Deleted, Some(_)) => Ok(()),
-            (UserState::Deleted, None) => filter_check(&target.filter, u, false),
-            _ => passes_filter(target, u),
+            (UserState::Deleted, None) => target.filter.admits(u, false),
+            _ => target.admits(u),
         };
         if let Err(reason) = verdict {
             record.skipped_reason = Some(reason.clone());
@@ -340,7 +204,7 @@ pub(crate) async fn deliver_and_record(
         .await;
     }
 
-    let attempt = attempt(engine, directory, target, event, user, secrets).await;
+    let attempt = targets::attempt(engine, directory, target, event, user, secrets).await;
     if let Some(status) = attempt.status {
         // A retry continues the pair's history of status codes.
         if task.is_some() {
@@ -556,155 +420,4 @@ pub(crate) async fn disable_target(
         what: format!("directory {} (disabling target {target_id})", directory.id),
         attempts: ATTEMPTS,
     })
-}
-
-/// One attempt at one target, by kind.
-async fn attempt(
-    engine: &Engine,
-    directory: &Directory,
-    target: &Target,
-    event: &ChangeEvent,
-    user: Option<&DirectoryUser>,
-    secrets: &ports::DirectorySecrets,
-) -> Attempt {
-    let target_secrets = secrets.targets.get(target.id.as_str());
-    match &target.kind {
-        TargetKind::AppWebhook { url } => {
-            let signing = target_secrets
-                .map(|t| t.signing_secrets.as_slice())
-                .unwrap_or(&[]);
-            send_app_webhook(engine, url, signing, event).await
-        }
-        TargetKind::Scim { base_url, scim } => {
-            let scim_target = crate::scim::ScimTarget {
-                id: &target.id,
-                base_url,
-                token: target_secrets.and_then(|t| t.bearer_token.as_ref()),
-                settings: crate::scim::ScimSettings::from_config(scim),
-            };
-            let group_event = !event.event_type.is_user_event()
-                && event.event_type.as_str().starts_with("group.");
-            if group_event && scim.push_groups {
-                scim_target
-                    .deliver_group(engine, directory, target, event)
-                    .await
-            } else {
-                scim_target
-                    .deliver_recorded(engine, &directory.id, event, user)
-                    .await
-            }
-        }
-        TargetKind::HttpUpsert {
-            url,
-            fields,
-            required,
-        } => {
-            let params = target_secrets.map(|t| &t.url_params);
-            crate::upsert::send(engine, url, params, fields, required, event, user).await
-        }
-        TargetKind::EventBridge { bus_arn } => match &engine.foreign_bus {
-            None => Attempt::failed(
-                "no customer-bus publisher is configured in this deployment",
-                false,
-            ),
-            Some(bus) => match bus.put(bus_arn, event).await {
-                Ok(()) => Attempt::plain(TargetOutcome::Delivered {
-                    status: 200,
-                    version: event.version,
-                }),
-                Err(e) => Attempt::failed(e.to_string(), e.retryable),
-            },
-        },
-    }
-}
-
-/// Judges an HTTP answer of an app webhook or upsert target.
-pub(crate) fn judge(
-    engine: &Engine,
-    resp: &reqwest::Response,
-    version: u64,
-    what: &str,
-) -> Attempt {
-    let status = resp.status().as_u16();
-    if resp.status().is_success() {
-        return Attempt::plain(TargetOutcome::Delivered { status, version });
-    }
-    let retryable = retry::is_retryable_status(status);
-    let retry_after = resp
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| retry::parse_retry_after(v, engine.clock.now()))
-        .filter(|_| retryable);
-    let mut reason = format!("{what}: HTTP {status}");
-    if let Some(after) = retry_after {
-        reason.push_str(&format!(", retry after {}s", after.as_secs()));
-    }
-    Attempt {
-        outcome: TargetOutcome::Failed { reason, retryable },
-        status: Some(status),
-        retry_after,
-    }
-}
-
-/// Names a transport failure without its (possibly URL-bearing) details.
-pub(crate) fn transport_failure(e: &reqwest::Error, what: &str) -> Attempt {
-    let why = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "transport error"
-    };
-    Attempt::failed(format!("{what}: {why}"), true)
-}
-
-/// POSTs the event signed per Standard Webhooks. `webhook-id` is the event id, which
-/// is stable across retries, so receivers can deduplicate.
-async fn send_app_webhook(
-    engine: &Engine,
-    url: &str,
-    signing: &[SecretString],
-    event: &ChangeEvent,
-) -> Attempt {
-    let secrets: Result<Vec<WebhookSecret>, _> = signing.iter().map(WebhookSecret::parse).collect();
-    let secrets = match secrets {
-        Ok(s) if !s.is_empty() => s,
-        Ok(_) => return Attempt::failed("no signing secret configured for this target", false),
-        Err(e) => return Attempt::failed(e.to_string(), false),
-    };
-    let body = serde_json::to_vec(event).expect("a ChangeEvent serializes");
-    let ts = engine.clock.now().unix_timestamp();
-    let signature = standard_webhook_signature(&secrets, event.id.as_str(), ts, &body);
-    let result = engine
-        .http
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", event.id.as_str())
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", signature)
-        .body(body)
-        .send()
-        .await;
-    match result {
-        Ok(resp) => judge(engine, &resp, event.version, "POST"),
-        Err(e) => transport_failure(&e, "POST"),
-    }
-}
-
-/// Appends the secret URL parameters (e.g. an API key) to a target URL. The result is
-/// never logged.
-pub(crate) fn with_secret_params(
-    url: &str,
-    params: Option<&std::collections::BTreeMap<String, SecretString>>,
-) -> Result<reqwest::Url, String> {
-    let mut url =
-        reqwest::Url::parse(url).map_err(|_| "the target URL is not valid".to_string())?;
-    if let Some(params) = params.filter(|p| !p.is_empty()) {
-        let mut pairs = url.query_pairs_mut();
-        for (name, value) in params {
-            pairs.append_pair(name, value.expose_secret());
-        }
-    }
-    Ok(url)
 }

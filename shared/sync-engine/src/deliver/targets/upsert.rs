@@ -11,8 +11,10 @@ use mapping::{to_upsert_body, MappingError};
 use secrecy::SecretString;
 use serde_json::Value;
 
+use crate::deliver::attempt::{
+    judge, transport_failure, with_secret_params, Attempt, TargetOutcome,
+};
 use crate::deps::Engine;
-use crate::dispatch::{judge, transport_failure, with_secret_params, Attempt, TargetOutcome};
 
 /// Why a user cannot be sent: the first required field without a value.
 pub fn missing_required(body: &Value, required: &[String]) -> Option<String> {
@@ -89,6 +91,12 @@ pub(crate) async fn send(
         Ok(resp) => judge(engine, &resp, event.version, "upsert POST"),
         Err(e) => transport_failure(&e, "upsert POST"),
     }
+}
+
+/// The probe: a `HEAD` of the URL without its secret parameters, so the API key is
+/// not sent to a URL that may be wrong.
+pub(crate) fn probe(engine: &Engine, url: &str) -> reqwest::RequestBuilder {
+    engine.http.head(url)
 }
 
 #[cfg(test)]

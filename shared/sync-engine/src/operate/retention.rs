@@ -15,9 +15,9 @@ use tracing::{info, warn};
 use domain::{Directory, DirectoryId, DirectoryState};
 use ports::{AuditAction, PurgeReport, StoreError};
 
-use crate::admin::audit;
 use crate::deps::Engine;
 use crate::error::EngineError;
+use crate::operate::audit;
 
 /// Who the purge is audited as.
 pub const PURGE_ACTOR: &str = "function:poller";

@@ -1,14 +1,14 @@
 //! Applying one employee record to the stored user: map, fingerprint, and write only
 //! when something changed, with the change event in the same conditional write.
 
-use domain::{ChangeEvent, Directory, DirectoryUser, EventType, UserState};
+use domain::{ChangeEvent, Directory, DirectoryUser, UserState};
 use mapping::{ApplyContext, EmployeeRecord};
 use ports::{StoreError, UserWrite};
 use time::OffsetDateTime;
 
 use crate::deps::Engine;
 use crate::error::EngineError;
-use crate::groups::{membership_events, GroupBook};
+use crate::reconcile::groups::{membership_events, GroupBook};
 
 /// Attempts before a run of write conflicts is reported instead of retried.
 const MAX_CONFLICT_ATTEMPTS: u32 = 4;
@@ -24,37 +24,6 @@ pub enum ApplyOutcome {
     Unchanged,
 }
 
-/// The event a user write causes.
-pub fn event_for(
-    before: Option<&DirectoryUser>,
-    after: &DirectoryUser,
-    at: OffsetDateTime,
-) -> ChangeEvent {
-    let event_type = match (before, after.state) {
-        (_, UserState::Deleted) => EventType::UserDeleted,
-        (None, _) => EventType::UserCreated,
-        (Some(b), _) if b.state == UserState::Deleted => EventType::UserCreated,
-        (Some(_), _) => EventType::UserUpdated,
-    };
-    event_for_type(event_type, after, at)
-}
-
-/// An event of a given type carrying `user` as it is now.
-pub fn event_for_type(
-    event_type: EventType,
-    user: &DirectoryUser,
-    at: OffsetDateTime,
-) -> ChangeEvent {
-    ChangeEvent::new(
-        event_type,
-        user.directory_id.clone(),
-        user.id.as_str(),
-        user.version,
-        at,
-        serde_json::to_value(user).expect("a DirectoryUser serializes"),
-    )
-}
-
 /// The context mapping needs, for this directory at this instant.
 pub fn context(
     directory: &Directory,
@@ -63,7 +32,8 @@ pub fn context(
 ) -> ApplyContext {
     ApplyContext {
         directory_id: directory.id.clone(),
-        today: crate::lifecycle::local_today(directory, now),
+        // An unknown zone falls back to UTC; the run says so once (lifecycle::local_today).
+        today: directory.today(now).unwrap_or_else(|_| now.date()),
         pre_start_days: directory.pre_start_days,
         source_timestamp,
         group_sources: directory
@@ -98,7 +68,7 @@ pub(crate) async fn write_if_changed(
     groups.ensure(engine, directory, &joined, now).await?;
     let expected = before.map(|b| b.version);
     after.version = expected.unwrap_or(0) + 1;
-    let mut events = vec![event_for(before, &after, now)];
+    let mut events = vec![ChangeEvent::for_user_write(before, &after, now)];
     events.extend(membership_events(before, &after, now));
     let write = UserWrite {
         user: after,
@@ -106,7 +76,7 @@ pub(crate) async fn write_if_changed(
         events,
     };
     engine.store.write_user(&write).await?;
-    crate::outbox::note_written(&write.events);
+    crate::reconcile::outbox::note_written(&write.events);
     Ok(if before.is_some() {
         ApplyOutcome::Updated
     } else {
@@ -123,7 +93,7 @@ pub async fn apply_record(
     record: &EmployeeRecord,
     source_timestamp: Option<OffsetDateTime>,
 ) -> Result<ApplyOutcome, EngineError> {
-    crate::outbox::note_touched(
+    crate::reconcile::outbox::note_touched(
         domain::UserId::derive(&directory.id, &record.employee_id).to_string(),
     );
     let mut attempts = 0;
@@ -175,7 +145,9 @@ pub async fn mark_gone(
     employee: &domain::EmployeeId,
     state: UserState,
 ) -> Result<ApplyOutcome, EngineError> {
-    crate::outbox::note_touched(domain::UserId::derive(&directory.id, employee).to_string());
+    crate::reconcile::outbox::note_touched(
+        domain::UserId::derive(&directory.id, employee).to_string(),
+    );
     let mut attempts = 0;
     loop {
         attempts += 1;

@@ -21,13 +21,13 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use tracing::{info, warn};
 
-use crate::apply::{apply_record, mark_deleted, ApplyOutcome};
 use crate::deps::Engine;
 use crate::error::EngineError;
-use crate::full_sync::{mapping_config, Skipped};
-use crate::groups::GroupBook;
-use crate::outbox;
+use crate::reconcile::apply::{apply_record, mark_deleted, ApplyOutcome};
+use crate::reconcile::groups::GroupBook;
+use crate::reconcile::outbox;
 use crate::signing::{parse_timestamp, verify_bamboohr, verify_token};
+use crate::source::client::{mapping_config, Skipped};
 
 /// Largest body accepted (BambooHR batches employees; 1 MiB holds thousands).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

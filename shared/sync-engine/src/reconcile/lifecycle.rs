@@ -7,33 +7,18 @@ use ports::StoreError;
 use time::{Date, OffsetDateTime};
 use tracing::{debug, warn};
 
-use crate::apply::{write_if_changed, ApplyOutcome};
 use crate::deps::Engine;
 use crate::error::EngineError;
-use crate::groups::GroupBook;
+use crate::reconcile::apply::{write_if_changed, ApplyOutcome};
+use crate::reconcile::groups::GroupBook;
 
-/// The calendar day at `now` in the directory's IANA time zone. An unknown zone name
+/// The calendar day at `now` in the directory's time zone. An unknown zone name
 /// falls back to UTC (and says so), so a typo never stops a sync.
 pub fn local_today(directory: &Directory, now: OffsetDateTime) -> Date {
-    let Ok(tz) = jiff::tz::TimeZone::get(&directory.time_zone) else {
+    directory.today(now).unwrap_or_else(|_| {
         warn!(directory_id = %directory.id, "unknown time zone; using UTC");
-        return now.date();
-    };
-    let Ok(ts) = jiff::Timestamp::from_second(now.unix_timestamp()) else {
-        return now.date();
-    };
-    let local = ts.to_zoned(tz).date();
-    Date::from_calendar_date(
-        i32::from(local.year()),
-        time::Month::try_from(local.month() as u8).unwrap_or(time::Month::January),
-        local.day() as u8,
-    )
-    .unwrap_or_else(|_| now.date())
-}
-
-/// Whether a time zone name is one the sync understands.
-pub fn is_known_time_zone(name: &str) -> bool {
-    jiff::tz::TimeZone::get(name).is_ok()
+        now.date()
+    })
 }
 
 /// What a sweep did.
@@ -119,25 +104,12 @@ mod tests {
     }
 
     #[test]
-    fn today_follows_the_directory_time_zone() {
-        // 2026-11-23 03:00 UTC is still the 22nd in Los Angeles and already the 23rd in Tokyo.
+    fn an_unknown_time_zone_falls_back_to_utc() {
         let now = OffsetDateTime::from_unix_timestamp(1_795_402_800).unwrap();
-        assert_eq!(now.date(), time::macros::date!(2026 - 11 - 23));
-        assert_eq!(
-            local_today(&dir("America/Los_Angeles"), now),
-            time::macros::date!(2026 - 11 - 22)
-        );
+        assert_eq!(local_today(&dir("Mars/Olympus"), now), now.date());
         assert_eq!(
             local_today(&dir("Asia/Tokyo"), now),
             time::macros::date!(2026 - 11 - 23)
         );
-    }
-
-    #[test]
-    fn an_unknown_time_zone_falls_back_to_utc() {
-        let now = OffsetDateTime::from_unix_timestamp(1_795_402_800).unwrap();
-        assert_eq!(local_today(&dir("Mars/Olympus"), now), now.date());
-        assert!(!is_known_time_zone("Mars/Olympus"));
-        assert!(is_known_time_zone("Europe/London"));
     }
 }

@@ -22,11 +22,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tracing::info;
 
-use crate::deps::Engine;
-use crate::dispatch::{passes_filter, Attempt, TargetOutcome};
-use crate::scim::{
+use crate::deliver::attempt::{Attempt, TargetOutcome};
+use crate::deliver::targets::scim::{
     delivered, meta_version, resource_id, status_error, Client, ScimTarget, StepError,
 };
+use crate::deps::Engine;
 
 /// The SCIM Group schema (RFC 7643 §4.2).
 pub const SCIM_GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -61,8 +61,8 @@ impl ScimTarget<'_> {
         target: &Target,
         event: &ChangeEvent,
     ) -> Result<TargetOutcome, StepError> {
-        let patch = self.patch_supported(&engine.http).await;
-        let client = self.client(&engine.http, "Groups", patch)?;
+        let patch = self.patch_supported(engine).await;
+        let client = self.client(&engine.http, engine.clock.as_ref(), "Groups", patch)?;
         let group_id = match event.event_type {
             EventType::GroupUserAdded | EventType::GroupUserRemoved => event
                 .data
@@ -282,7 +282,7 @@ impl ScimTarget<'_> {
         };
         let want = user.group_ids.contains(&group.id)
             && user.state != UserState::Deleted
-            && passes_filter(target, &user).is_ok();
+            && target.admits(&user).is_ok();
         let account = engine
             .store
             .get_target_account(&directory.id, self.id, user.id.as_str())

@@ -2,13 +2,16 @@
 //! dead-lettered deliveries, and re-pushing the current state of a directory (or one
 //! user) to one target, which the operator CLI calls.
 
+use std::collections::BTreeMap;
+
 use domain::{DirectoryId, EmployeeId, EventType, TargetId, UserState};
 use ports::RetryTask;
 use serde::Serialize;
 use tracing::info;
 
+use crate::deliver::attempt::TargetOutcome;
+use crate::deliver::dispatch::{current_state, deliver_and_record};
 use crate::deps::Engine;
-use crate::dispatch::{current_state, deliver_and_record, TargetOutcome};
 use crate::error::EngineError;
 
 /// What became of one retry task.
@@ -73,12 +76,16 @@ pub async fn run_retry(engine: &Engine, task: &RetryTask) -> Result<RetryOutcome
 
 /// Moves up to `max` dead-lettered deliveries back onto the retry path with a fresh
 /// schedule; each then re-reads the current state like any retry. Returns how many
-/// were re-driven.
-pub async fn redrive_dead_letters(engine: &Engine, max: usize) -> Result<usize, EngineError> {
+/// were re-driven, per directory.
+pub async fn redrive_dead_letters(
+    engine: &Engine,
+    max: usize,
+) -> Result<BTreeMap<DirectoryId, usize>, EngineError> {
     let Some(queue) = &engine.retry_queue else {
         return Err(EngineError::MissingCapability("a retry queue"));
     };
     let now = engine.clock.now();
+    let mut by_directory: BTreeMap<DirectoryId, usize> = BTreeMap::new();
     let mut done = 0;
     while done < max {
         let letters = queue.receive_dead_letters(max - done).await?;
@@ -94,6 +101,9 @@ pub async fn redrive_dead_letters(engine: &Engine, max: usize) -> Result<usize, 
                 ..received.letter.task
             };
             queue.schedule(&task, std::time::Duration::ZERO).await?;
+            *by_directory
+                .entry(task.event.directory_id.clone())
+                .or_insert(0) += 1;
             receipts.push(received.receipt);
         }
         // Acknowledged only once re-queued: a crash in between re-drives twice, which
@@ -101,8 +111,12 @@ pub async fn redrive_dead_letters(engine: &Engine, max: usize) -> Result<usize, 
         queue.ack_dead_letters(&receipts).await?;
         done += receipts.len();
     }
-    info!(count = done, "dead letters re-driven");
-    Ok(done)
+    info!(
+        count = done,
+        directories = by_directory.len(),
+        "dead letters re-driven"
+    );
+    Ok(by_directory)
 }
 
 /// Re-pushes the current state of every user of a directory (or of one employee) to
@@ -140,7 +154,7 @@ pub async fn repush(
         } else {
             EventType::UserUpdated
         };
-        let event = crate::apply::event_for_type(event_type, &user, now);
+        let event = domain::ChangeEvent::for_user(event_type, &user, now);
         let outcome = deliver_and_record(
             engine,
             &directory,

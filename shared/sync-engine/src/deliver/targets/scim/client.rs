@@ -1,0 +1,388 @@
+//! The HTTP side of a SCIM target: one resource type (`/Users` or `/Groups`), one
+//! token; finding, reading, replacing and deleting resources, and judging answers
+//! (408, 429 and 5xx retryable, with the Retry-After asked for).
+
+use std::sync::Mutex;
+
+use reqwest::header::{
+    HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, RETRY_AFTER,
+};
+use reqwest::{Method, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use tracing::{debug, info};
+
+use super::*;
+use crate::deliver::attempt::TargetOutcome;
+use ports::Clock;
+
+/// The HTTP side: one target, one token.
+pub(crate) struct Client<'a> {
+    pub(super) http: &'a reqwest::Client,
+    /// When answers arrive, for their Retry-After dates.
+    pub(super) clock: &'a dyn Clock,
+    /// `{base}/Users` (or `/Groups`).
+    pub(crate) base: Url,
+    pub(super) token: &'a SecretString,
+    /// The account the delivery wrote (or deleted), for the stored resource id.
+    pub(super) landed: Mutex<Landed>,
+    /// Update with PATCH instead of PUT (the provider announced PATCH support).
+    pub(crate) patch: bool,
+}
+
+/// A transport or protocol failure before a status could be judged.
+#[derive(Debug)]
+pub(crate) struct Transport {
+    pub(super) what: &'static str,
+    pub(super) retryable: bool,
+}
+
+impl Transport {
+    pub(crate) fn during(self, op: &str) -> StepError {
+        StepError {
+            reason: format!("SCIM {op}: {}", self.what),
+            retryable: self.retryable,
+            ..StepError::default()
+        }
+    }
+}
+
+impl Client<'_> {
+    /// `Users` or `Groups`: the resource type this client's base URL addresses.
+    pub(super) fn kind(&self) -> &str {
+        self.base
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .unwrap_or("Users")
+    }
+
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Result<Answer, Transport> {
+        let mut req = self
+            .http
+            .request(method, url)
+            .header(
+                AUTHORIZATION,
+                format!("Bearer {}", self.token.expose_secret()),
+            )
+            .header(ACCEPT, SCIM_MEDIA_TYPE);
+        if let Some(body) = body {
+            let bytes = serde_json::to_vec(body).expect("a JSON value serializes");
+            req = req.header(CONTENT_TYPE, SCIM_MEDIA_TYPE).body(bytes);
+        }
+        if let Some(tag) = if_match {
+            req = req.header(IF_MATCH, tag);
+        }
+        let resp = req.send().await.map_err(|e| Transport {
+            what: if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "connection failed"
+            } else {
+                "transport error"
+            },
+            retryable: true,
+        })?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let etag = header_str(&headers, ETAG);
+        let retry_after = header_str(&headers, RETRY_AFTER);
+        let bytes = resp.bytes().await.map_err(|e| Transport {
+            what: if e.is_timeout() {
+                "timed out reading the response"
+            } else {
+                "the response body was cut off"
+            },
+            retryable: true,
+        })?;
+        let body = if bytes.is_empty() {
+            None
+        } else {
+            serde_json::from_slice(&bytes).ok()
+        };
+        Ok(Answer {
+            status,
+            received_at: self.clock.now(),
+            etag,
+            retry_after,
+            body,
+        })
+    }
+
+    /// The one account whose `attribute` equals `value`, if any.
+    pub(crate) async fn find(
+        &self,
+        attribute: &'static str,
+        value: &str,
+    ) -> Result<Option<Value>, StepError> {
+        let op = format!("GET /{}?filter={attribute} eq …", self.kind());
+        let op = op.as_str();
+        let mut url = self.base.clone();
+        url.query_pairs_mut()
+            .append_pair("filter", &eq_filter(attribute, value));
+        let answer = self
+            .send(Method::GET, url, None, None)
+            .await
+            .map_err(|e| e.during(op))?;
+        if attribute == "externalId" && filter_unsupported(&answer) {
+            // Some providers cannot filter on externalId; the userName lookup still
+            // finds accounts whose username has not changed.
+            info!(
+                status = answer.status.as_u16(),
+                "SCIM target cannot filter on externalId"
+            );
+            return Ok(None);
+        }
+        if !answer.status.is_success() {
+            return Err(status_error(op, &answer));
+        }
+        let list = answer.body.ok_or_else(|| {
+            StepError::permanent(format!("SCIM {op}: the answer is not a JSON ListResponse"))
+        })?;
+        let resources = list
+            .get("Resources")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        // A provider that ignores the filter would list everyone; only a resource that
+        // really carries the value counts (userName and displayName are not case-exact,
+        // RFC 7643 §4.1.1 and §4.2).
+        let resources: Vec<Value> = resources
+            .into_iter()
+            .filter(|r| {
+                r.get(attribute).and_then(Value::as_str).is_some_and(|v| {
+                    if attribute != "externalId" {
+                        v.to_lowercase() == value.to_lowercase()
+                    } else {
+                        v == value
+                    }
+                })
+            })
+            .collect();
+        match resources.len() {
+            0 => Ok(None),
+            1 => Ok(resources.into_iter().next()),
+            n => Err(StepError::permanent(format!(
+                "SCIM {op}: {n} accounts match; refusing to guess which one is this employee's"
+            ))),
+        }
+    }
+
+    pub(super) fn landed_on(&self, id: Option<&str>) {
+        if let (Some(id), Ok(mut landed)) = (id, self.landed.lock()) {
+            landed.id = Some(id.to_string());
+        }
+    }
+
+    /// The account with this resource id, or None when the target no longer has it
+    /// (deleted there: the lookups by externalId and userName take over).
+    pub(crate) async fn get_if_exists(&self, id: &str) -> Result<Option<Value>, StepError> {
+        let answer = self
+            .send(Method::GET, self.resource_url(id), None, None)
+            .await
+            .map_err(|e| e.during("GET /Users/{id}"))?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !answer.status.is_success() {
+            return Err(status_error("GET /Users/{id}", &answer));
+        }
+        Ok(answer.body.filter(|b| resource_id(b) == Some(id)))
+    }
+
+    pub(crate) async fn get(&self, id: &str) -> Result<(Value, Option<String>), StepError> {
+        let answer = self
+            .send(Method::GET, self.resource_url(id), None, None)
+            .await
+            .map_err(|e| e.during("GET /Users/{id}"))?;
+        if !answer.status.is_success() {
+            return Err(status_error("GET /Users/{id}", &answer));
+        }
+        let etag = answer.etag.clone();
+        let body = answer.body.ok_or_else(|| {
+            StepError::permanent("SCIM GET /Users/{id}: the answer is not a JSON resource")
+        })?;
+        Ok((body, etag))
+    }
+
+    /// PUT `desired` over `existing`, keeping its id and userName; on 412 refetch once.
+    pub(super) async fn replace(
+        &self,
+        existing: Value,
+        desired: &Value,
+        version: u64,
+    ) -> Result<TargetOutcome, StepError> {
+        let id = resource_id(&existing)
+            .ok_or_else(|| StepError::permanent("the matched SCIM account has no id"))?
+            .to_string();
+        let op = if self.patch {
+            "PATCH /Users/{id}"
+        } else {
+            "PUT /Users/{id}"
+        };
+        let mut current = existing;
+        let mut current_etag = None;
+        for attempt in 0..2 {
+            let body = replacement(&current, desired);
+            if attempt == 0 && holds_already(&current, &body) {
+                // Idempotent and cheap: a repeated push of unchanged state writes nothing.
+                debug!(resource_id = %id, "SCIM account already up to date");
+                self.landed_on(Some(&id));
+                return Ok(delivered(StatusCode::OK, version));
+            }
+            let tag = meta_version(&current).or(current_etag.clone());
+            // PATCH sends only what changed, when the provider announced it (RFC 7644
+            // §3.5.2); the account's userName is never part of it.
+            let (method, payload) = if self.patch {
+                (Method::PATCH, patch_body(&current, &body))
+            } else {
+                (Method::PUT, body)
+            };
+            let answer = self
+                .send(
+                    method,
+                    self.resource_url(&id),
+                    Some(&payload),
+                    tag.as_deref(),
+                )
+                .await
+                .map_err(|e| e.during(op))?;
+            if answer.status.is_success() {
+                debug!(resource_id = %id, status = answer.status.as_u16(), "SCIM account replaced");
+                self.landed_on(Some(&id));
+                return Ok(delivered(answer.status, version));
+            }
+            if answer.status == StatusCode::NOT_FOUND {
+                // Deleted since our lookup; the next attempt looks again and creates it.
+                return Err(StepError {
+                    reason: format!(
+                        "SCIM {op}: HTTP 404, the account was removed since the lookup; retryable"
+                    ),
+                    retryable: true,
+                    ..StepError::default()
+                });
+            }
+            if answer.status != StatusCode::PRECONDITION_FAILED {
+                return Err(status_error(op, &answer));
+            }
+            if attempt == 1 {
+                // The account keeps changing under us; a later attempt reads it afresh.
+                return Err(StepError {
+                    reason: format!("SCIM {op}: HTTP 412 again after refetching; retryable"),
+                    retryable: true,
+                    ..StepError::default()
+                });
+            }
+            // Someone changed the account between our read and our write: read it
+            // again so its userName and version are current, and try once more.
+            info!(resource_id = %id, "SCIM PUT precondition failed; refetching once");
+            let (fresh, etag) = self.get(&id).await?;
+            current = fresh;
+            current_etag = etag;
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    pub(crate) async fn delete(
+        &self,
+        existing: &Value,
+        version: u64,
+    ) -> Result<TargetOutcome, StepError> {
+        let id = resource_id(existing)
+            .ok_or_else(|| StepError::permanent("the matched SCIM account has no id"))?;
+        let tag = meta_version(existing);
+        let answer = self
+            .send(Method::DELETE, self.resource_url(id), None, tag.as_deref())
+            .await
+            .map_err(|e| e.during("DELETE /Users/{id}"))?;
+        // Already gone is what we wanted.
+        if answer.status.is_success() || answer.status == StatusCode::NOT_FOUND {
+            if let Ok(mut landed) = self.landed.lock() {
+                landed.deleted = true;
+            }
+            return Ok(delivered(answer.status, version));
+        }
+        Err(status_error("DELETE /Users/{id}", &answer))
+    }
+
+    pub(crate) fn resource_url(&self, id: &str) -> Url {
+        let mut url = self.base.clone();
+        // push() percent-encodes, so an id with '/' or '?' stays one segment.
+        url.path_segments_mut()
+            .expect("the base was checked to take a path")
+            .push(id);
+        url
+    }
+}
+
+/// 400 invalidFilter or 501: the provider does not support this filter.
+pub(super) fn filter_unsupported(answer: &Answer) -> bool {
+    let scim_type = answer
+        .body
+        .as_ref()
+        .and_then(|b| b.get("scimType"))
+        .and_then(Value::as_str);
+    answer.status == StatusCode::NOT_IMPLEMENTED
+        || (answer.status == StatusCode::BAD_REQUEST && scim_type == Some("invalidFilter"))
+}
+
+pub(super) fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+pub(crate) fn delivered(status: StatusCode, version: u64) -> TargetOutcome {
+    TargetOutcome::Delivered {
+        status: status.as_u16(),
+        version,
+    }
+}
+
+/// Judges a non-success answer: 408, 429 and 5xx may pass (with the Retry-After the
+/// target asked for, if any); other statuses will not change by themselves.
+pub(crate) fn status_error(op: &str, answer: &Answer) -> StepError {
+    let status = answer.status.as_u16();
+    let retryable = matches!(status, 408 | 429 | 500..=599);
+    let mut reason = format!("SCIM {op}: HTTP {status}");
+    // scimType is a keyword from RFC 7644 §3.12 (e.g. "uniqueness"), safe to repeat;
+    // `detail` may quote refused values, so it is never copied.
+    if let Some(kind) = answer
+        .body
+        .as_ref()
+        .and_then(|b| b.get("scimType"))
+        .and_then(Value::as_str)
+        .filter(|k| k.len() <= 32 && k.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        reason.push_str(&format!(" ({kind})"));
+    }
+    if let Some(after) = &answer.retry_after {
+        if retryable {
+            let after: String = after.chars().take(40).collect();
+            reason.push_str(&format!(", retry after {after}"));
+        }
+    }
+    reason.push_str(if retryable {
+        "; retryable"
+    } else {
+        "; not retryable"
+    });
+    let retry_after = answer
+        .retry_after
+        .as_deref()
+        .filter(|_| retryable)
+        .and_then(|v| crate::deliver::retry::parse_retry_after(v, answer.received_at));
+    StepError {
+        reason,
+        retryable,
+        status: Some(status),
+        retry_after,
+    }
+}
