@@ -8,13 +8,12 @@ use ports::Scheduler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     function_support::init_tracing();
-    let config = function_support::StackConfig::from_env()?;
-    let schedules = function_support::scheduler::SchedulerSettings::from_env()?;
-    let retention = function_support::revoked_retention_from_env()?;
+    let settings = poller::Settings::from_env()?;
     let sdk = aws_config::load_from_env().await;
-    let audit_table = function_support::audit_table_from_env()?;
-    let engine = function_support::aws_engine_with_audit_table(&sdk, &config, &audit_table);
+    let engine =
+        function_support::aws_engine_with_audit_table(&sdk, &settings.stack, &settings.audit_table);
     let factory_sdk = sdk.clone();
+    let schedules = settings.schedules.clone();
     let poller = poller::Poller::with_scheduler_factory(
         engine,
         Box::new(move |arn| {
@@ -27,9 +26,8 @@ async fn main() -> Result<(), Error> {
             }
         }),
     )
-    .with_revoked_retention(retention);
-    let namespace =
-        std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "bamboohr-sync".to_string());
+    .with_revoked_retention(settings.retention);
+    let namespace = settings.metrics_namespace;
     run(service_fn(|event| async {
         let response = poller::handler(&poller, event).await?;
         if let Some(run) = &response.run {

@@ -34,6 +34,20 @@ pub enum ConfigError {
     },
 }
 
+/// The namespace of every function's metrics when METRICS_NAMESPACE is unset (the
+/// template sets `bamboohr-sync/<stack name>`).
+pub const DEFAULT_METRICS_NAMESPACE: &str = "bamboohr-sync";
+
+/// METRICS_NAMESPACE, else [`DEFAULT_METRICS_NAMESPACE`].
+pub fn metrics_namespace_from_env() -> String {
+    var("METRICS_NAMESPACE").unwrap_or_else(|_| DEFAULT_METRICS_NAMESPACE.to_string())
+}
+
+/// POLLER_FUNCTION_ARN: the poller the functions that ask for runs schedule.
+pub fn poller_arn_from_env() -> Result<String, ConfigError> {
+    var("POLLER_FUNCTION_ARN")
+}
+
 /// The environment variable holding how many days a revoked directory's history is
 /// kept before the poller's sweep purges it.
 pub const REVOKED_RETENTION_DAYS: &str = "REVOKED_RETENTION_DAYS";
