@@ -28,21 +28,15 @@ use tracing::{error, warn};
 /// The dispatcher function's configuration, read from its environment once at start.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The table, bus and secret prefix.
-    pub stack: function_support::StackConfig,
-    /// AUDIT_TABLE_NAME.
-    pub audit_table: String,
-    /// METRICS_NAMESPACE (default [`function_support::DEFAULT_METRICS_NAMESPACE`]).
-    pub metrics_namespace: String,
+    /// The stack's resources, audit table and metrics namespace.
+    pub common: function_support::CommonSettings,
 }
 
 impl Settings {
     /// Reads every setting; a missing or invalid one names its variable.
     pub fn from_env() -> Result<Self, function_support::ConfigError> {
         Ok(Self {
-            stack: function_support::StackConfig::from_env()?,
-            audit_table: function_support::audit_table_from_env()?,
-            metrics_namespace: function_support::metrics_namespace_from_env(),
+            common: function_support::CommonSettings::from_env()?,
         })
     }
 }

@@ -10,8 +10,7 @@ async fn main() -> Result<(), Error> {
     function_support::init_tracing();
     let settings = poller::Settings::from_env()?;
     let sdk = aws_config::load_from_env().await;
-    let engine =
-        function_support::aws_engine_with_audit_table(&sdk, &settings.stack, &settings.audit_table);
+    let engine = settings.common.engine(&sdk);
     let factory_sdk = sdk.clone();
     let schedules = settings.schedules.clone();
     let poller = poller::Poller::with_scheduler_factory(
@@ -27,7 +26,7 @@ async fn main() -> Result<(), Error> {
         }),
     )
     .with_revoked_retention(settings.retention);
-    let namespace = settings.metrics_namespace;
+    let namespace = settings.common.metrics_namespace;
     run(service_fn(|event| async {
         let response = poller::handler(&poller, event).await?;
         if let Some(run) = &response.run {

@@ -18,27 +18,21 @@ use tracing::{error, info};
 /// The webhook function's configuration, read from its environment once at start.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The table, bus and secret prefix.
-    pub stack: function_support::StackConfig,
-    /// AUDIT_TABLE_NAME.
-    pub audit_table: String,
+    /// The stack's resources, audit table and metrics namespace.
+    pub common: function_support::CommonSettings,
     /// How event-based webhooks schedule targeted runs.
     pub schedules: function_support::SchedulerSettings,
     /// POLLER_FUNCTION_ARN: the poller those schedules invoke.
     pub poller_arn: String,
-    /// METRICS_NAMESPACE (default [`function_support::DEFAULT_METRICS_NAMESPACE`]).
-    pub metrics_namespace: String,
 }
 
 impl Settings {
     /// Reads every setting; a missing or invalid one names its variable.
     pub fn from_env() -> Result<Self, function_support::ConfigError> {
         Ok(Self {
-            stack: function_support::StackConfig::from_env()?,
-            audit_table: function_support::audit_table_from_env()?,
+            common: function_support::CommonSettings::from_env()?,
             schedules: function_support::SchedulerSettings::from_env()?,
             poller_arn: function_support::poller_arn_from_env()?,
-            metrics_namespace: function_support::metrics_namespace_from_env(),
         })
     }
 }

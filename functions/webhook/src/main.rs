@@ -12,10 +12,11 @@ async fn main() -> Result<(), Error> {
     // Event-based webhooks ask for a targeted run through the poller's schedules.
     let scheduler =
         function_support::aws_scheduler(&sdk, &settings.schedules, &settings.poller_arn)?;
-    let engine =
-        function_support::aws_engine_with_audit_table(&sdk, &settings.stack, &settings.audit_table)
-            .with_scheduler(Arc::new(scheduler));
+    let engine = settings
+        .common
+        .engine(&sdk)
+        .with_scheduler(Arc::new(scheduler));
     // Request metrics (Embedded Metric Format lines on stdout) go here.
-    let deps = webhook::Deps::new(engine).with_metrics(settings.metrics_namespace);
+    let deps = webhook::Deps::new(engine).with_metrics(settings.common.metrics_namespace);
     run(service_fn(|req| webhook::handler(&deps, req))).await
 }

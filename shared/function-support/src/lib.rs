@@ -74,6 +74,34 @@ fn revoked_retention_from(
     })
 }
 
+/// What every function reads: the stack's resources, its audit table and where its
+/// metrics go. Each function's own `Settings` adds what only it needs.
+#[derive(Debug, Clone)]
+pub struct CommonSettings {
+    /// The table, bus and secret prefix.
+    pub stack: StackConfig,
+    /// AUDIT_TABLE_NAME.
+    pub audit_table: String,
+    /// METRICS_NAMESPACE (default [`DEFAULT_METRICS_NAMESPACE`]).
+    pub metrics_namespace: String,
+}
+
+impl CommonSettings {
+    /// Reads every common setting; a missing one names its variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            stack: StackConfig::from_env()?,
+            audit_table: audit_table_from_env()?,
+            metrics_namespace: metrics_namespace_from_env(),
+        })
+    }
+
+    /// The engine on the AWS adapters, audit entries in the audit table.
+    pub fn engine(&self, sdk: &aws_config::SdkConfig) -> Engine {
+        aws_engine_with_audit_table(sdk, &self.stack, &self.audit_table)
+    }
+}
+
 /// The stack's resources, as the SAM template passes them.
 #[derive(Debug, Clone)]
 pub struct StackConfig {
