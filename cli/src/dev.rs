@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -484,25 +484,6 @@ async fn wait_for_dispatch(dispatched: &AtomicUsize, target: usize) {
     }
 }
 
-/// The EventBridge envelope the rule would put on the queue.
-fn sqs_message(event: &ChangeEvent, n: usize) -> SqsMessage {
-    let envelope = serde_json::json!({
-        "version": "0",
-        "id": format!("local-{n}"),
-        "detail-type": event.event_type.as_str(),
-        "source": "bamboohr-sync",
-        "account": "000000000000",
-        "time": "1970-01-01T00:00:00Z",
-        "region": "local",
-        "resources": [],
-        "detail": event,
-    });
-    let mut m = SqsMessage::default();
-    m.message_id = Some(event.id.to_string());
-    m.body = Some(envelope.to_string());
-    m
-}
-
 /// Runs due retries once a second, as the retry queue's event source mapping does.
 async fn retry_loop(engine: Engine, queue: Arc<crate::local_queue::FileRetryQueue>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -546,7 +527,7 @@ async fn dispatch_loop(
                 .iter()
                 .map(|e| {
                     n += 1;
-                    sqs_message(e, n)
+                    dispatcher::change_queue_message(e, &format!("local-{n}"))
                 })
                 .collect();
             let failed: Vec<String> =
