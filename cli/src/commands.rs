@@ -987,6 +987,21 @@ async fn sync(
     Ok(())
 }
 
+/// Dead letters waiting in the stack's retry queue: deployed, the delivery and change
+/// dead-letter queues summed; locally, those in the data directory's queue. `None`
+/// for a stack without a retry queue.
+async fn dead_letter_depth(stack: &Stack) -> Result<Option<u64>, CliError> {
+    let Some(queue) = &stack.engine.retry_queue else {
+        return Ok(None);
+    };
+    match queue.dead_letter_depth().await {
+        Ok(depth) => Ok(Some(depth)),
+        Err(ports::BusError::Unavailable { reason }) => {
+            Err(CliError::Usage(format!("dead-letter queue: {reason}")))
+        }
+    }
+}
+
 async fn status(
     stack: &Stack,
     a: StatusArgs,
@@ -1005,7 +1020,7 @@ async fn status(
             .collect(),
     };
     // Deployed: the SQS dead-letter queues; local: the data directory's retry queue.
-    let depth = stack.dead_letter_depth().await?;
+    let depth = dead_letter_depth(stack).await?;
     let mut all = Vec::new();
     for id in &ids {
         all.push(admin::status(&stack.engine, id, depth).await?);

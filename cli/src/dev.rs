@@ -24,7 +24,8 @@ use domain::{
     TargetFilter, TargetId, TargetKind,
 };
 use embedded_adapters::{
-    FileSecrets, FileStore, InProcessBus, InProcessForeignBus, InProcessScheduler,
+    FileSecrets, FileStore, InProcessBus, InProcessForeignBus, InProcessRetryQueue,
+    InProcessScheduler,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{DirectorySecrets, SecretStore, Store, SystemClock, TargetSecrets};
@@ -145,7 +146,7 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
     // `retry_loop`), as they wait in the SQS retry queue on AWS: they and the dead
     // letters outlive this process, and `status` and `replay dead-letters` read them.
     let retry_queue = Arc::new(
-        crate::local_queue::FileRetryQueue::open(&args.data_dir)
+        crate::stack::local_retry_queue(&args.data_dir)
             .map_err(|e| std::io::Error::other(e.to_string()))?,
     );
     let engine = Engine::new(
@@ -485,11 +486,11 @@ async fn wait_for_dispatch(dispatched: &AtomicUsize, target: usize) {
 }
 
 /// Runs due retries once a second, as the retry queue's event source mapping does.
-async fn retry_loop(engine: Engine, queue: Arc<crate::local_queue::FileRetryQueue>) {
+async fn retry_loop(engine: Engine, queue: Arc<InProcessRetryQueue>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let due = match queue.take_visible(time::OffsetDateTime::now_utc()) {
+        let due = match queue.try_take_visible(time::OffsetDateTime::now_utc()) {
             Ok(due) => due,
             Err(e) => {
                 eprintln!("the retry queue could not be read ({e}); trying again");

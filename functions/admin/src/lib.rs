@@ -14,7 +14,6 @@
 //! "message"}}`), their status decided in one place ([`AdminError::status`]).
 
 pub mod caller;
-pub mod dead_letters;
 pub mod read;
 pub mod write;
 
@@ -24,18 +23,15 @@ use serde_json::{json, Value};
 use sync_engine::{Engine, EngineError};
 use tracing::{info, warn};
 
-pub use dead_letters::DeadLetterQueues;
-
 /// Longest list a single response carries.
 pub const MAX_LIMIT: usize = 500;
 
 /// What the handler works with: the engine (with its scheduler, retry queue and
-/// customer-bus publisher for the write routes) and the stack's dead-letter queues.
+/// customer-bus publisher for the write routes; the retry queue also reports the
+/// stack's dead-letter depth for the status).
 pub struct AdminApi {
     /// The engine over the stack's store, secrets, bus, scheduler and retry queue.
     pub engine: Engine,
-    /// The queues whose depth the status reports.
-    pub dead_letters: DeadLetterQueues,
 }
 
 /// Why a request was refused or failed. [`AdminError::status`] is the one place a

@@ -10,7 +10,8 @@ async fn main() -> Result<(), Error> {
     let config = function_support::StackConfig::from_env()?;
     let sdk = aws_config::load_from_env().await;
     // The write routes: schedules (sync requests, pause, resume), the retry queue and
-    // customer buses (re-push, redrive).
+    // customer buses (re-push, redrive); the retry queue also reports the dead-letter
+    // depth of the status route (DELIVERY_DLQ_URL and CHANGE_DLQ_URL, summed).
     let settings = function_support::SchedulerSettings::from_env()?;
     let poller_arn =
         std::env::var("POLLER_FUNCTION_ARN").map_err(|_| "POLLER_FUNCTION_ARN is not set")?;
@@ -24,9 +25,6 @@ async fn main() -> Result<(), Error> {
         &sdk,
     )?
     .with_scheduler(Arc::new(scheduler));
-    let api = admin::AdminApi {
-        engine,
-        dead_letters: admin::DeadLetterQueues::from_env(&sdk),
-    };
+    let api = admin::AdminApi { engine };
     run(service_fn(|req| admin::handler(&api, req))).await
 }
