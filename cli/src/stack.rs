@@ -18,7 +18,7 @@ use embedded_adapters::{FileSecrets, FileStore, InProcessRetryQueue, InProcessSc
 use ports::{BusError, EventBus, PublishOutcome, Scheduler, SecretStore, Store, SystemClock};
 use sync_engine::Engine;
 
-use crate::commands::CliError;
+use crate::error::CliError;
 
 /// The engine (with the stack's retry queue, whose dead letters `status` counts) and
 /// scheduler a command runs against, and who the caller is.
