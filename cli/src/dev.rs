@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -24,13 +24,14 @@ use domain::{
     TargetFilter, TargetId, TargetKind,
 };
 use embedded_adapters::{
-    FileSecrets, FileStore, InProcessBus, InProcessForeignBus, InProcessScheduler,
+    FileSecrets, FileStore, InProcessBus, InProcessForeignBus, InProcessRetryQueue,
+    InProcessScheduler,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{DirectorySecrets, SecretStore, Store, SystemClock, TargetSecrets};
 use rand::RngCore;
 use secrecy::SecretString;
-use sync_engine::retention::RevokedRetention;
+use sync_engine::operate::retention::RevokedRetention;
 use sync_engine::signing::WebhookSecret;
 use sync_engine::Engine;
 use tokio::sync::mpsc;
@@ -145,7 +146,7 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
     // `retry_loop`), as they wait in the SQS retry queue on AWS: they and the dead
     // letters outlive this process, and `status` and `replay dead-letters` read them.
     let retry_queue = Arc::new(
-        crate::local_queue::FileRetryQueue::open(&args.data_dir)
+        crate::stack::local_retry_queue(&args.data_dir)
             .map_err(|e| std::io::Error::other(e.to_string()))?,
     );
     let engine = Engine::new(
@@ -270,7 +271,7 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
 /// Returns how many events the runs published.
 async fn run_due(engine: &Engine, scheduler: &InProcessScheduler) -> Result<usize, DevError> {
     for d in engine.store.list_directories().await? {
-        sync_engine::schedule::reconcile_directory_schedule(scheduler, &d)
+        sync_engine::operate::schedule::reconcile_directory_schedule(scheduler, &d)
             .await
             .map_err(|e| DevError::Handler(e.to_string()))?;
     }
@@ -302,14 +303,14 @@ async fn connect_company(engine: &Engine, args: &DevArgs, subdomain: &str) -> Re
     let id = args.directory_id.as_deref().unwrap_or(subdomain);
     let directory_id = DirectoryId::parse(id)
         .map_err(|e| DevError::Handler(format!("directory id {id:?}: {e}")))?;
-    let outcome = sync_engine::admin::connect(
+    let outcome = sync_engine::operate::connect(
         engine,
         &InProcessScheduler::new(),
-        sync_engine::admin::ConnectRequest {
+        sync_engine::operate::ConnectRequest {
             directory_id,
             subdomain: subdomain.to_string(),
             base_url: args.base_url.clone(),
-            credential: sync_engine::admin::Credential::ApiKey(SecretString::from(key)),
+            credential: sync_engine::operate::Credential::ApiKey(SecretString::from(key)),
             time_zone: None,
             register_webhook_at: None,
         },
@@ -484,31 +485,12 @@ async fn wait_for_dispatch(dispatched: &AtomicUsize, target: usize) {
     }
 }
 
-/// The EventBridge envelope the rule would put on the queue.
-fn sqs_message(event: &ChangeEvent, n: usize) -> SqsMessage {
-    let envelope = serde_json::json!({
-        "version": "0",
-        "id": format!("local-{n}"),
-        "detail-type": event.event_type.as_str(),
-        "source": "bamboohr-sync",
-        "account": "000000000000",
-        "time": "1970-01-01T00:00:00Z",
-        "region": "local",
-        "resources": [],
-        "detail": event,
-    });
-    let mut m = SqsMessage::default();
-    m.message_id = Some(event.id.to_string());
-    m.body = Some(envelope.to_string());
-    m
-}
-
 /// Runs due retries once a second, as the retry queue's event source mapping does.
-async fn retry_loop(engine: Engine, queue: Arc<crate::local_queue::FileRetryQueue>) {
+async fn retry_loop(engine: Engine, queue: Arc<InProcessRetryQueue>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let due = match queue.take_visible(time::OffsetDateTime::now_utc()) {
+        let due = match queue.try_take_visible(time::OffsetDateTime::now_utc()) {
             Ok(due) => due,
             Err(e) => {
                 eprintln!("the retry queue could not be read ({e}); trying again");
@@ -516,7 +498,7 @@ async fn retry_loop(engine: Engine, queue: Arc<crate::local_queue::FileRetryQueu
             }
         };
         for task in due {
-            if let Err(e) = sync_engine::replay::run_retry(&engine, &task).await {
+            if let Err(e) = sync_engine::deliver::replay::run_retry(&engine, &task).await {
                 eprintln!("a retry failed ({e}); it is scheduled again");
                 let _ = ports::RetryQueue::schedule(queue.as_ref(), &task, Duration::from_secs(30))
                     .await;
@@ -546,7 +528,7 @@ async fn dispatch_loop(
                 .iter()
                 .map(|e| {
                     n += 1;
-                    sqs_message(e, n)
+                    dispatcher::change_queue_message(e, &format!("local-{n}"))
                 })
                 .collect();
             let failed: Vec<String> =

@@ -7,12 +7,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod commands;
 pub mod dev;
-pub mod local_queue;
+pub mod error;
 mod output;
 mod receiver;
 mod stack;
 
-pub use commands::CliError;
+pub use error::CliError;
+pub use stack::local_retry_queue;
 
 /// BambooHR directory sync: operate a deployed stack or run one locally.
 #[derive(Debug, Parser)]

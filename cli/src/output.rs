@@ -4,7 +4,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::commands::CliError;
+use crate::error::CliError;
 use crate::Output;
 
 /// Prints `value` as JSON, or the text `human` renders.

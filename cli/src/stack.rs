@@ -14,20 +14,15 @@ use std::future::Future;
 use std::pin::Pin;
 
 use domain::ChangeEvent;
-use embedded_adapters::{FileSecrets, FileStore, InProcessScheduler};
+use embedded_adapters::{FileSecrets, FileStore, InProcessRetryQueue, InProcessScheduler};
 use ports::{BusError, EventBus, PublishOutcome, Scheduler, SecretStore, Store, SystemClock};
 use sync_engine::Engine;
 
-use crate::commands::CliError;
-use crate::local_queue::FileRetryQueue;
+use crate::error::CliError;
 
-/// The engine and scheduler a command runs against, and who the caller is.
+/// The engine (with the stack's retry queue, whose dead letters `status` counts) and
+/// scheduler a command runs against, and who the caller is.
 pub struct Stack {
-    /// The deployed stack's dead-letter queues (deliveries, changes), to report their
-    /// depth.
-    pub dead_letters: Option<(aws_sdk_sqs::Client, Vec<String>)>,
-    /// The local stack's retry queue (its dead letters are counted in `status`).
-    pub local_retry: Option<Arc<FileRetryQueue>>,
     /// Base of the webhook URLs BambooHR posts to (deployed stacks).
     pub webhook_base_url: Option<String>,
     /// The engine over the stack's store, secrets and bus.
@@ -75,6 +70,15 @@ impl EventBus for DeferredBus {
 /// The file `dev` holds while it runs (its process id).
 pub const DEV_PID_FILE: &str = "dev.pid";
 
+/// The local retry queue's file: failed deliveries waiting for their next attempt and
+/// the dead letters, kept between `dev` runs as SQS keeps them on AWS.
+pub const RETRY_QUEUE_FILE: &str = "retry-queue.json";
+
+/// The local stack's retry queue in `data_dir`.
+pub fn local_retry_queue(data_dir: &Path) -> Result<InProcessRetryQueue, BusError> {
+    InProcessRetryQueue::open(data_dir.join(RETRY_QUEUE_FILE), Arc::new(SystemClock))
+}
+
 /// Refuses to open the local store while a `dev` process has it: the file store is
 /// one process's, and two writers would lose each other's changes.
 fn ensure_dev_not_running(data_dir: &Path) -> Result<(), CliError> {
@@ -104,15 +108,13 @@ impl Stack {
         // The same retry queue `dev` runs: dead letters are counted and re-driven here,
         // re-driven ones are attempted by the next `dev` run.
         let retry =
-            Arc::new(FileRetryQueue::open(data_dir).map_err(|e| CliError::Usage(e.to_string()))?);
+            Arc::new(local_retry_queue(data_dir).map_err(|e| CliError::Usage(e.to_string()))?);
         let engine = Engine::new(store, secrets, Arc::new(DeferredBus), Arc::new(SystemClock))
-            .with_retry_queue(retry.clone());
+            .with_retry_queue(retry);
         Ok(Self {
             engine,
             scheduler: Arc::new(InProcessScheduler::new()),
             actor: local_actor(),
-            dead_letters: None,
-            local_retry: Some(retry),
             webhook_base_url: None,
         })
     }
@@ -140,11 +142,17 @@ impl Stack {
             event_bus_name: get("EventBusName")?,
             secret_prefix: get("SecretPrefix")?,
         };
-        let retry = aws_adapters::SqsRetryQueue::new(
+        let mut retry = aws_adapters::SqsRetryQueue::new(
             &sdk,
             get("RetryQueueUrl")?,
             get("DeliveryDeadLetterQueueUrl")?,
         );
+        // Its dead-letter depth counts the changes the dispatcher gave up on too; a stack
+        // deployed before the change queue's URL was an output reports its delivery dead
+        // letters only.
+        if let Some(url) = outputs.get("ChangeDeadLetterQueueUrl") {
+            retry = retry.with_change_dead_letter_queue(url);
+        }
         let engine =
             function_support::aws_engine_with_audit_table(&sdk, &config, &get("AuditTableName")?)
                 .with_retry_queue(Arc::new(retry))
@@ -166,49 +174,8 @@ impl Stack {
             engine,
             scheduler: Arc::new(scheduler),
             actor: identity.arn().unwrap_or("unknown").to_string(),
-            dead_letters: Some((
-                aws_adapters::clients::sqs(&sdk),
-                // A stack deployed before the change queue's URL was an output
-                // reports its delivery dead letters only.
-                std::iter::once(get("DeliveryDeadLetterQueueUrl")?)
-                    .chain(outputs.get("ChangeDeadLetterQueueUrl").cloned())
-                    .collect(),
-            )),
-            local_retry: None,
             webhook_base_url: outputs.get("WebhookBaseUrl").cloned(),
         })
-    }
-
-    /// Messages waiting in the stack's dead-letter queues (deliveries that failed
-    /// every attempt, changes the dispatcher gave up on), summed; locally, the dead
-    /// letters in the data directory's retry queue.
-    pub async fn dead_letter_depth(&self) -> Result<Option<u64>, CliError> {
-        if let Some(local) = &self.local_retry {
-            return Ok(Some(local.dead_letter_count() as u64));
-        }
-        let Some((sqs, urls)) = &self.dead_letters else {
-            return Ok(None);
-        };
-        let mut total = 0;
-        for url in urls {
-            let out = sqs
-                .get_queue_attributes()
-                .queue_url(url)
-                .attribute_names(
-                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
-                )
-                .send()
-                .await
-                .map_err(|e| CliError::Usage(format!("dead-letter queue: {}", aws_error(&e))))?;
-            total += out
-                .attributes()
-                .and_then(|a| {
-                    a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-                })
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-        Ok(Some(total))
     }
 }
 
@@ -235,9 +202,9 @@ async fn stack_outputs(
 }
 
 /// The service's error code and message, or the transport failure, in one line.
-fn aws_error<E, R>(e: &aws_sdk_sqs::error::SdkError<E, R>) -> String
+fn aws_error<E, R>(e: &aws_sdk_sts::error::SdkError<E, R>) -> String
 where
-    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     match e.as_service_error() {

@@ -55,7 +55,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_adapters::{DynamoStore, SqsRetryQueue};
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -730,27 +730,6 @@ fn user(n: usize) -> DirectoryUser {
     u
 }
 
-/// The EventBridge envelope a shard rule puts on the FIFO queue.
-fn sqs_message(event: &ChangeEvent, n: usize) -> SqsMessage {
-    let envelope = serde_json::json!({
-        "version": "0",
-        "id": format!("load-{n}"),
-        "detail-type": event.event_type.as_str(),
-        "source": "bamboohr-sync",
-        "account": "000000000000",
-        "time": "2026-11-23T00:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": event,
-    });
-    let mut m = SqsMessage::default();
-    m.message_id = Some(event.id.to_string());
-    m.receipt_handle = Some(format!("handle-{n}"));
-    m.body = Some(envelope.to_string());
-    m.event_source = Some("aws:sqs".into());
-    m
-}
-
 /// A batch handed to one invocation: when it started, and its event ids in order.
 struct BatchRun {
     started: Instant,
@@ -902,7 +881,7 @@ async fn dispatch_load(args: &Arc<Args>, kind: StoreKind, outcomes: Arc<Outcomes
                         .iter()
                         .map(|e| {
                             n += 1;
-                            sqs_message(e, n)
+                            dispatcher::change_queue_message(e, &format!("load-{n}"))
                         })
                         .collect();
                     let run = BatchRun {

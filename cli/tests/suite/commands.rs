@@ -293,7 +293,7 @@ async fn an_operator_connects_configures_syncs_inspects_replays_and_revokes_a_di
         "{redriven}"
     );
     assert_eq!(l.json(&["status", "acme"]).await[0]["deadLetterDepth"], 0);
-    let queue = bamboohr_sync::local_queue::FileRetryQueue::open(l.data.path()).unwrap();
+    let queue = bamboohr_sync::local_retry_queue(l.data.path()).unwrap();
     assert_eq!(queue.waiting(), 1, "waiting for the next dev run");
     let audit = l.json(&["audit", "list", "acme"]).await;
     assert_eq!(audit[0]["action"], "replay");
@@ -544,7 +544,7 @@ async fn l_cmd_add(l: &Local, id: &str, base: &str, token: &str) {
 async fn plant_dead_letter(data: &std::path::Path) {
     use ports::RetryQueue;
     let now = time::OffsetDateTime::now_utc();
-    let queue = bamboohr_sync::local_queue::FileRetryQueue::open(data).unwrap();
+    let queue = bamboohr_sync::local_retry_queue(data).unwrap();
     let task = ports::RetryTask {
         target_id: domain::TargetId::parse("app").unwrap(),
         event: domain::ChangeEvent::new(

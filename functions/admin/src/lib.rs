@@ -14,7 +14,6 @@
 //! "message"}}`), their status decided in one place ([`AdminError::status`]).
 
 pub mod caller;
-pub mod dead_letters;
 pub mod read;
 pub mod write;
 
@@ -24,18 +23,37 @@ use serde_json::{json, Value};
 use sync_engine::{Engine, EngineError};
 use tracing::{info, warn};
 
-pub use dead_letters::DeadLetterQueues;
+/// The admin function's configuration, read from its environment once at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The stack's resources, audit table and metrics namespace.
+    pub common: function_support::CommonSettings,
+    /// How requested runs, pauses and resumes change the poller's schedules.
+    pub schedules: function_support::SchedulerSettings,
+    /// POLLER_FUNCTION_ARN: the poller those schedules invoke.
+    pub poller_arn: String,
+}
+
+impl Settings {
+    /// Reads every setting; a missing or invalid one names its variable.
+    pub fn from_env() -> Result<Self, function_support::ConfigError> {
+        Ok(Self {
+            common: function_support::CommonSettings::from_env()?,
+            schedules: function_support::SchedulerSettings::from_env()?,
+            poller_arn: function_support::poller_arn_from_env()?,
+        })
+    }
+}
 
 /// Longest list a single response carries.
 pub const MAX_LIMIT: usize = 500;
 
 /// What the handler works with: the engine (with its scheduler, retry queue and
-/// customer-bus publisher for the write routes) and the stack's dead-letter queues.
+/// customer-bus publisher for the write routes; the retry queue also reports the
+/// stack's dead-letter depth for the status).
 pub struct AdminApi {
     /// The engine over the stack's store, secrets, bus, scheduler and retry queue.
     pub engine: Engine,
-    /// The queues whose depth the status reports.
-    pub dead_letters: DeadLetterQueues,
 }
 
 /// Why a request was refused or failed. [`AdminError::status`] is the one place a

@@ -5,9 +5,9 @@
 
 use domain::{EmployeeId, UserId};
 use lambda_http::{Request, RequestExt};
-use ports::{DeliveryQuery, DeliveryStatus};
+use ports::{BusError, DeliveryQuery, DeliveryStatus};
 use serde_json::{json, Value};
-use sync_engine::operate;
+use sync_engine::{operate, Engine};
 
 use crate::{dir_id, to_json, AdminApi, AdminError, MAX_LIMIT};
 
@@ -43,6 +43,21 @@ fn limit(req: &Request, default: usize) -> Result<usize, AdminError> {
     }
 }
 
+/// The depth of the stack's dead-letter queues (deliveries that failed every attempt
+/// and, where the retry queue knows it, changes the dispatcher gave up on, summed; the
+/// queues are the stack's, shared by every directory), or `None` for an engine without
+/// a retry queue. A queue that cannot be read fails the request (503): a status that
+/// silently says 0 dead letters while they pile up is worse than none.
+async fn dead_letter_depth(engine: &Engine) -> Result<Option<u64>, AdminError> {
+    let Some(queue) = &engine.retry_queue else {
+        return Ok(None);
+    };
+    match queue.dead_letter_depth().await {
+        Ok(depth) => Ok(Some(depth)),
+        Err(BusError::Unavailable { reason }) => Err(AdminError::Queue(reason)),
+    }
+}
+
 /// Answers a `GET`.
 pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Value, AdminError> {
     let engine = &api.engine;
@@ -55,7 +70,7 @@ pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Valu
             let id = dir_id(id)?;
             // Checked first, so an unknown directory is a 404 without a queue read.
             operate::directory(engine, &id).await?;
-            let depth = api.dead_letters.depth().await?;
+            let depth = dead_letter_depth(engine).await?;
             Ok(to_json(&operate::status(engine, &id, depth).await?))
         }
         ["admin", "directories", id, "users"] => {

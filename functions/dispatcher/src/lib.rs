@@ -87,6 +87,32 @@ pub fn parse_message(message: &SqsMessage) -> Result<Message, MessageError> {
     Ok(Message::Change(envelope.detail))
 }
 
+/// The change-queue message carrying `event`, as the shard rule forwards it and the
+/// event source mapping hands it over on AWS: the EventBridge envelope (the shape
+/// [`parse_message`] reads, with `envelope_id` as its id) in an SQS message whose id is
+/// the event's. The local stack and the load bench feed the handler with these.
+pub fn change_queue_message(event: &ChangeEvent, envelope_id: &str) -> SqsMessage {
+    // Only `detail` is read; the rest is fixed so the body parses as EventBridge's does.
+    // The source is the one the stack's bus puts events under (aws_adapters::EVENT_SOURCE).
+    let envelope = serde_json::json!({
+        "version": "0",
+        "id": envelope_id,
+        "detail-type": event.event_type.as_str(),
+        "source": "bamboohr-sync",
+        "account": "000000000000",
+        "time": "1970-01-01T00:00:00Z",
+        "region": "local",
+        "resources": [],
+        "detail": event,
+    });
+    let mut message = SqsMessage::default();
+    message.message_id = Some(event.id.to_string());
+    message.receipt_handle = Some(format!("handle-{envelope_id}"));
+    message.body = Some(envelope.to_string());
+    message.event_source = Some("aws:sqs".into());
+    message
+}
+
 async fn handle(
     engine: &Engine,
     message: Message,

@@ -10,7 +10,9 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+};
 use aws_sdk_sqs::Client;
 use ports::BusError;
 
@@ -129,15 +131,38 @@ pub async fn delete_batch(
 /// SQS limits one message's delay to 15 minutes; a longer wait is re-sent when due.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
+/// Messages waiting in the queue at `queue_url` (SQS's `ApproximateNumberOfMessages`:
+/// in-flight and delayed ones are not counted).
+async fn queue_depth(client: &Client, queue_url: &str) -> Result<u64, BusError> {
+    let out = client
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .map_err(|e| unavailable(queue_url, "GetQueueAttributes", &e))?;
+    Ok(out
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0))
+}
+
 /// [`ports::RetryQueue`] on two SQS standard queues: the retry queue the dispatcher
 /// consumes (each task a message, delayed with `DelaySeconds` up to [`MAX_DELAY`]) and
 /// its dead-letter queue (which the stack alarms on). Standard queues because retries
 /// are independent of each other: ordering per target comes from the ledger's
 /// versions, not from the queue.
+///
+/// The dead-letter depth also counts the change queue's dead-letter queue when one is
+/// given ([`SqsRetryQueue::with_change_dead_letter_queue`]): changes the dispatcher
+/// gave up on are dead letters to the operator too, though they are re-driven by
+/// moving them back to the change queue, not through this queue.
 pub struct SqsRetryQueue {
     client: Client,
     retry_url: String,
     dead_letter_url: String,
+    change_dead_letter_url: Option<String>,
 }
 
 impl SqsRetryQueue {
@@ -151,7 +176,15 @@ impl SqsRetryQueue {
             client: clients::sqs(sdk),
             retry_url: retry_url.into(),
             dead_letter_url: dead_letter_url.into(),
+            change_dead_letter_url: None,
         }
+    }
+
+    /// The same queue, counting the change queue's dead-letter queue at `url` in its
+    /// dead-letter depth as well.
+    pub fn with_change_dead_letter_queue(mut self, url: impl Into<String>) -> Self {
+        self.change_dead_letter_url = Some(url.into());
+        self
     }
 
     async fn send(&self, url: &str, body: String, delay: Duration) -> Result<(), BusError> {
@@ -233,6 +266,14 @@ impl ports::RetryQueue for SqsRetryQueue {
 
     async fn ack_dead_letters(&self, receipts: &[String]) -> Result<(), BusError> {
         delete_batch(&self.client, &self.dead_letter_url, receipts).await
+    }
+
+    async fn dead_letter_depth(&self) -> Result<u64, BusError> {
+        let mut total = queue_depth(&self.client, &self.dead_letter_url).await?;
+        if let Some(url) = &self.change_dead_letter_url {
+            total += queue_depth(&self.client, url).await?;
+        }
+        Ok(total)
     }
 }
 

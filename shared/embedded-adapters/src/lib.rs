@@ -1,6 +1,7 @@
 //! Embedded adapters of the ports, for the local `dev` stack and for tests: a
-//! file-backed store, secrets from a local file or the environment, and an in-process
-//! bus. They pass the same contract suite as the AWS adapters.
+//! file-backed store, secrets from a local file or the environment, an in-process bus,
+//! and an in-process retry queue (in memory, or kept in a file for `dev`). They pass the
+//! same contract suite as the AWS adapters.
 
 mod audit_store;
 pub mod bus;

@@ -210,10 +210,15 @@ fn engine_on(sdk: &aws_config::SdkConfig, config: &StackConfig, store: DynamoSto
 
 /// The dispatcher's extra capabilities on AWS: the retry queue (RETRY_QUEUE_URL) and
 /// its dead-letter queue (DELIVERY_DLQ_URL), and the customer-bus publisher for
-/// EventBridge targets.
+/// EventBridge targets. Where CHANGE_DLQ_URL names the change queue's dead-letter
+/// queue (the admin function's status), the retry queue's dead-letter depth counts it
+/// too.
 pub fn with_delivery(engine: Engine, sdk: &aws_config::SdkConfig) -> Result<Engine, ConfigError> {
-    let retry =
+    let mut retry =
         aws_adapters::SqsRetryQueue::new(sdk, var("RETRY_QUEUE_URL")?, var("DELIVERY_DLQ_URL")?);
+    if let Ok(url) = var("CHANGE_DLQ_URL") {
+        retry = retry.with_change_dead_letter_queue(url);
+    }
     Ok(engine
         .with_retry_queue(Arc::new(retry))
         .with_foreign_bus(Arc::new(aws_adapters::CustomerEventBus::new(sdk))))

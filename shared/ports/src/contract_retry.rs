@@ -1,5 +1,5 @@
-//! Contract checks of [`crate::RetryQueue`]: the dead-letter side, which both adapters
-//! (SQS, in-process) expose in full. (Scheduled retries are consumed by the queue's
+//! Contract checks of [`crate::RetryQueue`]: the dead-letter side (letters, their
+//! depth), which both adapter families (SQS, in-process) expose in full. (Scheduled retries are consumed by the queue's
 //! event source on AWS and by the local loop in-process, so they are checked by the
 //! dispatcher's own tests.)
 
@@ -52,5 +52,44 @@ pub async fn dead_letters_round_trip_until_acknowledged(queue: &dyn RetryQueue) 
     assert!(
         queue.receive_dead_letters(10).await.unwrap().is_empty(),
         "acknowledged dead letters are gone"
+    );
+}
+
+/// The depth counts the dead letters waiting: none on a fresh queue, each one parked,
+/// none once they are acknowledged. (Between a receive and its acknowledgement SQS
+/// hides the letters and the in-process queue still counts them, so that moment is
+/// not checked.)
+pub async fn dead_letter_depth_counts_letters_until_acknowledged(queue: &dyn RetryQueue) {
+    assert_eq!(
+        queue.dead_letter_depth().await.unwrap(),
+        0,
+        "a fresh queue has no dead letters"
+    );
+    queue.dead_letter(&letter("app", "usr_1")).await.unwrap();
+    queue.dead_letter(&letter("lms", "usr_2")).await.unwrap();
+    assert_eq!(
+        queue.dead_letter_depth().await.unwrap(),
+        2,
+        "each dead letter counts"
+    );
+    let mut receipts = Vec::new();
+    for _ in 0..5 {
+        receipts.extend(
+            queue
+                .receive_dead_letters(10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.receipt),
+        );
+        if receipts.len() >= 2 {
+            break;
+        }
+    }
+    queue.ack_dead_letters(&receipts).await.unwrap();
+    assert_eq!(
+        queue.dead_letter_depth().await.unwrap(),
+        0,
+        "acknowledged dead letters no longer count"
     );
 }

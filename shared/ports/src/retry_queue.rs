@@ -2,7 +2,8 @@
 //! ordered change queue and waits here for its next attempt, so it never holds up the
 //! object's other targets or its later changes. On AWS this is an SQS standard queue
 //! with per-message delays (at most 15 minutes each; a task that is not yet due is
-//! simply sent again) and a dead-letter queue; locally it is an in-process list.
+//! simply sent again) and a dead-letter queue; locally it is an in-process list (kept
+//! in a file by the `dev` stack).
 
 use std::time::Duration;
 
@@ -81,6 +82,13 @@ pub trait RetryQueue: Send + Sync {
 
     /// Removes re-driven dead letters for good.
     async fn ack_dead_letters(&self, receipts: &[String]) -> Result<(), BusError>;
+
+    /// How many dead letters wait, for the status: on SQS the approximate number of
+    /// messages in the dead-letter queues the adapter knows (the delivery one and,
+    /// where given, the change queue's, summed), so letters received for a re-drive and
+    /// not yet acknowledged are left out while invisible; locally every letter kept.
+    /// A queue that cannot be read is an error, never a made-up 0.
+    async fn dead_letter_depth(&self) -> Result<u64, BusError>;
 }
 
 /// Why a re-publish to a customer's bus failed.

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use ::admin::{AdminApi, DeadLetterQueues};
+use ::admin::AdminApi;
 use aws_adapters::{
     clients, create_audit_table, create_table, EventBridgeScheduler, SqsRetryQueue,
 };
@@ -93,11 +93,11 @@ async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_
         role_arn: "arn:aws:iam::123456789012:role/bsync-scheduler".into(),
         dead_letter_arn: "arn:aws:sqs:us-east-1:123456789012:bsync-poller-dlq".into(),
     };
-    let retry = Arc::new(SqsRetryQueue::new(
-        &sdk,
-        retry_url.clone(),
-        delivery_dlq.clone(),
-    ));
+    // As the template configures it: the status counts both dead-letter queues.
+    let retry = Arc::new(
+        SqsRetryQueue::new(&sdk, retry_url.clone(), delivery_dlq.clone())
+            .with_change_dead_letter_queue(change_dlq),
+    );
     let engine = function_support::aws_engine_with_audit_table(&sdk, &config, &audit_table)
         .with_retry_queue(retry.clone())
         .with_scheduler(Arc::new(EventBridgeScheduler::new(
@@ -128,10 +128,7 @@ async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_
     .await
     .unwrap();
     let engine_user = first_synced_user(&engine, &id).await;
-    let api = AdminApi {
-        engine,
-        dead_letters: DeadLetterQueues::sqs(clients::sqs(&sdk), vec![delivery_dlq, change_dlq]),
-    };
+    let api = AdminApi { engine };
     let path = format!("/admin/directories/{id}");
 
     // A sync request: one one-time schedule in the stack's group, asking for a full run.

@@ -179,3 +179,17 @@ async fn retries_for_a_vanished_directory_or_target_are_dropped_and_the_batch_go
         "a retry for a vanished directory is dropped, not failed: {failed:?}"
     );
 }
+
+#[tokio::test]
+async fn the_change_queue_message_built_for_local_feeding_parses_back_to_its_event() {
+    let (_engine, event, _tmp) = engine_with_user().await;
+    let m = dispatcher::change_queue_message(&event, "local-1");
+    assert_eq!(m.message_id.as_deref(), Some(event.id.as_str()));
+    let body: serde_json::Value = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["id"], "local-1");
+    assert_eq!(body["detail-type"], event.event_type.as_str());
+    assert_eq!(
+        dispatcher::parse_message(&m).unwrap(),
+        dispatcher::Message::Change(event)
+    );
+}

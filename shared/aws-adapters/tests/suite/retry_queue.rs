@@ -1,5 +1,6 @@
 //! The SQS retry queue against moto: the dead-letter contract every retry-queue
-//! adapter passes, and a scheduled task's message shape and delay.
+//! adapter passes (letters and their depth, summed over the delivery and change
+//! dead-letter queues), and a scheduled task's message shape and delay.
 
 use crate::common;
 
@@ -28,6 +29,47 @@ async fn the_sqs_retry_queue_passes_the_dead_letter_contract() {
     let dlq = queue_url(&sqs, "dlq").await;
     let queue = SqsRetryQueue::new(&sdk, retry, dlq);
     ports::contract_retry::dead_letters_round_trip_until_acknowledged(&queue).await;
+}
+
+#[tokio::test]
+async fn the_sqs_retry_queue_passes_the_dead_letter_depth_contract() {
+    let sdk = common::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let retry = queue_url(&sqs, "retry").await;
+    let dlq = queue_url(&sqs, "dlq").await;
+    let change_dlq = queue_url(&sqs, "change-dlq").await;
+    let queue = SqsRetryQueue::new(&sdk, retry, dlq).with_change_dead_letter_queue(change_dlq);
+    ports::contract_retry::dead_letter_depth_counts_letters_until_acknowledged(&queue).await;
+}
+
+#[tokio::test]
+async fn the_sqs_dead_letter_depth_sums_the_delivery_and_change_dead_letter_queues() {
+    let sdk = common::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let retry = queue_url(&sqs, "retry").await;
+    let dlq = queue_url(&sqs, "dlq").await;
+    let change_dlq = queue_url(&sqs, "change-dlq").await;
+    for url in [&dlq, &change_dlq, &change_dlq] {
+        sqs.send_message()
+            .queue_url(url)
+            .message_body("{}")
+            .send()
+            .await
+            .unwrap();
+    }
+    let delivery_only = SqsRetryQueue::new(&sdk, &retry, &dlq);
+    assert_eq!(
+        delivery_only.dead_letter_depth().await.unwrap(),
+        1,
+        "without the change queue's, the delivery dead letters only"
+    );
+    let both = SqsRetryQueue::new(&sdk, &retry, &dlq).with_change_dead_letter_queue(&change_dlq);
+    assert_eq!(both.dead_letter_depth().await.unwrap(), 3, "summed");
+    let missing = SqsRetryQueue::new(&sdk, &retry, format!("{dlq}-missing"));
+    assert!(
+        missing.dead_letter_depth().await.is_err(),
+        "an unreadable queue is an error, not 0"
+    );
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ::admin::{AdminApi, DeadLetterQueues};
+use ::admin::AdminApi;
 use bamboohr_simulator::{SimConfig, SimServer, Simulator};
 use domain::{DirectoryId, SyncMode, SyncRequest, Target, TargetFilter, TargetId, TargetKind};
 use embedded_adapters::{
@@ -197,10 +197,7 @@ pub async fn harness() -> Harness {
     .await
     .unwrap();
     Harness {
-        api: AdminApi {
-            engine,
-            dead_letters: DeadLetterQueues::none(),
-        },
+        api: AdminApi { engine },
         scheduler,
         retry,
         id,

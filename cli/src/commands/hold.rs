@@ -1,0 +1,54 @@
+//! `hold ...`: release or discard what the safeguard held back from a run.
+
+use std::io::Write;
+
+use clap::Subcommand;
+use sync_engine::operate;
+use sync_engine::operate::HoldDecision;
+
+use super::{dir_id, state_name};
+use crate::error::CliError;
+use crate::output::emit;
+use crate::stack::Stack;
+use crate::Output;
+
+/// `hold ...`
+#[derive(Debug, Subcommand)]
+pub enum HoldCmd {
+    /// Apply what the safeguard held: the next run is a full one without it, once.
+    Release {
+        /// Directory id.
+        directory: String,
+    },
+    /// Drop it: the next run decides afresh.
+    Discard {
+        /// Directory id.
+        directory: String,
+    },
+}
+
+/// Runs a `hold` command.
+pub(super) async fn run(
+    stack: &Stack,
+    cmd: HoldCmd,
+    mode: Output,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let (directory, decision) = match cmd {
+        HoldCmd::Release { directory } => (directory, HoldDecision::Release),
+        HoldCmd::Discard { directory } => (directory, HoldDecision::Discard),
+    };
+    let id = dir_id(&directory)?;
+    let d = operate::resolve_hold(&stack.engine, &id, decision, &stack.actor).await?;
+    emit(out, mode, &d, |o| {
+        writeln!(
+            o,
+            "{id}: hold {}; directory is {}",
+            match decision {
+                HoldDecision::Release => "released (the next run applies it with a full sync)",
+                HoldDecision::Discard => "discarded",
+            },
+            state_name(d.state)
+        )
+    })
+}
