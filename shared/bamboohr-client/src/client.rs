@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
+use retry_timing::{backoff_ceiling, full_jitter, parse_retry_after};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -19,7 +20,6 @@ use crate::model::{
     parse_changed, parse_dataset_page, parse_employee, parse_employees_page, ChangedEmployee,
     DatasetPage, EmployeesPage, RawEmployee,
 };
-use crate::retry::{backoff_ceiling, full_jitter, parse_retry_after};
 use crate::{Auth, BambooError, ClientOptions};
 
 /// An access token this close to its expiry is refreshed before use, so it does not

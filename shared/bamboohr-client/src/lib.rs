@@ -16,7 +16,6 @@ mod client;
 mod error;
 mod model;
 mod options;
-mod retry;
 
 pub use account::{CreatedWebhook, FieldInfo, ListField, ListOption, NewWebhook, WebhookInfo};
 pub use async_trait::async_trait;
