@@ -159,3 +159,23 @@ pub(crate) fn item_size(item: &Item) -> usize {
     }
     item.iter().map(|(k, v)| k.len() + value(v)).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transactions_cost_double_index_reads_half_and_batch_gets_per_item() {
+        let meter = Meter::default();
+        let item: Item = Item::from([("data".to_string(), AttributeValue::S("x".repeat(1500)))]);
+        // 1,504 bytes: two write units, doubled in a transaction.
+        meter.record_transaction(&[], &[item_size(&item)]);
+        // One read unit, halved for an eventually consistent index read.
+        meter.record_read_items(None, std::slice::from_ref(&item), false);
+        // BatchGetItem: one unit per item, however small.
+        meter.record_batch_get(&[], Some(&[item.clone(), item]));
+        assert_eq!(meter.metered(), (2.5, 4.0, 3));
+        meter.reset();
+        assert_eq!(meter.metered(), (0.0, 0.0, 0));
+    }
+}

@@ -527,3 +527,62 @@ impl DynamoStore {
         unavailable(&self.table, "TransactWriteItems", &err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_is_sent_at_once_then_re_sent_at_most_five_times_after_bounded_waits() {
+        let mut rounds = Rounds::new("BatchWriteItem", "writes");
+        let start = tokio::time::Instant::now();
+        rounds.before_call(25).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        for _ in 0..UNPROCESSED_RETRIES {
+            rounds.before_call(3).await.unwrap();
+        }
+        // Ceilings 100, 200, 400, 800 ms, then the 1 s cap.
+        assert!(start.elapsed() <= Duration::from_millis(2500));
+        let err = rounds.before_call(3).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Unavailable { reason }
+                if reason == "BatchWriteItem: 3 writes still unprocessed after 5 retries"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_condition_is_not_written_and_any_other_failure_is_unavailable() {
+        let written: Result<u8, SdkError<PutItemError, ()>> = Ok(7);
+        assert!(matches!(
+            unless_condition_failed("t", "PutItem", written),
+            Ok(Some(7))
+        ));
+        let lost: Result<u8, _> = Err(SdkError::service_error(
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            ),
+            (),
+        ));
+        assert!(matches!(
+            unless_condition_failed("t", "PutItem", lost),
+            Ok(None)
+        ));
+        let slow: Result<u8, SdkError<DeleteItemError, ()>> =
+            Err(SdkError::timeout_error("no answer"));
+        assert!(matches!(
+            unless_condition_failed("t", "DeleteItem", slow),
+            Err(StoreError::Unavailable { .. })
+        ));
+    }
+
+    #[test]
+    fn a_lost_condition_is_a_conflict_naming_the_item_and_the_expected_version() {
+        assert!(matches!(
+            conflict("t", "user acme/42", Some(3)),
+            StoreError::Conflict { what, expected: Some(3) } if what == "user acme/42"
+        ));
+    }
+}
