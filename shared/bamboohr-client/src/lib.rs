@@ -16,6 +16,7 @@ mod client;
 mod error;
 mod model;
 mod options;
+mod refresh;
 
 pub use account::{CreatedWebhook, FieldInfo, ListField, ListOption, NewWebhook, WebhookInfo};
 pub use async_trait::async_trait;
