@@ -25,7 +25,7 @@ use aws_sdk_eventbridge::Client;
 use domain::{ChangeEvent, EventId};
 use ports::{BusError, EventBus, PublishOutcome};
 
-use crate::{backoff, clients};
+use crate::clients;
 
 /// `Source` of every event this project publishes; the rules match on it.
 pub const EVENT_SOURCE: &str = "bamboohr-sync";
@@ -152,12 +152,12 @@ impl EventBridgeBus {
         let mut attempt = 0;
         while !pending.is_empty() {
             if attempt > 0 {
-                backoff::sleep(
-                    attempt - 1,
+                let wait = retry_timing::jittered(
+                    attempt,
                     Duration::from_millis(100),
                     Duration::from_secs(2),
-                )
-                .await;
+                );
+                tokio::time::sleep(wait).await;
             }
             let entries = pending.iter().map(|p| p.entry.clone()).collect();
             let out = match self

@@ -8,25 +8,22 @@
 //! timeouts and bounded, jittered retries of [`clients`], so no external call can hang
 //! or retry forever. Adapters return the ports' error types; nothing here logs a secret
 //! or a user's field values (ids, counts and reasons only).
+//!
+//! The `testing` feature adds what only tests, benchmarks and tools use (creating the
+//! tables, bulk-loading users); the Lambdas are built without it.
 
 pub mod clients;
 pub mod customer_bus;
 pub mod dynamo;
-mod dynamo_audit;
-mod dynamo_delivery;
-mod dynamo_purge;
-mod dynamo_sync;
 pub mod eventbridge;
 pub mod scheduler;
 pub mod secrets;
 pub mod sqs;
 
-mod backoff;
-
 pub use customer_bus::CustomerEventBus;
-pub use dynamo::{
-    create_audit_table, create_table, DynamoStore, FINGERPRINT_INDEX, MAX_EVENTS_PER_WRITE,
-};
+#[cfg(feature = "testing")]
+pub use dynamo::{create_audit_table, create_table};
+pub use dynamo::{DynamoStore, FINGERPRINT_INDEX, MAX_EVENTS_PER_WRITE};
 pub use eventbridge::{shard_of, EventBridgeBus, EVENT_SOURCE, MAX_ENTRY_BYTES, SHARDS};
 pub use scheduler::{EventBridgeScheduler, EventBridgeSchedulerConfig};
 pub use secrets::SecretsManagerStore;

@@ -5,26 +5,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use retry_timing::{backoff_ceiling, full_jitter, parse_retry_after};
 use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::auth::{OAuth, RefreshedTokens};
 use crate::model::{
     parse_changed, parse_dataset_page, parse_employee, parse_employees_page, ChangedEmployee,
     DatasetPage, EmployeesPage, RawEmployee,
 };
-use crate::retry::{backoff_ceiling, full_jitter, parse_retry_after};
+use crate::refresh::Credential;
 use crate::{Auth, BambooError, ClientOptions};
-
-/// An access token this close to its expiry is refreshed before use, so it does not
-/// expire in flight.
-const EXPIRY_MARGIN: time::Duration = time::Duration::seconds(60);
 
 /// Ids per `filter[ids]` request: the list endpoint pages by at most 100.
 pub const IDS_PER_REQUEST: usize = 100;
@@ -36,19 +31,20 @@ pub const MAX_DATASET_PAGE_SIZE: u32 = 1000;
 /// concurrency limit.
 #[derive(Clone)]
 pub struct BambooClient {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    http: reqwest::Client,
+/// What clones of one client share.
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
     /// Scheme, host and optional path prefix, without a trailing slash.
-    base: String,
-    credential: Credential,
+    pub(crate) base: String,
+    pub(crate) credential: Credential,
     auth_kind: &'static str,
-    opts: ClientOptions,
+    pub(crate) opts: ClientOptions,
     permits: Semaphore,
     /// Requests sent (every attempt), for run records and cost figures.
-    requests: AtomicU64,
+    pub(crate) requests: AtomicU64,
     /// Answers of 429, or 503 with Retry-After, that made the client wait.
     throttles: AtomicU64,
 }
@@ -70,23 +66,6 @@ impl std::fmt::Debug for BambooClient {
             .field("opts", &self.inner.opts)
             .finish()
     }
-}
-
-/// The `Authorization` header source: fixed, or OAuth tokens refreshed in place.
-enum Credential {
-    Fixed(HeaderValue),
-    OAuth(Box<tokio::sync::Mutex<OAuthState>>),
-}
-
-/// The live OAuth tokens of a client. The lock is held across a refresh so that
-/// concurrent requests that all see a 401 refresh once, not once each.
-struct OAuthState {
-    oauth: OAuth,
-    header: HeaderValue,
-    /// Bumped by every refresh: a 401 for an older generation needs no new refresh.
-    generation: u64,
-    /// Tokens the sink has not accepted yet.
-    unsaved: Option<RefreshedTokens>,
 }
 
 /// One HTTP exchange to make: built afresh for every attempt.
@@ -123,12 +102,7 @@ impl BambooClient {
                 if let Some(url) = &oauth.token_url {
                     parse_base_url(url)?;
                 }
-                Credential::OAuth(Box::new(tokio::sync::Mutex::new(OAuthState {
-                    oauth: oauth.clone(),
-                    header: auth_header,
-                    generation: 0,
-                    unsaved: None,
-                })))
+                Credential::oauth(oauth.clone(), auth_header)
             }
             _ => Credential::Fixed(auth_header),
         };
@@ -584,159 +558,8 @@ impl BambooClient {
     }
 }
 
-impl BambooClient {
-    /// The header to send and, for OAuth, the token generation it belongs to. Stores
-    /// tokens the sink refused before, and refreshes an access token about to expire.
-    async fn authorization(&self) -> Result<(HeaderValue, Option<u64>), BambooError> {
-        let state = match &self.inner.credential {
-            Credential::Fixed(header) => return Ok((header.clone(), None)),
-            Credential::OAuth(state) => state,
-        };
-        let mut st = state.lock().await;
-        if let Some(tokens) = st.unsaved.clone() {
-            store_tokens(&mut st, &tokens).await?;
-        }
-        if st.oauth.refresh_token.is_some()
-            && st
-                .oauth
-                .expires_within(OffsetDateTime::now_utc(), EXPIRY_MARGIN)
-        {
-            tracing::info!("access token expired or about to; refreshing");
-            self.refresh_locked(&mut st).await?;
-        }
-        Ok((st.header.clone(), Some(st.generation)))
-    }
-
-    /// Refreshes the OAuth tokens unless another request already did since generation
-    /// `seen` was used.
-    async fn refresh(&self, seen: Option<u64>) -> Result<(), BambooError> {
-        let Credential::OAuth(state) = &self.inner.credential else {
-            return Err(BambooError::Unauthorized);
-        };
-        let mut st = state.lock().await;
-        if seen.is_some_and(|g| g != st.generation) {
-            return Ok(());
-        }
-        self.refresh_locked(&mut st).await
-    }
-
-    /// The refresh-token grant (RFC 6749 §6) at the token endpoint, then the sink. A
-    /// refused grant is [`BambooError::Unauthorized`]: the directory must be reconnected.
-    async fn refresh_locked(&self, st: &mut OAuthState) -> Result<(), BambooError> {
-        let Some(refresh_token) = st.oauth.refresh_token.clone() else {
-            return Err(BambooError::Unauthorized);
-        };
-        let token_url = match &st.oauth.token_url {
-            Some(url) => url.clone(),
-            None => format!("{}/token.php", self.inner.base),
-        };
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "refresh_token")
-            .append_pair("refresh_token", refresh_token.expose_secret())
-            .append_pair("client_id", &st.oauth.client_id)
-            .append_pair("client_secret", st.oauth.client_secret.expose_secret())
-            .finish();
-        let response = self
-            .inner
-            .http
-            .post(&token_url)
-            .header(ACCEPT, "application/json")
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .timeout(self.inner.opts.timeout)
-            .body(body)
-            .send()
-            .await
-            .map_err(transport_error)?;
-        self.inner.requests.fetch_add(1, Ordering::Relaxed);
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(transport_error)?;
-        if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
-            tracing::warn!(
-                status = status.as_u16(),
-                error = error_code(&bytes).as_deref().unwrap_or("none"),
-                "the token endpoint refused the refresh"
-            );
-            return Err(BambooError::Unauthorized);
-        }
-        if !status.is_success() {
-            return Err(classify(
-                status,
-                None,
-                &bytes,
-                &Call {
-                    op: "refresh_token",
-                    resource: "token endpoint",
-                    method: Method::POST,
-                    url: Url::parse(&token_url).map_err(|_| BambooError::InvalidConfig {
-                        reason: "the token URL cannot be parsed".into(),
-                    })?,
-                    body: None,
-                    idempotent: true,
-                },
-            ));
-        }
-        let tokens = parse_token_response(&bytes, OffsetDateTime::now_utc())?;
-        let header = Auth::Bearer(tokens.access_token.clone())
-            .header_value()
-            .ok_or_else(|| BambooError::bad_response("the access token cannot be a header"))?;
-        st.oauth.absorb(&tokens);
-        st.header = header;
-        st.generation += 1;
-        tracing::info!(generation = st.generation, "OAuth tokens refreshed");
-        store_tokens(st, &tokens).await
-    }
-}
-
-/// Hands tokens to the sink, remembering them as unsaved if it fails.
-async fn store_tokens(st: &mut OAuthState, tokens: &RefreshedTokens) -> Result<(), BambooError> {
-    let Some(sink) = st.oauth.sink.clone() else {
-        st.unsaved = None;
-        return Ok(());
-    };
-    match sink.store(tokens).await {
-        Ok(()) => {
-            st.unsaved = None;
-            Ok(())
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "refreshed OAuth tokens not stored; will retry");
-            st.unsaved = Some(tokens.clone());
-            Err(match e {
-                e @ BambooError::TokenStore { .. } => e,
-                other => BambooError::TokenStore {
-                    reason: other.to_string(),
-                },
-            })
-        }
-    }
-}
-
-/// The token endpoint's JSON (RFC 6749 §5.1): `access_token`, optional `refresh_token`
-/// and `expires_in` (seconds from `now`).
-fn parse_token_response(body: &[u8], now: OffsetDateTime) -> Result<RefreshedTokens, BambooError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|_| BambooError::bad_response("the token response is not JSON"))?;
-    let text = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(|s| SecretString::from(s.to_string()))
-    };
-    let access_token =
-        text("access_token").ok_or_else(|| BambooError::bad_response("no access_token"))?;
-    let expires_at = v
-        .get("expires_in")
-        .and_then(|e| e.as_i64().or_else(|| e.as_str()?.parse().ok()))
-        .map(|secs| now + time::Duration::seconds(secs));
-    Ok(RefreshedTokens {
-        access_token,
-        refresh_token: text("refresh_token"),
-        expires_at,
-    })
-}
-
 /// What an unsuccessful status means.
-fn classify(
+pub(crate) fn classify(
     status: StatusCode,
     retry_after: Option<Duration>,
     body: &[u8],
@@ -774,7 +597,7 @@ fn classify(
 /// The machine-readable code of an error body: `error.code` of the employee API's error
 /// shape, or `code` / `title` of an RFC 7807 problem. Free-text messages are not used:
 /// they may echo request values.
-fn error_code(body: &[u8]) -> Option<String> {
+pub(crate) fn error_code(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let pick = |v: Option<&Value>| {
         v.and_then(Value::as_str)
@@ -789,7 +612,7 @@ fn error_code(body: &[u8]) -> Option<String> {
 
 /// A transport failure as [`BambooError::Unavailable`], described by its kind and its
 /// source chain (which never carries the URL or body).
-fn transport_error(err: reqwest::Error) -> BambooError {
+pub(crate) fn transport_error(err: reqwest::Error) -> BambooError {
     let kind = if err.is_timeout() {
         "request timed out"
     } else if err.is_connect() {
@@ -862,6 +685,7 @@ fn format_since(since: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::SecretString;
     use time::macros::datetime;
 
     fn client(base: &str) -> Result<BambooClient, BambooError> {
@@ -907,25 +731,6 @@ mod tests {
             Some("Bad Request")
         );
         assert_eq!(error_code(b"<html>").as_deref(), None);
-    }
-
-    #[test]
-    fn a_token_response_gives_the_new_pair_and_its_expiry() {
-        let now = datetime!(2026-01-01 00:00:00 UTC);
-        let t = parse_token_response(
-            br#"{"access_token":"a2","refresh_token":"r2","expires_in":3600,"token_type":"Bearer"}"#,
-            now,
-        )
-        .unwrap();
-        assert_eq!(t.access_token.expose_secret(), "a2");
-        assert_eq!(t.refresh_token.unwrap().expose_secret(), "r2");
-        assert_eq!(t.expires_at, Some(datetime!(2026-01-01 01:00:00 UTC)));
-        let kept = parse_token_response(br#"{"access_token":"a3"}"#, now).unwrap();
-        assert!(kept.refresh_token.is_none() && kept.expires_at.is_none());
-        assert!(matches!(
-            parse_token_response(br#"{"error":"x"}"#, now),
-            Err(BambooError::BadResponse { .. })
-        ));
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ mod client;
 mod error;
 mod model;
 mod options;
-mod retry;
+mod refresh;
 
 pub use account::{CreatedWebhook, FieldInfo, ListField, ListOption, NewWebhook, WebhookInfo};
 pub use async_trait::async_trait;

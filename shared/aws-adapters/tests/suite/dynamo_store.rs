@@ -300,6 +300,28 @@ async fn a_refused_ledger_advance_needs_no_second_read() {
 }
 
 #[tokio::test]
+async fn imported_users_are_stored_as_written_in_batches_of_25() {
+    let store = common::store().await;
+    let d = dir("import");
+    let users: Vec<DirectoryUser> = (1..=60)
+        .map(|i| user(&d, &format!("{i:03}"), 2, "I", UserState::Active))
+        .collect();
+    store.reset_consumed();
+    store.import_users(&users).await.unwrap();
+    let (_, _, requests) = store.metered();
+    assert_eq!(requests, 3, "60 users are three BatchWriteItem calls");
+
+    let listed = store.list_users(&d).await.unwrap();
+    assert_eq!(listed, users);
+    let fingerprints = store.user_fingerprints(&d).await.unwrap();
+    assert_eq!(fingerprints.len(), 60);
+    assert!(fingerprints
+        .iter()
+        .zip(&users)
+        .all(|(f, u)| f.employee_id == u.employee_id && f.fingerprint == u.fingerprint));
+}
+
+#[tokio::test]
 async fn consumed_capacity_is_counted() {
     let store = common::store().await;
     let d = dir("cap");

@@ -123,7 +123,7 @@ pub(crate) fn judge(
         .headers()
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| retry::parse_retry_after(v, engine.clock.now()))
+        .and_then(|v| retry_timing::parse_retry_after(v, engine.clock.now()))
         .filter(|_| retryable);
     let mut reason = format!("{what}: HTTP {status}");
     if let Some(after) = retry_after {

@@ -3,7 +3,7 @@
 //! target's Retry-After), when a delivery is given up to the dead-letter queue, and
 //! when a target's circuit breaker opens.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use ports::BreakerState;
 use rand::Rng;
@@ -62,22 +62,6 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500..=599)
 }
 
-/// Reads a Retry-After header value: delta-seconds or an HTTP-date, relative to `now`.
-/// A date in the past is zero; anything else is None (the schedule decides).
-pub fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    let now = SystemTime::UNIX_EPOCH
-        + Duration::from_nanos(u64::try_from(now.unix_timestamp_nanos()).unwrap_or(0));
-    // Round up: a request even a fraction of a second early breaks the promise.
-    Some(at.duration_since(now).map_or(Duration::ZERO, |d| {
-        Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
-    }))
-}
-
 /// The breaker after a retryable failure at `now`: it opens at the threshold, and each
 /// further failure (a failed probe) keeps it open twice as long, up to the maximum.
 pub fn breaker_after_failure(state: BreakerState, now: OffsetDateTime) -> BreakerState {
@@ -129,24 +113,6 @@ mod tests {
         assert!(d >= Duration::from_secs(5));
         let d = delay_before(0, Some(Duration::from_secs(30 * 24 * 3600))).unwrap();
         assert_eq!(d, MAX_RETRY_AFTER);
-    }
-
-    #[test]
-    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
-        assert_eq!(
-            parse_retry_after("120", NOW),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 20 Sep 2026 12:00:45 GMT", NOW),
-            Some(Duration::from_secs(45))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 20 Sep 2026 11:00:00 GMT", NOW),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", NOW), None);
-        assert_eq!(parse_retry_after("-3", NOW), None);
     }
 
     #[test]

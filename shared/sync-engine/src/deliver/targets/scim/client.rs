@@ -378,7 +378,7 @@ pub(crate) fn status_error(op: &str, answer: &Answer) -> StepError {
         .retry_after
         .as_deref()
         .filter(|_| retryable)
-        .and_then(|v| crate::deliver::retry::parse_retry_after(v, answer.received_at));
+        .and_then(|v| retry_timing::parse_retry_after(v, answer.received_at));
     StepError {
         reason,
         retryable,

@@ -1,6 +1,6 @@
 //! [`ports::DeliveryStore`] on the DynamoDB table: the delivery log, target resource
 //! ids and circuit breakers in the directory's partition (key design in
-//! [`crate::dynamo`]).
+//! [`super`]).
 //!
 //! | item     | `sk`                            | attributes |
 //! |----------|---------------------------------|------------|
@@ -20,7 +20,9 @@ use async_trait::async_trait;
 use domain::{DirectoryId, TargetId};
 use ports::{BreakerState, DeliveryQuery, DeliveryRecord, DeliveryStore, StoreError};
 
-use crate::dynamo::{decode, dir_pk, encode, get_s, key, s, DynamoStore, DATA};
+use super::codec::{decode, encode, get_s, s};
+use super::keys::{dir_pk, key, DATA};
+use super::DynamoStore;
 
 const DLOG_PREFIX: &str = "DLOG#";
 const ACCOUNT_PREFIX: &str = "ACCT#";

@@ -1,5 +1,5 @@
 //! [`ports::SyncStore`] on the DynamoDB table: groups, runs, the lease and the
-//! checkpoint in the directory's partition (key design in [`crate::dynamo`]).
+//! checkpoint in the directory's partition (key design in [`super`]).
 //!
 //! | item       | `sk`               | attributes |
 //! |------------|--------------------|------------|
@@ -15,15 +15,15 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use domain::{ChangeEvent, DirectoryId, Group, RunId, SyncRun};
 use ports::{GroupWrite, StoreError, SyncStore};
 use time::OffsetDateTime;
 
-use crate::dynamo::{
-    decode, dir_pk, encode, get_s, key, n, names, outbox_item, s, unavailable, DynamoStore, DATA,
-    PK, SK, VERSION,
-};
+use super::codec::{decode, encode, get_s, n, names, nanos_attr, outbox_item, s};
+use super::keys::{dir_pk, key, DATA, PK, SK, VERSION};
+use super::ops::{unavailable, unless_condition_failed};
+use super::DynamoStore;
 
 const GROUP_PREFIX: &str = "GROUP#";
 const RUN_PREFIX: &str = "RUN#";
@@ -31,10 +31,6 @@ const LEASE: &str = "LEASE";
 const CHECKPOINT: &str = "CHECKPOINT";
 const HOLDER: &str = "holder";
 const LEASE_UNTIL: &str = "leaseUntil";
-
-fn nanos(at: OffsetDateTime) -> AttributeValue {
-    AttributeValue::N(at.unix_timestamp_nanos().to_string())
-}
 
 #[async_trait]
 impl SyncStore for DynamoStore {
@@ -120,7 +116,7 @@ impl SyncStore for DynamoStore {
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "Query", &e))?;
-        self.record_read(out.consumed_capacity());
+        self.meter.record_read(out.consumed_capacity());
         out.items()
             .iter()
             .map(|i| decode(i, &format!("run of {directory}")))
@@ -136,14 +132,14 @@ impl SyncStore for DynamoStore {
     ) -> Result<bool, StoreError> {
         let mut item = key(dir_pk(directory), LEASE.to_string());
         item.insert(HOLDER.into(), s(holder));
-        item.insert(LEASE_UNTIL.into(), nanos(until));
+        item.insert(LEASE_UNTIL.into(), nanos_attr(until));
         self.put_if(
             item,
             "attribute_not_exists(#pk) OR #holder = :holder OR #until <= :now",
             names(&[("#pk", PK), ("#holder", HOLDER), ("#until", LEASE_UNTIL)]),
             HashMap::from([
                 (":holder".to_string(), s(holder)),
-                (":now".to_string(), nanos(now)),
+                (":now".to_string(), nanos_attr(now)),
             ]),
         )
         .await
@@ -161,20 +157,11 @@ impl SyncStore for DynamoStore {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        match out {
-            Ok(out) => {
-                self.record_write(out.consumed_capacity());
-                Ok(())
-            }
-            // Someone else's lease now (ours expired): theirs to release.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(&self.table, "DeleteItem", &e)),
+        // A failed condition: someone else's lease now (ours expired), theirs to release.
+        if let Some(out) = unless_condition_failed(&self.table, "DeleteItem", out)? {
+            self.meter.record_write(out.consumed_capacity());
         }
+        Ok(())
     }
 
     async fn get_checkpoint(&self, directory: &DirectoryId) -> Result<Option<String>, StoreError> {

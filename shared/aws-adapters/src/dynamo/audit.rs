@@ -1,6 +1,6 @@
 //! [`ports::AuditStore`] on DynamoDB: audit entries in the audit table (the stack's
 //! `AuditTable`, see [`DynamoStore::with_audit_table`]), evidence rows in the main
-//! table, both under the directory's partition key (key design in [`crate::dynamo`]).
+//! table, both under the directory's partition key (key design in [`super`]).
 //!
 //! The audit table is separate so IAM can enforce what the code does: every role that
 //! writes it holds only `dynamodb:PutItem`, readers `dynamodb:Query`, and none
@@ -24,9 +24,10 @@ use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use domain::DirectoryId;
 use ports::{AuditEntry, AuditStore, EvidenceRow, StoreError};
 
-use crate::dynamo::{
-    decode, dir_pk, encode, key, names, s, unavailable, DynamoStore, DATA, PK, SK,
-};
+use super::codec::{decode, encode, names, s, Item};
+use super::keys::{dir_pk, key, DATA, PK, SK};
+use super::ops::{conflict, unavailable, unless_condition_failed};
+use super::DynamoStore;
 
 const AUDIT_PREFIX: &str = "AUDIT#";
 const EVIDENCE_PREFIX: &str = "EVID#";
@@ -35,14 +36,11 @@ const CAPTURED_AT: &str = "capturedAt";
 
 impl DynamoStore {
     /// PutItem only if no item has this key: false when one exists.
-    async fn put_new(
-        &self,
-        item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-    ) -> Result<bool, StoreError> {
+    async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
         self.put_if(
             item,
             "attribute_not_exists(#pk)",
-            crate::dynamo::names(&[("#pk", PK)]),
+            names(&[("#pk", PK)]),
             std::collections::HashMap::new(),
         )
         .await
@@ -69,21 +67,12 @@ impl AuditStore for DynamoStore {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        match out {
-            Ok(out) => {
-                self.record_write(out.consumed_capacity());
+        match unless_condition_failed(self.audit_table(), "PutItem", out)? {
+            Some(out) => {
+                self.meter.record_write(out.consumed_capacity());
                 Ok(())
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict {
-                    what,
-                    expected: None,
-                })
-            }
-            Err(e) => Err(unavailable(self.audit_table(), "PutItem", &e)),
+            None => Err(conflict(self.audit_table(), &what, None)),
         }
     }
 
@@ -120,7 +109,7 @@ impl AuditStore for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| unavailable(self.audit_table(), "Query", &e))?;
-            self.record_read(out.consumed_capacity());
+            self.meter.record_read(out.consumed_capacity());
             for item in out.items() {
                 out_items.push(decode(item, &format!("audit entry of {directory}"))?);
             }

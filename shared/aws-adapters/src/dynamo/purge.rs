@@ -9,20 +9,17 @@
 //! the audit trail outlives the purge.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use domain::DirectoryId;
 use ports::{PurgeReport, StoreError};
 
-use crate::backoff;
-use crate::dynamo::{
-    built, dir_pk, names, s, unavailable, DynamoStore, Item, QuerySpec, LEDGER_PREFIX, META,
-    OUTBOX_PREFIX, PK, RECEIPT_PREFIX, REFRESH_PREFIX, SK, UNPROCESSED_RETRIES, USER_PREFIX,
+use super::codec::{names, s, Item};
+use super::keys::{
+    dir_pk, LEDGER_PREFIX, META, OUTBOX_PREFIX, PK, RECEIPT_PREFIX, REFRESH_PREFIX, SK, USER_PREFIX,
 };
-
-/// BatchWriteItem's limit.
-const BATCH_WRITE_MAX: usize = 25;
+use super::ops::{built, QuerySpec};
+use super::DynamoStore;
 
 /// Audit entries written to the main table before the audit table existed; kept.
 const LEGACY_AUDIT_PREFIX: &str = "AUDIT#";
@@ -81,54 +78,23 @@ impl DynamoStore {
                 keys.push(item);
             }
         }
-        self.batch_delete(keys).await?;
+        self.batch_write(deletes(keys)?).await?;
         if let Some(meta) = meta {
-            self.batch_delete(vec![meta]).await?;
+            self.batch_write(deletes(vec![meta])?).await?;
         }
         Ok(report)
     }
+}
 
-    /// Deletes `keys`, 25 per BatchWriteItem, retrying unprocessed ones.
-    async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), StoreError> {
-        for chunk in keys.chunks(BATCH_WRITE_MAX) {
-            let mut pending = chunk
-                .iter()
-                .map(|k| {
-                    let key: HashMap<String, AttributeValue> = k.clone();
-                    Ok(WriteRequest::builder()
-                        .delete_request(built(DeleteRequest::builder().set_key(Some(key)).build())?)
-                        .build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut round = 0;
-            while !pending.is_empty() {
-                if round > UNPROCESSED_RETRIES {
-                    return Err(StoreError::Unavailable {
-                        reason: format!(
-                            "BatchWriteItem: {} deletes still unprocessed",
-                            pending.len()
-                        ),
-                    });
-                }
-                if round > 0 {
-                    backoff::sleep(round, Duration::from_millis(50), Duration::from_secs(1)).await;
-                }
-                let out = self
-                    .client()
-                    .batch_write_item()
-                    .request_items(self.table(), std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(|e| unavailable(self.table(), "BatchWriteItem", &e))?;
-                self.record_write(None);
-                if let Some(mut left) = out.unprocessed_items {
-                    pending = left.remove(self.table()).unwrap_or_default();
-                }
-                round += 1;
-            }
-        }
-        Ok(())
-    }
+/// The BatchWriteItem requests that delete `keys`.
+fn deletes(keys: Vec<Item>) -> Result<Vec<WriteRequest>, StoreError> {
+    keys.into_iter()
+        .map(|key| {
+            Ok(WriteRequest::builder()
+                .delete_request(built(DeleteRequest::builder().set_key(Some(key)).build())?)
+                .build())
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,226 @@
+//! The credential of a live client: the `Authorization` header each attempt sends and,
+//! for OAuth, the tokens behind it, refreshed before the access token expires or after
+//! a 401 (once for all the requests that saw it), every new pair handed to the
+//! [`TokenSink`](crate::TokenSink) so the rotated refresh token is not lost.
+
+use std::sync::atomic::Ordering;
+
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::auth::{OAuth, RefreshedTokens};
+use crate::client::{classify, error_code, transport_error, Call};
+use crate::{Auth, BambooClient, BambooError};
+
+/// An access token this close to its expiry is refreshed before use, so it does not
+/// expire in flight.
+const EXPIRY_MARGIN: time::Duration = time::Duration::seconds(60);
+
+/// The `Authorization` header source: fixed, or OAuth tokens refreshed in place.
+pub(crate) enum Credential {
+    Fixed(HeaderValue),
+    OAuth(Box<tokio::sync::Mutex<OAuthState>>),
+}
+
+/// The live OAuth tokens of a client. The lock is held across a refresh so that
+/// concurrent requests that all see a 401 refresh once, not once each.
+pub(crate) struct OAuthState {
+    oauth: OAuth,
+    header: HeaderValue,
+    /// Bumped by every refresh: a 401 for an older generation needs no new refresh.
+    generation: u64,
+    /// Tokens the sink has not accepted yet.
+    unsaved: Option<RefreshedTokens>,
+}
+
+impl Credential {
+    /// OAuth tokens the client refreshes itself, starting from `oauth` and its `header`.
+    pub(crate) fn oauth(oauth: OAuth, header: HeaderValue) -> Self {
+        Self::OAuth(Box::new(tokio::sync::Mutex::new(OAuthState {
+            oauth,
+            header,
+            generation: 0,
+            unsaved: None,
+        })))
+    }
+}
+
+impl BambooClient {
+    /// The header to send and, for OAuth, the token generation it belongs to. Stores
+    /// tokens the sink refused before, and refreshes an access token about to expire.
+    pub(crate) async fn authorization(&self) -> Result<(HeaderValue, Option<u64>), BambooError> {
+        let state = match &self.inner.credential {
+            Credential::Fixed(header) => return Ok((header.clone(), None)),
+            Credential::OAuth(state) => state,
+        };
+        let mut st = state.lock().await;
+        if let Some(tokens) = st.unsaved.clone() {
+            store_tokens(&mut st, &tokens).await?;
+        }
+        if st.oauth.refresh_token.is_some()
+            && st
+                .oauth
+                .expires_within(OffsetDateTime::now_utc(), EXPIRY_MARGIN)
+        {
+            tracing::info!("access token expired or about to; refreshing");
+            self.refresh_locked(&mut st).await?;
+        }
+        Ok((st.header.clone(), Some(st.generation)))
+    }
+
+    /// Refreshes the OAuth tokens unless another request already did since generation
+    /// `seen` was used.
+    pub(crate) async fn refresh(&self, seen: Option<u64>) -> Result<(), BambooError> {
+        let Credential::OAuth(state) = &self.inner.credential else {
+            return Err(BambooError::Unauthorized);
+        };
+        let mut st = state.lock().await;
+        if seen.is_some_and(|g| g != st.generation) {
+            return Ok(());
+        }
+        self.refresh_locked(&mut st).await
+    }
+
+    /// The refresh-token grant (RFC 6749 §6) at the token endpoint, then the sink. A
+    /// refused grant is [`BambooError::Unauthorized`]: the directory must be reconnected.
+    async fn refresh_locked(&self, st: &mut OAuthState) -> Result<(), BambooError> {
+        let Some(refresh_token) = st.oauth.refresh_token.clone() else {
+            return Err(BambooError::Unauthorized);
+        };
+        let token_url = match &st.oauth.token_url {
+            Some(url) => url.clone(),
+            None => format!("{}/token.php", self.inner.base),
+        };
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", refresh_token.expose_secret())
+            .append_pair("client_id", &st.oauth.client_id)
+            .append_pair("client_secret", st.oauth.client_secret.expose_secret())
+            .finish();
+        let response = self
+            .inner
+            .http
+            .post(&token_url)
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .timeout(self.inner.opts.timeout)
+            .body(body)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
+            tracing::warn!(
+                status = status.as_u16(),
+                error = error_code(&bytes).as_deref().unwrap_or("none"),
+                "the token endpoint refused the refresh"
+            );
+            return Err(BambooError::Unauthorized);
+        }
+        if !status.is_success() {
+            return Err(classify(
+                status,
+                None,
+                &bytes,
+                &Call {
+                    op: "refresh_token",
+                    resource: "token endpoint",
+                    method: Method::POST,
+                    url: Url::parse(&token_url).map_err(|_| BambooError::InvalidConfig {
+                        reason: "the token URL cannot be parsed".into(),
+                    })?,
+                    body: None,
+                    idempotent: true,
+                },
+            ));
+        }
+        let tokens = parse_token_response(&bytes, OffsetDateTime::now_utc())?;
+        let header = Auth::Bearer(tokens.access_token.clone())
+            .header_value()
+            .ok_or_else(|| BambooError::bad_response("the access token cannot be a header"))?;
+        st.oauth.absorb(&tokens);
+        st.header = header;
+        st.generation += 1;
+        tracing::info!(generation = st.generation, "OAuth tokens refreshed");
+        store_tokens(st, &tokens).await
+    }
+}
+
+/// Hands tokens to the sink, remembering them as unsaved if it fails.
+async fn store_tokens(st: &mut OAuthState, tokens: &RefreshedTokens) -> Result<(), BambooError> {
+    let Some(sink) = st.oauth.sink.clone() else {
+        st.unsaved = None;
+        return Ok(());
+    };
+    match sink.store(tokens).await {
+        Ok(()) => {
+            st.unsaved = None;
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "refreshed OAuth tokens not stored; will retry");
+            st.unsaved = Some(tokens.clone());
+            Err(match e {
+                e @ BambooError::TokenStore { .. } => e,
+                other => BambooError::TokenStore {
+                    reason: other.to_string(),
+                },
+            })
+        }
+    }
+}
+
+/// The token endpoint's JSON (RFC 6749 §5.1): `access_token`, optional `refresh_token`
+/// and `expires_in` (seconds from `now`).
+fn parse_token_response(body: &[u8], now: OffsetDateTime) -> Result<RefreshedTokens, BambooError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| BambooError::bad_response("the token response is not JSON"))?;
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(|s| SecretString::from(s.to_string()))
+    };
+    let access_token =
+        text("access_token").ok_or_else(|| BambooError::bad_response("no access_token"))?;
+    let expires_at = v
+        .get("expires_in")
+        .and_then(|e| e.as_i64().or_else(|| e.as_str()?.parse().ok()))
+        .map(|secs| now + time::Duration::seconds(secs));
+    Ok(RefreshedTokens {
+        access_token,
+        refresh_token: text("refresh_token"),
+        expires_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_token_response_gives_the_new_pair_and_its_expiry() {
+        let now = datetime!(2026-01-01 00:00:00 UTC);
+        let t = parse_token_response(
+            br#"{"access_token":"a2","refresh_token":"r2","expires_in":3600,"token_type":"Bearer"}"#,
+            now,
+        )
+        .unwrap();
+        assert_eq!(t.access_token.expose_secret(), "a2");
+        assert_eq!(t.refresh_token.unwrap().expose_secret(), "r2");
+        assert_eq!(t.expires_at, Some(datetime!(2026-01-01 01:00:00 UTC)));
+        let kept = parse_token_response(br#"{"access_token":"a3"}"#, now).unwrap();
+        assert!(kept.refresh_token.is_none() && kept.expires_at.is_none());
+        assert!(matches!(
+            parse_token_response(br#"{"error":"x"}"#, now),
+            Err(BambooError::BadResponse { .. })
+        ));
+    }
+}
