@@ -16,6 +16,9 @@
 //!
 //! `cargo bench -p dispatcher --bench dispatch`
 
+// criterion_group! defines a public function that cannot carry a doc comment.
+#![allow(missing_docs)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
