@@ -11,9 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
 use bamboohr_simulator::{SimConfig, Simulator};
@@ -179,7 +176,10 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
     // Webhook endpoint.
     let webhook_deps = Arc::new(webhook::Deps::new(engine.clone()));
     let app = Router::new()
-        .route("/webhooks/bamboohr/{directory_id}", post(webhook_route))
+        .route(
+            "/webhooks/bamboohr/{directory_id}",
+            post(webhook::local::axum_route),
+        )
         .with_state(webhook_deps);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
     let webhook_base = format!("http://{}/webhooks/bamboohr", listener.local_addr()?);
@@ -555,33 +555,5 @@ async fn dispatch_loop(
         }
         // What still failed after the local retries is counted, so `--once` does not hang.
         dispatched.fetch_add(pending.len(), Ordering::SeqCst);
-    }
-}
-
-async fn webhook_route(
-    State(deps): State<Arc<webhook::Deps>>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    let (parts, body) = request.into_parts();
-    let bytes: Bytes = match axum::body::to_bytes(body, sync_engine::ingest::MAX_BODY_BYTES + 1)
-        .await
-    {
-        Ok(b) => b,
-        Err(_) => {
-            return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response()
-        }
-    };
-    let req = lambda_http::Request::from_parts(parts, lambda_http::Body::Binary(bytes.to_vec()));
-    match webhook::handler(&deps, req).await {
-        Ok(resp) => {
-            let (parts, body) = resp.into_parts();
-            let bytes = match body {
-                lambda_http::Body::Text(t) => t.into_bytes(),
-                lambda_http::Body::Binary(b) => b,
-                _ => Vec::new(),
-            };
-            axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
-        }
-        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

@@ -59,7 +59,6 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
 use domain::{
@@ -223,31 +222,6 @@ fn make_secrets() -> (Arc<dyn SecretStore>, std::path::PathBuf) {
 }
 
 // ---------------------------------------------------------------- part 1: webhook
-
-/// The same adapter `bamboohr-sync dev` puts in front of the handler (cli/src/dev.rs).
-async fn webhook_route(
-    State(deps): State<Arc<webhook::Deps>>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, sync_engine::ingest::MAX_BODY_BYTES + 1).await {
-        Ok(b) => b,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
-    };
-    let req = lambda_http::Request::from_parts(parts, lambda_http::Body::Binary(bytes.to_vec()));
-    match webhook::handler(&deps, req).await {
-        Ok(resp) => {
-            let (parts, body) = resp.into_parts();
-            let bytes = match body {
-                lambda_http::Body::Text(t) => t.into_bytes(),
-                lambda_http::Body::Binary(b) => b,
-                _ => Vec::new(),
-            };
-            axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
-        }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
 
 /// What a client task sent and saw.
 #[derive(Default)]
@@ -472,7 +446,10 @@ async fn webhook_load(args: &Arc<Args>, kind: StoreKind) {
     let engine = Engine::new(store.clone(), secrets, Arc::new(bus), Arc::new(SystemClock));
     let deps = Arc::new(webhook::Deps::new(engine.clone()));
     let app = Router::new()
-        .route("/webhooks/bamboohr/{directory_id}", post(webhook_route))
+        .route(
+            "/webhooks/bamboohr/{directory_id}",
+            post(webhook::local::axum_route),
+        )
         .with_state(deps);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(

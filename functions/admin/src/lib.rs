@@ -29,9 +29,7 @@ pub struct Settings {
     /// The stack's resources, audit table and metrics namespace.
     pub common: function_support::CommonSettings,
     /// How requested runs, pauses and resumes change the poller's schedules.
-    pub schedules: function_support::SchedulerSettings,
-    /// POLLER_FUNCTION_ARN: the poller those schedules invoke.
-    pub poller_arn: String,
+    pub schedules: function_support::PollerSchedules,
 }
 
 impl Settings {
@@ -39,8 +37,7 @@ impl Settings {
     pub fn from_env() -> Result<Self, function_support::ConfigError> {
         Ok(Self {
             common: function_support::CommonSettings::from_env()?,
-            schedules: function_support::SchedulerSettings::from_env()?,
-            poller_arn: function_support::poller_arn_from_env()?,
+            schedules: function_support::PollerSchedules::from_env()?,
         })
     }
 }

@@ -12,8 +12,7 @@ async fn main() -> Result<(), Error> {
     // The write routes: schedules (sync requests, pause, resume), the retry queue and
     // customer buses (re-push, redrive); the retry queue also reports the dead-letter
     // depth of the status route (DELIVERY_DLQ_URL and CHANGE_DLQ_URL, summed).
-    let scheduler =
-        function_support::aws_scheduler(&sdk, &settings.schedules, &settings.poller_arn)?;
+    let scheduler = settings.schedules.scheduler(&sdk)?;
     let engine = function_support::with_delivery(settings.common.engine(&sdk), &sdk)?
         .with_scheduler(Arc::new(scheduler));
     let api = admin::AdminApi { engine };

@@ -5,6 +5,8 @@
 //! writes one Embedded Metric Format line ([`metrics`]): accepted or rejected, why,
 //! and the events published.
 
+#[cfg(feature = "local")]
+pub mod local;
 pub mod metrics;
 
 use domain::DirectoryId;
@@ -20,10 +22,8 @@ use tracing::{error, info};
 pub struct Settings {
     /// The stack's resources, audit table and metrics namespace.
     pub common: function_support::CommonSettings,
-    /// How event-based webhooks schedule targeted runs.
-    pub schedules: function_support::SchedulerSettings,
-    /// POLLER_FUNCTION_ARN: the poller those schedules invoke.
-    pub poller_arn: String,
+    /// How event-based webhooks schedule targeted runs (and the poller they invoke).
+    pub schedules: function_support::PollerSchedules,
 }
 
 impl Settings {
@@ -31,8 +31,7 @@ impl Settings {
     pub fn from_env() -> Result<Self, function_support::ConfigError> {
         Ok(Self {
             common: function_support::CommonSettings::from_env()?,
-            schedules: function_support::SchedulerSettings::from_env()?,
-            poller_arn: function_support::poller_arn_from_env()?,
+            schedules: function_support::PollerSchedules::from_env()?,
         })
     }
 }

@@ -10,8 +10,7 @@ async fn main() -> Result<(), Error> {
     let settings = webhook::Settings::from_env()?;
     let sdk = aws_config::load_from_env().await;
     // Event-based webhooks ask for a targeted run through the poller's schedules.
-    let scheduler =
-        function_support::aws_scheduler(&sdk, &settings.schedules, &settings.poller_arn)?;
+    let scheduler = settings.schedules.scheduler(&sdk)?;
     let engine = settings
         .common
         .engine(&sdk)

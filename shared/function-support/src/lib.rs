@@ -12,7 +12,7 @@ use sync_engine::Engine;
 pub mod emf;
 pub mod scheduler;
 
-pub use scheduler::{aws_scheduler, SchedulerSettings};
+pub use scheduler::{aws_scheduler, PollerSchedules, SchedulerSettings};
 
 /// How long directory secrets stay cached in a warm function.
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);

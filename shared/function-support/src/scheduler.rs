@@ -95,6 +95,34 @@ pub fn aws_scheduler(
     ))
 }
 
+/// What a function that asks the poller for runs reads: the schedule settings and
+/// the poller they invoke (POLLER_FUNCTION_ARN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollerSchedules {
+    /// Where schedules live and what they run as.
+    pub settings: SchedulerSettings,
+    /// The poller the schedules invoke.
+    pub poller_arn: String,
+}
+
+impl PollerSchedules {
+    /// Reads the schedule settings and POLLER_FUNCTION_ARN.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            settings: SchedulerSettings::from_env()?,
+            poller_arn: crate::poller_arn_from_env()?,
+        })
+    }
+
+    /// The scheduler on EventBridge Scheduler, targeting the poller.
+    pub fn scheduler(
+        &self,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<EventBridgeScheduler, NotAFunctionArn> {
+        aws_scheduler(sdk, &self.settings, &self.poller_arn)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::response::IntoResponse;
 use bamboohr_simulator::{deliver, SimConfig, Simulator};
 use domain::{Directory, DirectoryId, EmployeeId, UserState};
 use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
@@ -14,25 +12,6 @@ use secrecy::SecretString;
 use sync_engine::Engine;
 
 const KEY: &[u8] = b"simulator-webhook-key";
-
-/// Adapts an HTTP request to the `lambda_http` request the handler takes.
-async fn route(
-    State(deps): State<Arc<webhook::Deps>>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, sync_engine::ingest::MAX_BODY_BYTES + 1)
-        .await
-        .unwrap();
-    let req = lambda_http::Request::from_parts(parts, lambda_http::Body::Binary(bytes.to_vec()));
-    let (parts, body) = webhook::handler(&deps, req).await.unwrap().into_parts();
-    let bytes = match body {
-        lambda_http::Body::Text(t) => t.into_bytes(),
-        lambda_http::Body::Binary(b) => b,
-        _ => Vec::new(),
-    };
-    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes)).into_response()
-}
 
 #[tokio::test]
 async fn the_simulators_signed_webhooks_are_accepted_end_to_end_over_http() {
@@ -59,7 +38,7 @@ async fn the_simulators_signed_webhooks_are_accepted_end_to_end_over_http() {
     let app = axum::Router::new()
         .route(
             "/webhooks/bamboohr/{directory_id}",
-            axum::routing::post(route),
+            axum::routing::post(webhook::local::axum_route),
         )
         .with_state(Arc::new(webhook::Deps::new(engine)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
