@@ -126,6 +126,9 @@ fn setup(target: TargetKind) -> Setup {
             Arc::new(DropBus),
             Arc::new(SystemClock),
         )
+        .with_retry_queue(Arc::new(embedded_adapters::InProcessRetryQueue::new(
+            Arc::new(SystemClock),
+        )))
         .with_foreign_bus(Arc::new(InProcessForeignBus::default()));
         (engine, store, dir)
     });

@@ -30,12 +30,14 @@ fn now() -> OffsetDateTime {
 
 fn engine() -> Engine {
     let (bus, _rx) = InProcessBus::new();
+    let clock = Arc::new(FixedClock::new(now()));
     Engine::new(
         Arc::new(FileStore::in_memory()),
         Arc::new(FileSecrets::env_only()),
         Arc::new(bus),
-        Arc::new(FixedClock::new(now())),
+        clock.clone(),
     )
+    .with_retry_queue(Arc::new(embedded_adapters::InProcessRetryQueue::new(clock)))
 }
 
 fn change_event() -> ChangeEvent {

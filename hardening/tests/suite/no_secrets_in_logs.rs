@@ -106,7 +106,12 @@ async fn no_log_line_of_a_sync_a_webhook_or_a_delivery_carries_a_secret_or_an_hr
         .expect("the only subscriber of this test binary");
 
     let stack = TestStack::provision().await;
-    let engine = function_support::aws_engine(&stack.sdk, &stack.config);
+    // Deliveries need a retry queue; an in-process one stands in for the stack's SQS queue.
+    let engine = function_support::aws_engine(&stack.sdk, &stack.config).with_retry_queue(
+        std::sync::Arc::new(embedded_adapters::InProcessRetryQueue::new(
+            std::sync::Arc::new(ports::SystemClock),
+        )),
+    );
     let simulator = Simulator::generate(SimConfig {
         api_key: API_KEY.into(),
         seed: 8,

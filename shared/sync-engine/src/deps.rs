@@ -21,8 +21,9 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     /// Outbound HTTP for deliveries; one client so connections are reused.
     pub http: reqwest::Client,
-    /// Where failed deliveries wait for their next attempt. Without one, a retryable
-    /// failure fails the change-queue message itself (the queue redelivers it).
+    /// Where failed deliveries wait for their next attempt. Every delivery needs one
+    /// (see [`Engine::retry_queue`]); the webhook and the poller, which deliver
+    /// nothing, run without.
     pub retry_queue: Option<Arc<dyn RetryQueue>>,
     /// Publisher for EventBridge targets (customers' buses).
     pub foreign_bus: Option<Arc<dyn ForeignBus>>,
@@ -96,6 +97,18 @@ impl Engine {
     pub fn with_retry_queue(mut self, queue: Arc<dyn RetryQueue>) -> Self {
         self.retry_queue = Some(queue);
         self
+    }
+
+    /// The retry queue, which deliveries require: a retryable failure always leaves
+    /// the ordered change queue for the retry path, so one target never holds up an
+    /// object's later changes. Without one a delivery is refused before anything is
+    /// sent.
+    pub fn retry_queue(&self) -> Result<&Arc<dyn RetryQueue>, crate::error::EngineError> {
+        self.retry_queue
+            .as_ref()
+            .ok_or(crate::error::EngineError::MissingCapability(
+                "a retry queue",
+            ))
     }
 
     /// The same engine, scheduling poller runs through `scheduler`.

@@ -31,7 +31,12 @@ async fn deliveries(receiver: &test_peers::PeerProcess) -> Vec<serde_json::Value
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_employees_flow_from_bamboohr_to_a_verified_app_webhook_and_a_resync_is_free() {
     let stack = TestStack::provision().await;
-    let engine = function_support::aws_engine(&stack.sdk, &stack.config);
+    // Deliveries need a retry queue; an in-process one stands in for the stack's SQS queue.
+    let engine = function_support::aws_engine(&stack.sdk, &stack.config).with_retry_queue(
+        std::sync::Arc::new(embedded_adapters::InProcessRetryQueue::new(
+            std::sync::Arc::new(ports::SystemClock),
+        )),
+    );
 
     let simulator = Simulator::generate(SimConfig {
         api_key: "e2e-key".into(),

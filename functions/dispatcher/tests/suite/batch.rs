@@ -65,7 +65,11 @@ async fn engine_with_user() -> (Engine, ChangeEvent, tempfile::TempDir) {
         .unwrap();
     let (bus, _rx) = InProcessBus::new();
     (
-        Engine::new(store, secrets, Arc::new(bus), Arc::new(SystemClock)),
+        Engine::new(store, secrets, Arc::new(bus), Arc::new(SystemClock)).with_retry_queue(
+            Arc::new(embedded_adapters::InProcessRetryQueue::new(Arc::new(
+                SystemClock,
+            ))),
+        ),
         event,
         tmp,
     )

@@ -98,7 +98,10 @@ async fn a_batch_counts_each_targets_deliveries_by_outcome() {
         .await
         .unwrap();
     let (bus, _rx) = InProcessBus::new();
-    let engine = Engine::new(store, secrets, Arc::new(bus), Arc::new(SystemClock));
+    let engine = Engine::new(store, secrets, Arc::new(bus), Arc::new(SystemClock))
+        .with_retry_queue(Arc::new(embedded_adapters::InProcessRetryQueue::new(
+            Arc::new(SystemClock),
+        )));
 
     let mut sqs = SqsEvent::default();
     sqs.records = vec![message("m1", &event), message("m2", &event)];

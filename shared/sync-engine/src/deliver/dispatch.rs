@@ -4,7 +4,7 @@
 //! and a target that already has a version is not sent it again.
 //!
 //! A target that fails in a way a retry may fix does not hold up the others, nor the
-//! object's later changes: with a retry queue configured, the failed (object, target)
+//! object's later changes: the failed (object, target)
 //! pair leaves the ordered change queue for the retry path ([`crate::deliver::retry`]), where
 //! each attempt re-reads the current state. A target answering 410 Gone is disabled (a
 //! conditional directory write) and a `directory.target_disabled` event is published.
@@ -68,6 +68,7 @@ pub(crate) async fn current_state(
 
 /// Delivers one event to every enabled target of its directory.
 pub async fn dispatch(engine: &Engine, event: &ChangeEvent) -> Result<DispatchReport, EngineError> {
+    engine.retry_queue()?;
     let directory = engine
         .store
         .get_directory(&event.directory_id)
@@ -188,7 +189,7 @@ pub(crate) async fn deliver_and_record(
     }
 
     let breaker = engine.store.get_breaker(&directory.id, &target.id).await?;
-    if breaker.is_open(now) && engine.retry_queue.is_some() {
+    if breaker.is_open(now) {
         // Do not call a target that fails everything; wait for the breaker, without
         // spending one of the delivery's retries.
         let wait = breaker
@@ -264,7 +265,7 @@ pub(crate) async fn deliver_and_record(
         TargetOutcome::Failed {
             reason,
             retryable: true,
-        } if engine.retry_queue.is_some() => {
+        } => {
             let opened = retry::breaker_after_failure(breaker, now);
             engine
                 .store
@@ -283,7 +284,7 @@ pub(crate) async fn deliver_and_record(
                     .await;
                 }
                 None => {
-                    let queue = engine.retry_queue.as_ref().expect("checked above");
+                    let queue = engine.retry_queue()?;
                     let first = task.map_or(now, |t| t.first_failed_at);
                     let letter = DeadLetter {
                         task: RetryTask {
@@ -310,12 +311,8 @@ pub(crate) async fn deliver_and_record(
                 }
             }
         }
-        TargetOutcome::Failed { reason, retryable } => {
-            record.status = if retryable {
-                DeliveryStatus::Retrying
-            } else {
-                DeliveryStatus::Failed
-            };
+        TargetOutcome::Failed { reason, .. } => {
+            record.status = DeliveryStatus::Failed;
             record.last_error = Some(reason);
             attempt.outcome
         }
@@ -339,10 +336,7 @@ async fn schedule(
     reason: String,
     mut record: DeliveryRecord,
 ) -> Result<TargetOutcome, EngineError> {
-    let queue = engine
-        .retry_queue
-        .as_ref()
-        .expect("callers schedule only with a retry queue");
+    let queue = engine.retry_queue()?;
     let now = engine.clock.now();
     let due_at = now + delay;
     let next = RetryTask {

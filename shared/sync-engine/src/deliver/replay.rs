@@ -35,9 +35,7 @@ const EARLY_TOLERANCE: time::Duration = time::Duration::seconds(1);
 /// Runs one retry task: re-reads the directory, the target and the object's current
 /// state, and delivers it (or re-queues the task while it is not yet due).
 pub async fn run_retry(engine: &Engine, task: &RetryTask) -> Result<RetryOutcome, EngineError> {
-    let Some(queue) = &engine.retry_queue else {
-        return Err(EngineError::MissingCapability("a retry queue"));
-    };
+    let queue = engine.retry_queue()?;
     let now = engine.clock.now();
     if task.due_at > now + EARLY_TOLERANCE {
         let wait = (task.due_at - now).unsigned_abs();
@@ -81,9 +79,7 @@ pub async fn redrive_dead_letters(
     engine: &Engine,
     max: usize,
 ) -> Result<BTreeMap<DirectoryId, usize>, EngineError> {
-    let Some(queue) = &engine.retry_queue else {
-        return Err(EngineError::MissingCapability("a retry queue"));
-    };
+    let queue = engine.retry_queue()?;
     let now = engine.clock.now();
     let mut by_directory: BTreeMap<DirectoryId, usize> = BTreeMap::new();
     let mut done = 0;

@@ -462,13 +462,17 @@ async fn a_repush_sends_the_current_state_even_when_the_ledger_has_it() {
 }
 
 #[tokio::test]
-async fn without_a_retry_queue_a_retryable_failure_fails_the_change_message() {
+async fn without_a_retry_queue_a_delivery_is_refused_before_anything_is_sent() {
     let (url, app) = scripted().await;
     app.then(503, None);
-    let h = harness("k", None, vec![app_target("app", &url)]).await;
+    let mut h = harness("k", None, vec![app_target("app", &url)]).await;
+    h.engine.retry_queue = None;
     let event = store_version(&h, "7", 1, "Ada").await;
-    assert!(dispatch(&h.engine, &event).await.unwrap().needs_retry());
-    assert_eq!(app.requests(), 1);
+    assert!(matches!(
+        dispatch(&h.engine, &event).await,
+        Err(sync_engine::EngineError::MissingCapability(_))
+    ));
+    assert_eq!(app.requests(), 0);
 }
 
 #[tokio::test]

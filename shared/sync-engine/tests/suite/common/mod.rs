@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use domain::{ChangeEvent, Directory, DirectoryId, Target, TargetFilter, TargetId, TargetKind};
-use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use embedded_adapters::{FileSecrets, FileStore, InProcessBus, InProcessRetryQueue};
 use ports::{DirectorySecrets, FixedClock, SecretStore, Store, TargetSecrets};
 use secrecy::SecretString;
 use sync_engine::Engine;
@@ -26,6 +26,8 @@ pub struct Harness {
     pub bus: Arc<InProcessBus>,
     pub events: UnboundedReceiver<ChangeEvent>,
     pub clock: Arc<FixedClock>,
+    /// Where failed deliveries wait (deliveries require one).
+    pub queue: Arc<InProcessRetryQueue>,
     pub dir: DirectoryId,
     _tmp: tempfile::TempDir,
 }
@@ -71,9 +73,12 @@ pub async fn harness(api_key: &str, base_url: Option<String>, targets: Vec<Targe
         )
         .await
         .unwrap();
-    let engine = Engine::new(store.clone(), secrets, bus.clone(), clock.clone());
+    let queue = Arc::new(InProcessRetryQueue::new(clock.clone()));
+    let engine = Engine::new(store.clone(), secrets, bus.clone(), clock.clone())
+        .with_retry_queue(queue.clone());
     Harness {
         engine,
+        queue,
         store,
         bus,
         events,
