@@ -33,6 +33,7 @@ use sync_engine::signing::WebhookSecret;
 use sync_engine::Engine;
 use tokio::sync::mpsc;
 
+use crate::error::DevError;
 use crate::receiver::Receiver;
 
 /// Options of `bamboohr-sync dev`.
@@ -77,29 +78,6 @@ pub struct DevArgs {
     #[arg(long, env = "REVOKED_RETENTION_DAYS", default_value_t = RevokedRetention::DEFAULT_DAYS,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(RevokedRetention::MAX_DAYS)))]
     revoked_retention_days: u32,
-}
-
-/// Why the local stack stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum DevError {
-    /// Nothing to run: no connected directory and no demo.
-    #[error("no directory is connected in this data directory: run `dev --demo`, or connect one with `bamboohr-sync directories connect` first")]
-    NeedsDemo,
-    /// A local file or port could not be used.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[from] ports::StoreError),
-    /// The secret store failed.
-    #[error("secrets: {0}")]
-    Secrets(#[from] ports::SecretsError),
-    /// A handler failed.
-    #[error("{0}")]
-    Handler(String),
-    /// Connecting the company given by --subdomain failed.
-    #[error("{0}")]
-    Connect(#[from] sync_engine::EngineError),
 }
 
 const DEMO_DIRECTORY: &str = "demo";
@@ -289,7 +267,7 @@ async fn connect_company(engine: &Engine, args: &DevArgs, subdomain: &str) -> Re
         std::io::stdin().read_line(&mut line)?;
         line.trim().to_string()
     } else {
-        std::env::var(crate::commands::API_KEY_ENV)
+        std::env::var(crate::commands::directories::API_KEY_ENV)
             .unwrap_or_default()
             .trim()
             .to_string()
@@ -297,7 +275,7 @@ async fn connect_company(engine: &Engine, args: &DevArgs, subdomain: &str) -> Re
     if key.is_empty() {
         return Err(DevError::Handler(format!(
             "no BambooHR API key: set {} or pass --secret-stdin and write it to stdin",
-            crate::commands::API_KEY_ENV
+            crate::commands::directories::API_KEY_ENV
         )));
     }
     let id = args.directory_id.as_deref().unwrap_or(subdomain);

@@ -20,5 +20,28 @@ pub enum CliError {
     Io(#[from] std::io::Error),
     /// The local stack failed.
     #[error("{0}")]
-    Dev(#[from] crate::dev::DevError),
+    Dev(#[from] DevError),
+}
+
+/// Why the local stack stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    /// Nothing to run: no connected directory and no demo.
+    #[error("no directory is connected in this data directory: run `dev --demo`, or connect one with `bamboohr-sync directories connect` first")]
+    NeedsDemo,
+    /// A local file or port could not be used.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] ports::StoreError),
+    /// The secret store failed.
+    #[error("secrets: {0}")]
+    Secrets(#[from] ports::SecretsError),
+    /// A handler failed.
+    #[error("{0}")]
+    Handler(String),
+    /// Connecting the company given by --subdomain failed.
+    #[error("{0}")]
+    Connect(#[from] sync_engine::EngineError),
 }

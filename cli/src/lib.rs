@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, Write};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 
 pub mod commands;
 pub mod dev;
@@ -12,7 +12,9 @@ mod output;
 mod receiver;
 mod stack;
 
+pub use commands::Command;
 pub use error::CliError;
+pub use output::Output;
 pub use stack::local_retry_queue;
 
 /// BambooHR directory sync: operate a deployed stack or run one locally.
@@ -37,57 +39,6 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Human-readable text or JSON for scripts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    /// Aligned text.
-    Human,
-    /// One JSON document.
-    Json,
-}
-
-/// Every command.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the local stack: webhook endpoint, scheduler, poller and dispatcher in one
-    /// process on embedded adapters (file-backed store, in-process bus, local secrets).
-    Dev(dev::DevArgs),
-    /// Connect, inspect and change directories.
-    #[command(subcommand)]
-    Directories(commands::DirectoriesCmd),
-    /// Manage a directory's delivery targets.
-    #[command(subcommand)]
-    Targets(commands::TargetsCmd),
-    /// Sync a directory now.
-    Sync(commands::SyncArgs),
-    /// Last run, counts, staleness, holds and failing targets.
-    Status(commands::StatusArgs),
-    /// A directory's users.
-    #[command(subcommand)]
-    Users(commands::UsersCmd),
-    /// A directory's groups.
-    #[command(subcommand)]
-    Groups(commands::GroupsCmd),
-    /// A directory's sync runs.
-    #[command(subcommand)]
-    Runs(commands::RunsCmd),
-    /// The delivery log.
-    #[command(subcommand)]
-    Deliveries(commands::DeliveriesCmd),
-    /// Re-drive dead letters or re-push users to a target.
-    #[command(subcommand)]
-    Replay(commands::ReplayCmd),
-    /// Release or discard what the safeguard held.
-    #[command(subcommand)]
-    Hold(commands::HoldCmd),
-    /// A directory's audit log.
-    #[command(subcommand)]
-    Audit(commands::AuditCmd),
-    /// A directory's compliance evidence.
-    #[command(subcommand)]
-    Evidence(commands::EvidenceCmd),
 }
 
 /// Runs one command, writing its result to `out` and reading secrets asked for on

@@ -2,10 +2,19 @@
 
 use std::io::Write;
 
+use clap::ValueEnum;
 use serde::Serialize;
 
 use crate::error::CliError;
-use crate::Output;
+
+/// Human-readable text or JSON for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Aligned text.
+    Human,
+    /// One JSON document.
+    Json,
+}
 
 /// Prints `value` as JSON, or the text `human` renders.
 pub fn emit<T: Serialize>(

@@ -4,11 +4,11 @@ use std::io::Write;
 
 use clap::Subcommand;
 
-use super::dir_id;
+use super::args::dir_id;
 use crate::error::CliError;
+use crate::output::Output;
 use crate::output::{emit, table, when};
 use crate::stack::Stack;
-use crate::Output;
 
 /// `audit ...`
 #[derive(Debug, Subcommand)]

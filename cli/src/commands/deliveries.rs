@@ -7,11 +7,11 @@ use clap::Subcommand;
 use ports::{DeliveryQuery, DeliveryStatus};
 use serde_json::json;
 
-use super::{dir_id, employee_id, target_id, usage};
+use super::args::{dir_id, employee_id, target_id, usage};
 use crate::error::CliError;
+use crate::output::Output;
 use crate::output::{emit, table, when};
 use crate::stack::Stack;
-use crate::Output;
 
 /// `deliveries ...`
 #[derive(Debug, Subcommand)]

@@ -10,12 +10,12 @@ use secrecy::SecretString;
 use serde_json::json;
 use sync_engine::operate::{self, ConnectRequest, Credential, SettingsChange};
 
+use super::args::{dir_id, state_name, usage};
 use super::secret::{read_secret, SecretSource};
-use super::{dir_id, state_name, usage};
 use crate::error::CliError;
+use crate::output::Output;
 use crate::output::{emit, table, when};
 use crate::stack::Stack;
-use crate::Output;
 
 /// Environment variable holding the BambooHR API key for `directories connect`.
 pub const API_KEY_ENV: &str = "BAMBOOHR_API_KEY";

@@ -5,11 +5,11 @@ use std::io::Write;
 use clap::Subcommand;
 use sync_engine::operate;
 
-use super::dir_id;
+use super::args::dir_id;
 use crate::error::CliError;
+use crate::output::Output;
 use crate::output::{emit, table};
 use crate::stack::Stack;
-use crate::Output;
 
 /// `groups ...`
 #[derive(Debug, Subcommand)]

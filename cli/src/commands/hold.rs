@@ -6,11 +6,11 @@ use clap::Subcommand;
 use sync_engine::operate;
 use sync_engine::operate::HoldDecision;
 
-use super::{dir_id, state_name};
+use super::args::{dir_id, state_name};
 use crate::error::CliError;
 use crate::output::emit;
+use crate::output::Output;
 use crate::stack::Stack;
-use crate::Output;
 
 /// `hold ...`
 #[derive(Debug, Subcommand)]

@@ -5,15 +5,17 @@
 
 use std::io::{BufRead, Write};
 
-use domain::{DirectoryId, DirectoryState, EmployeeId, TargetId};
+use clap::Subcommand;
 
 use crate::error::CliError;
+use crate::output::Output;
 use crate::stack::Stack;
-use crate::{Command, Output};
+use args::usage;
 
+mod args;
 mod audit;
 mod deliveries;
-mod directories;
+pub(crate) mod directories;
 mod evidence;
 mod groups;
 mod hold;
@@ -67,27 +69,44 @@ pub async fn execute(
     }
 }
 
-fn usage(msg: impl Into<String>) -> CliError {
-    CliError::Usage(msg.into())
-}
-
-fn dir_id(s: &str) -> Result<DirectoryId, CliError> {
-    DirectoryId::parse(s).map_err(|e| usage(format!("directory id {s:?}: {e}")))
-}
-
-fn target_id(s: &str) -> Result<TargetId, CliError> {
-    TargetId::parse(s).map_err(|e| usage(format!("target id {s:?}: {e}")))
-}
-
-fn employee_id(s: &str) -> Result<EmployeeId, CliError> {
-    EmployeeId::parse(s).map_err(|e| usage(format!("employee id {s:?}: {e}")))
-}
-
-fn state_name(s: DirectoryState) -> &'static str {
-    match s {
-        DirectoryState::Active => "active",
-        DirectoryState::Paused => "paused",
-        DirectoryState::Held => "held",
-        DirectoryState::Revoked => "revoked",
-    }
+/// Every command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the local stack: webhook endpoint, scheduler, poller and dispatcher in one
+    /// process on embedded adapters (file-backed store, in-process bus, local secrets).
+    Dev(crate::dev::DevArgs),
+    /// Connect, inspect and change directories.
+    #[command(subcommand)]
+    Directories(DirectoriesCmd),
+    /// Manage a directory's delivery targets.
+    #[command(subcommand)]
+    Targets(TargetsCmd),
+    /// Sync a directory now.
+    Sync(SyncArgs),
+    /// Last run, counts, staleness, holds and failing targets.
+    Status(StatusArgs),
+    /// A directory's users.
+    #[command(subcommand)]
+    Users(UsersCmd),
+    /// A directory's groups.
+    #[command(subcommand)]
+    Groups(GroupsCmd),
+    /// A directory's sync runs.
+    #[command(subcommand)]
+    Runs(RunsCmd),
+    /// The delivery log.
+    #[command(subcommand)]
+    Deliveries(DeliveriesCmd),
+    /// Re-drive dead letters or re-push users to a target.
+    #[command(subcommand)]
+    Replay(ReplayCmd),
+    /// Release or discard what the safeguard held.
+    #[command(subcommand)]
+    Hold(HoldCmd),
+    /// A directory's audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// A directory's compliance evidence.
+    #[command(subcommand)]
+    Evidence(EvidenceCmd),
 }

@@ -5,11 +5,11 @@ use std::io::Write;
 use clap::Subcommand;
 use domain::RunId;
 
-use super::{dir_id, usage};
+use super::args::{dir_id, usage};
 use crate::error::CliError;
+use crate::output::Output;
 use crate::output::{emit, table, when};
 use crate::stack::Stack;
-use crate::Output;
 
 /// `runs ...`
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@ use std::io::BufRead;
 use clap::Args;
 use secrecy::SecretString;
 
-use super::usage;
+use super::args::usage;
 use crate::error::CliError;
 
 /// Where a secret comes from: an environment variable (named by a flag, with a

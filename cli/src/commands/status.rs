@@ -6,11 +6,11 @@ use std::io::Write;
 use clap::Args;
 use sync_engine::operate;
 
-use super::{dir_id, state_name};
+use super::args::{dir_id, state_name};
 use crate::error::CliError;
+use crate::output::Output;
 use crate::output::{emit, when};
 use crate::stack::Stack;
-use crate::Output;
 
 /// `status`
 #[derive(Debug, Args)]

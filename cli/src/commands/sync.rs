@@ -6,11 +6,11 @@ use clap::Args;
 use domain::{SyncMode, SyncRequest};
 use sync_engine::reconcile::run::RunOptions;
 
-use super::{dir_id, usage};
+use super::args::{dir_id, usage};
 use crate::error::CliError;
+use crate::output::Output;
 use crate::output::{emit, spinner};
 use crate::stack::Stack;
-use crate::Output;
 
 /// `sync`
 #[derive(Debug, Args)]

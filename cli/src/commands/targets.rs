@@ -8,12 +8,12 @@ use ports::TargetSecrets;
 use serde_json::json;
 use sync_engine::operate::{self, TargetSpec};
 
+use super::args::{dir_id, target_id, usage};
 use super::secret::{read_optional_secret, read_secret, SecretSource};
-use super::{dir_id, target_id, usage};
 use crate::error::CliError;
+use crate::output::Output;
 use crate::output::{emit, table};
 use crate::stack::Stack;
-use crate::Output;
 
 /// Environment variable holding a target's secret (signing secret, bearer token or
 /// URL parameter value) for `targets add|update`.

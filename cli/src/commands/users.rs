@@ -7,11 +7,11 @@ use clap::Subcommand;
 use serde_json::json;
 use sync_engine::operate;
 
-use super::{dir_id, employee_id, usage};
+use super::args::{dir_id, employee_id, usage};
 use crate::error::CliError;
+use crate::output::Output;
 use crate::output::{emit, table};
 use crate::stack::Stack;
-use crate::Output;
 
 /// `users ...`
 #[derive(Debug, Subcommand)]

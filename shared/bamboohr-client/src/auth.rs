@@ -131,6 +131,35 @@ impl Auth {
     }
 }
 
+/// The `Authorization` header source: fixed, or OAuth tokens refreshed in place.
+pub(crate) enum Credential {
+    Fixed(HeaderValue),
+    OAuth(Box<tokio::sync::Mutex<OAuthState>>),
+}
+
+/// The live OAuth tokens of a client. The lock is held across a refresh so that
+/// concurrent requests that all see a 401 refresh once, not once each.
+pub(crate) struct OAuthState {
+    pub(crate) oauth: OAuth,
+    pub(crate) header: HeaderValue,
+    /// Bumped by every refresh: a 401 for an older generation needs no new refresh.
+    pub(crate) generation: u64,
+    /// Tokens the sink has not accepted yet.
+    pub(crate) unsaved: Option<RefreshedTokens>,
+}
+
+impl Credential {
+    /// OAuth tokens the client refreshes itself, starting from `oauth` and its `header`.
+    pub(crate) fn oauth(oauth: OAuth, header: HeaderValue) -> Self {
+        Self::OAuth(Box::new(tokio::sync::Mutex::new(OAuthState {
+            oauth,
+            header,
+            generation: 0,
+            unsaved: None,
+        })))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,11 +14,11 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::auth::Credential;
 use crate::model::{
     parse_changed, parse_dataset_page, parse_employee, parse_employees_page, ChangedEmployee,
     DatasetPage, EmployeesPage, RawEmployee,
 };
-use crate::refresh::Credential;
 use crate::{Auth, BambooError, ClientOptions};
 
 /// Ids per `filter[ids]` request: the list endpoint pages by at most 100.

@@ -12,42 +12,13 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::auth::{OAuth, RefreshedTokens};
+use crate::auth::{Credential, OAuthState, RefreshedTokens};
 use crate::client::{classify, error_code, transport_error, Call};
 use crate::{Auth, BambooClient, BambooError};
 
 /// An access token this close to its expiry is refreshed before use, so it does not
 /// expire in flight.
 const EXPIRY_MARGIN: time::Duration = time::Duration::seconds(60);
-
-/// The `Authorization` header source: fixed, or OAuth tokens refreshed in place.
-pub(crate) enum Credential {
-    Fixed(HeaderValue),
-    OAuth(Box<tokio::sync::Mutex<OAuthState>>),
-}
-
-/// The live OAuth tokens of a client. The lock is held across a refresh so that
-/// concurrent requests that all see a 401 refresh once, not once each.
-pub(crate) struct OAuthState {
-    oauth: OAuth,
-    header: HeaderValue,
-    /// Bumped by every refresh: a 401 for an older generation needs no new refresh.
-    generation: u64,
-    /// Tokens the sink has not accepted yet.
-    unsaved: Option<RefreshedTokens>,
-}
-
-impl Credential {
-    /// OAuth tokens the client refreshes itself, starting from `oauth` and its `header`.
-    pub(crate) fn oauth(oauth: OAuth, header: HeaderValue) -> Self {
-        Self::OAuth(Box::new(tokio::sync::Mutex::new(OAuthState {
-            oauth,
-            header,
-            generation: 0,
-            unsaved: None,
-        })))
-    }
-}
 
 impl BambooClient {
     /// The header to send and, for OAuth, the token generation it belongs to. Stores

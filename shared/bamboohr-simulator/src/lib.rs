@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod api;
+mod clock;
 mod control;
 mod employee;
 mod error;

@@ -68,16 +68,7 @@ pub(crate) struct State {
     pub(crate) recording: Option<Vec<crate::record::Exchange>>,
 }
 
-/// Now, in whole seconds: BambooHR's timestamps have no fractions, and a client's
-/// `since` (rounded down) must still cover a change made within the same second.
-pub(crate) fn now() -> OffsetDateTime {
-    let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(0).unwrap_or(t)
-}
-
-pub(crate) fn today() -> Date {
-    OffsetDateTime::now_utc().date()
-}
+pub(crate) use crate::clock::{now, today};
 
 fn numeric_id(id: &str) -> Option<u64> {
     id.trim().parse().ok()

@@ -161,7 +161,7 @@ pub(crate) async fn create(AxState(sim): AxState<Simulator>, body: Bytes) -> Res
             .and_then(Value::as_bool)
             .unwrap_or(false),
         private_key: crate::oauth::new_token("whk"),
-        created: crate::state::now(),
+        created: crate::clock::now(),
         last_sent: None,
     };
     let mut s = sim.lock();

@@ -12,7 +12,7 @@ use domain::DirectoryId;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::store::StoreError;
+use crate::store_error::StoreError;
 
 /// What an audit entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

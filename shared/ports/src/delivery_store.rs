@@ -6,7 +6,7 @@ use domain::{DirectoryId, EventId, TargetId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::store::StoreError;
+use crate::store_error::StoreError;
 
 /// Where a delivery of one object to one target stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

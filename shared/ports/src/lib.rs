@@ -26,6 +26,7 @@ pub mod retry_queue;
 pub mod scheduler;
 pub mod secrets;
 pub mod store;
+pub mod store_error;
 pub mod sync_store;
 
 pub use audit_store::{AuditAction, AuditEntry, AuditStore, EvidenceRow};

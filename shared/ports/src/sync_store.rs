@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use domain::{ChangeEvent, DirectoryId, Group, RunId, SyncRun};
 use time::OffsetDateTime;
 
-use crate::store::StoreError;
+use crate::store_error::StoreError;
 
 /// A group write and the events it causes, applied atomically (like `UserWrite`).
 #[derive(Debug, Clone)]

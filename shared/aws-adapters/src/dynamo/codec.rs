@@ -15,13 +15,7 @@ use super::keys::{
     dir_pk, fp_pk, key, outbox_sk, user_sk, DATA, FP, GSI1PK, GSI1SK, LIFECYCLE, SEQ, STATE,
     VERSION,
 };
-
-/// One item, or one key, as the SDK takes and returns it.
-pub(crate) type Item = HashMap<String, AttributeValue>;
-
-pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
+pub(crate) use super::keys::{s, Item};
 
 pub(crate) fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())

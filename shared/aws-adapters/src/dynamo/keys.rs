@@ -5,9 +5,16 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use domain::{DirectoryId, EmployeeId, EventId, TargetId};
 
-use super::codec::{s, Item};
+/// One item, or one key, as the SDK takes and returns it.
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
 
 /// Name of the sparse index that serves fingerprints and the directory listing.
 pub const FINGERPRINT_INDEX: &str = "fingerprints";
