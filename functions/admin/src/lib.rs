@@ -23,24 +23,9 @@ use serde_json::{json, Value};
 use sync_engine::{Engine, EngineError};
 use tracing::{info, warn};
 
-/// The admin function's configuration, read from its environment once at start.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The stack's resources, audit table and metrics namespace.
-    pub common: function_support::CommonSettings,
-    /// How requested runs, pauses and resumes change the poller's schedules.
-    pub schedules: function_support::PollerSchedules,
-}
-
-impl Settings {
-    /// Reads every setting; a missing or invalid one names its variable.
-    pub fn from_env() -> Result<Self, function_support::ConfigError> {
-        Ok(Self {
-            common: function_support::CommonSettings::from_env()?,
-            schedules: function_support::PollerSchedules::from_env()?,
-        })
-    }
-}
+/// The admin function's configuration, read from its environment once at start: the
+/// common settings and the poller's schedules.
+pub use function_support::SchedulingSettings as Settings;
 
 /// Longest list a single response carries.
 pub const MAX_LIMIT: usize = 500;

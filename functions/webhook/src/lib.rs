@@ -17,24 +17,9 @@ use sync_engine::ingest::{ingest, InboundWebhook, IngestError, IngestReport, DEF
 use sync_engine::Engine;
 use tracing::{error, info};
 
-/// The webhook function's configuration, read from its environment once at start.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The stack's resources, audit table and metrics namespace.
-    pub common: function_support::CommonSettings,
-    /// How event-based webhooks schedule targeted runs (and the poller they invoke).
-    pub schedules: function_support::PollerSchedules,
-}
-
-impl Settings {
-    /// Reads every setting; a missing or invalid one names its variable.
-    pub fn from_env() -> Result<Self, function_support::ConfigError> {
-        Ok(Self {
-            common: function_support::CommonSettings::from_env()?,
-            schedules: function_support::PollerSchedules::from_env()?,
-        })
-    }
-}
+/// The webhook function's configuration, read from its environment once at start: the
+/// common settings and the poller's schedules.
+pub use function_support::SchedulingSettings as Settings;
 
 /// What the webhook handler needs.
 #[derive(Clone)]

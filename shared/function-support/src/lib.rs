@@ -102,6 +102,27 @@ impl CommonSettings {
     }
 }
 
+/// What a function that asks the poller for runs reads (the webhook for targeted
+/// runs, the admin API for requested runs, pauses and resumes): the common settings
+/// and the poller's schedules.
+#[derive(Debug, Clone)]
+pub struct SchedulingSettings {
+    /// The stack's resources, audit table and metrics namespace.
+    pub common: CommonSettings,
+    /// The schedules and the poller they invoke.
+    pub schedules: PollerSchedules,
+}
+
+impl SchedulingSettings {
+    /// Reads every setting; a missing or invalid one names its variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonSettings::from_env()?,
+            schedules: PollerSchedules::from_env()?,
+        })
+    }
+}
+
 /// The stack's resources, as the SAM template passes them.
 #[derive(Debug, Clone)]
 pub struct StackConfig {
