@@ -1,0 +1,364 @@
+//! The schema (see the [module doc](super)), the keys of every item kind, and the
+//! values in and out of rows: the JSON in `data`, versions, times and the compact
+//! lifecycle text, encoded exactly as the DynamoDB store encodes them.
+
+use domain::{DirectoryId, EmployeeId, EventId, TargetId, UserState};
+use ports::Lifecycle;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::error::{corrupt, SqliteError};
+
+/// The schema this code reads and writes (`PRAGMA user_version`).
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// Tables and indexes, created when missing.
+///
+/// `items` is the DynamoDB table: one row per item, `(pk, sk)` its key, the attributes
+/// the DynamoDB design keeps outside `data` as columns (NULL where an item kind has
+/// none, as an absent attribute). The partial index `fingerprints` is the GSI of the
+/// same name, covering (`version`, `fp`, `state`, `lc`) as the GSI's INCLUDE
+/// projection does, so the fingerprint listing reads no `data`. `outbox` orders a
+/// directory's pending events. `audit` is the separate audit table; its triggers make
+/// entries append-only in the database itself, as the AuditTable's IAM grants do.
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    pk TEXT NOT NULL,
+    sk TEXT NOT NULL,
+    data TEXT,
+    version INTEGER,
+    fp TEXT,
+    state TEXT,
+    lc TEXT,
+    gsi1pk TEXT,
+    gsi1sk TEXT,
+    seq INTEGER,
+    status TEXT,
+    expires_at INTEGER,
+    requested_at INTEGER,
+    holder TEXT,
+    lease_until INTEGER,
+    account_id TEXT,
+    captured_at TEXT,
+    PRIMARY KEY (pk, sk)
+);
+CREATE INDEX IF NOT EXISTS fingerprints ON items (gsi1pk, gsi1sk, version, fp, state, lc)
+    WHERE gsi1pk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox ON items (pk, seq) WHERE seq IS NOT NULL;
+CREATE TABLE IF NOT EXISTS audit (
+    pk TEXT NOT NULL,
+    sk TEXT NOT NULL,
+    data TEXT NOT NULL,
+    action TEXT NOT NULL,
+    PRIMARY KEY (pk, sk)
+);
+CREATE TRIGGER IF NOT EXISTS audit_entries_are_not_updated BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_entries_are_not_deleted BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+";
+
+pub(crate) const META: &str = "META";
+pub(crate) const LEASE: &str = "LEASE";
+pub(crate) const CHECKPOINT: &str = "CHECKPOINT";
+pub(crate) const USER_PREFIX: &str = "USER#";
+pub(crate) const GROUP_PREFIX: &str = "GROUP#";
+pub(crate) const RUN_PREFIX: &str = "RUN#";
+pub(crate) const OUTBOX_PREFIX: &str = "OUTBOX#";
+pub(crate) const LEDGER_PREFIX: &str = "LEDGER#";
+pub(crate) const REFRESH_PREFIX: &str = "REFRESH#";
+pub(crate) const RECEIPT_PREFIX: &str = "RECEIPT#";
+pub(crate) const DLOG_PREFIX: &str = "DLOG#";
+pub(crate) const ACCOUNT_PREFIX: &str = "ACCT#";
+pub(crate) const BREAKER_PREFIX: &str = "BREAKER#";
+pub(crate) const EVIDENCE_PREFIX: &str = "EVID#";
+pub(crate) const AUDIT_PREFIX: &str = "AUDIT#";
+/// The index partition that lists every directory.
+pub(crate) const DIRS: &str = "DIRS";
+
+pub(crate) fn dir_pk(dir: &DirectoryId) -> String {
+    format!("DIR#{dir}")
+}
+
+/// The fingerprint index's partition of one directory's users.
+pub(crate) fn fp_pk(dir: &DirectoryId) -> String {
+    format!("FP#{dir}")
+}
+
+pub(crate) fn user_sk(emp: &EmployeeId) -> String {
+    format!("{USER_PREFIX}{emp}")
+}
+
+pub(crate) fn outbox_sk(id: &EventId) -> String {
+    format!("{OUTBOX_PREFIX}{id}")
+}
+
+/// Target ids cannot contain `#`, so the first `#` after a prefix ends the target.
+pub(crate) fn pair_sk(prefix: &str, target: &TargetId, object_id: &str) -> String {
+    format!("{prefix}{target}#{object_id}")
+}
+
+/// The exclusive upper bound of the sort keys starting with `prefix`: the prefix with
+/// its last character raised by one (`USER#` -> `USER$`). Text compares bytewise
+/// (SQLite's BINARY collation), so `sk >= prefix AND sk < end` is a begins-with that
+/// the primary key's index serves as a range.
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    let last = chars.pop().expect("prefixes are not empty");
+    let next = char::from_u32(u32::from(last) + 1).expect("prefixes end in ASCII");
+    chars.push(next);
+    chars.into_iter().collect()
+}
+
+/// One item as written: its key and the attributes it has. Written whole with
+/// `INSERT OR REPLACE`, as DynamoDB's PutItem replaces an item whole.
+#[derive(Debug, Default)]
+pub(crate) struct Row {
+    pub pk: String,
+    pub sk: String,
+    pub data: Option<String>,
+    pub version: Option<i64>,
+    pub fp: Option<String>,
+    pub state: Option<&'static str>,
+    pub lc: Option<String>,
+    pub gsi1pk: Option<String>,
+    pub gsi1sk: Option<String>,
+    pub seq: Option<i64>,
+    pub status: Option<&'static str>,
+    pub expires_at: Option<i64>,
+    pub requested_at: Option<i64>,
+    pub holder: Option<String>,
+    pub lease_until: Option<i64>,
+    pub account_id: Option<String>,
+    pub captured_at: Option<String>,
+}
+
+impl Row {
+    /// An item with only its key.
+    pub(crate) fn new(pk: String, sk: String) -> Self {
+        Self {
+            pk,
+            sk,
+            ..Self::default()
+        }
+    }
+
+    /// Writes the item, replacing any item with the same key.
+    pub(crate) fn put(&self, conn: &Connection) -> Result<(), SqliteError> {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO items (pk, sk, data, version, fp, state, lc, gsi1pk, \
+             gsi1sk, seq, status, expires_at, requested_at, holder, lease_until, account_id, \
+             captured_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+             ?15, ?16, ?17)",
+        )?
+        .execute(params![
+            self.pk,
+            self.sk,
+            self.data,
+            self.version,
+            self.fp,
+            self.state,
+            self.lc,
+            self.gsi1pk,
+            self.gsi1sk,
+            self.seq,
+            self.status,
+            self.expires_at,
+            self.requested_at,
+            self.holder,
+            self.lease_until,
+            self.account_id,
+            self.captured_at,
+        ])?;
+        Ok(())
+    }
+}
+
+/// The stored version of an item, None when there is none.
+pub(crate) fn stored_version(
+    conn: &Connection,
+    pk: &str,
+    sk: &str,
+    what: &str,
+) -> Result<Option<u64>, SqliteError> {
+    let v: Option<Option<i64>> = conn
+        .prepare_cached("SELECT version FROM items WHERE pk = ?1 AND sk = ?2")?
+        .query_row(params![pk, sk], |r| r.get(0))
+        .optional()?;
+    match v {
+        None => Ok(None),
+        Some(v) => Ok(Some(to_version(v, what)?)),
+    }
+}
+
+/// Deletes one item; deleting a missing one is no error. Returns whether it existed.
+pub(crate) fn delete(conn: &Connection, pk: &str, sk: &str) -> Result<bool, SqliteError> {
+    let n = conn
+        .prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")?
+        .execute(params![pk, sk])?;
+    Ok(n > 0)
+}
+
+/// The `data` of one item.
+pub(crate) fn get_data(
+    conn: &Connection,
+    pk: &str,
+    sk: &str,
+) -> Result<Option<String>, SqliteError> {
+    let data: Option<Option<String>> = conn
+        .prepare_cached("SELECT data FROM items WHERE pk = ?1 AND sk = ?2")?
+        .query_row(params![pk, sk], |r| r.get(0))
+        .optional()?;
+    Ok(data.flatten())
+}
+
+/// The `data` of every item of `pk` whose sort key starts with `prefix`, in sort-key
+/// order.
+pub(crate) fn data_with_prefix(
+    conn: &Connection,
+    pk: &str,
+    prefix: &str,
+) -> Result<Vec<String>, SqliteError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT data FROM items WHERE pk = ?1 AND sk >= ?2 AND sk < ?3 ORDER BY sk",
+    )?;
+    let rows = stmt.query_map(params![pk, prefix, prefix_end(prefix)], |r| {
+        r.get::<_, Option<String>>(0)
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row?.unwrap_or_default());
+    }
+    Ok(out)
+}
+
+/// A version column as the ports' `u64`.
+pub(crate) fn to_version(v: Option<i64>, what: &str) -> Result<u64, SqliteError> {
+    v.and_then(|v| u64::try_from(v).ok())
+        .ok_or_else(|| corrupt(what, "no non-negative `version`"))
+}
+
+/// A port's `u64` version as a column value (SQLite integers are signed).
+pub(crate) fn from_version(v: u64, what: &str) -> Result<i64, SqliteError> {
+    i64::try_from(v).map_err(|_| corrupt(what, "version beyond what SQLite stores"))
+}
+
+/// A count for `LIMIT` (usize::MAX means "no limit").
+pub(crate) fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A time as unix nanoseconds (leases, refresh stamps compare at full precision).
+/// Times past 2262 do not fit and are clamped; no lease or request lasts that long.
+pub(crate) fn nanos(at: OffsetDateTime) -> i64 {
+    let n = at.unix_timestamp_nanos();
+    i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The inverse of [`nanos`].
+pub(crate) fn from_nanos(n: i64, what: &str) -> Result<OffsetDateTime, SqliteError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
+        .map_err(|_| corrupt(what, "time out of range"))
+}
+
+/// The value kept as JSON in an item's `data`.
+pub(crate) fn decode<T: DeserializeOwned>(json: &str, what: &str) -> Result<T, SqliteError> {
+    serde_json::from_str(json).map_err(|e| {
+        // serde's message can quote stored values (HR data); keep only the position.
+        corrupt(
+            what,
+            format!(
+                "`data` is not the expected JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T, what: &str) -> Result<String, SqliteError> {
+    serde_json::to_string(value).map_err(|e| corrupt(what, format!("cannot serialize: {e}")))
+}
+
+/// `status|YYYY-MM-DD|YYYY-MM-DD`, empty parts for absent values, as the DynamoDB
+/// store's `lc` attribute. A status containing `|` is dropped rather than mis-split.
+pub(crate) fn encode_lifecycle(l: &Lifecycle) -> String {
+    let status = l
+        .status
+        .as_deref()
+        .filter(|s| !s.contains('|'))
+        .unwrap_or("");
+    let date = |d: Option<time::Date>| d.map(|d| d.to_string()).unwrap_or_default();
+    format!(
+        "{status}|{}|{}",
+        date(l.hire_date),
+        date(l.termination_date)
+    )
+}
+
+/// The inverse of [`encode_lifecycle`]; unparsable parts read as absent.
+pub(crate) fn decode_lifecycle(text: &str) -> Lifecycle {
+    let mut parts = text.split('|');
+    let status = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let mut date = || {
+        parts
+            .next()
+            .and_then(|p| time::Date::parse(p, &format).ok())
+    };
+    let hire_date = date();
+    let termination_date = date();
+    Lifecycle {
+        status,
+        hire_date,
+        termination_date,
+    }
+}
+
+/// A user state from its stored name (the same as its serde name).
+pub(crate) fn parse_state(s: &str) -> Option<UserState> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_the_dynamodb_design() {
+        let d = DirectoryId::parse("acme").unwrap();
+        assert_eq!(dir_pk(&d), "DIR#acme");
+        assert_eq!(fp_pk(&d), "FP#acme");
+        assert_eq!(user_sk(&EmployeeId::parse("42").unwrap()), "USER#42");
+        let t = TargetId::parse("scim-okta").unwrap();
+        assert_eq!(
+            pair_sk(LEDGER_PREFIX, &t, "usr_1#x"),
+            "LEDGER#scim-okta#usr_1#x"
+        );
+    }
+
+    #[test]
+    fn a_prefix_range_holds_exactly_the_keys_with_that_prefix() {
+        let end = prefix_end("USER#");
+        assert_eq!(end, "USER$");
+        for inside in ["USER#", "USER#1", "USER#~~~", "USER#\u{10FFFF}"] {
+            assert!(inside >= "USER#" && inside < end.as_str(), "{inside}");
+        }
+        for outside in ["USER", "USER$", "USERS", "UTOP"] {
+            assert!(!(outside >= "USER#" && outside < end.as_str()), "{outside}");
+        }
+    }
+
+    #[test]
+    fn lifecycle_text_round_trips() {
+        let l = Lifecycle {
+            status: Some("Active".into()),
+            hire_date: Some(time::macros::date!(2024 - 03 - 01)),
+            termination_date: None,
+        };
+        assert_eq!(decode_lifecycle(&encode_lifecycle(&l)), l);
+        assert_eq!(decode_lifecycle("||"), Lifecycle::default());
+    }
+}
