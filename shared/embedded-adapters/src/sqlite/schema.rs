@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS fingerprints ON items (gsi1pk, gsi1sk, version, fp, state, lc)
     WHERE gsi1pk IS NOT NULL;
-CREATE INDEX IF NOT EXISTS outbox ON items (pk, seq) WHERE seq IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox ON items (pk, seq, sk) WHERE seq IS NOT NULL;
 CREATE TABLE IF NOT EXISTS audit (
     pk TEXT NOT NULL,
     sk TEXT NOT NULL,

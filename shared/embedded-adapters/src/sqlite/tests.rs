@@ -203,7 +203,10 @@ async fn a_file_that_is_not_a_database_is_a_typed_error() {
 }
 
 /// Throughput by hand: `cargo test -p embedded-adapters --release -- --ignored
-/// --nocapture ten_thousand`. Not an assertion: machines differ.
+/// --nocapture ten_thousand`. Not an assertion: machines differ. On the 2-core dev
+/// machine: 10,000 creates with one event each in 0.56 s (56 µs a write), 10,000
+/// updates in 0.66 s, the fingerprints of 10,000 users in 6 ms (debug build: 128 µs a
+/// write).
 #[tokio::test]
 #[ignore = "a measurement, run by hand"]
 async fn ten_thousand_users_with_their_events() {
@@ -241,4 +244,49 @@ async fn ten_thousand_users_with_their_events() {
          published: {outbox:?}",
         written / 10_000
     );
+}
+
+#[test]
+fn every_listing_is_served_by_an_index() {
+    let store = SqliteStore::in_memory();
+    let conn = store.writer.lock().unwrap();
+    let plan = |sql: &str| -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    };
+    let cases = [
+        (
+            "SELECT gsi1sk, version, fp, state, lc FROM items WHERE gsi1pk = 'FP#a' ORDER BY gsi1sk",
+            "COVERING INDEX fingerprints",
+        ),
+        (
+            "SELECT gsi1sk, data FROM items WHERE gsi1pk = 'DIRS' ORDER BY gsi1sk",
+            "INDEX fingerprints",
+        ),
+        (
+            "SELECT sk, data FROM items WHERE pk = 'DIR#a' AND seq IS NOT NULL ORDER BY seq, sk LIMIT 10",
+            "INDEX outbox",
+        ),
+        (
+            "SELECT COALESCE(MAX(seq), 0) FROM items WHERE pk = 'DIR#a' AND seq IS NOT NULL",
+            "INDEX outbox",
+        ),
+        (
+            "SELECT data FROM items WHERE pk = 'DIR#a' AND sk >= 'USER#' AND sk < 'USER$' ORDER BY sk",
+            "INDEX sqlite_autoindex_items_1 (pk=? AND sk>? AND sk<?)",
+        ),
+        (
+            "SELECT data FROM audit WHERE pk = 'DIR#a' ORDER BY sk DESC LIMIT 5",
+            "INDEX sqlite_autoindex_audit_1 (pk=?)",
+        ),
+    ];
+    for (sql, expected) in cases {
+        let p = plan(sql);
+        assert!(p.contains(expected), "{sql}\n  plan: {p}");
+        assert!(
+            !p.contains("TEMP B-TREE"),
+            "{sql} sorts outside an index: {p}"
+        );
+    }
 }
