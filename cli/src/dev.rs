@@ -21,8 +21,7 @@ use domain::{
     TargetFilter, TargetId, TargetKind,
 };
 use embedded_adapters::{
-    FileSecrets, FileStore, InProcessBus, InProcessForeignBus, InProcessRetryQueue,
-    InProcessScheduler,
+    FileSecrets, InProcessBus, InProcessForeignBus, InProcessRetryQueue, InProcessScheduler,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{DirectorySecrets, SecretStore, Store, SystemClock, TargetSecrets};
@@ -110,7 +109,10 @@ struct Demo {
 /// Runs the local stack until Ctrl-C (or after the first sync with `--once`).
 pub async fn run(args: DevArgs) -> Result<(), DevError> {
     tokio::fs::create_dir_all(&args.data_dir).await?;
-    let store: Arc<dyn Store> = Arc::new(FileStore::open(args.data_dir.join("store.json")).await?);
+    let store: Arc<dyn Store> = Arc::new(
+        crate::stack::open_local_store(&args.data_dir)
+            .map_err(|e| DevError::Handler(e.to_string()))?,
+    );
     let secrets: Arc<dyn SecretStore> =
         Arc::new(FileSecrets::open(args.data_dir.join("secrets.json")));
     let pid_path = args.data_dir.join(crate::stack::DEV_PID_FILE);

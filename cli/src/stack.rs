@@ -14,7 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use domain::ChangeEvent;
-use embedded_adapters::{FileSecrets, FileStore, InProcessRetryQueue, InProcessScheduler};
+use embedded_adapters::{FileSecrets, InProcessRetryQueue, InProcessScheduler, SqliteStore};
 use ports::{BusError, EventBus, PublishOutcome, Scheduler, SecretStore, Store, SystemClock};
 use sync_engine::Engine;
 
@@ -67,6 +67,28 @@ impl EventBus for DeferredBus {
     }
 }
 
+/// The local store's database in a data directory (SQLite: `dev` and CLI commands in
+/// other terminals may use it at once).
+pub const STORE_FILE: &str = "store.db";
+
+/// Where versions before the SQLite store kept the local state, all in one JSON file.
+pub const OLD_STORE_FILE: &str = "store.json";
+
+/// Opens the local store under `data_dir`. A data directory of an earlier version
+/// (`store.json` and no `store.db`) is refused with what to do, rather than silently
+/// starting empty beside it.
+pub fn open_local_store(data_dir: &Path) -> Result<SqliteStore, CliError> {
+    if data_dir.join(OLD_STORE_FILE).exists() && !data_dir.join(STORE_FILE).exists() {
+        return Err(CliError::Usage(format!(
+            "{} holds a store from an earlier version ({OLD_STORE_FILE}), which this version \
+             does not read; move the directory aside (e.g. `mv {0} {0}.old`) and run \
+             `bamboohr-sync dev --demo` again, or connect your directories again",
+            data_dir.display()
+        )));
+    }
+    Ok(SqliteStore::open(data_dir.join(STORE_FILE))?)
+}
+
 /// The file `dev` holds while it runs (its process id).
 pub const DEV_PID_FILE: &str = "dev.pid";
 
@@ -102,7 +124,7 @@ impl Stack {
     /// The local stack under `data_dir`.
     pub async fn local(data_dir: &Path) -> Result<Self, CliError> {
         ensure_dev_not_running(data_dir)?;
-        let store: Arc<dyn Store> = Arc::new(FileStore::open(data_dir.join("store.json")).await?);
+        let store: Arc<dyn Store> = Arc::new(open_local_store(data_dir)?);
         let secrets: Arc<dyn SecretStore> =
             Arc::new(FileSecrets::open(data_dir.join("secrets.json")));
         // The same retry queue `dev` runs: dead letters are counted and re-driven here,

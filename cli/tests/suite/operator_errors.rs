@@ -219,6 +219,32 @@ async fn secrets_never_appear_in_argv_output_logs_or_the_store() {
     for secret in [KEY, WHSEC, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] {
         assert!(!captured.contains(secret), "{secret} leaked");
     }
-    let store = std::fs::read_to_string(data.path().join("store.json")).unwrap();
-    assert!(!store.contains(KEY) && !store.contains(WHSEC));
+    // The store's database and its write-ahead log, as bytes: no secret in either.
+    for entry in std::fs::read_dir(data.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("store.db"))
+        {
+            let bytes = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            assert!(!bytes.contains(KEY) && !bytes.contains(WHSEC), "{path:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_data_directory_of_an_earlier_version_is_refused_with_what_to_do() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("store.json"), "{}").unwrap();
+    let o = cli(data.path(), &["users", "list", "acme"], &[], "").await;
+    assert!(!o.status.success());
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("store.json") && err.contains("move the directory aside"),
+        "{err}"
+    );
+    assert!(
+        !data.path().join("store.db").exists(),
+        "nothing is created beside the old store"
+    );
 }
