@@ -33,6 +33,7 @@ use sync_engine::Engine;
 use tokio::sync::mpsc;
 
 use crate::error::DevError;
+use crate::output::Output;
 use crate::receiver::Receiver;
 
 /// Options of `bamboohr-sync dev`.
@@ -59,6 +60,9 @@ pub struct DevArgs {
     /// Exit after the first sync has been delivered.
     #[arg(long)]
     once: bool,
+    /// Print nothing but errors (with `--output json`, only the JSON summary).
+    #[arg(long)]
+    quiet: bool,
     /// Connect this real BambooHR company first (as `directories connect` does; the
     /// API key from $BAMBOOHR_API_KEY or, with --secret-stdin, stdin), then serve it.
     #[arg(long, conflicts_with = "demo")]
@@ -106,8 +110,48 @@ struct Demo {
     _simulator: bamboohr_simulator::SimServer,
 }
 
+/// Deliveries the demo prints one line each before it shows progress instead.
+const EVENT_LINES: usize = 20;
+
+/// Where the local stack's messages go: text for people (unless `--quiet`), or, with
+/// `--output json`, one JSON summary for scripts; progress only on a terminal.
+struct Console {
+    human: bool,
+}
+
+impl Console {
+    fn new(args: &DevArgs, mode: Output) -> Self {
+        Self {
+            human: mode == Output::Human && !args.quiet,
+        }
+    }
+
+    /// One line for people.
+    fn say(&self, line: impl std::fmt::Display) {
+        if self.human {
+            println!("{line}");
+        }
+    }
+
+    /// A progress bar of `total` events delivered (drawn only on a terminal).
+    fn progress(&self, total: usize) -> indicatif::ProgressBar {
+        if !self.human {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} delivering {pos}/{len} events [{elapsed_precise}] {wide_bar}",
+            )
+            .expect("the template is static and valid"),
+        );
+        bar
+    }
+}
+
 /// Runs the local stack until Ctrl-C (or after the first sync with `--once`).
-pub async fn run(args: DevArgs) -> Result<(), DevError> {
+pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
+    let console = Console::new(&args, mode);
     tokio::fs::create_dir_all(&args.data_dir).await?;
     let store: Arc<dyn Store> = Arc::new(
         crate::stack::open_local_store(&args.data_dir)
@@ -175,43 +219,85 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
 
     match &demo {
         Some(d) => {
-            println!("bamboohr-sync dev (demo)");
-            println!("  BambooHR simulator : {}", d.simulator_url);
-            println!("  webhook endpoint   : {webhook_base}/{}", d.directory_id);
-            println!("  receiving app      : {}", d.receiver.url);
+            console.say("bamboohr-sync dev (demo)");
+            console.say(format!("  BambooHR simulator : {}", d.simulator_url));
+            console.say(format!(
+                "  webhook endpoint   : {webhook_base}/{}",
+                d.directory_id
+            ));
+            console.say(format!("  receiving app      : {}", d.receiver.url));
+            d.receiver
+                .print_next(if console.human { EVENT_LINES } else { 0 });
         }
         None => {
-            println!("bamboohr-sync dev");
-            println!("  webhook endpoint   : {webhook_base}/<directory id>");
+            console.say("bamboohr-sync dev");
+            console.say(format!(
+                "  webhook endpoint   : {webhook_base}/<directory id>"
+            ));
         }
     }
-    println!("  data directory     : {}", args.data_dir.display());
-    println!();
+    console.say(format!(
+        "  data directory     : {}",
+        args.data_dir.display()
+    ));
+    console.say("");
 
     if let Some(d) = &demo {
-        let before = d.receiver.received().len();
+        let before = d.receiver.count();
         let already = dispatched.load(Ordering::SeqCst);
         let request = SyncRequest {
             directory_id: d.directory_id.clone(),
             mode: SyncMode::Full,
         };
-        let published = sync_once(&engine, &request).await?;
-        wait_for_dispatch(&dispatched, already + published).await;
-        let delivered = d.receiver.received().len() - before;
-        println!("first sync delivered {delivered} events to the receiving app");
+        let run = sync_once(&engine, &request, &console).await?;
+        let published = run.counts.events_published as usize;
+        let bar = console.progress(published);
+        wait_for_dispatch(&dispatched, already, published, &bar).await;
+        bar.finish_and_clear();
+        let delivered = d.receiver.count() - before;
+        if delivered > EVENT_LINES {
+            console.say(format!(
+                "  ({} more deliveries not printed)",
+                delivered - EVENT_LINES
+            ));
+        }
+        console.say(format!(
+            "first sync delivered {delivered} events to the receiving app"
+        ));
+        if mode == Output::Json {
+            let c = &run.counts;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "directoryId": d.directory_id,
+                    "employeesSeen": c.seen,
+                    "created": c.created,
+                    "updated": c.updated,
+                    "unchanged": c.unchanged,
+                    "skipped": c.skipped,
+                    "eventsPublished": c.events_published,
+                    "eventsDelivered": delivered,
+                })
+            );
+        }
+        // After the first sync, each change is worth its own line again.
+        d.receiver
+            .print_next(if console.human { usize::MAX } else { 0 });
         if args.once {
             return Ok(());
         }
     }
-    println!(
+    console.say(format!(
         "serving; checking schedules every {}s; Ctrl-C to stop",
         args.poll_seconds
-    );
+    ));
     let scheduler = InProcessScheduler::new();
     if args.once && demo.is_none() {
         let already = dispatched.load(Ordering::SeqCst);
-        let published = run_due(&engine, &scheduler).await?;
-        wait_for_dispatch(&dispatched, already + published).await;
+        let published = run_due(&engine, &scheduler, &console).await?;
+        let bar = console.progress(published);
+        wait_for_dispatch(&dispatched, already, published, &bar).await;
+        bar.finish_and_clear();
         return Ok(());
     }
     let mut ticker = tokio::time::interval(Duration::from_secs(args.poll_seconds.max(1)));
@@ -229,16 +315,16 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
             _ = ticker.tick() => {
                 if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
                     last_sweep = Some(std::time::Instant::now());
-                    if let Err(e) = sweep(&engine, retention).await {
+                    if let Err(e) = sweep(&engine, retention, &console).await {
                         eprintln!("sweep failed: {e}");
                     }
                 }
-                if let Err(e) = run_due(&engine, &scheduler).await {
+                if let Err(e) = run_due(&engine, &scheduler, &console).await {
                     eprintln!("scheduled sync failed: {e}");
                 }
             }
             _ = tokio::signal::ctrl_c() => {
-                println!("stopping");
+                console.say("stopping");
                 return Ok(());
             }
         }
@@ -249,7 +335,11 @@ pub async fn run(args: DevArgs) -> Result<(), DevError> {
 /// `reconcile_directory_schedule` does on AWS after each change), then runs what is
 /// due now through the poller handler, as EventBridge Scheduler would.
 /// Returns how many events the runs published.
-async fn run_due(engine: &Engine, scheduler: &InProcessScheduler) -> Result<usize, DevError> {
+async fn run_due(
+    engine: &Engine,
+    scheduler: &InProcessScheduler,
+    console: &Console,
+) -> Result<usize, DevError> {
     for d in engine.store.list_directories().await? {
         sync_engine::operate::schedule::reconcile_directory_schedule(scheduler, &d)
             .await
@@ -257,7 +347,10 @@ async fn run_due(engine: &Engine, scheduler: &InProcessScheduler) -> Result<usiz
     }
     let mut published = 0;
     for request in scheduler.due(time::OffsetDateTime::now_utc()) {
-        published += sync_once(engine, &request).await?;
+        published += sync_once(engine, &request, console)
+            .await?
+            .counts
+            .events_published as usize;
     }
     Ok(published)
 }
@@ -328,7 +421,7 @@ async fn start_demo(
     );
     let signing = WebhookSecret::parse(&SecretString::from(whsec.clone()))
         .map_err(|e| DevError::Handler(e.to_string()))?;
-    let receiver = Receiver::start(signing, false).await?;
+    let receiver = Receiver::start(signing, EVENT_LINES).await?;
 
     let webhook_key = hex_key();
     let directory_id = DirectoryId::parse(DEMO_DIRECTORY).expect("static id is valid");
@@ -416,49 +509,77 @@ const SWEEP_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Runs the poller's sweep (`{"sweep": true}`) as the stack's daily schedule would,
 /// and prints what it found.
-async fn sweep(engine: &Engine, retention: RevokedRetention) -> Result<(), DevError> {
+async fn sweep(
+    engine: &Engine,
+    retention: RevokedRetention,
+    console: &Console,
+) -> Result<(), DevError> {
     let poller = poller::Poller::new(engine.clone()).with_revoked_retention(retention);
     let payload = serde_json::json!({ "sweep": true });
     let response = poller::handler(&poller, LambdaEvent::new(payload, Context::default()))
         .await
         .map_err(|e| DevError::Handler(e.to_string()))?;
     for id in &response.purged {
-        println!(
+        console.say(format!(
             "purged revoked directory {id} ({} days after it was revoked)",
             retention.in_days()
-        );
+        ));
     }
     for id in &response.stale {
-        println!("directory {id} is stale");
+        console.say(format!("directory {id} is stale"));
     }
     Ok(())
 }
 
 /// Runs the poller handler once, as the schedule would, and prints its report.
-async fn sync_once(engine: &Engine, request: &SyncRequest) -> Result<usize, DevError> {
+async fn sync_once(
+    engine: &Engine,
+    request: &SyncRequest,
+    console: &Console,
+) -> Result<domain::SyncRun, DevError> {
     let id = &request.directory_id;
     let payload = serde_json::to_value(request).expect("a sync request serializes");
     let poller = poller::Poller::new(engine.clone());
     let response = poller::handler(&poller, LambdaEvent::new(payload, Context::default()))
         .await
         .map_err(|e| DevError::Handler(e.to_string()))?;
-    let Some(run) = &response.run else {
+    let Some(run) = response.run else {
         return Err(DevError::Handler(format!("directory {id} was not synced")));
     };
     let r = &run.counts;
-    println!(
+    console.say(format!(
         "sync: {} employees seen, {} created, {} updated, {} unchanged, {} skipped, {} events published",
         r.seen, r.created, r.updated, r.unchanged, r.skipped, r.events_published
-    );
+    ));
     for s in &run.skipped {
-        println!("  skipped employee {}: {}", s.employee_id, s.reason);
+        console.say(format!(
+            "  skipped employee {}: {}",
+            s.employee_id, s.reason
+        ));
     }
-    Ok(r.events_published as usize)
+    Ok(run)
 }
 
-async fn wait_for_dispatch(dispatched: &AtomicUsize, target: usize) {
-    for _ in 0..300 {
-        if dispatched.load(Ordering::SeqCst) >= target {
+/// Waits until `count` more events than `already` were dispatched, showing progress;
+/// gives up only when nothing moved for 30 s (a large company takes as long as it
+/// takes, a stuck one does not hang `--once`).
+async fn wait_for_dispatch(
+    dispatched: &AtomicUsize,
+    already: usize,
+    count: usize,
+    bar: &indicatif::ProgressBar,
+) {
+    const STALL: Duration = Duration::from_secs(30);
+    let mut last = (dispatched.load(Ordering::SeqCst), std::time::Instant::now());
+    loop {
+        let now = dispatched.load(Ordering::SeqCst);
+        bar.set_position(now.saturating_sub(already).min(count) as u64);
+        if now >= already + count {
+            return;
+        }
+        if now != last.0 {
+            last = (now, std::time::Instant::now());
+        } else if last.1.elapsed() > STALL {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -45,7 +45,7 @@ pub struct Cli {
 /// stdin from `input`.
 pub async fn run(cli: Cli, out: &mut dyn Write, input: &mut dyn BufRead) -> Result<(), CliError> {
     match cli.command {
-        Command::Dev(args) => dev::run(args).await.map_err(CliError::from),
+        Command::Dev(args) => dev::run(args, cli.output).await.map_err(CliError::from),
         command => {
             let stack = match &cli.stack {
                 Some(name) => stack::Stack::deployed(name).await?,
