@@ -69,8 +69,9 @@ fn nanos(d: Duration) -> i64 {
 }
 
 impl SqliteChangeQueue {
-    /// The queue in `db`; visibility is measured on `clock`.
-    pub fn new(db: Arc<QueueDb>, clock: Arc<dyn Clock>) -> Self {
+    /// The queue in an open database (shared with the retry queue and scheduler);
+    /// visibility is measured on `clock`.
+    pub fn from_db(db: Arc<QueueDb>, clock: Arc<dyn Clock>) -> Self {
         Self {
             db,
             clock,
@@ -86,12 +87,15 @@ impl SqliteChangeQueue {
         path: impl AsRef<std::path::Path>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, BusError> {
-        Ok(Self::new(QueueDb::open(path).map_err(unavailable)?, clock))
+        Ok(Self::from_db(
+            QueueDb::open(path).map_err(unavailable)?,
+            clock,
+        ))
     }
 
     /// A queue in memory, for tests.
     pub fn in_memory(clock: Arc<dyn Clock>) -> Self {
-        Self::new(
+        Self::from_db(
             QueueDb::in_memory().expect("an in-memory database opens"),
             clock,
         )

@@ -230,3 +230,34 @@ async fn a_wait_with_nothing_to_receive_ends_empty_at_its_deadline() {
         .unwrap();
     assert!(got.is_empty());
 }
+
+#[tokio::test]
+async fn a_consumer_sees_what_another_connection_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("queues.db");
+    // Two connections to one file, as two processes (or `dev` and a CLI command) have.
+    let producer = SqliteChangeQueue::open(&path, Arc::new(SystemClock)).unwrap();
+    let consumer = SqliteChangeQueue::open(&path, Arc::new(SystemClock))
+        .unwrap()
+        .with_poll_interval(Duration::from_millis(20));
+    producer.publish(&[ev("usr_1", 1)]).await.unwrap();
+    let got = consumer
+        .receive_wait(10, LEASE, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(versions(&got), vec![("usr_1".into(), 1)]);
+    consumer.ack(&receipts(&got)).unwrap();
+    assert_eq!(producer.depth().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_queues_share_one_database() {
+    let db = QueueDb::in_memory().unwrap();
+    let changes = SqliteChangeQueue::from_db(db.clone(), Arc::new(SystemClock));
+    let retries = crate::InProcessRetryQueue::from_db(db.clone(), Arc::new(SystemClock));
+    let scheduler = crate::InProcessScheduler::from_db(db);
+    changes.publish(&[ev("usr_1", 1)]).await.unwrap();
+    assert_eq!(changes.depth().unwrap(), 1);
+    assert_eq!(retries.waiting(), 0);
+    assert_eq!(scheduler.pending_once(), 0);
+}
