@@ -17,11 +17,11 @@ use bamboohr_simulator::{SimConfig, Simulator};
 use base64::Engine as _;
 use clap::Args;
 use domain::{
-    ChangeEvent, Directory, DirectoryId, DirectoryState, SyncMode, SyncRequest, Target,
-    TargetFilter, TargetId, TargetKind,
+    Directory, DirectoryId, DirectoryState, SyncMode, SyncRequest, Target, TargetFilter, TargetId,
+    TargetKind,
 };
 use embedded_adapters::{
-    FileSecrets, InProcessBus, InProcessForeignBus, InProcessRetryQueue, InProcessScheduler,
+    FileSecrets, InProcessForeignBus, InProcessRetryQueue, InProcessScheduler, SqliteChangeQueue,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{DirectorySecrets, SecretStore, Store, SystemClock, TargetSecrets};
@@ -30,7 +30,6 @@ use secrecy::SecretString;
 use sync_engine::operate::retention::RevokedRetention;
 use sync_engine::signing::WebhookSecret;
 use sync_engine::Engine;
-use tokio::sync::mpsc;
 
 use crate::error::DevError;
 use crate::output::Output;
@@ -92,16 +91,6 @@ fn random_bytes(n: usize) -> Vec<u8> {
     b
 }
 
-/// Removes the process-id file when the stack stops, so CLI commands may use the data
-/// directory again.
-struct PidFile(PathBuf);
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// What the demo set up.
 struct Demo {
     directory_id: DirectoryId,
@@ -152,28 +141,41 @@ impl Console {
 /// Runs the local stack until Ctrl-C (or after the first sync with `--once`).
 pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
     let console = Console::new(&args, mode);
-    tokio::fs::create_dir_all(&args.data_dir).await?;
+    // One `dev` per data directory: an OS file lock, released when this process ends
+    // however it ends. CLI commands in other terminals need no lock (SQLite
+    // coordinates their writes).
+    let _lock = embedded_adapters::DataDirLock::acquire(&args.data_dir)
+        .map_err(|e| DevError::Handler(e.to_string()))?;
     let store: Arc<dyn Store> = Arc::new(
         crate::stack::open_local_store(&args.data_dir)
             .map_err(|e| DevError::Handler(e.to_string()))?,
     );
     let secrets: Arc<dyn SecretStore> =
         Arc::new(FileSecrets::open(args.data_dir.join("secrets.json")));
-    let pid_path = args.data_dir.join(crate::stack::DEV_PID_FILE);
-    tokio::fs::write(&pid_path, std::process::id().to_string()).await?;
-    let _pid = PidFile(pid_path);
-    let (bus, bus_rx) = InProcessBus::new();
+    let queues = crate::stack::local_queue_db(&args.data_dir)
+        .map_err(|e| DevError::Handler(e.to_string()))?;
+    // The change queue stands where SQS FIFO stands on AWS: an event is published
+    // (and leaves the outbox) only once it is in the database, and leaves the queue
+    // only once the dispatcher handled it, so a crash at any point loses nothing.
+    let changes = Arc::new(SqliteChangeQueue::from_db(
+        queues.clone(),
+        Arc::new(SystemClock),
+    ));
+    // Whoever leased changes before this process took the lock has died.
+    changes
+        .release_leases()
+        .map_err(|e| DevError::Handler(e.to_string()))?;
     // Failed deliveries wait in the data directory's retry queue (run by
     // `retry_loop`), as they wait in the SQS retry queue on AWS: they and the dead
     // letters outlive this process, and `status` and `replay dead-letters` read them.
     let retry_queue = Arc::new(
-        crate::stack::local_retry_queue(&args.data_dir)
+        crate::stack::retry_queue_in(queues.clone(), &args.data_dir)
             .map_err(|e| std::io::Error::other(e.to_string()))?,
     );
     let engine = Engine::new(
         store.clone(),
         secrets.clone(),
-        Arc::new(bus),
+        changes.clone(),
         Arc::new(SystemClock),
     )
     .with_retry_queue(retry_queue.clone())
@@ -194,7 +196,7 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
 
     // Dispatcher: drains the in-process bus through the dispatcher handler.
     let dispatched = Arc::new(AtomicUsize::new(0));
-    tokio::spawn(dispatch_loop(engine.clone(), bus_rx, dispatched.clone()));
+    tokio::spawn(dispatch_loop(engine.clone(), changes, dispatched.clone()));
     tokio::spawn(retry_loop(engine.clone(), retry_queue));
 
     // Webhook endpoint.
@@ -291,7 +293,7 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
         "serving; checking schedules every {}s; Ctrl-C to stop",
         args.poll_seconds
     ));
-    let scheduler = InProcessScheduler::new();
+    let scheduler = InProcessScheduler::from_db(queues);
     if args.once && demo.is_none() {
         let already = dispatched.load(Ordering::SeqCst);
         let published = run_due(&engine, &scheduler, &console).await?;
@@ -608,53 +610,80 @@ async fn retry_loop(engine: Engine, queue: Arc<InProcessRetryQueue>) {
     }
 }
 
+/// How long a received change stays with this process: a change whose dispatch never
+/// finished (the process died) is received again after it, or at once by the next
+/// `dev` (which takes back every lease at start).
+const CHANGE_LEASE: Duration = Duration::from_secs(120);
+
+/// Receipts of a failed change are tried again after this many seconds times the
+/// times it was received, up to five minutes; it stays in the queue until it goes.
+const CHANGE_RETRY_STEP: u64 = 2;
+
+/// Feeds the change queue to the dispatcher handler in SQS-shaped batches, as the
+/// queue's event source mapping does on AWS: a handled change is acknowledged, a
+/// failed one comes back later. Counts handled changes (and changes that failed five
+/// times, which stay queued) so `--once` knows when the first sync is through.
 async fn dispatch_loop(
     engine: Engine,
-    mut rx: mpsc::UnboundedReceiver<ChangeEvent>,
+    queue: Arc<SqliteChangeQueue>,
     dispatched: Arc<AtomicUsize>,
 ) {
-    let mut n = 0usize;
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < 10 {
-            match rx.try_recv() {
-                Ok(e) => batch.push(e),
-                Err(_) => break,
+    loop {
+        let batch = match queue
+            .receive_wait(10, CHANGE_LEASE, Duration::from_secs(1))
+            .await
+        {
+            Ok(batch) => batch,
+            Err(e) => {
+                eprintln!("the change queue could not be read ({e}); trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let mut sqs = SqsEvent::default();
+        sqs.records = batch
+            .iter()
+            .map(|r| dispatcher::change_queue_message(&r.event, &r.receipt))
+            .collect();
+        // The handler names failed messages by their message id, the event id.
+        let failed: Vec<String> =
+            match dispatcher::handler(&engine, LambdaEvent::new(sqs, Context::default())).await {
+                Ok(resp) => resp
+                    .batch_item_failures
+                    .into_iter()
+                    .map(|f| f.item_identifier)
+                    .collect(),
+                Err(_) => batch.iter().map(|r| r.event.id.to_string()).collect(),
+            };
+        let (bad, good): (Vec<_>, Vec<_>) = batch
+            .iter()
+            .partition(|r| failed.contains(&r.event.id.to_string()));
+        let done: Vec<String> = good.iter().map(|r| r.receipt.clone()).collect();
+        if let Err(e) = queue.ack(&done) {
+            // Not acknowledged: the changes come back and are handled again, which the
+            // ledger makes harmless.
+            eprintln!("handled changes could not be acknowledged ({e})");
+        }
+        let mut settled = done.len();
+        for r in &bad {
+            let delay = (CHANGE_RETRY_STEP * u64::from(r.receive_count)).min(300);
+            if let Err(e) = queue
+                .change_visibility(std::slice::from_ref(&r.receipt), Duration::from_secs(delay))
+            {
+                eprintln!(
+                    "a failed change could not be put back ({e}); it returns after its lease"
+                );
+            }
+            if r.receive_count >= 5 {
+                settled += 1;
             }
         }
-        let mut pending = batch;
-        for attempt in 1..=5u64 {
-            let mut sqs = SqsEvent::default();
-            sqs.records = pending
-                .iter()
-                .map(|e| {
-                    n += 1;
-                    dispatcher::change_queue_message(e, &format!("local-{n}"))
-                })
-                .collect();
-            let failed: Vec<String> =
-                match dispatcher::handler(&engine, LambdaEvent::new(sqs, Context::default())).await
-                {
-                    Ok(resp) => resp
-                        .batch_item_failures
-                        .into_iter()
-                        .map(|f| f.item_identifier)
-                        .collect(),
-                    Err(_) => pending.iter().map(|e| e.id.to_string()).collect(),
-                };
-            let done = pending.len() - failed.len();
-            dispatched.fetch_add(done, Ordering::SeqCst);
-            pending.retain(|e| failed.contains(&e.id.to_string()));
-            if pending.is_empty() {
-                break;
-            }
-            eprintln!(
-                "{} deliveries failed; retrying (attempt {attempt})",
-                pending.len()
-            );
-            tokio::time::sleep(Duration::from_secs(attempt)).await;
+        if !bad.is_empty() {
+            eprintln!("{} changes failed; they are tried again", bad.len());
         }
-        // What still failed after the local retries is counted, so `--once` does not hang.
-        dispatched.fetch_add(pending.len(), Ordering::SeqCst);
+        dispatched.fetch_add(settled, Ordering::SeqCst);
     }
 }

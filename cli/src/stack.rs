@@ -14,7 +14,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use domain::ChangeEvent;
-use embedded_adapters::{FileSecrets, InProcessRetryQueue, InProcessScheduler, SqliteStore};
+use embedded_adapters::{
+    FileSecrets, InProcessRetryQueue, InProcessScheduler, QueueDb, SqliteStore,
+};
 use ports::{BusError, EventBus, PublishOutcome, Scheduler, SecretStore, Store, SystemClock};
 use sync_engine::Engine;
 
@@ -89,53 +91,53 @@ pub fn open_local_store(data_dir: &Path) -> Result<SqliteStore, CliError> {
     Ok(SqliteStore::open(data_dir.join(STORE_FILE))?)
 }
 
-/// The file `dev` holds while it runs (its process id).
-pub const DEV_PID_FILE: &str = "dev.pid";
+/// Where versions before the queue database kept the local retry queue (JSON); its
+/// waiting retries and dead letters are imported into the database once.
+pub const OLD_RETRY_QUEUE_FILE: &str = "retry-queue.json";
 
-/// The local retry queue's file: failed deliveries waiting for their next attempt and
-/// the dead letters, kept between `dev` runs as SQS keeps them on AWS.
-pub const RETRY_QUEUE_FILE: &str = "retry-queue.json";
-
-/// The local stack's retry queue in `data_dir`.
-pub fn local_retry_queue(data_dir: &Path) -> Result<InProcessRetryQueue, BusError> {
-    InProcessRetryQueue::open(data_dir.join(RETRY_QUEUE_FILE), Arc::new(SystemClock))
+/// The data directory's queue database (`queues.db`: the change queue, the retry
+/// queue and the schedules), shared by `dev` and CLI commands in other terminals.
+pub fn local_queue_db(data_dir: &Path) -> Result<Arc<QueueDb>, BusError> {
+    QueueDb::open_in_data_dir(data_dir).map_err(|e| BusError::Unavailable {
+        reason: e.to_string(),
+    })
 }
 
-/// Refuses to open the local store while a `dev` process has it: the file store is
-/// one process's, and two writers would lose each other's changes.
-fn ensure_dev_not_running(data_dir: &Path) -> Result<(), CliError> {
-    let Ok(text) = std::fs::read_to_string(data_dir.join(DEV_PID_FILE)) else {
-        return Ok(());
-    };
-    let Ok(pid) = text.trim().parse::<u32>() else {
-        return Ok(());
-    };
-    let alive = Path::new("/proc").join(pid.to_string()).exists();
-    if alive && pid != std::process::id() {
-        return Err(CliError::Usage(format!(
-            "the dev stack (pid {pid}) is using {}; stop it first (Ctrl-C), then run this command",
-            data_dir.display()
-        )));
+/// The local stack's retry queue in `data_dir`'s queue database.
+pub fn local_retry_queue(data_dir: &Path) -> Result<InProcessRetryQueue, BusError> {
+    retry_queue_in(local_queue_db(data_dir)?, data_dir)
+}
+
+/// The retry queue in the queue database `db` of `data_dir`; an earlier version's
+/// JSON retry queue is imported into it once.
+pub fn retry_queue_in(db: Arc<QueueDb>, data_dir: &Path) -> Result<InProcessRetryQueue, BusError> {
+    let queue = InProcessRetryQueue::from_db(db, Arc::new(SystemClock));
+    let old = data_dir.join(OLD_RETRY_QUEUE_FILE);
+    if old.exists() {
+        queue.import_json(&old)?;
     }
-    Ok(())
+    Ok(queue)
 }
 
 impl Stack {
     /// The local stack under `data_dir`.
     pub async fn local(data_dir: &Path) -> Result<Self, CliError> {
-        ensure_dev_not_running(data_dir)?;
+        // No check for a running `dev`: the store and the queues are SQLite databases,
+        // which coordinate writers from several processes.
         let store: Arc<dyn Store> = Arc::new(open_local_store(data_dir)?);
         let secrets: Arc<dyn SecretStore> =
             Arc::new(FileSecrets::open(data_dir.join("secrets.json")));
         // The same retry queue `dev` runs: dead letters are counted and re-driven here,
         // re-driven ones are attempted by the next `dev` run.
-        let retry =
-            Arc::new(local_retry_queue(data_dir).map_err(|e| CliError::Usage(e.to_string()))?);
+        let db = local_queue_db(data_dir).map_err(|e| CliError::Usage(e.to_string()))?;
+        let retry = Arc::new(
+            retry_queue_in(db.clone(), data_dir).map_err(|e| CliError::Usage(e.to_string()))?,
+        );
         let engine = Engine::new(store, secrets, Arc::new(DeferredBus), Arc::new(SystemClock))
             .with_retry_queue(retry);
         Ok(Self {
             engine,
-            scheduler: Arc::new(InProcessScheduler::new()),
+            scheduler: Arc::new(InProcessScheduler::from_db(db)),
             actor: local_actor(),
             webhook_base_url: None,
         })

@@ -54,7 +54,7 @@ fn dev_without_demo_explains_what_to_do_and_exits_non_zero() {
 }
 
 /// Kills the demo when the test ends, however it ends.
-struct Running(std::process::Child);
+pub(crate) struct Running(pub(crate) std::process::Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -64,7 +64,7 @@ impl Drop for Running {
 }
 
 /// Lines the demo prints, until `pred` matches one (or 60 s pass).
-fn wait_for(
+pub(crate) fn wait_for(
     lines: &std::sync::mpsc::Receiver<String>,
     seen: &mut Vec<String>,
     pred: impl Fn(&str) -> bool,
@@ -85,7 +85,7 @@ fn wait_for(
 }
 
 /// A minimal HTTP/1.1 request to the simulator's control API; the status code.
-fn http(base: &str, method: &str, path: &str, body: &str) -> u16 {
+pub(crate) fn http(base: &str, method: &str, path: &str, body: &str) -> u16 {
     use std::io::{Read, Write};
     let host = base.trim_start_matches("http://").trim_end_matches('/');
     let mut s = std::net::TcpStream::connect(host).unwrap();
@@ -162,16 +162,54 @@ fn the_running_demo_applies_a_simulator_webhook_and_delivers_the_change() {
     });
     assert!(delivered.contains(" v2 "), "{delivered}");
 
-    // While the demo holds the data directory, commands refuse to write beside it.
-    let busy = Command::new(env!("CARGO_BIN_EXE_bamboohr-sync"))
-        .arg("--local-data-dir")
+    // While the demo serves, commands from another process read and write the same
+    // data directory (SQLite coordinates them).
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_bamboohr-sync"))
+            .arg("--local-data-dir")
+            .arg(dir.path())
+            .args(args)
+            .env(
+                "BAMBOOHR_SYNC_TARGET_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            )
+            .output()
+            .unwrap()
+    };
+    let users = cli(&["--output", "json", "users", "list", "demo"]);
+    assert!(users.status.success(), "{users:?}");
+    let users: serde_json::Value = serde_json::from_slice(&users.stdout).unwrap();
+    assert_eq!(users.as_array().map(Vec::len), Some(5), "{users}");
+    let added = cli(&[
+        "targets",
+        "add",
+        "demo",
+        "--id",
+        "second-app",
+        "--kind",
+        "app-webhook",
+        "--url",
+        "http://127.0.0.1:9/hooks",
+    ]);
+    assert!(added.status.success(), "{added:?}");
+    let targets = cli(&["--output", "json", "targets", "list", "demo"]);
+    assert!(
+        String::from_utf8_lossy(&targets.stdout).contains("second-app"),
+        "{targets:?}"
+    );
+
+    // A second `dev` on the same data directory is refused, in one line.
+    let second = Command::new(env!("CARGO_BIN_EXE_bamboohr-sync"))
+        .args(["dev", "--demo", "--once", "--data-dir"])
         .arg(dir.path())
-        .args(["directories", "list"])
         .output()
         .unwrap();
-    assert!(!busy.status.success());
-    let stderr = String::from_utf8_lossy(&busy.stderr);
-    assert!(stderr.contains("the dev stack (pid"), "{stderr}");
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("is in use by another bamboohr-sync dev"),
+        "{stderr}"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
 

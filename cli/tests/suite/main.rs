@@ -4,5 +4,6 @@
 
 mod commands;
 mod deployed;
+mod dev_crash;
 mod dev_demo;
 mod operator_errors;

@@ -1,11 +1,15 @@
 //! Embedded adapters of the ports, for the local `dev` stack and for tests: a
-//! file-backed store, a SQLite store, secrets from a local file or the environment, an
-//! in-process bus, and an in-process retry queue (in memory, or kept in a file for
-//! `dev`). They pass the same contract suite as the AWS adapters.
+//! file-backed store and a SQLite store, secrets from a local file or the environment,
+//! an in-process bus, a durable change queue, retry queue and scheduler in one SQLite
+//! database of the data directory (or in memory for tests), and the data directory's
+//! lock and private permissions. They pass the same contract suite as the AWS adapters.
 
 mod audit_store;
 pub mod bus;
+pub mod change_queue;
+pub mod data_dir;
 mod delivery_store;
+pub mod local_queue_db;
 pub mod retry_queue;
 pub mod scheduler;
 pub mod secrets;
@@ -14,6 +18,9 @@ pub mod store;
 mod sync_store;
 
 pub use bus::InProcessBus;
+pub use change_queue::{ReceivedChange, SqliteChangeQueue};
+pub use data_dir::{DataDirLock, LockError};
+pub use local_queue_db::{QueueDb, QueueDbError, QUEUES_DB_FILE};
 pub use retry_queue::{InProcessForeignBus, InProcessRetryQueue};
 pub use scheduler::InProcessScheduler;
 pub use secrets::FileSecrets;
