@@ -146,6 +146,13 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
     // coordinates their writes).
     let _lock = embedded_adapters::DataDirLock::acquire(&args.data_dir)
         .map_err(|e| DevError::Handler(e.to_string()))?;
+    // The directory holds HR data and secrets: only its owner may list or enter it,
+    // also when it existed before (the lock creates a missing one 0700).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&args.data_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
     let store: Arc<dyn Store> = Arc::new(
         crate::stack::open_local_store(&args.data_dir)
             .map_err(|e| DevError::Handler(e.to_string()))?,

@@ -30,6 +30,18 @@ fn the_demo_syncs_a_generated_company_and_delivers_every_user_to_the_local_app()
         "{first}"
     );
 
+    // HR data and secrets: the directory is its owner's alone, and so is every file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(dir.path()), 0o700);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            assert_eq!(mode(&path), 0o600, "{path:?}");
+        }
+    }
+
     // State survives a restart: the same company is unchanged and nothing is re-sent.
     let second = run_demo(dir.path());
     assert!(
