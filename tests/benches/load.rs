@@ -65,7 +65,7 @@ use domain::{
     ChangeEvent, Directory, DirectoryId, DirectoryUser, Email, EmailKind, EmployeeId, ScimConfig,
     Target, TargetFilter, TargetId, TargetKind, UserState,
 };
-use embedded_adapters::{FileSecrets, FileStore, InProcessBus, InProcessRetryQueue};
+use embedded_adapters::{FileSecrets, InProcessBus, InProcessRetryQueue, SqliteStore};
 use integration_tests::{unique, TestStack};
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{
@@ -188,7 +188,7 @@ fn dir_id() -> DirectoryId {
 /// (then also the DynamoDB store itself, for its request meter, and the stack).
 async fn make_store(kind: StoreKind) -> (Arc<dyn Store>, Option<(Arc<DynamoStore>, TestStack)>) {
     match kind {
-        StoreKind::Embedded => (Arc::new(FileStore::in_memory()), None),
+        StoreKind::Embedded => (Arc::new(SqliteStore::in_memory()), None),
         StoreKind::Moto => {
             let stack = TestStack::provision().await;
             let store = Arc::new(DynamoStore::new(&stack.sdk, &stack.config.table_name));

@@ -32,7 +32,7 @@ use domain::{
     ChangeEvent, Directory, DirectoryId, DirectoryUser, Email, EmailKind, EmployeeId, Target,
     TargetFilter, TargetId, TargetKind, UserState,
 };
-use embedded_adapters::{FileSecrets, FileStore, InProcessForeignBus};
+use embedded_adapters::{FileSecrets, InProcessForeignBus, SqliteStore};
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{
     BusError, CachingSecretStore, DirectorySecrets, EventBus, PublishOutcome, SecretStore, Store,
@@ -64,7 +64,7 @@ impl EventBus for DropBus {
 struct Setup {
     rt: tokio::runtime::Runtime,
     engine: Engine,
-    store: Arc<FileStore>,
+    store: Arc<SqliteStore>,
     dir: DirectoryId,
     _tmp: tempfile::TempDir,
 }
@@ -91,7 +91,7 @@ fn setup(target: TargetKind) -> Setup {
             }
             other => other,
         };
-        let store = Arc::new(FileStore::in_memory());
+        let store = Arc::new(SqliteStore::in_memory());
         let files = FileSecrets::open(tmp.path().join("secrets.json"));
         files
             .put(
@@ -142,7 +142,7 @@ fn setup(target: TargetKind) -> Setup {
 }
 
 /// Writes the next version of employee `emp` and returns its change event.
-async fn next_version(store: &FileStore, dir: &DirectoryId, emp: usize) -> ChangeEvent {
+async fn next_version(store: &SqliteStore, dir: &DirectoryId, emp: usize) -> ChangeEvent {
     let id = EmployeeId::parse(emp.to_string()).unwrap();
     let before = store.get_user(dir, &id).await.unwrap();
     let mut u = DirectoryUser::new(dir.clone(), id, UserState::Active);

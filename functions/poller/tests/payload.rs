@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use embedded_adapters::{FileSecrets, InProcessBus, SqliteStore};
 use lambda_runtime::{Context, LambdaEvent};
 use poller::Poller;
 use ports::SystemClock;
@@ -11,7 +11,7 @@ use sync_engine::Engine;
 fn engine() -> Poller {
     let (bus, _rx) = InProcessBus::new();
     Poller::new(Engine::new(
-        Arc::new(FileStore::in_memory()),
+        Arc::new(SqliteStore::in_memory()),
         Arc::new(FileSecrets::env_only()),
         Arc::new(bus),
         Arc::new(SystemClock),
@@ -72,7 +72,7 @@ async fn the_sweep_purges_a_revoked_directory_once_its_retention_has_passed_and_
     let revoked_at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
     let clock = Arc::new(FixedClock::new(revoked_at));
     let engine = Engine::new(
-        Arc::new(FileStore::in_memory()),
+        Arc::new(SqliteStore::in_memory()),
         Arc::new(FileSecrets::env_only()),
         Arc::new(bus),
         clock.clone(),

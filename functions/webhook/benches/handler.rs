@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use domain::{ChangeEvent, Directory, DirectoryId};
-use embedded_adapters::{FileSecrets, FileStore};
+use embedded_adapters::{FileSecrets, SqliteStore};
 use ports::{
     BusError, CachingSecretStore, DirectorySecrets, EventBus, FixedClock, PublishOutcome,
     SecretStore, Store,
@@ -55,7 +55,7 @@ fn setup() -> Setup {
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let deps = rt.block_on(async {
-        let store = Arc::new(FileStore::in_memory());
+        let store = Arc::new(SqliteStore::in_memory());
         let mut d = Directory::new(DirectoryId::parse("acme").unwrap(), "acme", "acme").unwrap();
         d.version = 1;
         store.put_directory(&d, None).await.unwrap();

@@ -1,7 +1,7 @@
 //! Fuzzing of the configuration and state files the system reads: a directory's secret
 //! (`ports::DirectorySecrets`, as Secrets Manager or the local secrets file holds it),
 //! the local secrets file itself (`embedded_adapters::FileSecrets`), and the local
-//! store's state file (`embedded_adapters::FileStore`). Inputs are arbitrary bytes,
+//! store's database (`embedded_adapters::SqliteStore`). Inputs are arbitrary bytes,
 //! arbitrary JSON, valid files cut short and valid files with random parts replaced.
 //!
 //! Properties: nothing panics; a file is read or refused with a typed error; an error
@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use domain::{Directory, DirectoryId, DirectoryUser, EmployeeId, UserState};
-use embedded_adapters::{FileSecrets, FileStore};
+use embedded_adapters::{FileSecrets, SqliteStore};
 use ports::{DirectorySecrets, SecretStore, SecretsError, Store, StoreError, UserWrite};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -149,11 +149,12 @@ fn an_arbitrary_local_secrets_file_is_read_or_refused_without_quoting_it() {
         .unwrap();
 }
 
-/// A valid state file holding one directory and one user whose values are the canary.
-fn store_template(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Value {
-    let path = dir.join("template.json");
+/// A valid store database holding one directory and one user whose values are the
+/// canary, as bytes.
+fn store_template(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Vec<u8> {
+    let path = dir.join("template.db");
     rt.block_on(async {
-        let store = FileStore::open(&path).await.unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         let id = DirectoryId::parse("acme").unwrap();
         let d = Directory::new(id.clone(), "acme", "acme").unwrap();
         store.put_directory(&d, None).await.unwrap();
@@ -171,34 +172,79 @@ fn store_template(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Value 
             .await
             .unwrap();
     });
-    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    // A checkpoint folds the write-ahead log into the file, so the bytes are whole.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    drop(conn);
+    std::fs::read(&path).unwrap()
+}
+
+/// Arbitrary bytes, the template cut short, and the template with bytes replaced.
+fn database_from(template: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
+    let cut = {
+        let full = template.clone();
+        (0..full.len()).prop_map(move |n| full[..n].to_vec())
+    };
+    prop_oneof![
+        1 => vec(any::<u8>(), 0..4096),
+        1 => cut,
+        4 => vec((any::<usize>(), any::<u8>()), 1..16).prop_map(move |changes| {
+            let mut bytes = template.clone();
+            for (at, with) in changes {
+                let at = at % bytes.len();
+                bytes[at] = with;
+            }
+            bytes
+        }),
+    ]
 }
 
 #[test]
-fn an_arbitrary_store_file_opens_or_is_refused_without_quoting_it() {
+fn an_arbitrary_store_database_opens_or_is_refused_without_quoting_it() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let template = store_template(&rt, dir.path());
-    let path = dir.path().join("state.json");
+    let case = std::sync::atomic::AtomicU64::new(0);
     TestRunner::new(config())
-        .run(&file_from(template), |bytes| {
+        .run(&database_from(template), |bytes| {
+            // A fresh file each case: SQLite keeps a -wal beside the file it opened.
+            let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = dir.path().join(format!("state-{n}.db"));
             std::fs::write(&path, &bytes).unwrap();
-            match rt.block_on(FileStore::open(&path)) {
+            match SqliteStore::open(&path) {
                 Ok(store) => {
-                    // What opened must be usable.
+                    // What opened must be usable, or refuse each call with a typed error.
                     let store: Arc<dyn Store> = Arc::new(store);
                     let id = DirectoryId::parse("acme").unwrap();
                     rt.block_on(async {
-                        let _ = store.list_directories().await;
-                        let _ = store.get_directory(&id).await;
-                        let _ = store.get_user(&id, &EmployeeId::parse("42").unwrap()).await;
-                    });
+                        for e in [
+                            store.list_directories().await.err(),
+                            store.get_directory(&id).await.err(),
+                            store
+                                .get_user(&id, &EmployeeId::parse("42").unwrap())
+                                .await
+                                .err(),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        {
+                            prop_assert!(!e.to_string().contains(CANARY), "{e}");
+                        }
+                        Ok(())
+                    })?;
                 }
                 Err(e) => {
-                    prop_assert!(matches!(e, StoreError::Corrupt { .. }), "{e:?}");
+                    prop_assert!(
+                        matches!(
+                            e,
+                            StoreError::Corrupt { .. } | StoreError::Unavailable { .. }
+                        ),
+                        "{e:?}"
+                    );
                     prop_assert!(!e.to_string().contains(CANARY), "{e}");
                 }
             }

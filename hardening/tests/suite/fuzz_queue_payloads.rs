@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use domain::{ChangeEvent, DirectoryId, EventType, TargetId};
-use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use embedded_adapters::{FileSecrets, InProcessBus, SqliteStore};
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{FixedClock, RetryEnvelope, RetryTask};
 use proptest::collection::vec;
@@ -32,7 +32,7 @@ fn engine() -> Engine {
     let (bus, _rx) = InProcessBus::new();
     let clock = Arc::new(FixedClock::new(now()));
     Engine::new(
-        Arc::new(FileStore::in_memory()),
+        Arc::new(SqliteStore::in_memory()),
         Arc::new(FileSecrets::env_only()),
         Arc::new(bus),
         clock.clone(),

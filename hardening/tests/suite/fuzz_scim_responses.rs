@@ -25,7 +25,7 @@ use domain::{
     ScimConfig, ScimDeprovision, ScimUserName, Target, TargetFilter, TargetId, TargetKind,
     UserState,
 };
-use embedded_adapters::{FileSecrets, FileStore, InProcessBus, InProcessRetryQueue};
+use embedded_adapters::{FileSecrets, InProcessBus, InProcessRetryQueue, SqliteStore};
 use ports::{
     DirectorySecrets, FixedClock, GroupWrite, SecretStore, Store, TargetSecrets, UserWrite,
 };
@@ -284,7 +284,7 @@ async fn setup(
     base_url: String,
     secrets: Arc<FileSecrets>,
 ) -> (Engine, Arc<InProcessRetryQueue>, domain::ChangeEvent) {
-    let store = Arc::new(FileStore::in_memory());
+    let store = Arc::new(SqliteStore::in_memory());
     let dir = DirectoryId::parse("acme").unwrap();
     let mut d = Directory::new(dir.clone(), "acme", "acme").unwrap();
     d.version = 1;

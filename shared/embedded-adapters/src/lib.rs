@@ -1,21 +1,17 @@
 //! Embedded adapters of the ports, for the local `dev` stack and for tests: a
-//! file-backed store and a SQLite store, secrets from a local file or the environment,
+//! SQLite store, secrets from a local file or the environment,
 //! an in-process bus, a durable change queue, retry queue and scheduler in one SQLite
 //! database of the data directory (or in memory for tests), and the data directory's
 //! lock and private permissions. They pass the same contract suite as the AWS adapters.
 
-mod audit_store;
 pub mod bus;
 pub mod change_queue;
 pub mod data_dir;
-mod delivery_store;
 pub mod local_queue_db;
 pub mod retry_queue;
 pub mod scheduler;
 pub mod secrets;
 pub mod sqlite;
-pub mod store;
-mod sync_store;
 
 pub use bus::InProcessBus;
 pub use change_queue::{ReceivedChange, SqliteChangeQueue};
@@ -25,4 +21,3 @@ pub use retry_queue::{InProcessForeignBus, InProcessRetryQueue};
 pub use scheduler::InProcessScheduler;
 pub use secrets::FileSecrets;
 pub use sqlite::SqliteStore;
-pub use store::FileStore;

@@ -12,7 +12,7 @@ use domain::{
     ChangeEvent, Directory, DirectoryId, DirectoryUser, Email, EmailKind, EmployeeId, Group,
     ScimConfig, ScimDeprovision, Target, TargetFilter, TargetId, TargetKind, UserState,
 };
-use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use embedded_adapters::{FileSecrets, InProcessBus, SqliteStore};
 use integration_tests::unique;
 use ports::{DirectorySecrets, FixedClock, SecretStore, Store, TargetSecrets, UserWrite};
 use secrecy::SecretString;
@@ -35,7 +35,7 @@ fn scim_server(env: &[(&str, &str)]) -> PeerProcess {
 /// An engine with one directory whose only target is the SCIM server.
 struct Harness {
     engine: Engine,
-    store: Arc<FileStore>,
+    store: Arc<SqliteStore>,
     dir: DirectoryId,
     scim: PeerProcess,
     secrets_file: PathBuf,
@@ -57,7 +57,7 @@ async fn harness(scim: PeerProcess) -> Harness {
 
 async fn harness_with(scim: PeerProcess, config: ScimConfig) -> Harness {
     let secrets_file = std::env::temp_dir().join(format!("{}.json", unique("scim-secrets")));
-    let store = Arc::new(FileStore::in_memory());
+    let store = Arc::new(SqliteStore::in_memory());
     let secrets = Arc::new(FileSecrets::open(&secrets_file));
     let (bus, _events) = InProcessBus::new();
     let dir = DirectoryId::parse("acme").unwrap();

@@ -7,7 +7,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use domain::{
     ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventType, UserState,
 };
-use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use embedded_adapters::{FileSecrets, InProcessBus, SqliteStore};
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{Store, SystemClock, UserWrite};
 use sync_engine::Engine;
@@ -31,7 +31,7 @@ fn message(id: &str, body: &str) -> SqsMessage {
 
 async fn engine_with_user() -> (Engine, ChangeEvent, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(FileStore::in_memory());
+    let store = Arc::new(SqliteStore::in_memory());
     let dir = DirectoryId::parse("acme").unwrap();
     let mut d = Directory::new(dir.clone(), "acme", "acme").unwrap();
     d.version = 1;

@@ -9,7 +9,7 @@ use domain::{
     ChangeEvent, Directory, DirectoryId, DirectoryUser, EmployeeId, EventType, Target,
     TargetFilter, TargetId, TargetKind, UserState,
 };
-use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use embedded_adapters::{FileSecrets, InProcessBus, SqliteStore};
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{DirectorySecrets, Store, SystemClock, TargetSecrets, UserWrite};
 use secrecy::SecretString;
@@ -48,7 +48,7 @@ fn message(id: &str, event: &ChangeEvent) -> SqsMessage {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_counts_each_targets_deliveries_by_outcome() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(FileStore::in_memory());
+    let store = Arc::new(SqliteStore::in_memory());
     let dir = DirectoryId::parse("acme").unwrap();
     let app = TargetId::parse("app").unwrap();
     let mut d = Directory::new(dir.clone(), "acme", "acme").unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bamboohr_simulator::{deliver, SimConfig, Simulator};
 use domain::{Directory, DirectoryId, EmployeeId, UserState};
-use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use embedded_adapters::{FileSecrets, InProcessBus, SqliteStore};
 use ports::{DirectorySecrets, SecretStore, Store, SystemClock};
 use secrecy::SecretString;
 use sync_engine::Engine;
@@ -16,7 +16,7 @@ const KEY: &[u8] = b"simulator-webhook-key";
 #[tokio::test]
 async fn the_simulators_signed_webhooks_are_accepted_end_to_end_over_http() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(FileStore::in_memory());
+    let store = Arc::new(SqliteStore::in_memory());
     let secrets = Arc::new(FileSecrets::open(tmp.path().join("secrets.json")));
     let acme = DirectoryId::parse("acme").unwrap();
     let mut d = Directory::new(acme.clone(), "acme", "acme").unwrap();

@@ -8,7 +8,7 @@ use ::admin::AdminApi;
 use bamboohr_simulator::{SimConfig, SimServer, Simulator};
 use domain::{DirectoryId, SyncMode, SyncRequest, Target, TargetFilter, TargetId, TargetKind};
 use embedded_adapters::{
-    FileSecrets, FileStore, InProcessBus, InProcessRetryQueue, InProcessScheduler,
+    FileSecrets, InProcessBus, InProcessRetryQueue, InProcessScheduler, SqliteStore,
 };
 use lambda_http::Body;
 use ports::{SystemClock, TargetSecrets};
@@ -142,7 +142,7 @@ pub async fn harness() -> Harness {
     let scheduler = Arc::new(InProcessScheduler::new());
     let retry = Arc::new(InProcessRetryQueue::new(Arc::new(SystemClock)));
     let engine = Engine::new(
-        Arc::new(FileStore::in_memory()),
+        Arc::new(SqliteStore::in_memory()),
         Arc::new(FileSecrets::open(tmp.path().join("secrets.json"))),
         Arc::new(bus),
         Arc::new(SystemClock),

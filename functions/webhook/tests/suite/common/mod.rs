@@ -14,7 +14,7 @@ use domain::{
     ChangeEvent, Directory, DirectoryId, DirectoryState, DirectoryUser, EmployeeId, EventId,
     TargetId,
 };
-use embedded_adapters::{FileSecrets, FileStore, InProcessBus};
+use embedded_adapters::{FileSecrets, InProcessBus, SqliteStore};
 use lambda_http::Body;
 use ports::{
     DirectorySecrets, FixedClock, LedgerAdvance, RefreshRequest, SecretStore, Store, StoreError,
@@ -34,17 +34,17 @@ pub const URL_TOKEN: &str = "url-token-of-tokenco";
 /// "Now" for every test: 2026-11-23T08:00:00Z.
 pub const NOW: i64 = 1_795_420_800;
 
-/// A store that delegates to a [`FileStore`] and, while told to, fails every write as
+/// A store that delegates to a [`SqliteStore`] and, while told to, fails every write as
 /// an unreachable DynamoDB would (reads keep working, so the directory still loads).
 pub struct FlakyStore {
-    inner: FileStore,
+    inner: SqliteStore,
     failing: AtomicBool,
 }
 
 impl FlakyStore {
     fn new() -> Self {
         Self {
-            inner: FileStore::in_memory(),
+            inner: SqliteStore::in_memory(),
             failing: AtomicBool::new(false),
         }
     }

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use domain::{ChangeEvent, Directory, DirectoryId, Target, TargetFilter, TargetId, TargetKind};
-use embedded_adapters::{FileSecrets, FileStore, InProcessBus, InProcessRetryQueue};
+use embedded_adapters::{FileSecrets, InProcessBus, InProcessRetryQueue, SqliteStore};
 use ports::{DirectorySecrets, FixedClock, SecretStore, Store, TargetSecrets};
 use secrecy::SecretString;
 use sync_engine::Engine;
@@ -22,7 +22,7 @@ pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 pub struct Harness {
     pub engine: Engine,
-    pub store: Arc<FileStore>,
+    pub store: Arc<SqliteStore>,
     pub bus: Arc<InProcessBus>,
     pub events: UnboundedReceiver<ChangeEvent>,
     pub clock: Arc<FixedClock>,
@@ -40,7 +40,7 @@ pub fn now() -> OffsetDateTime {
 /// secret for every target id in `targets`.
 pub async fn harness(api_key: &str, base_url: Option<String>, targets: Vec<Target>) -> Harness {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(FileStore::in_memory());
+    let store = Arc::new(SqliteStore::in_memory());
     let secrets = Arc::new(FileSecrets::open(tmp.path().join("secrets.json")));
     let (bus, events) = InProcessBus::new();
     let bus = Arc::new(bus);
