@@ -412,8 +412,13 @@ mod tests {
 
     #[test]
     fn free_ports_can_be_bound() {
-        let port = free_port();
-        assert_ne!(port, 0);
-        TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
+        // Another process may take a port between the two binds (free_port says so),
+        // so one of a few fresh ports must bind, not every one.
+        let bound = (0..5).any(|_| {
+            let port = free_port();
+            assert_ne!(port, 0);
+            TcpListener::bind(("127.0.0.1", port)).is_ok()
+        });
+        assert!(bound, "none of five free ports could be bound");
     }
 }
