@@ -34,6 +34,13 @@ impl UserState {
             Self::Deleted => "deleted",
         }
     }
+
+    /// The state a name of [`UserState::as_str`] stands for.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Pending, Self::Active, Self::Inactive, Self::Deleted]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
 }
 
 /// What an email address is for.

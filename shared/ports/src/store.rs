@@ -50,6 +50,39 @@ impl Lifecycle {
             termination_date: user.termination_date,
         }
     }
+
+    /// The compact text both store families keep on a user item, so the fingerprint
+    /// listing carries it without reading the user: `status|YYYY-MM-DD|YYYY-MM-DD`,
+    /// empty parts for absent values. Status text never contains `|` in BambooHR (it
+    /// is `Active`/`Inactive`); one that does is dropped rather than mis-split.
+    pub fn to_compact(&self) -> String {
+        let status = self
+            .status
+            .as_deref()
+            .filter(|s| !s.contains('|'))
+            .unwrap_or("");
+        let date = |d: Option<Date>| d.map(|d| d.to_string()).unwrap_or_default();
+        format!(
+            "{status}|{}|{}",
+            date(self.hire_date),
+            date(self.termination_date)
+        )
+    }
+
+    /// The inverse of [`Lifecycle::to_compact`]; unparsable parts read as absent.
+    pub fn from_compact(text: &str) -> Self {
+        let mut parts = text.split('|');
+        let status = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let mut date = || parts.next().and_then(|p| Date::parse(p, &format).ok());
+        let hire_date = date();
+        let termination_date = date();
+        Self {
+            status,
+            hire_date,
+            termination_date,
+        }
+    }
 }
 
 /// A user write and the events it causes, applied atomically: the events land in the

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::{ChangeEvent, DirectoryId, DirectoryUser, UserState};
+use domain::{ChangeEvent, DirectoryId, DirectoryUser};
 use ports::{Lifecycle, StoreError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -99,7 +99,7 @@ pub(crate) fn user_item(user: &DirectoryUser) -> Result<Item, StoreError> {
     item.insert(VERSION.into(), n(user.version));
     item.insert(FP.into(), s(user.fingerprint.as_str()));
     item.insert(STATE.into(), s(user.state.as_str()));
-    item.insert(LIFECYCLE.into(), s(encode_lifecycle(&Lifecycle::of(user))));
+    item.insert(LIFECYCLE.into(), s(Lifecycle::of(user).to_compact()));
     item.insert(GSI1PK.into(), s(fp_pk(dir)));
     item.insert(GSI1SK.into(), s(emp.as_str()));
     Ok(item)
@@ -120,50 +120,10 @@ pub(crate) fn outbox_item(
     Ok(item)
 }
 
-/// `status|YYYY-MM-DD|YYYY-MM-DD`, empty parts for absent values. Status text never
-/// contains `|` in BambooHR (it is `Active`/`Inactive`); one that does is dropped
-/// rather than mis-split.
-pub(crate) fn encode_lifecycle(l: &Lifecycle) -> String {
-    let status = l
-        .status
-        .as_deref()
-        .filter(|s| !s.contains('|'))
-        .unwrap_or("");
-    let date = |d: Option<time::Date>| d.map(|d| d.to_string()).unwrap_or_default();
-    format!(
-        "{status}|{}|{}",
-        date(l.hire_date),
-        date(l.termination_date)
-    )
-}
-
-/// The inverse of [`encode_lifecycle`]; unparsable parts read as absent.
-pub(crate) fn decode_lifecycle(text: &str) -> Lifecycle {
-    let mut parts = text.split('|');
-    let status = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let mut date = || {
-        parts
-            .next()
-            .and_then(|p| time::Date::parse(p, &format).ok())
-    };
-    let hire_date = date();
-    let termination_date = date();
-    Lifecycle {
-        status,
-        hire_date,
-        termination_date,
-    }
-}
-
-/// A user state from its stored name (the same as its serde name).
-pub(crate) fn parse_state(s: &str) -> Option<UserState> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::UserState;
 
     #[test]
     fn projection_placeholders_name_their_attributes() {
@@ -181,8 +141,8 @@ mod tests {
             UserState::Inactive,
             UserState::Deleted,
         ] {
-            assert_eq!(parse_state(st.as_str()), Some(st));
+            assert_eq!(UserState::from_name(st.as_str()), Some(st));
         }
-        assert_eq!(parse_state("gone"), None);
+        assert_eq!(UserState::from_name("gone"), None);
     }
 }

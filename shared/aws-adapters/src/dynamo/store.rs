@@ -21,8 +21,7 @@ use ports::{
 use time::OffsetDateTime;
 
 use super::codec::{
-    corrupt, decode, decode_lifecycle, encode, get_n, get_s, n, names, nanos_attr, parse_state, s,
-    seconds_attr, user_item, Item,
+    corrupt, decode, encode, get_n, get_s, n, names, nanos_attr, s, seconds_attr, user_item, Item,
 };
 use super::keys::{
     dir_pk, fp_pk, key, ledger_sk, outbox_sk, receipt_sk, refresh_sk, user_sk, DATA, DIRS,
@@ -259,12 +258,12 @@ impl Store for DynamoStore {
                     get_s(i, FP).ok_or_else(|| corrupt(&what, "no `fp`"))?,
                 );
                 let state = get_s(i, STATE)
-                    .and_then(parse_state)
+                    .and_then(domain::UserState::from_name)
                     .ok_or_else(|| corrupt(&what, "no known `state`"))?;
                 // Items written before `lc` existed count as "no dates": the next full
                 // sync rewrites them only if their content changes, so read them as such.
                 let lifecycle = get_s(i, LIFECYCLE)
-                    .map(decode_lifecycle)
+                    .map(ports::Lifecycle::from_compact)
                     .unwrap_or_default();
                 Ok(UserFingerprint {
                     employee_id,

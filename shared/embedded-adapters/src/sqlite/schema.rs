@@ -2,8 +2,7 @@
 //! values in and out of rows: the JSON in `data`, versions, times and the compact
 //! lifecycle text, encoded exactly as the DynamoDB store encodes them.
 
-use domain::{DirectoryId, EmployeeId, EventId, TargetId, UserState};
-use ports::Lifecycle;
+use domain::{DirectoryId, EmployeeId, EventId, TargetId};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -282,49 +281,10 @@ pub(crate) fn encode<T: Serialize>(value: &T, what: &str) -> Result<String, Sqli
     serde_json::to_string(value).map_err(|e| corrupt(what, format!("cannot serialize: {e}")))
 }
 
-/// `status|YYYY-MM-DD|YYYY-MM-DD`, empty parts for absent values, as the DynamoDB
-/// store's `lc` attribute. A status containing `|` is dropped rather than mis-split.
-pub(crate) fn encode_lifecycle(l: &Lifecycle) -> String {
-    let status = l
-        .status
-        .as_deref()
-        .filter(|s| !s.contains('|'))
-        .unwrap_or("");
-    let date = |d: Option<time::Date>| d.map(|d| d.to_string()).unwrap_or_default();
-    format!(
-        "{status}|{}|{}",
-        date(l.hire_date),
-        date(l.termination_date)
-    )
-}
-
-/// The inverse of [`encode_lifecycle`]; unparsable parts read as absent.
-pub(crate) fn decode_lifecycle(text: &str) -> Lifecycle {
-    let mut parts = text.split('|');
-    let status = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let mut date = || {
-        parts
-            .next()
-            .and_then(|p| time::Date::parse(p, &format).ok())
-    };
-    let hire_date = date();
-    let termination_date = date();
-    Lifecycle {
-        status,
-        hire_date,
-        termination_date,
-    }
-}
-
-/// A user state from its stored name (the same as its serde name).
-pub(crate) fn parse_state(s: &str) -> Option<UserState> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ports::Lifecycle;
 
     #[test]
     fn keys_match_the_dynamodb_design() {
@@ -358,7 +318,7 @@ mod tests {
             hire_date: Some(time::macros::date!(2024 - 03 - 01)),
             termination_date: None,
         };
-        assert_eq!(decode_lifecycle(&encode_lifecycle(&l)), l);
-        assert_eq!(decode_lifecycle("||"), Lifecycle::default());
+        assert_eq!(Lifecycle::from_compact(&l.to_compact()), l);
+        assert_eq!(Lifecycle::from_compact("||"), Lifecycle::default());
     }
 }

@@ -16,10 +16,9 @@ use time::OffsetDateTime;
 
 use super::error::{conflict, corrupt, SqliteError};
 use super::schema::{
-    data_with_prefix, decode, decode_lifecycle, delete, dir_pk, encode, encode_lifecycle, fp_pk,
-    from_nanos, from_version, get_data, limit, nanos, outbox_sk, pair_sk, parse_state, prefix_end,
-    stored_version, to_version, user_sk, Row, DIRS, LEDGER_PREFIX, META, RECEIPT_PREFIX,
-    REFRESH_PREFIX, USER_PREFIX,
+    data_with_prefix, decode, delete, dir_pk, encode, fp_pk, from_nanos, from_version, get_data,
+    limit, nanos, outbox_sk, pair_sk, prefix_end, stored_version, to_version, user_sk, Row, DIRS,
+    LEDGER_PREFIX, META, RECEIPT_PREFIX, REFRESH_PREFIX, USER_PREFIX,
 };
 use super::{push_events, SqliteStore};
 
@@ -43,7 +42,7 @@ fn user_row(user: &DirectoryUser, what: &str) -> Result<Row, SqliteError> {
     row.version = Some(from_version(user.version, what)?);
     row.fp = Some(user.fingerprint.as_str().to_string());
     row.state = Some(user.state.as_str());
-    row.lc = Some(encode_lifecycle(&Lifecycle::of(user)));
+    row.lc = Some(Lifecycle::of(user).to_compact());
     row.gsi1pk = Some(fp_pk(dir));
     row.gsi1sk = Some(user.employee_id.to_string());
     Ok(row)
@@ -150,9 +149,12 @@ impl Store for SqliteStore {
                     ),
                     state: state
                         .as_deref()
-                        .and_then(parse_state)
+                        .and_then(domain::UserState::from_name)
                         .ok_or_else(|| corrupt(&what, "no known `state`"))?,
-                    lifecycle: lc.as_deref().map(decode_lifecycle).unwrap_or_default(),
+                    lifecycle: lc
+                        .as_deref()
+                        .map(Lifecycle::from_compact)
+                        .unwrap_or_default(),
                 });
             }
             Ok(out)
