@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod api;
+mod api_list;
 mod clock;
 mod control;
 mod employee;
@@ -214,7 +215,7 @@ impl Simulator {
     pub fn router(&self) -> Router {
         let api = Router::new()
             .route("/api/v2/datasets/{dataset}/data", post(api::dataset_data))
-            .route("/api/v1/employees", get(api::list_employees))
+            .route("/api/v1/employees", get(api_list::list_employees))
             .route("/api/v1/employees/changed", get(api::changed))
             .route("/api/v1/employees/directory", get(meta::directory))
             .route("/api/v1/meta/fields", get(meta::meta_fields))
