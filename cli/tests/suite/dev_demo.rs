@@ -55,8 +55,10 @@ fn the_demo_syncs_a_generated_company_and_delivers_every_user_to_the_local_app()
 
 #[test]
 fn dev_without_demo_explains_what_to_do_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_bamboohr-sync"))
-        .args(["dev"])
+        .args(["dev", "--data-dir"])
+        .arg(dir.path())
         .output()
         .unwrap();
     assert!(!out.status.success());
