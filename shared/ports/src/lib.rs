@@ -22,6 +22,7 @@ pub mod contract_scheduler;
 #[cfg(feature = "contract")]
 pub mod contract_sync;
 pub mod delivery_store;
+pub mod keys;
 pub mod retry_queue;
 pub mod scheduler;
 pub mod secrets;

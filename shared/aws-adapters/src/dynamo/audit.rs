@@ -28,9 +28,8 @@ use super::codec::{decode, encode, names, s, Item};
 use super::keys::{dir_pk, key, DATA, PK, SK};
 use super::ops::{conflict, unavailable, unless_condition_failed};
 use super::DynamoStore;
+use ports::keys::{AUDIT_PREFIX, EVIDENCE_PREFIX};
 
-const AUDIT_PREFIX: &str = "AUDIT#";
-const EVIDENCE_PREFIX: &str = "EVID#";
 const ACTION: &str = "action";
 const CAPTURED_AT: &str = "capturedAt";
 

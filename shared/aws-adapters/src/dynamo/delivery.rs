@@ -23,24 +23,10 @@ use ports::{BreakerState, DeliveryQuery, DeliveryRecord, DeliveryStore, StoreErr
 use super::codec::{decode, encode, get_s, s};
 use super::keys::{dir_pk, key, DATA};
 use super::DynamoStore;
+use ports::keys::{breaker_sk, pair_sk, ACCOUNT_PREFIX, DLOG_PREFIX};
 
-const DLOG_PREFIX: &str = "DLOG#";
-const ACCOUNT_PREFIX: &str = "ACCT#";
-const BREAKER_PREFIX: &str = "BREAKER#";
 const STATUS: &str = "status";
 const ACCOUNT_ID: &str = "accountId";
-
-fn dlog_sk(target: &TargetId, object_id: &str) -> String {
-    format!("{DLOG_PREFIX}{target}#{object_id}")
-}
-
-fn account_sk(target: &TargetId, object_id: &str) -> String {
-    format!("{ACCOUNT_PREFIX}{target}#{object_id}")
-}
-
-fn breaker_sk(target: &TargetId) -> String {
-    format!("{BREAKER_PREFIX}{target}")
-}
 
 #[async_trait]
 impl DeliveryStore for DynamoStore {
@@ -51,7 +37,7 @@ impl DeliveryStore for DynamoStore {
         );
         let mut item = key(
             dir_pk(&record.directory_id),
-            dlog_sk(&record.target_id, &record.object_id),
+            pair_sk(DLOG_PREFIX, &record.target_id, &record.object_id),
         );
         item.insert(DATA.into(), s(encode(record, &what)?));
         item.insert(STATUS.into(), s(record.status.as_str()));
@@ -65,7 +51,10 @@ impl DeliveryStore for DynamoStore {
         object_id: &str,
     ) -> Result<Option<DeliveryRecord>, StoreError> {
         let item = self
-            .get_item(key(dir_pk(directory), dlog_sk(target, object_id)), "#data")
+            .get_item(
+                key(dir_pk(directory), pair_sk(DLOG_PREFIX, target, object_id)),
+                "#data",
+            )
             .await?;
         item.map(|i| decode(&i, &format!("delivery {directory}/{target}/{object_id}")))
             .transpose()
@@ -107,7 +96,10 @@ impl DeliveryStore for DynamoStore {
     ) -> Result<Option<String>, StoreError> {
         let item = self
             .get_item(
-                key(dir_pk(directory), account_sk(target, object_id)),
+                key(
+                    dir_pk(directory),
+                    pair_sk(ACCOUNT_PREFIX, target, object_id),
+                ),
                 "#accountId",
             )
             .await?;
@@ -121,7 +113,10 @@ impl DeliveryStore for DynamoStore {
         object_id: &str,
         account_id: &str,
     ) -> Result<(), StoreError> {
-        let mut item = key(dir_pk(directory), account_sk(target, object_id));
+        let mut item = key(
+            dir_pk(directory),
+            pair_sk(ACCOUNT_PREFIX, target, object_id),
+        );
         item.insert(ACCOUNT_ID.into(), s(account_id));
         self.put_plain(item).await
     }
@@ -132,8 +127,11 @@ impl DeliveryStore for DynamoStore {
         target: &TargetId,
         object_id: &str,
     ) -> Result<(), StoreError> {
-        self.delete_key(key(dir_pk(directory), account_sk(target, object_id)))
-            .await
+        self.delete_key(key(
+            dir_pk(directory),
+            pair_sk(ACCOUNT_PREFIX, target, object_id),
+        ))
+        .await
     }
 
     async fn get_breaker(
@@ -170,9 +168,11 @@ mod tests {
     #[test]
     fn delivery_keys_put_the_target_first_so_a_target_prefix_lists_only_its_records() {
         let t = TargetId::parse("app").unwrap();
-        assert_eq!(dlog_sk(&t, "usr_1"), "DLOG#app#usr_1");
-        assert!(!dlog_sk(&TargetId::parse("app-2").unwrap(), "u").starts_with("DLOG#app#"));
-        assert_eq!(account_sk(&t, "usr_1"), "ACCT#app#usr_1");
+        assert_eq!(pair_sk(DLOG_PREFIX, &t, "usr_1"), "DLOG#app#usr_1");
+        assert!(
+            !pair_sk(DLOG_PREFIX, &TargetId::parse("app-2").unwrap(), "u").starts_with("DLOG#app#")
+        );
+        assert_eq!(pair_sk(ACCOUNT_PREFIX, &t, "usr_1"), "ACCT#app#usr_1");
         assert_eq!(breaker_sk(&t), "BREAKER#app");
     }
 }

@@ -6,8 +6,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+pub(crate) use ports::keys::{
+    dir_pk, fp_pk, outbox_sk, pair_sk, receipt_sk, refresh_sk, user_sk, DIRS, LEDGER_PREFIX, META,
+    OUTBOX_PREFIX, RECEIPT_PREFIX, REFRESH_PREFIX, USER_PREFIX,
+};
 
-use domain::{DirectoryId, EmployeeId, EventId, TargetId};
+use domain::TargetId;
 
 /// One item, or one key, as the SDK takes and returns it.
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -35,46 +39,10 @@ pub(crate) const GSI1SK: &str = "gsi1sk";
 pub(crate) const EXPIRES_AT: &str = "expiresAt";
 pub(crate) const REQUESTED_AT: &str = "requestedAt";
 
-pub(crate) const META: &str = "META";
-pub(crate) const USER_PREFIX: &str = "USER#";
-pub(crate) const OUTBOX_PREFIX: &str = "OUTBOX#";
-pub(crate) const LEDGER_PREFIX: &str = "LEDGER#";
-pub(crate) const REFRESH_PREFIX: &str = "REFRESH#";
-pub(crate) const RECEIPT_PREFIX: &str = "RECEIPT#";
-/// The index partition that lists every directory.
-pub(crate) const DIRS: &str = "DIRS";
-
-pub(crate) fn dir_pk(dir: &DirectoryId) -> String {
-    format!("DIR#{dir}")
-}
-
-pub(crate) fn user_sk(emp: &EmployeeId) -> String {
-    format!("{USER_PREFIX}{emp}")
-}
-
-pub(crate) fn outbox_sk(id: &EventId) -> String {
-    format!("{OUTBOX_PREFIX}{id}")
-}
-
 /// Target ids cannot contain `#`, so the first `#` after the prefix ends the target
 /// and any object id is unambiguous.
 pub(crate) fn ledger_sk(target: &TargetId, object_id: &str) -> String {
-    format!("{LEDGER_PREFIX}{target}#{object_id}")
-}
-
-pub(crate) fn refresh_sk(emp: &EmployeeId) -> String {
-    format!("{REFRESH_PREFIX}{emp}")
-}
-
-/// Receipt keys are hex digests chosen by the engine; any `#` in them would still be
-/// unambiguous because nothing follows the key.
-pub(crate) fn receipt_sk(key: &str) -> String {
-    format!("{RECEIPT_PREFIX}{key}")
-}
-
-/// The fingerprint index's partition of one directory's users.
-pub(crate) fn fp_pk(dir: &DirectoryId) -> String {
-    format!("FP#{dir}")
+    pair_sk(LEDGER_PREFIX, target, object_id)
 }
 
 /// The primary key of one item.
@@ -85,6 +53,7 @@ pub(crate) fn key(pk: String, sk: String) -> Item {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::{DirectoryId, EmployeeId};
 
     #[test]
     fn keys_are_directory_scoped_and_unambiguous() {

@@ -22,7 +22,7 @@ use super::ops::{built, QuerySpec};
 use super::DynamoStore;
 
 /// Audit entries written to the main table before the audit table existed; kept.
-const LEGACY_AUDIT_PREFIX: &str = "AUDIT#";
+const LEGACY_AUDIT_PREFIX: &str = ports::keys::AUDIT_PREFIX;
 
 /// Counts one item about to be deleted under its kind, by its sort key.
 fn tally(report: &mut PurgeReport, sk: &str) {

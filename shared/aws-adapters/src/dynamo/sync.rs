@@ -24,11 +24,8 @@ use super::codec::{decode, encode, get_s, n, names, nanos_attr, outbox_item, s};
 use super::keys::{dir_pk, key, DATA, PK, SK, VERSION};
 use super::ops::{unavailable, unless_condition_failed};
 use super::DynamoStore;
+use ports::keys::{CHECKPOINT, GROUP_PREFIX, LEASE, RUN_PREFIX};
 
-const GROUP_PREFIX: &str = "GROUP#";
-const RUN_PREFIX: &str = "RUN#";
-const LEASE: &str = "LEASE";
-const CHECKPOINT: &str = "CHECKPOINT";
 const HOLDER: &str = "holder";
 const LEASE_UNTIL: &str = "leaseUntil";
 

@@ -8,14 +8,10 @@ use ports::{BreakerState, DeliveryQuery, DeliveryRecord, DeliveryStore, StoreErr
 use rusqlite::{params, OptionalExtension};
 
 use super::schema::{
-    data_with_prefix, decode, delete, dir_pk, encode, get_data, pair_sk, Row, ACCOUNT_PREFIX,
-    BREAKER_PREFIX, DLOG_PREFIX,
+    breaker_sk, data_with_prefix, decode, delete, dir_pk, encode, get_data, pair_sk, Row,
+    ACCOUNT_PREFIX, DLOG_PREFIX,
 };
 use super::SqliteStore;
-
-fn breaker_sk(target: &TargetId) -> String {
-    format!("{BREAKER_PREFIX}{target}")
-}
 
 #[async_trait]
 impl DeliveryStore for SqliteStore {

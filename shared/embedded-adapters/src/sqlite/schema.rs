@@ -2,13 +2,18 @@
 //! values in and out of rows: the JSON in `data`, versions, times and the compact
 //! lifecycle text, encoded exactly as the DynamoDB store encodes them.
 
-use domain::{DirectoryId, EmployeeId, EventId, TargetId};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::error::{corrupt, SqliteError};
+pub(crate) use ports::keys::{
+    breaker_sk, dir_pk, fp_pk, outbox_sk, pair_sk, receipt_sk, refresh_sk, user_sk, ACCOUNT_PREFIX,
+    AUDIT_PREFIX, BREAKER_PREFIX, CHECKPOINT, DIRS, DLOG_PREFIX, EVIDENCE_PREFIX, GROUP_PREFIX,
+    LEASE, LEDGER_PREFIX, META, OUTBOX_PREFIX, RECEIPT_PREFIX, REFRESH_PREFIX, RUN_PREFIX,
+    USER_PREFIX,
+};
 
 /// The schema this code reads and writes (`PRAGMA user_version`).
 pub(crate) const SCHEMA_VERSION: i64 = 1;
@@ -58,46 +63,6 @@ CREATE TRIGGER IF NOT EXISTS audit_entries_are_not_updated BEFORE UPDATE ON audi
 CREATE TRIGGER IF NOT EXISTS audit_entries_are_not_deleted BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
 ";
-
-pub(crate) const META: &str = "META";
-pub(crate) const LEASE: &str = "LEASE";
-pub(crate) const CHECKPOINT: &str = "CHECKPOINT";
-pub(crate) const USER_PREFIX: &str = "USER#";
-pub(crate) const GROUP_PREFIX: &str = "GROUP#";
-pub(crate) const RUN_PREFIX: &str = "RUN#";
-pub(crate) const OUTBOX_PREFIX: &str = "OUTBOX#";
-pub(crate) const LEDGER_PREFIX: &str = "LEDGER#";
-pub(crate) const REFRESH_PREFIX: &str = "REFRESH#";
-pub(crate) const RECEIPT_PREFIX: &str = "RECEIPT#";
-pub(crate) const DLOG_PREFIX: &str = "DLOG#";
-pub(crate) const ACCOUNT_PREFIX: &str = "ACCT#";
-pub(crate) const BREAKER_PREFIX: &str = "BREAKER#";
-pub(crate) const EVIDENCE_PREFIX: &str = "EVID#";
-pub(crate) const AUDIT_PREFIX: &str = "AUDIT#";
-/// The index partition that lists every directory.
-pub(crate) const DIRS: &str = "DIRS";
-
-pub(crate) fn dir_pk(dir: &DirectoryId) -> String {
-    format!("DIR#{dir}")
-}
-
-/// The fingerprint index's partition of one directory's users.
-pub(crate) fn fp_pk(dir: &DirectoryId) -> String {
-    format!("FP#{dir}")
-}
-
-pub(crate) fn user_sk(emp: &EmployeeId) -> String {
-    format!("{USER_PREFIX}{emp}")
-}
-
-pub(crate) fn outbox_sk(id: &EventId) -> String {
-    format!("{OUTBOX_PREFIX}{id}")
-}
-
-/// Target ids cannot contain `#`, so the first `#` after a prefix ends the target.
-pub(crate) fn pair_sk(prefix: &str, target: &TargetId, object_id: &str) -> String {
-    format!("{prefix}{target}#{object_id}")
-}
 
 /// The exclusive upper bound of the sort keys starting with `prefix`: the prefix with
 /// its last character raised by one (`USER#` -> `USER$`). Text compares bytewise
@@ -284,6 +249,7 @@ pub(crate) fn encode<T: Serialize>(value: &T, what: &str) -> Result<String, Sqli
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::{DirectoryId, EmployeeId, TargetId};
     use ports::Lifecycle;
 
     #[test]

@@ -17,22 +17,15 @@ use time::OffsetDateTime;
 use super::error::{conflict, corrupt, SqliteError};
 use super::schema::{
     data_with_prefix, decode, delete, dir_pk, encode, fp_pk, from_nanos, from_version, get_data,
-    limit, nanos, outbox_sk, pair_sk, prefix_end, stored_version, to_version, user_sk, Row, DIRS,
-    LEDGER_PREFIX, META, RECEIPT_PREFIX, REFRESH_PREFIX, USER_PREFIX,
+    limit, nanos, outbox_sk, pair_sk, prefix_end, receipt_sk, refresh_sk, stored_version,
+    to_version, user_sk, Row, DIRS, LEDGER_PREFIX, META, RECEIPT_PREFIX, REFRESH_PREFIX,
+    USER_PREFIX,
 };
 use super::{push_events, SqliteStore};
 
 /// Receipts recorded between two sweeps of a directory's expired ones (DynamoDB's TTL
 /// does this there); sweeping at every insert would cost a pass each time.
 const RECEIPT_SWEEP_EVERY: u64 = 256;
-
-fn refresh_sk(emp: &EmployeeId) -> String {
-    format!("{REFRESH_PREFIX}{emp}")
-}
-
-fn receipt_sk(key: &str) -> String {
-    format!("{RECEIPT_PREFIX}{key}")
-}
 
 /// The row of a user: its JSON and the attributes the fingerprint index covers.
 fn user_row(user: &DirectoryUser, what: &str) -> Result<Row, SqliteError> {
