@@ -206,19 +206,42 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
     tokio::spawn(dispatch_loop(engine.clone(), changes, dispatched.clone()));
     tokio::spawn(retry_loop(engine.clone(), retry_queue));
 
-    // Webhook endpoint.
+    // Webhook endpoint and admin API on one loopback port.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let webhook_base = format!("{base_url}/webhooks/bamboohr");
     let webhook_deps = Arc::new(webhook::Deps::new(engine.clone()));
+    let admin_api = Arc::new(admin::AdminApi::new(
+        engine
+            .clone()
+            .with_scheduler(Arc::new(InProcessScheduler::from_db(queues.clone()))),
+        Some(webhook_base.clone()),
+    ));
+    let admin_token = {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    };
     let app = Router::new()
         .route(
             "/webhooks/bamboohr/{directory_id}",
             post(webhook::local::axum_route),
         )
-        .with_state(webhook_deps);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
-    let webhook_base = format!("http://{}/webhooks/bamboohr", listener.local_addr()?);
+        .with_state(webhook_deps)
+        .merge(admin::local::router(
+            admin_api,
+            admin::local::LocalAuth {
+                token: SecretString::from(admin_token.clone()),
+                actor: crate::stack::local_actor(),
+            },
+        ));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
+    // CLI commands in other terminals find the admin API here; the file goes when
+    // `dev` stops (a crashed `dev` leaves it naming a port nobody answers on, which
+    // commands notice).
+    let endpoint_file = AdminEndpointFile::write(&args.data_dir, &base_url, &admin_token)?;
 
     let demo = if args.demo {
         Some(start_demo(&args, store.as_ref(), secrets.as_ref(), &webhook_base).await?)
@@ -334,9 +357,41 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
             }
             _ = tokio::signal::ctrl_c() => {
                 console.say("stopping");
+                drop(endpoint_file);
                 return Ok(());
             }
         }
+    }
+}
+
+/// The data directory's [`crate::client::DEV_ADMIN_FILE`] while `dev` runs: written
+/// owner-only, removed when dropped.
+struct AdminEndpointFile(PathBuf);
+
+impl AdminEndpointFile {
+    fn write(data_dir: &std::path::Path, url: &str, token: &str) -> std::io::Result<Self> {
+        let path = data_dir.join(crate::client::DEV_ADMIN_FILE);
+        let text = serde_json::to_string(&crate::client::DevEndpoint {
+            url: url.to_string(),
+            token: token.to_string(),
+        })
+        .map_err(std::io::Error::other)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        use std::io::Write as _;
+        options.open(&path)?.write_all(text.as_bytes())?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for AdminEndpointFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -15,6 +15,14 @@ pub enum CliError {
     /// Bad input.
     #[error("{0}")]
     Usage(String),
+    /// The admin API refused or failed the request.
+    #[error("{message} (HTTP {status})")]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The API's message.
+        message: String,
+    },
     /// Reading input or writing output failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),

@@ -5,6 +5,7 @@ use std::io::{BufRead, Write};
 
 use clap::Parser;
 
+pub mod client;
 pub mod commands;
 pub mod dev;
 pub mod error;
@@ -36,6 +37,10 @@ pub struct Cli {
     /// Operate this deployed CloudFormation stack instead of the local one.
     #[arg(long, global = true, env = "BAMBOOHR_SYNC_STACK")]
     pub stack: Option<String>,
+    /// Operate the deployed stack whose admin API is at this URL (its `AdminApiUrl`
+    /// output), without looking the stack up.
+    #[arg(long, global = true, env = "BAMBOOHR_SYNC_ADMIN_URL")]
+    pub admin_url: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -47,9 +52,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write, input: &mut dyn BufRead) -> Resu
     match cli.command {
         Command::Dev(args) => dev::run(args, cli.output).await.map_err(CliError::from),
         command => {
-            let stack = match &cli.stack {
-                Some(name) => stack::Stack::deployed(name).await?,
-                None => stack::Stack::local(&cli.data_dir).await?,
+            let stack = if cli.stack.is_some() || cli.admin_url.is_some() {
+                stack::Stack::deployed(cli.stack.as_deref(), cli.admin_url.as_deref()).await?
+            } else {
+                stack::Stack::local(&cli.data_dir).await?
             };
             commands::execute(&stack, command, cli.output, out, input).await
         }

@@ -1,11 +1,12 @@
-//! Which stack a command operates: a deployed one (its resources named by the
-//! CloudFormation stack's outputs, the stack given by `--stack` or
-//! `BAMBOOHR_SYNC_STACK`), or the local one (the `dev` data directory: the embedded
-//! file store and local secrets file).
+//! Which stack a command operates, and the admin API client that reaches it: a
+//! deployed one (its admin API named by the CloudFormation stack's `AdminApiUrl`
+//! output, the stack given by `--stack` or `BAMBOOHR_SYNC_STACK`, or the URL by
+//! `--admin-url`), or the local one (the `dev` data directory: the admin API of a
+//! running `dev`, or the same handler in this process over the data directory).
 //!
 //! Locally, schedules live in the running `dev` process, which rebuilds them from the
-//! directory records at every tick; a command's own scheduler is therefore a scratch
-//! one, and the directory record (state, schedule settings) is what takes effect.
+//! directory records at every tick; the in-process handler's scheduler is therefore
+//! the data directory's, and the directory record is what takes effect.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,22 +18,21 @@ use domain::ChangeEvent;
 use embedded_adapters::{
     FileSecrets, InProcessRetryQueue, InProcessScheduler, QueueDb, SqliteStore,
 };
-use ports::{BusError, EventBus, PublishOutcome, Scheduler, SecretStore, Store, SystemClock};
+use admin::AdminApi;
+use ports::{BusError, EventBus, PublishOutcome, SecretStore, Store, SystemClock};
 use sync_engine::Engine;
 
+use crate::client::{AdminClient, Transport};
 use crate::error::CliError;
 
-/// The engine (with the stack's retry queue, whose dead letters `status` counts) and
-/// scheduler a command runs against, and who the caller is.
+/// The stack a command operates: its admin API and, for the local stack, the engine a
+/// `sync` runs on in this process.
 pub struct Stack {
-    /// Base of the webhook URLs BambooHR posts to (deployed stacks).
-    pub webhook_base_url: Option<String>,
-    /// The engine over the stack's store, secrets and bus.
-    pub engine: Engine,
-    /// Where directory schedules go.
-    pub scheduler: Arc<dyn Scheduler>,
-    /// The caller's identity, for the audit log.
-    pub actor: String,
+    /// The admin API client.
+    pub client: AdminClient,
+    /// The local stack's engine (`sync` runs here locally; a deployed stack's poller
+    /// runs it there).
+    pub local_engine: Option<Engine>,
 }
 
 /// The local bus of a one-shot command: the dispatcher runs in `dev`, not here, so
@@ -119,86 +119,74 @@ pub fn retry_queue_in(db: Arc<QueueDb>, data_dir: &Path) -> Result<InProcessRetr
     Ok(queue)
 }
 
+/// The local stack's engine and admin API over `data_dir`.
+pub fn local_api(data_dir: &Path) -> Result<(Engine, AdminApi), CliError> {
+    // The store and the queues are SQLite databases, which coordinate writers from
+    // several processes (a running `dev` and this command).
+    let store: Arc<dyn Store> = Arc::new(open_local_store(data_dir)?);
+    let secrets: Arc<dyn SecretStore> = Arc::new(FileSecrets::open(data_dir.join("secrets.json")));
+    let db = local_queue_db(data_dir).map_err(|e| CliError::Usage(e.to_string()))?;
+    let retry =
+        Arc::new(retry_queue_in(db.clone(), data_dir).map_err(|e| CliError::Usage(e.to_string()))?);
+    let engine = Engine::new(store, secrets, Arc::new(DeferredBus), Arc::new(SystemClock))
+        .with_retry_queue(retry)
+        .with_scheduler(Arc::new(InProcessScheduler::from_db(db)));
+    let api = AdminApi::new(engine.clone(), None);
+    Ok((engine, api))
+}
+
 impl Stack {
-    /// The local stack under `data_dir`.
+    /// The local stack under `data_dir`: a running `dev`'s admin API when one answers,
+    /// else the same handler in this process.
     pub async fn local(data_dir: &Path) -> Result<Self, CliError> {
-        // No check for a running `dev`: the store and the queues are SQLite databases,
-        // which coordinate writers from several processes.
-        let store: Arc<dyn Store> = Arc::new(open_local_store(data_dir)?);
-        let secrets: Arc<dyn SecretStore> =
-            Arc::new(FileSecrets::open(data_dir.join("secrets.json")));
-        // The same retry queue `dev` runs: dead letters are counted and re-driven here,
-        // re-driven ones are attempted by the next `dev` run.
-        let db = local_queue_db(data_dir).map_err(|e| CliError::Usage(e.to_string()))?;
-        let retry = Arc::new(
-            retry_queue_in(db.clone(), data_dir).map_err(|e| CliError::Usage(e.to_string()))?,
-        );
-        let engine = Engine::new(store, secrets, Arc::new(DeferredBus), Arc::new(SystemClock))
-            .with_retry_queue(retry);
+        let (engine, api) = local_api(data_dir)?;
+        let transport = match AdminClient::dev_endpoint(data_dir).await {
+            Some(t) => t,
+            None => Transport::InProcess {
+                api: Arc::new(api),
+                actor: local_actor(),
+            },
+        };
         Ok(Self {
-            engine,
-            scheduler: Arc::new(InProcessScheduler::from_db(db)),
-            actor: local_actor(),
-            webhook_base_url: None,
+            client: AdminClient::new(transport)?,
+            local_engine: Some(engine),
         })
     }
 
-    /// The deployed stack `name`: its outputs name the table, bus, secret prefix,
-    /// scheduler settings and queues; the caller is whoever the AWS credentials say
-    /// (STS GetCallerIdentity). The SDK configuration comes from the environment as
-    /// for the AWS CLI, with this project's timeouts and bounded, jittered retries.
-    pub async fn deployed(name: &str) -> Result<Self, CliError> {
+    /// A deployed stack: by name (its `AdminApiUrl` output) or by its admin API URL.
+    /// Requests are signed with the operator's AWS credentials, configured from the
+    /// environment as for the AWS CLI.
+    pub async fn deployed(name: Option<&str>, admin_url: Option<&str>) -> Result<Self, CliError> {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .timeout_config(aws_adapters::clients::timeout_config())
             .retry_config(aws_adapters::clients::retry_config())
             .load()
             .await;
-        let outputs = stack_outputs(&sdk, name).await?;
-        let get = |key: &str| {
-            outputs.get(key).cloned().ok_or_else(|| {
-                CliError::Usage(format!(
-                    "stack {name} has no output {key}; deploy the current template"
-                ))
-            })
+        let url = match (admin_url, name) {
+            (Some(url), _) => url.to_string(),
+            (None, Some(name)) => {
+                let outputs = stack_outputs(&sdk, name).await?;
+                outputs.get("AdminApiUrl").cloned().ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "stack {name} has no output AdminApiUrl; deploy the current template"
+                    ))
+                })?
+            }
+            (None, None) => return Err(CliError::Usage("no stack named".into())),
         };
-        let config = function_support::StackConfig {
-            table_name: get("TableName")?,
-            event_bus_name: get("EventBusName")?,
-            secret_prefix: get("SecretPrefix")?,
-        };
-        let mut retry = aws_adapters::SqsRetryQueue::new(
-            &sdk,
-            get("RetryQueueUrl")?,
-            get("DeliveryDeadLetterQueueUrl")?,
-        );
-        // Its dead-letter depth counts the changes the dispatcher gave up on too; a stack
-        // deployed before the change queue's URL was an output reports its delivery dead
-        // letters only.
-        if let Some(url) = outputs.get("ChangeDeadLetterQueueUrl") {
-            retry = retry.with_change_dead_letter_queue(url);
+        // The output ends in `/admin/`; routes are written from `/admin/`.
+        let base = url
+            .trim_end_matches('/')
+            .trim_end_matches("/admin")
+            .to_string();
+        if !(base.starts_with("https://") || base.starts_with("http://127.0.0.1")) {
+            return Err(CliError::Usage(format!(
+                "admin API URL {url}: must be https:// (plain http only on loopback)"
+            )));
         }
-        let engine =
-            function_support::aws_engine_with_audit_table(&sdk, &config, &get("AuditTableName")?)
-                .with_retry_queue(Arc::new(retry))
-                .with_foreign_bus(Arc::new(aws_adapters::CustomerEventBus::new(&sdk)));
-        let settings = function_support::SchedulerSettings {
-            group_name: get("SchedulerGroupName")?,
-            role_arn: get("SchedulerRoleArn")?,
-            dead_letter_arn: get("PollerScheduleDeadLetterQueueArn")?,
-        };
-        let scheduler =
-            function_support::aws_scheduler(&sdk, &settings, &get("PollerFunctionArn")?)
-                .map_err(|e| CliError::Usage(format!("stack {name}: {e}")))?;
-        let identity = aws_sdk_sts::Client::new(&sdk)
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| CliError::Usage(format!("AWS credentials: {}", aws_error(&e))))?;
         Ok(Self {
-            engine,
-            scheduler: Arc::new(scheduler),
-            actor: identity.arn().unwrap_or("unknown").to_string(),
-            webhook_base_url: outputs.get("WebhookBaseUrl").cloned(),
+            client: AdminClient::new(Transport::Deployed { url: base, sdk })?,
+            local_engine: None,
         })
     }
 }

@@ -32,7 +32,10 @@ pub(super) async fn run(
 ) -> Result<(), CliError> {
     let AuditCmd::List { directory, limit } = cmd;
     let id = dir_id(&directory)?;
-    let entries = stack.engine.store.list_audit(&id, limit).await?;
+    let entries: Vec<ports::AuditEntry> = stack
+        .client
+        .first_page(&format!("/admin/directories/{id}/audit"), limit)
+        .await?;
     emit(out, mode, &entries, |o| {
         let rows: Vec<Vec<String>> = entries
             .iter()

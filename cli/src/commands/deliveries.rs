@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use clap::Subcommand;
-use ports::{DeliveryQuery, DeliveryStatus};
+use ports::{DeliveryRecord, DeliveryStatus};
 use serde_json::json;
 
 use super::args::{dir_id, employee_id, target_id, usage};
@@ -62,12 +62,20 @@ pub(super) async fn run(
         Some(u) if u.starts_with("usr_") => Some(u),
         Some(u) => Some(domain::UserId::derive(&id, &employee_id(&u)?).to_string()),
     };
-    let query = DeliveryQuery {
-        target: target.as_deref().map(target_id).transpose()?,
-        object_id,
-        status,
-    };
-    let records = stack.engine.store.list_deliveries(&id, &query).await?;
+    let mut query: Vec<(&str, String)> = Vec::new();
+    if let Some(t) = target.as_deref().map(target_id).transpose()? {
+        query.push(("target", t.to_string()));
+    }
+    if let Some(u) = object_id {
+        query.push(("user", u));
+    }
+    if let Some(s) = status {
+        query.push(("status", s.as_str().to_string()));
+    }
+    let records: Vec<DeliveryRecord> = stack
+        .client
+        .list(&format!("/admin/directories/{id}/deliveries"), &query)
+        .await?;
     emit(out, mode, &records, |o| {
         let rows: Vec<Vec<String>> = records
             .iter()

@@ -1,14 +1,15 @@
-//! `directories ...`: connect a BambooHR company, list and show directories, change
-//! their sync settings, pause, resume and revoke them.
+//! `directories ...`: connect a BambooHR company, re-authenticate it, list and show
+//! directories, change their sync settings, pause, resume and revoke them, and manage
+//! their BambooHR webhook and its keys; each through the admin API.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use clap::{Args, Subcommand};
-use domain::Safeguard;
-use secrecy::SecretString;
-use serde_json::json;
-use sync_engine::operate::{self, ConnectRequest, Credential, SettingsChange};
+use domain::{Directory, MissingUserPolicy};
+use ports::KeyInfo;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
 
 use super::args::{dir_id, state_name, usage};
 use super::secret::{read_secret, SecretSource};
@@ -39,8 +40,40 @@ pub enum DirectoriesCmd {
         /// Directory id.
         directory: String,
     },
+    /// Replace the BambooHR credential (read as for `connect`), checked first.
+    Reauth(ReauthArgs),
     /// Change sync settings (asks for a full reconciliation).
     Update(UpdateArgs),
+    /// Register a BambooHR webhook posting to this stack (or --url), monitoring every
+    /// field the sync uses; its key becomes the newest accepted one.
+    RegisterWebhook {
+        /// Directory id.
+        directory: String,
+        /// Where BambooHR posts instead of the stack's own webhook URL.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// The BambooHR webhook keys a directory accepts (ids and ages only).
+    WebhookKeys {
+        /// Directory id.
+        directory: String,
+    },
+    /// Accept the private key of a webhook an admin created in BambooHR (read from
+    /// $BAMBOOHR_WEBHOOK_KEY or stdin).
+    ImportWebhookKey {
+        /// Directory id.
+        directory: String,
+        /// Where the key comes from.
+        #[command(flatten)]
+        secret: SecretSource,
+    },
+    /// Stop accepting one webhook key.
+    RetireWebhookKey {
+        /// Directory id.
+        directory: String,
+        /// The key's id (from `webhook-keys`).
+        key: String,
+    },
     /// Stop syncing (schedule disabled, webhooks answered 429).
     Pause {
         /// Directory id.
@@ -73,9 +106,12 @@ pub struct ConnectArgs {
     /// IANA time zone of the company.
     #[arg(long)]
     pub time_zone: Option<String>,
-    /// Register a BambooHR event webhook posting to this URL.
+    /// Register a BambooHR event webhook posting to this stack's webhook URL.
     #[arg(long)]
-    pub register_webhook: Option<String>,
+    pub register_webhook: bool,
+    /// Register the webhook posting to this URL instead (implies --register-webhook).
+    #[arg(long)]
+    pub webhook_url: Option<String>,
     /// Connect with OAuth tokens instead of an API key: the access token is read from
     /// $BAMBOOHR_ACCESS_TOKEN (or stdin); with $BAMBOOHR_REFRESH_TOKEN, this client
     /// id and $BAMBOOHR_CLIENT_SECRET the tokens are refreshed as they expire.
@@ -88,6 +124,25 @@ pub struct ConnectArgs {
     #[command(flatten)]
     pub secret: SecretSource,
 }
+
+/// `directories reauth`
+#[derive(Debug, Args)]
+pub struct ReauthArgs {
+    /// Directory id.
+    pub directory: String,
+    /// Use OAuth tokens ($BAMBOOHR_ACCESS_TOKEN, ...) instead of an API key.
+    #[arg(long)]
+    pub oauth: bool,
+    /// The OAuth client id (not a secret).
+    #[arg(long, requires = "oauth")]
+    pub oauth_client_id: Option<String>,
+    /// Where the API key (or the OAuth access token) comes from.
+    #[command(flatten)]
+    pub secret: SecretSource,
+}
+
+/// Environment variable holding a BambooHR webhook key for `import-webhook-key`.
+pub const WEBHOOK_KEY_ENV: &str = "BAMBOOHR_WEBHOOK_KEY";
 
 /// `directories update`
 #[derive(Debug, Args)]
@@ -121,6 +176,71 @@ pub struct UpdateArgs {
     /// IANA time zone.
     #[arg(long)]
     pub time_zone: Option<String>,
+    /// Field alias `Name in webhooks=fieldKey` for field-based webhooks whose admin
+    /// chose display names (repeat; replaces the map).
+    #[arg(long = "field-alias")]
+    pub field_aliases: Vec<String>,
+    /// Days before the hire date a future hire becomes active.
+    #[arg(long)]
+    pub pre_start_days: Option<u32>,
+    /// What happens to users missing from a complete listing.
+    #[arg(long, value_parser = ["deactivate", "delete", "ignore"])]
+    pub missing_users: Option<String>,
+}
+
+/// The credential body (`apiKey` or `oauth`) from the environment or stdin.
+fn credential_body(
+    oauth: bool,
+    client_id: Option<String>,
+    source: &SecretSource,
+    input: &mut dyn BufRead,
+) -> Result<Value, CliError> {
+    if oauth {
+        let access = read_secret(source, ACCESS_TOKEN_ENV, "OAuth access token", input)?;
+        let env_secret = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| v.trim().to_string())
+        };
+        Ok(json!({"oauth": {
+            "accessToken": access.expose_secret(),
+            "refreshToken": env_secret(REFRESH_TOKEN_ENV),
+            "clientId": client_id,
+            "clientSecret": env_secret(CLIENT_SECRET_ENV),
+        }}))
+    } else {
+        let key: SecretString = read_secret(source, API_KEY_ENV, "BambooHR API key", input)?;
+        Ok(json!({"apiKey": key.expose_secret()}))
+    }
+}
+
+fn pairs(entries: &[String], flag: &str, shape: &str) -> Result<BTreeMap<String, String>, CliError> {
+    let mut map = BTreeMap::new();
+    for entry in entries {
+        let Some((k, v)) = entry.split_once('=') else {
+            return Err(usage(format!("{flag} {entry:?}: write {shape}")));
+        };
+        map.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(map)
+}
+
+fn print_keys(o: &mut dyn Write, keys: &[KeyInfo]) -> std::io::Result<()> {
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| {
+            vec![
+                k.id.clone(),
+                if k.position == 0 { "newest" } else { "older" }.into(),
+                k.added_at
+                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                    .map(|t| when(Some(t)))
+                    .unwrap_or_else(|| "unknown".into()),
+            ]
+        })
+        .collect();
+    table(o, &["KEY", "ROLE", "ADDED"], &rows)
 }
 
 /// Runs a `directories` command.
@@ -131,85 +251,106 @@ pub(super) async fn run(
     out: &mut dyn Write,
     input: &mut dyn BufRead,
 ) -> Result<(), CliError> {
-    let engine = &stack.engine;
-    let scheduler = stack.scheduler.as_ref();
+    let api = &stack.client;
     match cmd {
         DirectoriesCmd::Connect(a) => {
-            let credential = if a.oauth {
-                let access = read_secret(&a.secret, ACCESS_TOKEN_ENV, "OAuth access token", input)?;
-                let env_secret = |name: &str| {
-                    std::env::var(name)
-                        .ok()
-                        .filter(|v| !v.trim().is_empty())
-                        .map(|v| SecretString::from(v.trim().to_string()))
-                };
-                Credential::OAuth(ports::OAuthTokens {
-                    access_token: access,
-                    refresh_token: env_secret(REFRESH_TOKEN_ENV),
-                    expires_at: None,
-                    client_id: a.oauth_client_id.clone(),
-                    client_secret: env_secret(CLIENT_SECRET_ENV),
-                })
-            } else {
-                Credential::ApiKey(read_secret(
-                    &a.secret,
-                    API_KEY_ENV,
-                    "BambooHR API key",
-                    input,
-                )?)
-            };
-            let outcome = operate::connect(
-                engine,
-                scheduler,
-                ConnectRequest {
-                    directory_id: dir_id(&a.directory)?,
-                    subdomain: a.subdomain,
-                    base_url: a.base_url,
-                    credential,
-                    time_zone: a.time_zone,
-                    register_webhook_at: a.register_webhook.clone(),
-                },
-                &stack.actor,
-            )
-            .await?;
-            let path = format!("/webhooks/bamboohr/{}", outcome.directory.id);
-            let webhook_url = stack
-                .webhook_base_url
-                .as_ref()
-                .map(|base| format!("{base}{}", outcome.directory.id));
-            emit(
-                out,
-                mode,
-                &json!({"connect": outcome, "webhookPath": path, "webhookUrl": webhook_url}),
-                |o| {
-                    writeln!(
-                        o,
-                        "{} {} ({} employees visible); first sync: full",
-                        if outcome.reauthenticated {
-                            "re-authenticated"
-                        } else {
-                            "connected"
-                        },
-                        outcome.directory.id,
-                        outcome.employees
-                    )?;
-                    match (&outcome.webhook_id, &a.register_webhook, &webhook_url) {
-                        (Some(id), Some(url), _) => {
-                            writeln!(o, "BambooHR webhook {id} registered, posting to {url}")
-                        }
-                        (None, _, Some(url)) => {
-                            writeln!(o, "webhook URL to give BambooHR: {url}")
-                        }
-                        _ => writeln!(
-                            o,
-                            "webhook URL to give BambooHR: <webhook endpoint>{path} (the dev stack prints its endpoint)"
-                        ),
+            let id = dir_id(&a.directory)?;
+            let mut body = credential_body(a.oauth, a.oauth_client_id.clone(), &a.secret, input)?;
+            body["id"] = json!(id);
+            body["subdomain"] = json!(a.subdomain);
+            body["baseUrl"] = json!(a.base_url);
+            body["timeZone"] = json!(a.time_zone);
+            body["registerWebhook"] = json!(a.register_webhook || a.webhook_url.is_some());
+            body["webhookUrl"] = json!(a.webhook_url);
+            let outcome = api.post("/admin/directories", &body).await?;
+            let path = format!("/webhooks/bamboohr/{id}");
+            let webhook_url = outcome["webhookUrl"].as_str().map(str::to_string);
+            emit(out, mode, &outcome, |o| {
+                writeln!(
+                    o,
+                    "{} {} ({} employees visible); first sync: full",
+                    if outcome["reauthenticated"] == true {
+                        "re-authenticated"
+                    } else {
+                        "connected"
+                    },
+                    id,
+                    outcome["employees"]
+                )?;
+                match (outcome["webhookId"].as_str(), &outcome["directory"]["webhook"]["url"], &webhook_url) {
+                    (Some(wid), Value::String(url), _) => {
+                        writeln!(o, "BambooHR webhook {wid} registered, posting to {url}")
                     }
-                },
-            )
+                    (None, _, Some(url)) => writeln!(o, "webhook URL to give BambooHR: {url}"),
+                    _ => writeln!(
+                        o,
+                        "webhook URL to give BambooHR: <webhook endpoint>{path} (the dev stack prints its endpoint)"
+                    ),
+                }
+            })
+        }
+        DirectoriesCmd::Reauth(a) => {
+            let id = dir_id(&a.directory)?;
+            let body = credential_body(a.oauth, a.oauth_client_id.clone(), &a.secret, input)?;
+            let outcome = api
+                .post(&format!("/admin/directories/{id}/credentials"), &body)
+                .await?;
+            emit(out, mode, &outcome, |o| {
+                writeln!(
+                    o,
+                    "re-authenticated {id} ({} employees visible); next sync: full",
+                    outcome["employees"]
+                )
+            })
+        }
+        DirectoriesCmd::RegisterWebhook { directory, url } => {
+            let id = dir_id(&directory)?;
+            let r = api
+                .post(&format!("/admin/directories/{id}/webhook"), &json!({"url": url}))
+                .await?;
+            emit(out, mode, &r, |o| {
+                writeln!(
+                    o,
+                    "{id}: BambooHR webhook {} posting to {}, monitoring {} fields; key {}",
+                    r["webhook"]["id"].as_str().unwrap_or_default(),
+                    r["webhook"]["url"].as_str().unwrap_or_default(),
+                    r["webhook"]["monitorFields"].as_array().map_or(0, Vec::len),
+                    r["keyId"].as_str().unwrap_or_default()
+                )
+            })
+        }
+        DirectoriesCmd::WebhookKeys { directory } => {
+            let id = dir_id(&directory)?;
+            let keys: Vec<KeyInfo> = api
+                .list(&format!("/admin/directories/{id}/webhook-keys"), &[])
+                .await?;
+            emit(out, mode, &keys, |o| print_keys(o, &keys))
+        }
+        DirectoriesCmd::ImportWebhookKey { directory, secret } => {
+            let id = dir_id(&directory)?;
+            let key = read_secret(&secret, WEBHOOK_KEY_ENV, "BambooHR webhook key", input)?;
+            let r = api
+                .post(
+                    &format!("/admin/directories/{id}/webhook-keys"),
+                    &json!({"key": key.expose_secret()}),
+                )
+                .await?;
+            let keys: Vec<KeyInfo> = serde_json::from_value(r["keys"].clone()).unwrap_or_default();
+            emit(out, mode, &keys, |o| print_keys(o, &keys))
+        }
+        DirectoriesCmd::RetireWebhookKey { directory, key } => {
+            let id = dir_id(&directory)?;
+            let r = api
+                .post(
+                    &format!("/admin/directories/{id}/webhook-keys/{key}/retire"),
+                    &json!({}),
+                )
+                .await?;
+            let keys: Vec<KeyInfo> = serde_json::from_value(r["keys"].clone()).unwrap_or_default();
+            emit(out, mode, &keys, |o| print_keys(o, &keys))
         }
         DirectoriesCmd::List => {
-            let all = engine.store.list_directories().await?;
+            let all: Vec<Directory> = api.list("/admin/directories", &[]).await?;
             emit(out, mode, &all, |o| {
                 let rows: Vec<Vec<String>> = all
                     .iter()
@@ -239,7 +380,8 @@ pub(super) async fn run(
             })
         }
         DirectoriesCmd::Show { directory } => {
-            let d = operate::directory(engine, &dir_id(&directory)?).await?;
+            let id = dir_id(&directory)?;
+            let d: Directory = api.get(&format!("/admin/directories/{id}"), &[]).await?;
             emit(out, mode, &d, |o| {
                 writeln!(o, "directory      {}", d.id)?;
                 writeln!(o, "subdomain      {}", d.subdomain)?;
@@ -278,58 +420,87 @@ pub(super) async fn run(
         }
         DirectoriesCmd::Update(a) => {
             let id = dir_id(&a.directory)?;
-            let mut change = SettingsChange {
-                incremental_every_minutes: a.every_minutes,
-                full_every_hours: a.full_every_hours,
-                stale_after_minutes: a.stale_after_minutes,
-                time_zone: a.time_zone,
-                ..SettingsChange::default()
-            };
+            let mut body = json!({
+                "incrementalEveryMinutes": a.every_minutes,
+                "fullEveryHours": a.full_every_hours,
+                "staleAfterMinutes": a.stale_after_minutes,
+                "timeZone": a.time_zone,
+                "safeguardMaxShare": a.safeguard_max_share,
+                "safeguardMinCount": a.safeguard_min_count,
+                "preStartDays": a.pre_start_days,
+            });
+            if let Some(m) = &a.missing_users {
+                let policy: MissingUserPolicy = serde_json::from_value(json!(m))
+                    .map_err(|_| usage(format!("--missing-users {m:?}: deactivate, delete or ignore")))?;
+                body["missingUsers"] = json!(policy);
+            }
             if !a.extra_fields.is_empty() {
-                change.extra_fields = Some(a.extra_fields);
+                body["extraFields"] = json!(a.extra_fields);
             }
             if !a.group_sources.is_empty() {
-                change.group_sources = Some(a.group_sources);
+                body["groupSources"] = json!(a.group_sources);
             }
             if !a.custom_fields.is_empty() {
-                let mut map = BTreeMap::new();
-                for entry in &a.custom_fields {
-                    let Some((k, v)) = entry.split_once('=') else {
-                        return Err(usage(format!(
-                            "--custom-field {entry:?}: write bamboohrField=attribute"
-                        )));
-                    };
-                    map.insert(k.trim().to_string(), v.trim().to_string());
+                body["customFieldMap"] =
+                    json!(pairs(&a.custom_fields, "--custom-field", "bamboohrField=attribute")?);
+            }
+            if !a.field_aliases.is_empty() {
+                body["fieldAliases"] =
+                    json!(pairs(&a.field_aliases, "--field-alias", "Name in webhooks=fieldKey")?);
+            }
+            // Unset flags are left out: the API changes only the settings given.
+            if let Value::Object(m) = &mut body {
+                m.retain(|_, v| !v.is_null());
+            }
+            let r = api
+                .post(&format!("/admin/directories/{id}/settings"), &body)
+                .await?;
+            emit(out, mode, &r, |o| {
+                let changed: Vec<&String> = r["changed"]
+                    .as_object()
+                    .map(|m| m.keys().collect())
+                    .unwrap_or_default();
+                if changed.is_empty() {
+                    return writeln!(o, "{id}: settings unchanged");
                 }
-                change.custom_field_map = Some(map);
-            }
-            if a.safeguard_max_share.is_some() || a.safeguard_min_count.is_some() {
-                let current = operate::directory(engine, &id).await?.safeguard;
-                change.safeguard = Some(Safeguard {
-                    max_share: a.safeguard_max_share.unwrap_or(current.max_share),
-                    min_count: a.safeguard_min_count.unwrap_or(current.min_count),
-                });
-            }
-            let d = operate::update_settings(engine, scheduler, &id, &change, &stack.actor).await?;
-            emit(out, mode, &d, |o| {
-                writeln!(o, "{id}: settings saved; the next run is a full sync")
+                writeln!(
+                    o,
+                    "{id}: settings saved ({}); the next run is a full sync",
+                    changed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                )?;
+                if r["monitorFields"]["result"] == "failed" {
+                    writeln!(
+                        o,
+                        "warning: the BambooHR webhook's monitored fields were not updated: {}",
+                        r["monitorFields"]["detail"].as_str().unwrap_or_default()
+                    )?;
+                }
+                Ok(())
             })
         }
         DirectoriesCmd::Pause { directory } => {
-            let d = operate::pause(engine, scheduler, &dir_id(&directory)?, &stack.actor).await?;
-            emit(out, mode, &d, |o| writeln!(o, "{}: paused", d.id))
+            let id = dir_id(&directory)?;
+            let d = api
+                .post(&format!("/admin/directories/{id}/pause"), &json!({}))
+                .await?;
+            emit(out, mode, &d, |o| writeln!(o, "{id}: paused"))
         }
         DirectoriesCmd::Resume { directory } => {
-            let d = operate::resume(engine, scheduler, &dir_id(&directory)?, &stack.actor).await?;
-            emit(out, mode, &d, |o| writeln!(o, "{}: active", d.id))
+            let id = dir_id(&directory)?;
+            let d = api
+                .post(&format!("/admin/directories/{id}/resume"), &json!({}))
+                .await?;
+            emit(out, mode, &d, |o| writeln!(o, "{id}: active"))
         }
         DirectoriesCmd::Revoke { directory } => {
-            let d = operate::revoke(engine, scheduler, &dir_id(&directory)?, &stack.actor).await?;
+            let id = dir_id(&directory)?;
+            let d = api
+                .post(&format!("/admin/directories/{id}/revoke"), &json!({}))
+                .await?;
             emit(out, mode, &d, |o| {
                 writeln!(
                     o,
-                    "{}: revoked; schedule and credentials deleted, history kept",
-                    d.id
+                    "{id}: revoked; schedule and credentials deleted, history kept"
                 )
             })
         }

@@ -5,7 +5,6 @@ use std::io::Write;
 
 use clap::Subcommand;
 use serde_json::json;
-use sync_engine::operate;
 
 use super::args::dir_id;
 use crate::error::CliError;
@@ -35,25 +34,17 @@ pub(super) async fn run(
 ) -> Result<(), CliError> {
     let EvidenceCmd::List { directory, limit } = cmd;
     let id = dir_id(&directory)?;
-    let d = operate::directory(&stack.engine, &id).await?;
-    let rows = stack.engine.store.list_evidence(&id, limit).await?;
-    let now = stack.engine.clock.now();
-    let listed: Vec<serde_json::Value> = rows
+    // Each row comes with `stale`: the newest is confirmed by every later sync that
+    // found the same figures; older rows were superseded.
+    let listed: Vec<serde_json::Value> = stack
+        .client
+        .first_page(&format!("/admin/directories/{id}/evidence"), limit)
+        .await?;
+    let rows: Vec<ports::EvidenceRow> = listed
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            // The newest row is confirmed by every later sync that found the
-            // same figures; older rows were superseded.
-            let stale = if i == 0 {
-                operate::evidence_is_stale(&d, Some(r), now)
-            } else {
-                true
-            };
-            let mut v = serde_json::to_value(r).expect("evidence serializes");
-            v["stale"] = json!(stale);
-            v
-        })
-        .collect();
+        .map(|v| serde_json::from_value(v.clone()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| crate::error::CliError::Usage(format!("the admin API answered an unexpected shape: {e}")))?;
     emit(out, mode, &listed, |o| {
         let table_rows: Vec<Vec<String>> = rows
             .iter()

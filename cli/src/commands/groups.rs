@@ -3,7 +3,6 @@
 use std::io::Write;
 
 use clap::Subcommand;
-use sync_engine::operate;
 
 use super::args::dir_id;
 use crate::error::CliError;
@@ -30,8 +29,10 @@ pub(super) async fn run(
 ) -> Result<(), CliError> {
     let GroupsCmd::List { directory } = cmd;
     let id = dir_id(&directory)?;
-    operate::directory(&stack.engine, &id).await?;
-    let groups = stack.engine.store.list_groups(&id).await?;
+    let groups: Vec<domain::Group> = stack
+        .client
+        .list(&format!("/admin/directories/{id}/groups"), &[])
+        .await?;
     emit(out, mode, &groups, |o| {
         let rows: Vec<Vec<String>> = groups
             .iter()

@@ -3,7 +3,6 @@
 use std::io::Write;
 
 use clap::Subcommand;
-use sync_engine::operate;
 use sync_engine::operate::HoldDecision;
 
 use super::args::{dir_id, state_name};
@@ -39,7 +38,12 @@ pub(super) async fn run(
         HoldCmd::Discard { directory } => (directory, HoldDecision::Discard),
     };
     let id = dir_id(&directory)?;
-    let d = operate::resolve_hold(&stack.engine, &id, decision, &stack.actor).await?;
+    let path = match decision {
+        HoldDecision::Release => format!("/admin/directories/{id}/hold/release"),
+        HoldDecision::Discard => format!("/admin/directories/{id}/hold/discard"),
+    };
+    let d: domain::Directory = serde_json::from_value(stack.client.post(&path, &serde_json::json!({})).await?)
+        .map_err(|e| crate::error::CliError::Usage(format!("the admin API answered an unexpected shape: {e}")))?;
     emit(out, mode, &d, |o| {
         writeln!(
             o,

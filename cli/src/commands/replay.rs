@@ -5,7 +5,6 @@ use std::io::Write;
 
 use clap::Subcommand;
 use serde_json::json;
-use sync_engine::operate;
 
 use super::args::{dir_id, employee_id, target_id};
 use crate::error::CliError;
@@ -48,7 +47,14 @@ pub(super) async fn run(
     match cmd {
         ReplayCmd::DeadLetters { directory, max } => {
             let under = directory.as_deref().map(dir_id).transpose()?;
-            let n = operate::redrive(&stack.engine, max, under.as_ref(), &stack.actor).await?;
+            let r = stack
+                .client
+                .post(
+                    "/admin/dead-letters/redrive",
+                    &json!({"max": max, "directoryId": under}),
+                )
+                .await?;
+            let n = r["redriven"].as_u64().unwrap_or_default();
             emit(out, mode, &json!({"redriven": n}), |o| {
                 writeln!(o, "{n} dead letters put back on the retry path")
             })
@@ -62,19 +68,22 @@ pub(super) async fn run(
             let t = target_id(&target)?;
             let e = employee.as_deref().map(employee_id).transpose()?;
             let progress = spinner(mode, format!("re-pushing {id} to {t}"));
-            let outcomes = operate::repush(&stack.engine, &id, &t, e.as_ref(), &stack.actor).await;
+            let r = stack
+                .client
+                .post(
+                    &format!("/admin/directories/{id}/replay"),
+                    &json!({"target": t, "employeeId": e}),
+                )
+                .await;
             progress.finish_and_clear();
-            let outcomes = outcomes?;
-            let delivered = outcomes
-                .iter()
-                .filter(|(_, o)| o.starts_with("Delivered"))
-                .count();
-            emit(out, mode, &outcomes, |o| {
+            let r = r?;
+            let users = r["users"].as_u64().unwrap_or_default();
+            let delivered = r["delivered"].as_u64().unwrap_or_default();
+            emit(out, mode, &r, |o| {
                 writeln!(
                     o,
-                    "{} users re-pushed to {t}: {delivered} delivered, {} not (see `deliveries list`)",
-                    outcomes.len(),
-                    outcomes.len() - delivered
+                    "{users} users re-pushed to {t}: {delivered} delivered, {} not (see `deliveries list`)",
+                    users - delivered
                 )
             })
         }

@@ -41,7 +41,10 @@ pub(super) async fn run(
     match cmd {
         RunsCmd::List { directory, limit } => {
             let id = dir_id(&directory)?;
-            let runs = stack.engine.store.list_runs(&id, limit).await?;
+            let runs: Vec<domain::SyncRun> = stack
+                .client
+                .first_page(&format!("/admin/directories/{id}/runs"), limit)
+                .await?;
             emit(out, mode, &runs, |o| {
                 let rows: Vec<Vec<String>> = runs
                     .iter()
@@ -69,11 +72,13 @@ pub(super) async fn run(
         RunsCmd::Show { directory, run } => {
             let id = dir_id(&directory)?;
             let run_id = RunId::parse(run.clone()).map_err(|e| usage(format!("run id: {e}")))?;
-            let r = stack
-                .engine
-                .store
-                .get_run(&id, &run_id)
-                .await?
+            let runs: Vec<domain::SyncRun> = stack
+                .client
+                .list(&format!("/admin/directories/{id}/runs"), &[])
+                .await?;
+            let r = runs
+                .into_iter()
+                .find(|r| r.id == run_id)
                 .ok_or_else(|| usage(format!("no run {run} in {id}")))?;
             emit(out, mode, &r, |o| {
                 let text = serde_json::to_string_pretty(&r).expect("a run serializes");

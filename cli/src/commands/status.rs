@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use clap::Args;
-use sync_engine::operate;
+use sync_engine::operate::Status;
 
 use super::args::{dir_id, state_name};
 use crate::error::CliError;
@@ -22,18 +22,6 @@ pub struct StatusArgs {
 /// Dead letters waiting in the stack's retry queue: deployed, the delivery and change
 /// dead-letter queues summed; locally, those in the data directory's queue. `None`
 /// for a stack without a retry queue.
-async fn dead_letter_depth(stack: &Stack) -> Result<Option<u64>, CliError> {
-    let Some(queue) = &stack.engine.retry_queue else {
-        return Ok(None);
-    };
-    match queue.dead_letter_depth().await {
-        Ok(depth) => Ok(Some(depth)),
-        Err(ports::BusError::Unavailable { reason }) => {
-            Err(CliError::Usage(format!("dead-letter queue: {reason}")))
-        }
-    }
-}
-
 /// Runs `status`.
 pub(super) async fn run(
     stack: &Stack,
@@ -44,19 +32,22 @@ pub(super) async fn run(
     let ids = match a.directory {
         Some(d) => vec![dir_id(&d)?],
         None => stack
-            .engine
-            .store
-            .list_directories()
+            .client
+            .list::<domain::Directory>("/admin/directories", &[])
             .await?
             .into_iter()
             .map(|d| d.id)
             .collect(),
     };
-    // Deployed: the SQS dead-letter queues; local: the data directory's retry queue.
-    let depth = dead_letter_depth(stack).await?;
-    let mut all = Vec::new();
+    // The dead-letter depth is the stack's: SQS deployed, the retry queue locally.
+    let mut all: Vec<Status> = Vec::new();
     for id in &ids {
-        all.push(operate::status(&stack.engine, id, depth).await?);
+        all.push(
+            stack
+                .client
+                .get(&format!("/admin/directories/{id}/status"), &[])
+                .await?,
+        );
     }
     emit(out, mode, &all, |o| {
         for s in &all {

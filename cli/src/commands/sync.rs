@@ -38,8 +38,26 @@ pub(super) async fn run(
             SyncMode::Incremental
         },
     };
+    let Some(engine) = &stack.local_engine else {
+        // A deployed stack's poller runs it (within a minute); the answer says when.
+        let r = stack
+            .client
+            .post(
+                &format!("/admin/directories/{id}/sync"),
+                &serde_json::json!({"mode": request.mode.as_str()}),
+            )
+            .await?;
+        return emit(out, mode, &r, |o| {
+            writeln!(
+                o,
+                "{id}: {} sync requested; the poller runs it shortly (see `runs list`)",
+                request.mode.as_str()
+            )
+        });
+    };
+    // Locally the run happens here, at once (the store is shared with a running `dev`).
     let progress = spinner(mode, format!("syncing {id} ({})", request.mode.as_str()));
-    let run = sync_engine::operate::run_sync(&stack.engine, &request, &RunOptions::default()).await;
+    let run = sync_engine::operate::run_sync(engine, &request, &RunOptions::default()).await;
     progress.finish_and_clear();
     let run = run?;
     emit(out, mode, &run, |o| {

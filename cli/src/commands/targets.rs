@@ -1,12 +1,17 @@
-//! `targets ...`: add, list, update, remove and test a directory's delivery targets.
+//! `targets ...`: add, list, update, remove and test a directory's delivery targets,
+//! with every option the engine has (filters on states, a required work email or any
+//! field's values, the SCIM options), and rotate an app webhook's signing secrets;
+//! each through the admin API.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use clap::{Args, Subcommand, ValueEnum};
-use domain::{Target, TargetFilter, TargetKind};
-use ports::TargetSecrets;
-use serde_json::json;
-use sync_engine::operate::{self, TargetSpec};
+use domain::{Target, TargetKind};
+use ports::KeyInfo;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use sync_engine::operate::TargetTest;
 
 use super::args::{dir_id, target_id, usage};
 use super::secret::{read_optional_secret, read_secret, SecretSource};
@@ -58,6 +63,53 @@ pub enum TargetsCmd {
         /// Target id.
         target: String,
     },
+    /// An app webhook's signing secrets (ids and ages only).
+    Secrets {
+        /// Directory id.
+        directory: String,
+        /// Target id.
+        target: String,
+    },
+    /// Add a signing secret (from $BAMBOOHR_SYNC_TARGET_SECRET or stdin): both sign
+    /// until the old one is retired.
+    AddSecret {
+        /// Directory id.
+        directory: String,
+        /// Target id.
+        target: String,
+        /// Where the secret comes from.
+        #[command(flatten)]
+        secret: SecretSource,
+    },
+    /// Retire a signing secret once receivers verify with its successor.
+    RetireSecret {
+        /// Directory id.
+        directory: String,
+        /// Target id.
+        target: String,
+        /// The secret's id (from `targets secrets`).
+        key: String,
+    },
+}
+
+/// SCIM `userName` sources on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UserNameArg {
+    /// The part of the work email before '@'.
+    EmailLocalPart,
+    /// The whole work email.
+    FullEmail,
+    /// BambooHR's employee number.
+    EmployeeNumber,
+}
+
+/// SCIM deprovisioning on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeprovisionArg {
+    /// `active: false` (a rehire reactivates the account).
+    Deactivate,
+    /// DELETE the account.
+    Delete,
 }
 
 /// A target's definition on the command line.
@@ -86,6 +138,25 @@ pub struct TargetArgs {
     /// Only users in these states (repeat: pending, active, inactive, deleted).
     #[arg(long = "state")]
     pub states: Vec<String>,
+    /// Only users with a work email.
+    #[arg(long)]
+    pub require_work_email: bool,
+    /// Only users whose field has one of these values: `field=value[,value...]`
+    /// (repeat; e.g. a gate `litmosAccess=Yes`).
+    #[arg(long = "field-in")]
+    pub field_in: Vec<String>,
+    /// SCIM: where a new account's userName comes from.
+    #[arg(long, value_enum)]
+    pub user_name_source: Option<UserNameArg>,
+    /// SCIM: how leavers are deprovisioned.
+    #[arg(long, value_enum)]
+    pub deprovision: Option<DeprovisionArg>,
+    /// SCIM: send future hires with `active: true`.
+    #[arg(long)]
+    pub pending_active: bool,
+    /// SCIM: push groups (and their members) as well as users.
+    #[arg(long)]
+    pub push_groups: bool,
     /// Create the target disabled.
     #[arg(long)]
     pub disabled: bool,
@@ -94,68 +165,93 @@ pub struct TargetArgs {
     pub secret: SecretSource,
 }
 
-fn target_spec(
-    a: &TargetArgs,
-    input: &mut dyn BufRead,
-    require_secret: bool,
-) -> Result<TargetSpec, CliError> {
-    let kind = match a.kind {
-        KindArg::AppWebhook => TargetKind::AppWebhook { url: a.url.clone() },
-        KindArg::Scim => TargetKind::Scim {
-            base_url: a.url.clone(),
-            scim: Default::default(),
-        },
-        KindArg::HttpUpsert => TargetKind::HttpUpsert {
-            url: a.url.clone(),
-            fields: a.fields.clone(),
-            required: a.required.clone(),
-        },
-        KindArg::EventBridge => TargetKind::EventBridge {
-            bus_arn: a.url.clone(),
-        },
-    };
-    let mut filter = TargetFilter::default();
-    for s in &a.states {
-        let state = serde_json::from_value(json!(s)).map_err(|_| {
-            usage(format!(
-                "--state {s:?}: pending, active, inactive or deleted"
-            ))
-        })?;
-        filter.states.push(state);
+/// The target's definition as the admin API takes it, with its secret when one is
+/// given (required on `add` for kinds that have one).
+fn target_body(a: &TargetArgs, input: &mut dyn BufRead, require_secret: bool) -> Result<Value, CliError> {
+    let mut field_in: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for entry in &a.field_in {
+        let Some((field, values)) = entry.split_once('=') else {
+            return Err(usage(format!("--field-in {entry:?}: write field=value[,value...]")));
+        };
+        field_in
+            .entry(field.trim().to_string())
+            .or_default()
+            .extend(values.split(',').map(|v| v.trim().to_string()));
     }
-    let secret = match a.kind {
-        KindArg::EventBridge => None,
-        KindArg::HttpUpsert if a.secret_param.is_none() => None,
-        _ if require_secret => Some(read_secret(
-            &a.secret,
-            TARGET_SECRET_ENV,
-            "target secret",
-            input,
-        )?),
-        _ => read_optional_secret(&a.secret, TARGET_SECRET_ENV, input)?,
-    };
-    let secrets = secret.map(|s| {
-        let mut t = TargetSecrets::default();
-        match a.kind {
-            KindArg::AppWebhook => t.signing_secrets = vec![s],
-            KindArg::Scim => t.bearer_token = Some(s),
-            KindArg::HttpUpsert => {
-                let name = a.secret_param.clone().expect("checked above");
-                t.url_params.insert(name, s);
-            }
-            KindArg::EventBridge => {}
-        }
-        t
+    let mut body = json!({
+        "id": target_id(&a.target)?,
+        "enabled": !a.disabled,
+        "filter": {"states": a.states, "requireWorkEmail": a.require_work_email, "fieldIn": field_in},
     });
-    Ok(TargetSpec {
-        target: Target {
-            id: target_id(&a.target)?,
-            kind,
-            filter,
-            enabled: !a.disabled,
-        },
-        secrets,
-    })
+    let scim_only = a.user_name_source.is_some() || a.deprovision.is_some() || a.pending_active || a.push_groups;
+    if scim_only && a.kind != KindArg::Scim {
+        return Err(usage("--user-name-source, --deprovision, --pending-active and --push-groups are SCIM options"));
+    }
+    match a.kind {
+        KindArg::AppWebhook => {
+            body["kind"] = json!("app_webhook");
+            body["url"] = json!(a.url);
+        }
+        KindArg::Scim => {
+            body["kind"] = json!("scim");
+            body["baseUrl"] = json!(a.url);
+            let user_name = match a.user_name_source.unwrap_or(UserNameArg::EmailLocalPart) {
+                UserNameArg::EmailLocalPart => "email_local_part",
+                UserNameArg::FullEmail => "full_email",
+                UserNameArg::EmployeeNumber => "employee_number",
+            };
+            let deprovision = match a.deprovision.unwrap_or(DeprovisionArg::Deactivate) {
+                DeprovisionArg::Deactivate => "deactivate",
+                DeprovisionArg::Delete => "delete",
+            };
+            body["scim"] = json!({"userName": user_name, "deprovision": deprovision,
+                                  "pendingActive": a.pending_active, "pushGroups": a.push_groups});
+        }
+        KindArg::HttpUpsert => {
+            body["kind"] = json!("http_upsert");
+            body["url"] = json!(a.url);
+            body["fields"] = json!(a.fields);
+            body["required"] = json!(a.required);
+            body["secretParam"] = json!(a.secret_param);
+        }
+        KindArg::EventBridge => {
+            body["kind"] = json!("event_bridge");
+            body["busArn"] = json!(a.url);
+        }
+    }
+    let takes_secret = match a.kind {
+        KindArg::EventBridge => false,
+        KindArg::HttpUpsert => a.secret_param.is_some(),
+        _ => true,
+    };
+    if takes_secret {
+        let secret = if require_secret {
+            Some(read_secret(&a.secret, TARGET_SECRET_ENV, "target secret", input)?)
+        } else {
+            read_optional_secret(&a.secret, TARGET_SECRET_ENV, input)?
+        };
+        if let Some(s) = secret {
+            body["secret"] = json!(s.expose_secret());
+        }
+    }
+    Ok(body)
+}
+
+fn print_secrets(o: &mut dyn Write, keys: &[KeyInfo]) -> std::io::Result<()> {
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| {
+            vec![
+                k.id.clone(),
+                if k.position == 0 { "newest (signs)" } else { "older (signs)" }.into(),
+                k.added_at
+                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                    .map(|t| crate::output::when(Some(t)))
+                    .unwrap_or_else(|| "unknown".into()),
+            ]
+        })
+        .collect();
+    table(o, &["SECRET", "ROLE", "ADDED"], &rows)
 }
 
 fn kind_and_address(kind: &TargetKind) -> (&'static str, String) {
@@ -175,39 +271,40 @@ pub(super) async fn run(
     out: &mut dyn Write,
     input: &mut dyn BufRead,
 ) -> Result<(), CliError> {
-    let engine = &stack.engine;
+    let api = &stack.client;
     match cmd {
         TargetsCmd::Add(a) => {
             let id = dir_id(&a.directory)?;
-            let spec = target_spec(&a, input, true)?;
-            let t = spec.target.id.clone();
-            let d = operate::add_target(engine, &id, spec, &stack.actor).await?;
-            emit(out, mode, &d.targets, |o| {
-                writeln!(o, "{id}: target {t} added")
-            })
+            let body = target_body(&a, input, true)?;
+            let r = api
+                .post(&format!("/admin/directories/{id}/targets"), &body)
+                .await?;
+            emit(out, mode, &r, |o| writeln!(o, "{id}: target {} added", a.target))
         }
         TargetsCmd::Update(a) => {
             let id = dir_id(&a.directory)?;
-            let spec = target_spec(&a, input, false)?;
-            let t = spec.target.id.clone();
-            let d = operate::update_target(engine, &id, spec, &stack.actor).await?;
-            emit(out, mode, &d.targets, |o| {
-                writeln!(o, "{id}: target {t} updated")
-            })
+            let t = target_id(&a.target)?;
+            let body = target_body(&a, input, false)?;
+            let r = api
+                .post(&format!("/admin/directories/{id}/targets/{t}"), &body)
+                .await?;
+            emit(out, mode, &r, |o| writeln!(o, "{id}: target {t} updated"))
         }
         TargetsCmd::Remove { directory, target } => {
             let id = dir_id(&directory)?;
             let t = target_id(&target)?;
-            let d = operate::remove_target(engine, &id, &t, &stack.actor).await?;
-            emit(out, mode, &d.targets, |o| {
-                writeln!(o, "{id}: target {t} removed")
-            })
+            let r = api
+                .post(&format!("/admin/directories/{id}/targets/{t}/remove"), &json!({}))
+                .await?;
+            emit(out, mode, &r, |o| writeln!(o, "{id}: target {t} removed"))
         }
         TargetsCmd::List { directory } => {
-            let d = operate::directory(engine, &dir_id(&directory)?).await?;
-            emit(out, mode, &d.targets, |o| {
-                let rows: Vec<Vec<String>> = d
-                    .targets
+            let id = dir_id(&directory)?;
+            let targets: Vec<Target> = api
+                .list(&format!("/admin/directories/{id}/targets"), &[])
+                .await?;
+            emit(out, mode, &targets, |o| {
+                let rows: Vec<Vec<String>> = targets
                     .iter()
                     .map(|t| {
                         let (kind, address) = kind_and_address(&t.kind);
@@ -225,7 +322,11 @@ pub(super) async fn run(
         TargetsCmd::Test { directory, target } => {
             let id = dir_id(&directory)?;
             let t = target_id(&target)?;
-            let result = operate::test_target(engine, &id, &t).await?;
+            let result: TargetTest = serde_json::from_value(
+                api.post(&format!("/admin/directories/{id}/targets/{t}/test"), &json!({}))
+                    .await?,
+            )
+            .map_err(|e| usage(format!("the admin API answered an unexpected shape: {e}")))?;
             emit(out, mode, &result, |o| {
                 writeln!(
                     o,
@@ -239,6 +340,47 @@ pub(super) async fn run(
             } else {
                 Err(usage(format!("target {t} test failed: {}", result.detail)))
             }
+        }
+        TargetsCmd::Secrets { directory, target } => {
+            let id = dir_id(&directory)?;
+            let t = target_id(&target)?;
+            let keys: Vec<KeyInfo> = api
+                .list(&format!("/admin/directories/{id}/targets/{t}/secrets"), &[])
+                .await?;
+            emit(out, mode, &keys, |o| print_secrets(o, &keys))
+        }
+        TargetsCmd::AddSecret {
+            directory,
+            target,
+            secret,
+        } => {
+            let id = dir_id(&directory)?;
+            let t = target_id(&target)?;
+            let s = read_secret(&secret, TARGET_SECRET_ENV, "signing secret", input)?;
+            let r = api
+                .post(
+                    &format!("/admin/directories/{id}/targets/{t}/secrets"),
+                    &json!({"secret": s.expose_secret()}),
+                )
+                .await?;
+            let keys: Vec<KeyInfo> = serde_json::from_value(r["secrets"].clone()).unwrap_or_default();
+            emit(out, mode, &keys, |o| print_secrets(o, &keys))
+        }
+        TargetsCmd::RetireSecret {
+            directory,
+            target,
+            key,
+        } => {
+            let id = dir_id(&directory)?;
+            let t = target_id(&target)?;
+            let r = api
+                .post(
+                    &format!("/admin/directories/{id}/targets/{t}/secrets/{key}/retire"),
+                    &json!({}),
+                )
+                .await?;
+            let keys: Vec<KeyInfo> = serde_json::from_value(r["secrets"].clone()).unwrap_or_default();
+            emit(out, mode, &keys, |o| print_secrets(o, &keys))
         }
     }
 }

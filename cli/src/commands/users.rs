@@ -4,10 +4,8 @@
 use std::io::Write;
 
 use clap::Subcommand;
-use serde_json::json;
-use sync_engine::operate;
 
-use super::args::{dir_id, employee_id, usage};
+use super::args::{dir_id, employee_id};
 use crate::error::CliError;
 use crate::output::Output;
 use crate::output::{emit, table};
@@ -43,31 +41,27 @@ pub(super) async fn run(
     match cmd {
         UsersCmd::List { directory, state } => {
             let id = dir_id(&directory)?;
-            operate::directory(&stack.engine, &id).await?;
-            let mut all = stack.engine.store.list_users(&id).await?;
-            if let Some(s) = &state {
-                all.retain(|u| u.state.as_str() == s);
-            }
+            let query: Vec<(&str, String)> = state.iter().map(|s| ("state", s.clone())).collect();
             // The list names users; their HR fields are shown only by `users show`.
-            let listed: Vec<serde_json::Value> = all
-                .iter()
-                .map(|u| {
-                    json!({
-                        "id": u.id, "employeeId": u.employee_id, "displayName": u.display_name,
-                        "state": u.state, "version": u.version,
-                    })
-                })
-                .collect();
+            let listed: Vec<serde_json::Value> = stack
+                .client
+                .list(&format!("/admin/directories/{id}/users"), &query)
+                .await?;
+            let text = |v: &serde_json::Value| match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
             emit(out, mode, &listed, |o| {
-                let rows: Vec<Vec<String>> = all
+                let rows: Vec<Vec<String>> = listed
                     .iter()
                     .map(|u| {
                         vec![
-                            u.employee_id.to_string(),
-                            u.id.to_string(),
-                            u.display_name.clone().unwrap_or_default(),
-                            u.state.as_str().into(),
-                            u.version.to_string(),
+                            text(&u["employeeId"]),
+                            text(&u["id"]),
+                            text(&u["displayName"]),
+                            text(&u["state"]),
+                            text(&u["version"]),
                         ]
                     })
                     .collect();
@@ -80,12 +74,10 @@ pub(super) async fn run(
         } => {
             let id = dir_id(&directory)?;
             let e = employee_id(&employee)?;
-            let user = stack
-                .engine
-                .store
-                .get_user(&id, &e)
-                .await?
-                .ok_or_else(|| usage(format!("no employee {e} in {id}")))?;
+            let user: domain::DirectoryUser = stack
+                .client
+                .get(&format!("/admin/directories/{id}/users/{e}"), &[])
+                .await?;
             emit(out, mode, &user, |o| {
                 let v = serde_json::to_value(&user).expect("a user serializes");
                 let text = serde_json::to_string_pretty(&v).expect("a value serializes");

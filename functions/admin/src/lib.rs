@@ -1,19 +1,30 @@
-//! The admin API: what the CLI needs, as JSON over HTTP (API Gateway with IAM auth, so
-//! only principals allowed `execute-api:Invoke` reach it).
+//! The admin API, the control plane: the one write path for configuration, as JSON
+//! over HTTP (API Gateway with IAM auth on a deployed stack, so only principals allowed
+//! `execute-api:Invoke` reach it; `dev` serves the same handler on loopback). The CLI
+//! and the setup page are its clients.
 //!
-//! - Reads (`GET`, [`read`]): directories, their status (with the stack's dead-letter
-//!   depth), users, runs, deliveries, the audit log and evidence.
-//! - Writes (`POST`, [`write`]): ask for a sync (incremental or full), pause, resume,
-//!   release or discard a hold, re-push a directory or one user to a target, and
-//!   re-drive the dead letters. Each is audited under the caller's IAM identity
-//!   ([`caller`]), which API Gateway's `AWS_IAM` authorizer puts in the request
-//!   context; a request without one is refused before anything changes.
+//! - Configuration ([`config`]): connect and re-authenticate, settings, revoke, the
+//!   BambooHR webhook and its keys, targets with every option and their signing
+//!   secrets.
+//! - Reads (`GET`, [`read`]): status (with the stack's dead-letter depth), users,
+//!   groups, runs, deliveries, the audit log and evidence. Lists are paginated
+//!   (`limit`, `cursor`; answers `{"items", "nextCursor"}`).
+//! - Operations (`POST`, [`write`]): ask for a sync, pause, resume, release or discard
+//!   a hold, re-push a directory or one user to a target, re-drive dead letters.
+//!
+//! Every change is audited under the caller's IAM identity ([`caller`]), which API
+//! Gateway's `AWS_IAM` authorizer puts in the request context, in the same request and
+//! before the answer; a write without one is refused before anything changes.
 //!
 //! `openapi.yaml` beside this crate describes every route and response; the tests
 //! validate the responses against it. Errors are JSON (`{"error": {"code",
 //! "message"}}`), their status decided in one place ([`AdminError::status`]).
 
+pub mod body;
 pub mod caller;
+pub mod config;
+#[cfg(feature = "local")]
+pub mod local;
 pub mod read;
 pub mod write;
 
@@ -24,8 +35,26 @@ use sync_engine::{Engine, EngineError};
 use tracing::{info, warn};
 
 /// The admin function's configuration, read from its environment once at start: the
-/// common settings and the poller's schedules.
-pub use function_support::SchedulingSettings as Settings;
+/// common settings, the poller's schedules and the stack's webhook URL base.
+pub struct Settings {
+    /// The common settings and the poller's schedules.
+    pub scheduling: function_support::SchedulingSettings,
+    /// `WEBHOOK_BASE_URL`: where the stack receives BambooHR webhooks (`…/webhooks/bamboohr/`).
+    pub webhook_base_url: Option<String>,
+}
+
+impl Settings {
+    /// Reads the environment.
+    pub fn from_env() -> Result<Self, function_support::ConfigError> {
+        Ok(Self {
+            scheduling: function_support::SchedulingSettings::from_env()?,
+            webhook_base_url: std::env::var("WEBHOOK_BASE_URL")
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()),
+        })
+    }
+}
 
 /// Longest list a single response carries.
 pub const MAX_LIMIT: usize = 500;
@@ -36,6 +65,38 @@ pub const MAX_LIMIT: usize = 500;
 pub struct AdminApi {
     /// The engine over the stack's store, secrets, bus, scheduler and retry queue.
     pub engine: Engine,
+    /// Base of the stack's BambooHR webhook URLs (`…/webhooks/bamboohr/`): where a
+    /// registered webhook posts unless the request names another URL.
+    pub webhook_base_url: Option<String>,
+}
+
+impl AdminApi {
+    /// The API over `engine`, registering webhooks at `webhook_base_url` + directory id.
+    pub fn new(engine: Engine, webhook_base_url: Option<String>) -> Self {
+        Self {
+            engine,
+            webhook_base_url,
+        }
+    }
+
+    /// The stack's webhook URL for directory `id`.
+    pub fn webhook_url(&self, id: &domain::DirectoryId) -> Result<String, AdminError> {
+        let base = self.webhook_base_url.as_deref().ok_or_else(|| {
+            AdminError::bad_request(
+                "this stack does not know its webhook URL (WEBHOOK_BASE_URL): give url",
+            )
+        })?;
+        Ok(format!("{}/{id}", base.trim_end_matches('/')))
+    }
+}
+
+pub(crate) fn scheduler(api: &AdminApi) -> Result<&dyn ports::Scheduler, AdminError> {
+    api.engine
+        .scheduler
+        .as_deref()
+        .ok_or(AdminError::Engine(EngineError::MissingCapability(
+            "scheduler",
+        )))
 }
 
 /// Why a request was refused or failed. [`AdminError::status`] is the one place a
@@ -131,27 +192,8 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 pub async fn handler(api: &AdminApi, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let result = if write::is_write_route(&parts) {
-        if req.method() == Method::POST {
-            write::route(api, &parts, &req).await
-        } else {
-            Err(AdminError::MethodNotAllowed(format!(
-                "{} takes POST",
-                req.uri().path()
-            )))
-        }
-    } else if req.method() == Method::GET {
-        read::route(api, &parts, &req)
-            .await
-            .map(|body| (StatusCode::OK, body))
-    } else if read::is_read_route(&parts) {
-        Err(AdminError::MethodNotAllowed(format!(
-            "{} takes GET",
-            req.uri().path()
-        )))
-    } else {
-        Err(AdminError::NoRoute)
-    };
+    let method = req.method().clone();
+    let result = route(api, &method, &parts, &req).await;
     Ok(match result {
         Ok((status, body)) => json_response(status, &body),
         Err(e) => {
@@ -167,6 +209,49 @@ pub async fn handler(api: &AdminApi, req: Request) -> Result<Response<Body>, lam
             )
         }
     })
+}
+
+async fn route(
+    api: &AdminApi,
+    method: &Method,
+    parts: &[&str],
+    req: &Request,
+) -> Result<(StatusCode, Value), AdminError> {
+    let wrong_method = |takes: &str| {
+        AdminError::MethodNotAllowed(format!("{} takes {takes}", req.uri().path()))
+    };
+    if let Some(methods) = config::methods(parts) {
+        if !methods.contains(method) {
+            let names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+            return Err(wrong_method(&names.join(" or ")));
+        }
+        // Writes need the caller they are audited under before anything is read.
+        let actor = if *method == Method::POST {
+            Some(caller::identity(req)?)
+        } else {
+            None
+        };
+        let answer = config::route(api, method, parts, req, actor.as_deref()).await?;
+        if let Some(actor) = &actor {
+            info!(route = %parts.join("/"), actor = %actor, status = answer.0.as_u16(), "admin change made");
+        }
+        return Ok(answer);
+    }
+    if write::is_write_route(parts) {
+        if *method != Method::POST {
+            return Err(wrong_method("POST"));
+        }
+        return write::route(api, parts, req).await;
+    }
+    if read::is_read_route(parts) {
+        if *method != Method::GET {
+            return Err(wrong_method("GET"));
+        }
+        return read::route(api, parts, req)
+            .await
+            .map(|body| (StatusCode::OK, body));
+    }
+    Err(AdminError::NoRoute)
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Value {

@@ -12,9 +12,9 @@ async fn main() -> Result<(), Error> {
     // The write routes: schedules (sync requests, pause, resume), the retry queue and
     // customer buses (re-push, redrive); the retry queue also reports the dead-letter
     // depth of the status route (DELIVERY_DLQ_URL and CHANGE_DLQ_URL, summed).
-    let scheduler = settings.schedules.scheduler(&sdk)?;
-    let engine = function_support::with_delivery(settings.common.engine(&sdk), &sdk)?
+    let scheduler = settings.scheduling.schedules.scheduler(&sdk)?;
+    let engine = function_support::with_delivery(settings.scheduling.common.engine(&sdk), &sdk)?
         .with_scheduler(Arc::new(scheduler));
-    let api = admin::AdminApi { engine };
+    let api = admin::AdminApi::new(engine, settings.webhook_base_url);
     run(service_fn(|req| admin::handler(&api, req))).await
 }

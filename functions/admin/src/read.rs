@@ -1,47 +1,36 @@
-//! The read routes (`GET /admin/...`): directories, status, users, runs, deliveries,
-//! the audit log and evidence, straight from the store through `sync_engine::operate`.
-//! User lists carry ids, names and states only; one user's record is the whole
-//! synced object, for an operator checking what a target received.
+//! The read routes (`GET /admin/...`): a directory, its status, users, groups, runs,
+//! deliveries, the audit log and evidence, straight from the store through
+//! `sync_engine::operate`. Lists are pages (`{"items", "nextCursor"}`; `limit` and
+//! `cursor` in the query). User lists carry ids, names and states only; one user's
+//! record is the whole synced object, for an operator checking what a target received.
 
 use domain::{EmployeeId, UserId};
-use lambda_http::{Request, RequestExt};
+use lambda_http::Request;
 use ports::{BusError, DeliveryQuery, DeliveryStatus};
 use serde_json::{json, Value};
 use sync_engine::{operate, Engine};
 
-use crate::{dir_id, to_json, AdminApi, AdminError, MAX_LIMIT};
+use crate::body::{page, query};
+use crate::{dir_id, to_json, AdminApi, AdminError};
 
 /// Whether `parts` (the path's segments) name a read route, whatever the method.
 pub fn is_read_route(parts: &[&str]) -> bool {
     matches!(
         parts,
-        ["admin", "directories"]
-            | ["admin", "directories", _]
+        ["admin", "directories", _]
             | [
                 "admin",
                 "directories",
                 _,
-                "status" | "users" | "runs" | "deliveries" | "audit" | "evidence"
+                "status" | "users" | "groups" | "runs" | "deliveries" | "audit" | "evidence"
             ]
             | ["admin", "directories", _, "users", _]
     )
 }
 
-fn query(req: &Request, name: &str) -> Option<String> {
-    req.query_string_parameters_ref()
-        .and_then(|q| q.first(name).map(str::to_string))
-}
-
-fn limit(req: &Request, default: usize) -> Result<usize, AdminError> {
-    match query(req, "limit") {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| AdminError::bad_request(format!("limit must be 1 to {MAX_LIMIT}"))),
-    }
-}
+/// How many of the newest runs, audit entries or evidence rows a listing pages
+/// through (their stores answer newest first, up to a count).
+pub const MAX_SCAN: usize = 2000;
 
 /// The depth of the stack's dead-letter queues (deliveries that failed every attempt
 /// and, where the retry queue knows it, changes the dispatcher gave up on, summed; the
@@ -62,7 +51,6 @@ async fn dead_letter_depth(engine: &Engine) -> Result<Option<u64>, AdminError> {
 pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Value, AdminError> {
     let engine = &api.engine;
     match parts {
-        ["admin", "directories"] => Ok(to_json(&engine.store.list_directories().await?)),
         ["admin", "directories", id] => {
             Ok(to_json(&operate::directory(engine, &dir_id(id)?).await?))
         }
@@ -88,7 +76,13 @@ pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Valu
                            "state": u.state, "version": u.version})
                 })
                 .collect();
-            Ok(Value::Array(users))
+            page(req, users, |u| u["id"].as_str().unwrap_or_default().to_string(), 100)
+        }
+        ["admin", "directories", id, "groups"] => {
+            let id = dir_id(id)?;
+            operate::directory(engine, &id).await?;
+            let groups = engine.store.list_groups(&id).await?;
+            page(req, groups, |g| g.id.to_string(), 100)
         }
         ["admin", "directories", id, "users", employee] => {
             let id = dir_id(id)?;
@@ -103,9 +97,9 @@ pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Valu
         }
         ["admin", "directories", id, "runs"] => {
             let id = dir_id(id)?;
-            Ok(to_json(
-                &engine.store.list_runs(&id, limit(req, 20)?).await?,
-            ))
+            operate::directory(engine, &id).await?;
+            let runs = engine.store.list_runs(&id, MAX_SCAN).await?;
+            page(req, runs, |r| r.id.to_string(), 20)
         }
         ["admin", "directories", id, "deliveries"] => {
             let id = dir_id(id)?;
@@ -140,29 +134,41 @@ pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Valu
                 object_id,
                 status,
             };
-            Ok(to_json(&engine.store.list_deliveries(&id, &q).await?))
+            operate::directory(engine, &id).await?;
+            let rows = engine.store.list_deliveries(&id, &q).await?;
+            page(
+                req,
+                rows,
+                |r| format!("{}|{}", r.event_id, r.target_id),
+                100,
+            )
         }
         ["admin", "directories", id, "audit"] => {
             let id = dir_id(id)?;
-            Ok(to_json(
-                &engine.store.list_audit(&id, limit(req, 50)?).await?,
-            ))
+            operate::directory(engine, &id).await?;
+            let entries = engine.store.list_audit(&id, MAX_SCAN).await?;
+            page(req, entries, |e| e.id.clone(), 50)
         }
         ["admin", "directories", id, "evidence"] => {
             let id = dir_id(id)?;
             let d = operate::directory(engine, &id).await?;
-            let rows = engine.store.list_evidence(&id, limit(req, 20)?).await?;
+            let rows = engine.store.list_evidence(&id, MAX_SCAN).await?;
             let now = engine.clock.now();
-            Ok(Value::Array(
-                rows.iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        let mut v = to_json(r);
-                        v["stale"] = json!(i > 0 || operate::evidence_is_stale(&d, Some(r), now));
-                        v
-                    })
-                    .collect(),
-            ))
+            let rows: Vec<Value> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let mut v = to_json(r);
+                    v["stale"] = json!(i > 0 || operate::evidence_is_stale(&d, Some(r), now));
+                    v
+                })
+                .collect();
+            page(
+                req,
+                rows,
+                |r| r["capturedAt"].as_str().unwrap_or_default().to_string(),
+                20,
+            )
         }
         _ => Err(AdminError::NoRoute),
     }

@@ -17,16 +17,15 @@
 
 use domain::{EmployeeId, SyncMode, TargetId};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request};
-use serde::de::DeserializeOwned;
+use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sync_engine::operate;
 use sync_engine::operate::HoldDecision;
-use sync_engine::EngineError;
 use tracing::info;
 
-use crate::{caller, dir_id, to_json, AdminApi, AdminError};
+use crate::body::{body, no_body};
+use crate::{caller, dir_id, scheduler, to_json, AdminApi, AdminError};
 
 /// Most dead letters one redrive request moves (each is one SQS send).
 pub const MAX_REDRIVE: usize = 1000;
@@ -66,42 +65,6 @@ struct ReplayBody {
 struct RedriveBody {
     max: Option<usize>,
     directory_id: Option<String>,
-}
-
-/// The JSON body as `T`; an absent or empty body reads as `{}`, so routes whose
-/// fields are all optional need none.
-fn body<T: DeserializeOwned>(req: &Request) -> Result<T, AdminError> {
-    let bytes: &[u8] = match req.body() {
-        Body::Empty => b"",
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => b"",
-    };
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        bytes
-    };
-    serde_json::from_slice(bytes).map_err(|e| {
-        // serde names the field and the problem, never echoes a value.
-        AdminError::bad_request(format!("body: {e}"))
-    })
-}
-
-fn no_body(req: &Request) -> Result<(), AdminError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Nothing {}
-    body::<Nothing>(req).map(|_| ())
-}
-
-fn scheduler(api: &AdminApi) -> Result<&dyn ports::Scheduler, AdminError> {
-    api.engine
-        .scheduler
-        .as_deref()
-        .ok_or(AdminError::Engine(EngineError::MissingCapability(
-            "scheduler",
-        )))
 }
 
 /// Answers a `POST`: the status and the body.

@@ -151,6 +151,20 @@ struct WireWebhook {
 }
 
 #[derive(Deserialize)]
+struct WireMonitorFields {
+    fields: Vec<WireMonitorField>,
+}
+
+#[derive(Deserialize)]
+struct WireMonitorField {
+    id: IdText,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    alias: Option<String>,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireCreated {
     id: IdText,
@@ -323,6 +337,71 @@ impl BambooClient {
                     id: w.id.into_string(),
                     private_key: SecretString::from(w.private_key),
                 })
+            },
+        )
+        .await
+    }
+
+    /// Replaces a webhook's definition (`PUT /api/v1/webhooks/{id}`); its private key
+    /// stays the same.
+    pub async fn update_webhook(&self, id: &str, new: &NewWebhook) -> Result<(), BambooError> {
+        let id = id.trim();
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(BambooError::InvalidRequest {
+                status: None,
+                reason: "a webhook id is an integer".into(),
+            });
+        }
+        let mut body = json!({
+            "name": new.name,
+            "url": new.url,
+            "format": "json",
+            "monitorFields": new.monitor_fields,
+            "postFields": new
+                .post_fields
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect::<Map<String, Value>>(),
+        });
+        if !new.events.is_empty() {
+            body["events"] = json!(new.events);
+        }
+        let url = self.url(&["api", "v1", "webhooks", id])?;
+        let resource = format!("webhook {id}");
+        self.execute(
+            Call {
+                op: "update_webhook",
+                resource: &resource,
+                method: Method::PUT,
+                url,
+                body: Some(&body),
+                // A full replacement: sending it twice leaves the same webhook.
+                idempotent: true,
+            },
+            |_| Ok(()),
+        )
+        .await
+    }
+
+    /// The fields a webhook may monitor (`GET /api/v1/webhooks/monitor_fields`), as
+    /// (id, name, alias); `monitorFields` takes the id or the alias.
+    pub async fn monitor_fields(&self) -> Result<Vec<FieldInfo>, BambooError> {
+        self.get_json(
+            "monitor_fields",
+            &["api", "v1", "webhooks", "monitor_fields"],
+            |b| {
+                let wire: WireMonitorFields = parse(b, "the monitor fields")?;
+                Ok(wire
+                    .fields
+                    .into_iter()
+                    .map(|f| FieldInfo {
+                        id: f.id.into_string(),
+                        name: f.name,
+                        field_type: String::new(),
+                        alias: f.alias.filter(|a| !a.is_empty()),
+                        deprecated: false,
+                    })
+                    .collect())
             },
         )
         .await

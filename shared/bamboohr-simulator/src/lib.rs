@@ -225,8 +225,14 @@ impl Simulator {
                 get(webhooks_api::list).post(webhooks_api::create),
             )
             .route(
+                "/api/v1/webhooks/monitor_fields",
+                get(webhooks_api::monitor_fields),
+            )
+            .route(
                 "/api/v1/webhooks/{id}",
-                get(webhooks_api::get).delete(webhooks_api::delete),
+                get(webhooks_api::get)
+                    .put(webhooks_api::update)
+                    .delete(webhooks_api::delete),
             )
             .route("/api/v1/employees/{id}", get(api::get_employee))
             .route("/api/{*rest}", any(api::not_found))

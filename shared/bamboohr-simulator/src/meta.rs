@@ -54,6 +54,16 @@ fn fields(custom: &BTreeSet<String>) -> Vec<(String, Field)> {
     out
 }
 
+/// The fields a webhook may monitor: (id, name, alias) of every field of the company.
+pub(crate) fn monitorable(sim: &Simulator) -> Vec<(String, String, Option<String>)> {
+    let s = sim.lock();
+    fields(&s.custom_fields)
+        .into_iter()
+        // Aliases as `meta/fields` gives them.
+        .map(|(id, f)| (id, f.display_name(), Some(f.key())))
+        .collect()
+}
+
 /// `GET /api/v1/meta/fields`.
 pub(crate) async fn meta_fields(AxState(sim): AxState<Simulator>) -> Response {
     let s = sim.lock();

@@ -1,5 +1,5 @@
 //! BambooHR's webhooks API (`/api/v1/webhooks`): create (returning the `privateKey` once),
-//! list, get and delete, with BambooHR's validation of `format`, `url` and `monitorFields`.
+//! list, get, update and delete, the monitorable fields, with BambooHR's validation of `format`, `url` and `monitorFields`.
 //! Registered webhooks are kept in the company's state.
 
 use axum::body::Bytes;
@@ -84,10 +84,21 @@ fn acceptable_url(url: &str) -> bool {
         || url.starts_with("http://localhost")
 }
 
-/// `POST /api/v1/webhooks`.
-pub(crate) async fn create(AxState(sim): AxState<Simulator>, body: Bytes) -> Response {
-    let Ok(Value::Object(req)) = serde_json::from_slice::<Value>(&body) else {
-        return bad_request(vec!["The body must be a JSON object.".into()]);
+/// A webhook definition as create and update take it, validated as BambooHR does
+/// (400 with the issues, 403 naming monitor fields the company does not have).
+struct Definition {
+    name: String,
+    url: String,
+    format: String,
+    monitor_fields: Option<Vec<String>>,
+    post_fields: serde_json::Map<String, Value>,
+    events: Vec<String>,
+    include_company_domain: bool,
+}
+
+fn parse_definition(sim: &Simulator, body: &[u8]) -> Result<Definition, Response> {
+    let Ok(Value::Object(req)) = serde_json::from_slice::<Value>(body) else {
+        return Err(bad_request(vec!["The body must be a JSON object.".into()]));
     };
     let text = |k: &str| req.get(k).and_then(Value::as_str).map(str::to_string);
     let mut issues = Vec::new();
@@ -147,9 +158,31 @@ pub(crate) async fn create(AxState(sim): AxState<Simulator>, body: Bytes) -> Res
         }
     };
     if !issues.is_empty() {
-        return bad_request(issues);
+        return Err(bad_request(issues));
     }
-    let registered = Registered {
+    // Monitor fields are named by id or alias, as `monitor_fields` lists them.
+    let known: std::collections::BTreeSet<String> = crate::meta::monitorable(sim)
+        .into_iter()
+        .flat_map(|(id, _, alias)| [Some(id), alias])
+        .flatten()
+        .collect();
+    let unknown: Vec<&String> = monitor
+        .iter()
+        .flatten()
+        .filter(|f| !known.contains(*f))
+        .collect();
+    if !unknown.is_empty() {
+        return Err((
+            StatusCode::FORBIDDEN,
+            [(CONTENT_TYPE, "application/json")],
+            json!({ "errors": [{ "error": "Field permission violation",
+                                 "monitorFields": [], "postFields": [],
+                                 "unknownFields": unknown }] })
+            .to_string(),
+        )
+            .into_response());
+    }
+    Ok(Definition {
         name: name.unwrap_or_default(),
         url: url.unwrap_or_default(),
         format: format.unwrap_or_default(),
@@ -160,6 +193,23 @@ pub(crate) async fn create(AxState(sim): AxState<Simulator>, body: Bytes) -> Res
             .get("includeCompanyDomain")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+    })
+}
+
+/// `POST /api/v1/webhooks`.
+pub(crate) async fn create(AxState(sim): AxState<Simulator>, body: Bytes) -> Response {
+    let d = match parse_definition(&sim, &body) {
+        Ok(d) => d,
+        Err(refused) => return refused,
+    };
+    let registered = Registered {
+        name: d.name,
+        url: d.url,
+        format: d.format,
+        monitor_fields: d.monitor_fields,
+        post_fields: d.post_fields,
+        events: d.events,
+        include_company_domain: d.include_company_domain,
         private_key: crate::oauth::new_token("whk"),
         created: crate::clock::now(),
         last_sent: None,
@@ -176,6 +226,47 @@ pub(crate) async fn create(AxState(sim): AxState<Simulator>, body: Bytes) -> Res
         body.to_string(),
     )
         .into_response()
+}
+
+/// `PUT /api/v1/webhooks/{id}`: a full replacement of the definition; the private key
+/// is not regenerated.
+pub(crate) async fn update(
+    AxState(sim): AxState<Simulator>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let d = match parse_definition(&sim, &body) {
+        Ok(d) => d,
+        Err(refused) => return refused,
+    };
+    let mut s = sim.lock();
+    let Some((k, w)) = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|k| Some((k, s.webhooks.get_mut(&k)?)))
+    else {
+        return errors(
+            StatusCode::NOT_FOUND,
+            &format!("No webhook was found with ID: {id}."),
+        );
+    };
+    w.name = d.name;
+    w.url = d.url;
+    w.format = d.format;
+    w.monitor_fields = d.monitor_fields;
+    w.post_fields = d.post_fields;
+    w.events = d.events;
+    w.include_company_domain = d.include_company_domain;
+    axum::Json(full(k, w)).into_response()
+}
+
+/// `GET /api/v1/webhooks/monitor_fields`.
+pub(crate) async fn monitor_fields(AxState(sim): AxState<Simulator>) -> Response {
+    let fields: Vec<Value> = crate::meta::monitorable(&sim)
+        .into_iter()
+        .map(|(id, name, alias)| json!({"id": id, "name": name, "alias": alias}))
+        .collect();
+    axum::Json(json!({ "fields": fields })).into_response()
 }
 
 fn full(id: u64, w: &Registered) -> Value {

@@ -127,6 +127,18 @@ pub struct Hold {
     pub sample: Vec<String>,
 }
 
+/// The event-based webhook the sync registered at BambooHR for a directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisteredWebhook {
+    /// BambooHR's webhook id.
+    pub id: String,
+    /// Where BambooHR posts.
+    pub url: String,
+    /// The fields whose change fires `employee.updated`, as registered.
+    pub monitor_fields: Vec<String>,
+}
+
 /// A connected BambooHR company and its sync settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -209,6 +221,10 @@ pub struct Directory {
         skip_serializing_if = "Option::is_none"
     )]
     pub deleted_at: Option<OffsetDateTime>,
+    /// The event-based webhook registered at BambooHR for this directory, whose
+    /// monitored fields follow the settings and targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<RegisteredWebhook>,
     /// The Secrets Manager secret (or local secret name) holding this directory's credentials.
     pub secret_name: String,
     /// Optimistic-concurrency version of this record.
@@ -263,6 +279,7 @@ impl Directory {
             hold: None,
             safeguard_released: false,
             deleted_at: None,
+            webhook: None,
             secret_name: secret_name.to_string(),
             version: 0,
         })

@@ -17,7 +17,7 @@ pub mod user;
 
 pub use directory::{
     AuthKind, Directory, DirectoryCursors, DirectoryState, GroupSource, Hold, MissingUserPolicy,
-    Safeguard, Schedule,
+    RegisteredWebhook, Safeguard, Schedule,
 };
 pub use error::DomainError;
 pub use event::{ChangeEvent, EventType, EVENT_SCHEMA_VERSION};

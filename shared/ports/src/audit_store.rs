@@ -45,6 +45,11 @@ pub enum AuditAction {
     /// A revoked directory's data was purged after its retention window; the entry
     /// counts what was removed.
     Purge,
+    /// A BambooHR webhook was registered, or its monitored fields followed a change.
+    WebhookChange,
+    /// A key was added to or retired from a key list (BambooHR webhook keys, a
+    /// target's signing secrets); the entry names key ids, never a key.
+    KeyChange,
 }
 
 impl AuditAction {
@@ -64,6 +69,8 @@ impl AuditAction {
             Self::Resume => "resume",
             Self::Revoke => "revoke",
             Self::Purge => "purge",
+            Self::WebhookChange => "webhook_change",
+            Self::KeyChange => "key_change",
         }
     }
 }

@@ -44,7 +44,8 @@ pub use scheduler::{
     DirectorySchedule, OnceOutcome, Scheduler, SchedulerError, MAX_FLEXIBLE_WINDOW_MINUTES,
 };
 pub use secrets::{
-    CachingSecretStore, DirectorySecrets, OAuthTokens, SecretStore, SecretsError, TargetSecrets,
+    key_id, CachingSecretStore, DirectorySecrets, KeyInfo, OAuthTokens, SecretStore, SecretsError,
+    TargetSecrets,
 };
 pub use store::{
     LedgerAdvance, Lifecycle, PurgeReport, RefreshRequest, Store, StoreError, UserFingerprint,

@@ -81,6 +81,64 @@ pub struct DirectorySecrets {
     pub webhook_url_token: Option<SecretString>,
     /// Per-target credentials, keyed by target id.
     pub targets: BTreeMap<String, TargetSecrets>,
+    /// When each key of a key list (webhook keys, signing secrets) was added, unix
+    /// seconds, by [`key_id`]: what an operator sees of a key is its id and age.
+    pub key_added_at: BTreeMap<String, i64>,
+}
+
+/// The public id of a key in a key list (a webhook key, a signing secret): the first
+/// 12 hex digits of a domain-separated SHA-256 of the key. Keys are high-entropy
+/// (their length is checked where they are accepted), so the id reveals nothing usable,
+/// and it needs no storage of its own: it stays the same wherever the key is.
+pub fn key_id(key: &SecretString) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"bamboohr-sync key id\0")
+        .chain_update(key.expose_secret().as_bytes())
+        .finalize();
+    format!("key_{}", hex::encode(&digest[..6]))
+}
+
+/// What an operator sees of one key: its id, when it was added (unknown for keys
+/// stored before ages were kept) and its place in the list (0: newest, the one used
+/// to sign).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInfo {
+    /// [`key_id`] of the key.
+    pub id: String,
+    /// When it was added, unix seconds.
+    pub added_at: Option<i64>,
+    /// 0 for the newest key.
+    pub position: usize,
+}
+
+impl DirectorySecrets {
+    /// The ids and ages of `keys` (a list of this secret's).
+    pub fn key_infos(&self, keys: &[SecretString]) -> Vec<KeyInfo> {
+        keys.iter()
+            .enumerate()
+            .map(|(position, k)| {
+                let id = key_id(k);
+                KeyInfo {
+                    added_at: self.key_added_at.get(&id).copied(),
+                    id,
+                    position,
+                }
+            })
+            .collect()
+    }
+
+    /// Drops the ages of keys no list holds any more.
+    pub fn forget_retired_keys(&mut self) {
+        let live: std::collections::BTreeSet<String> = self
+            .webhook_keys
+            .iter()
+            .chain(self.targets.values().flat_map(|t| t.signing_secrets.iter()))
+            .map(key_id)
+            .collect();
+        self.key_added_at.retain(|id, _| live.contains(id));
+    }
 }
 
 // The wire shape exists only to cross the (de)serialisation boundary; values are
@@ -123,6 +181,8 @@ struct WireSecrets {
     webhook_url_token: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     targets: BTreeMap<String, WireTarget>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    key_added_at: BTreeMap<String, i64>,
 }
 
 fn wrap(s: String) -> SecretString {
@@ -174,6 +234,7 @@ impl DirectorySecrets {
                     )
                 })
                 .collect(),
+            key_added_at: w.key_added_at,
         })
     }
 
@@ -208,6 +269,7 @@ impl DirectorySecrets {
                     )
                 })
                 .collect(),
+            key_added_at: self.key_added_at.clone(),
         };
         wrap(serde_json::to_string(&w).expect("secrets always serialize"))
     }

@@ -128,7 +128,7 @@ async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_
     .await
     .unwrap();
     let engine_user = first_synced_user(&engine, &id).await;
-    let api = AdminApi { engine };
+    let api = AdminApi::new(engine, None);
     let path = format!("/admin/directories/{id}");
 
     // A sync request: one one-time schedule in the stack's group, asking for a full run.

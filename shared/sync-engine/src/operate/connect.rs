@@ -82,11 +82,17 @@ pub async fn connect(
             .map_err(|e| invalid("subdomain", e.to_string()))?,
     };
     let reauthenticated = directory.version > 0 && directory.state != DirectoryState::Revoked;
+    let base_url_before = directory.bamboohr_base_url();
     let expected = (directory.version > 0).then_some(directory.version);
     if request.subdomain != directory.subdomain {
         let fresh = Directory::new(id.clone(), &request.subdomain, &directory.secret_name)
             .map_err(|e| invalid("subdomain", e.to_string()))?;
         directory.subdomain = fresh.subdomain;
+    }
+    if let Some(url) = &request.base_url {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(invalid("base url", "must start with https:// (or http:// on loopback)"));
+        }
     }
     directory.base_url = request.base_url.clone();
     if let Some(tz) = &request.time_zone {
@@ -151,16 +157,25 @@ pub async fn connect(
         json!({
             "subdomain": directory.subdomain,
             "auth": directory.auth,
+            // Where the credential is sent: an operator reviewing the log sees a
+            // changed destination.
+            "baseUrl": {
+                "before": reauthenticated.then_some(&base_url_before),
+                "after": directory.bamboohr_base_url(),
+            },
             "webhookRequested": request.register_webhook_at.is_some(),
         }),
     )
     .await?;
-    let webhook_id = match &request.register_webhook_at {
-        Some(url) => {
-            Some(crate::source::connect::register_event_webhook(engine, id, url, &[]).await?)
-        }
+    let webhook = match &request.register_webhook_at {
+        Some(url) => Some(crate::operate::webhook::register_webhook(engine, id, url, actor).await?),
         None => None,
     };
+    let webhook_id = webhook.as_ref().map(|w| w.webhook.id.clone());
+    if let Some(w) = webhook {
+        directory.webhook = Some(w.webhook);
+        directory.version += 1;
+    }
     Ok(ConnectOutcome {
         directory,
         reauthenticated,

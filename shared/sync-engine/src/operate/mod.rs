@@ -18,6 +18,7 @@ pub mod audit;
 pub mod connect;
 pub mod evidence;
 pub mod holds;
+pub mod keys;
 pub mod redrive;
 pub mod retention;
 pub mod runs;
@@ -26,6 +27,7 @@ pub mod settings;
 pub mod state;
 pub mod status;
 pub mod targets;
+pub mod webhook;
 
 pub use audit::audit;
 pub use connect::{connect, ConnectOutcome, ConnectRequest, Credential};
@@ -33,10 +35,13 @@ pub use evidence::{evidence_is_stale, evidence_snapshot};
 pub use holds::{resolve_hold, HoldDecision};
 pub use redrive::{redrive, repush};
 pub use runs::{record_run, request_sync, run_sync, SyncRequested, REQUESTED_SYNC_AFTER};
-pub use settings::{update_settings, SettingsChange};
+pub use settings::{update_settings, Changed, SettingsChange, SettingsUpdated};
 pub use state::{pause, resume, revoke};
 pub use status::{stale_sweep, status, Status, TargetHealth};
-pub use targets::{add_target, remove_target, test_target, update_target, TargetSpec, TargetTest};
+pub use targets::{
+    add_target, remove_target, test_target, update_target, TargetSpec, TargetTest, TargetsChanged,
+};
+pub use webhook::{register_webhook, MonitorFields, WebhookRegistration};
 
 /// The actor recorded for the poller's own entries (runs, holds).
 pub const POLLER_ACTOR: &str = "function:poller";

@@ -14,7 +14,7 @@ use crate::deps::Engine;
 use crate::error::EngineError;
 
 /// What [`request_sync`] arranged.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncRequested {
     /// The directory.

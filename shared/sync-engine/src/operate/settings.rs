@@ -1,16 +1,25 @@
-//! Changing a directory's sync settings (fields, maps, groups, schedule, safeguard,
-//! time zone), audited, with the schedule kept in step.
+//! Changing a directory's sync settings (fields, maps, aliases, groups, schedule,
+//! safeguard, pre-start window, time zone), validated before anything is written
+//! (field names against the company's `meta/fields`), audited with each changed
+//! setting's value before and after, with the schedule and the registered webhook's
+//! monitored fields kept in step.
 
 use std::collections::BTreeMap;
 
 use domain::{Directory, DirectoryId, DirectoryState, GroupSource, MissingUserPolicy, Safeguard};
 use ports::{AuditAction, Scheduler};
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{json, Value};
 
-use super::{audit, invalid, modify};
+use super::{audit, directory, invalid, modify};
 use crate::deps::Engine;
 use crate::error::EngineError;
 use crate::operate::schedule::reconcile_directory_schedule;
+use crate::operate::webhook::{follow_changes, MonitorFields};
+
+/// Longest pre-start window, in days: a pending user becomes active at most this long
+/// before the hire date.
+pub const MAX_PRE_START_DAYS: u32 = 365;
 
 /// A change of a directory's sync settings; `None` leaves a setting as it is.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +44,30 @@ pub struct SettingsChange {
     pub missing_users: Option<MissingUserPolicy>,
     /// Days before the hire date a pending user becomes active.
     pub pre_start_days: Option<u32>,
+    /// Field-based webhook names the BambooHR admin chose (e.g. "Litmos Access") ->
+    /// the field they stand for.
+    pub field_aliases: Option<BTreeMap<String, String>>,
+}
+
+/// One changed setting, before and after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Changed {
+    /// The value before.
+    pub before: Value,
+    /// The value after.
+    pub after: Value,
+}
+
+/// What [`update_settings`] did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsUpdated {
+    /// The directory as saved.
+    pub directory: Directory,
+    /// The settings that changed, by name, before and after.
+    pub changed: BTreeMap<String, Changed>,
+    /// What happened to the registered webhook's monitored fields.
+    pub monitor_fields: MonitorFields,
 }
 
 impl SettingsChange {
@@ -69,18 +102,64 @@ impl SettingsChange {
                 return Err(invalid("group sources", "a group source names a field"));
             }
         }
+        if let Some(days) = self.pre_start_days {
+            if days > MAX_PRE_START_DAYS {
+                return Err(invalid(
+                    "pre-start days",
+                    format!("must be 0 to {MAX_PRE_START_DAYS}"),
+                ));
+            }
+        }
+        if let Some(sg) = &self.safeguard {
+            if !sg.max_share.is_finite() {
+                return Err(invalid("safeguard", "max share must be between 0 and 1"));
+            }
+        }
+        for (name, map) in [
+            ("custom field map", self.custom_field_map.as_ref()),
+            ("field aliases", self.field_aliases.as_ref()),
+        ] {
+            if let Some(map) = map {
+                if map
+                    .iter()
+                    .any(|(k, v)| k.trim().is_empty() || v.trim().is_empty())
+                {
+                    return Err(invalid(name, "every entry needs a name and a value"));
+                }
+            }
+        }
         Ok(())
     }
 
-    /// Applies the change; returns the names of the settings that changed.
-    fn apply(&self, d: &mut Directory) -> Vec<&'static str> {
-        let mut changed = Vec::new();
+    /// The BambooHR field names this change refers to, with the setting naming each.
+    fn field_names(&self) -> Vec<(&'static str, &str)> {
+        let mut out = Vec::new();
+        for f in self.extra_fields.iter().flatten() {
+            out.push(("extra fields", f.as_str()));
+        }
+        for f in self.group_sources.iter().flatten() {
+            out.push(("group sources", f.as_str()));
+        }
+        for f in self.custom_field_map.iter().flat_map(|m| m.keys()) {
+            out.push(("custom field map", f.as_str()));
+        }
+        for f in self.field_aliases.iter().flat_map(|m| m.values()) {
+            out.push(("field aliases", f.as_str()));
+        }
+        out
+    }
+
+    /// Applies the change; returns each setting that changed, before and after.
+    fn apply(&self, d: &mut Directory) -> BTreeMap<String, Changed> {
+        let mut changed = BTreeMap::new();
         macro_rules! set {
             ($field:expr, $value:expr, $name:literal) => {
                 if let Some(v) = $value {
                     if $field != v {
+                        let before = serde_json::to_value(&$field).expect("settings serialize");
                         $field = v;
-                        changed.push($name);
+                        let after = serde_json::to_value(&$field).expect("settings serialize");
+                        changed.insert($name.to_string(), Changed { before, after });
                     }
                 }
             };
@@ -101,6 +180,7 @@ impl SettingsChange {
             self.custom_field_map.clone(),
             "customFieldMap"
         );
+        set!(d.field_aliases, self.field_aliases.clone(), "fieldAliases");
         set!(
             d.group_sources,
             self.group_sources.as_ref().map(|s| s
@@ -122,17 +202,59 @@ impl SettingsChange {
     }
 }
 
+/// Checks that every field name in `change` is one of the company's fields (by alias,
+/// id or display name, as `GET /api/v1/meta/fields` lists them) or a field the mapping
+/// knows; the first unknown one is refused, naming the setting and the field.
+async fn check_field_names(
+    engine: &Engine,
+    d: &Directory,
+    change: &SettingsChange,
+) -> Result<(), EngineError> {
+    let names = change.field_names();
+    let known_to_mapping = |n: &str| {
+        mapping::employee_endpoint_fields().contains(&n)
+            || mapping::dataset_fields().contains(&n)
+            || mapping::Field::from_key(n).is_some()
+    };
+    if names.iter().all(|(_, n)| known_to_mapping(n)) {
+        return Ok(());
+    }
+    let company = crate::source::connect::company_fields(engine, d).await?;
+    for (setting, name) in names {
+        let known = known_to_mapping(name)
+            || company
+                .iter()
+                .any(|f| crate::source::connect::names_field(f, name));
+        if !known {
+            return Err(invalid(
+                setting,
+                format!("{name:?} is not a field of {} (GET /api/v1/meta/fields)", d.subdomain),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Changes a directory's settings, asks for a full reconciliation (new fields, maps
-/// and groups apply to every user), and updates its schedule.
+/// and groups apply to every user), updates its schedule and its webhook's monitored
+/// fields, and audits each changed setting before and after.
 pub async fn update_settings(
     engine: &Engine,
     scheduler: &dyn Scheduler,
     id: &DirectoryId,
     change: &SettingsChange,
     actor: &str,
-) -> Result<Directory, EngineError> {
+) -> Result<SettingsUpdated, EngineError> {
     change.validate()?;
-    let mut changed = Vec::new();
+    let current = directory(engine, id).await?;
+    if current.state == DirectoryState::Revoked {
+        return Err(EngineError::DirectoryNotActive {
+            id: id.clone(),
+            state: "revoked",
+        });
+    }
+    check_field_names(engine, &current, change).await?;
+    let mut changed = BTreeMap::new();
     let d = modify(engine, id, |d| {
         if d.state == DirectoryState::Revoked {
             return Err(EngineError::DirectoryNotActive {
@@ -148,16 +270,26 @@ pub async fn update_settings(
         Ok(true)
     })
     .await?;
-    if !changed.is_empty() {
-        reconcile_directory_schedule(scheduler, &d).await?;
-        audit(
-            engine,
-            id,
-            AuditAction::SettingsChange,
-            actor,
-            json!({ "changed": changed }),
-        )
-        .await?;
+    if changed.is_empty() {
+        return Ok(SettingsUpdated {
+            directory: d,
+            changed,
+            monitor_fields: MonitorFields::Unchanged,
+        });
     }
-    Ok(d)
+    reconcile_directory_schedule(scheduler, &d).await?;
+    audit(
+        engine,
+        id,
+        AuditAction::SettingsChange,
+        actor,
+        json!({ "changed": changed }),
+    )
+    .await?;
+    let monitor_fields = follow_changes(engine, &d, actor).await;
+    Ok(SettingsUpdated {
+        directory: d,
+        changed,
+        monitor_fields,
+    })
 }

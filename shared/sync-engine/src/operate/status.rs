@@ -15,7 +15,7 @@ use crate::deps::Engine;
 use crate::error::EngineError;
 
 /// Per-target delivery health.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetHealth {
     /// The target.
@@ -31,7 +31,7 @@ pub struct TargetHealth {
 }
 
 /// A directory at a glance.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     /// The directory.

@@ -1,15 +1,61 @@
 //! Managing a directory's targets: add, update and remove them (definitions in the
 //! directory record, credentials in its secret), and test one without changing
-//! anything there.
+//! anything there. Definitions are checked before anything is written (URLs, secrets,
+//! the fields a filter names); every change is audited with the definition before and
+//! after (never a secret), and the registered webhook's monitored fields follow.
 
-use domain::{Directory, DirectoryId, Target, TargetId, TargetKind};
+use domain::{Directory, DirectoryId, DirectoryUser, EmployeeId, Target, TargetId, TargetKind, UserState};
 use ports::{AuditAction, DirectorySecrets, TargetSecrets};
+use serde::Serialize;
 use serde_json::json;
 
 use super::{audit, directory, invalid, modify};
 pub use crate::deliver::targets::TargetTest;
 use crate::deps::Engine;
 use crate::error::EngineError;
+use crate::operate::webhook::{follow_changes, MonitorFields};
+
+/// What adding, updating or removing a target did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetsChanged {
+    /// The directory as saved.
+    pub directory: Directory,
+    /// What happened to the registered webhook's monitored fields.
+    pub monitor_fields: MonitorFields,
+}
+
+/// Checks the fields a filter names: each must be an attribute of the synced user
+/// (`department`, `workEmail`, ...) or a custom attribute of the directory's custom
+/// field map, and each must accept at least one value.
+fn check_filter(d: &Directory, target: &Target) -> Result<(), EngineError> {
+    let sample = DirectoryUser::new(
+        d.id.clone(),
+        EmployeeId::parse("1").expect("a valid id"),
+        UserState::Active,
+    );
+    let attributes = serde_json::to_value(&sample).expect("a user serializes");
+    for (field, accepted) in &target.filter.field_in {
+        let known = attributes.get(field).is_some()
+            || d.custom_field_map.values().any(|a| a == field);
+        if !known {
+            return Err(invalid(
+                "filter",
+                format!(
+                    "{field:?} is neither a user attribute nor a custom attribute of {}'s custom field map",
+                    d.id
+                ),
+            ));
+        }
+        if accepted.is_empty() {
+            return Err(invalid(
+                "filter",
+                format!("{field:?} accepts no value: give at least one"),
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// A target's definition and, for kinds that have them, its credentials.
 #[derive(Debug, Clone)]
@@ -58,12 +104,17 @@ async fn put_target_secrets(
     };
     match secrets {
         Some(s) => {
+            let now = engine.clock.now().unix_timestamp();
+            for k in &s.signing_secrets {
+                all.key_added_at.entry(ports::key_id(k)).or_insert(now);
+            }
             all.targets.insert(target.to_string(), s);
         }
         None => {
             all.targets.remove(target.as_str());
         }
     }
+    all.forget_retired_keys();
     engine.secrets.put(&directory.secret_name, &all).await?;
     Ok(())
 }
@@ -74,10 +125,11 @@ pub async fn add_target(
     id: &DirectoryId,
     spec: TargetSpec,
     actor: &str,
-) -> Result<Directory, EngineError> {
+) -> Result<TargetsChanged, EngineError> {
     check_target(&spec)?;
     let target_id = spec.target.id.clone();
     let current = directory(engine, id).await?;
+    check_filter(&current, &spec.target)?;
     if current.targets.iter().any(|t| t.id == target_id) {
         return Err(invalid("target", format!("{target_id} exists already")));
     }
@@ -102,10 +154,17 @@ pub async fn add_target(
         id,
         AuditAction::TargetChange,
         actor,
-        json!({"target": target_id, "change": "added", "kind": crate::deliver::targets::kind_name(&spec.target.kind)}),
+        json!({"target": target_id, "change": "added",
+               "kind": crate::deliver::targets::kind_name(&spec.target.kind),
+               "before": null, "after": spec.target,
+               "secretsReplaced": spec.secrets.is_some()}),
     )
     .await?;
-    Ok(d)
+    let monitor_fields = follow_changes(engine, &d, actor).await;
+    Ok(TargetsChanged {
+        directory: d,
+        monitor_fields,
+    })
 }
 
 /// Replaces a target's definition (and its secrets when given).
@@ -114,13 +173,14 @@ pub async fn update_target(
     id: &DirectoryId,
     spec: TargetSpec,
     actor: &str,
-) -> Result<Directory, EngineError> {
+) -> Result<TargetsChanged, EngineError> {
     check_target(&spec)?;
     let target_id = spec.target.id.clone();
     let current = directory(engine, id).await?;
-    if !current.targets.iter().any(|t| t.id == target_id) {
+    check_filter(&current, &spec.target)?;
+    let Some(before) = current.target(&target_id).cloned() else {
         return Err(EngineError::TargetNotFound(target_id));
-    }
+    };
     if let Some(s) = spec.secrets.clone() {
         put_target_secrets(engine, &current, &target_id, Some(s)).await?;
     }
@@ -140,10 +200,16 @@ pub async fn update_target(
         id,
         AuditAction::TargetChange,
         actor,
-        json!({"target": target_id, "change": "updated", "secretsReplaced": spec.secrets.is_some()}),
+        json!({"target": target_id, "change": "updated",
+               "before": before, "after": spec.target,
+               "secretsReplaced": spec.secrets.is_some()}),
     )
     .await?;
-    Ok(d)
+    let monitor_fields = follow_changes(engine, &d, actor).await;
+    Ok(TargetsChanged {
+        directory: d,
+        monitor_fields,
+    })
 }
 
 /// Removes a target and its secrets. Its delivery log and ledger stay (history).
@@ -152,7 +218,12 @@ pub async fn remove_target(
     id: &DirectoryId,
     target_id: &TargetId,
     actor: &str,
-) -> Result<Directory, EngineError> {
+) -> Result<TargetsChanged, EngineError> {
+    let before = directory(engine, id)
+        .await?
+        .target(target_id)
+        .cloned()
+        .ok_or_else(|| EngineError::TargetNotFound(target_id.clone()))?;
     let d = modify(engine, id, |d| {
         let before = d.targets.len();
         d.targets.retain(|t| &t.id != target_id);
@@ -168,10 +239,14 @@ pub async fn remove_target(
         id,
         AuditAction::TargetChange,
         actor,
-        json!({"target": target_id, "change": "removed"}),
+        json!({"target": target_id, "change": "removed", "before": before, "after": null}),
     )
     .await?;
-    Ok(d)
+    let monitor_fields = follow_changes(engine, &d, actor).await;
+    Ok(TargetsChanged {
+        directory: d,
+        monitor_fields,
+    })
 }
 
 /// Tests a target without changing anything there, with its kind's probe (see

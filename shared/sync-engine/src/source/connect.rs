@@ -4,8 +4,10 @@
 
 use std::time::Duration as StdDuration;
 
-use bamboohr_client::{Auth, BambooClient, BambooError, ClientOptions, NewWebhook};
-use domain::DirectoryId;
+use std::collections::BTreeSet;
+
+use bamboohr_client::{Auth, BambooClient, BambooError, ClientOptions, FieldInfo, NewWebhook};
+use domain::{Directory, DirectoryId, RegisteredWebhook};
 use tracing::info;
 
 use crate::deps::Engine;
@@ -15,64 +17,159 @@ use crate::source::client::bamboohr_client;
 /// The event-based events the webhook subscribes to: ids only, resolved by a fetch.
 pub const WEBHOOK_EVENTS: [&str; 3] = ["employee.created", "employee.updated", "employee.deleted"];
 
-/// Fields whose change fires `employee.updated` when the caller names none: what the
-/// mapping turns into a DirectoryUser.
-pub const DEFAULT_MONITOR_FIELDS: [&str; 12] = [
-    "firstName",
-    "lastName",
-    "preferredName",
-    "workEmail",
-    "jobTitle",
-    "department",
-    "division",
-    "location",
-    "status",
-    "hireDate",
-    "terminationDate",
-    "employeeNumber",
-];
-
 /// How many webhook keys stay active, so a re-registration rotates without downtime.
-const ACTIVE_KEYS: usize = 2;
+pub const ACTIVE_KEYS: usize = 2;
 
-/// Registers an event-based webhook posting to `webhook_url` and stores its private
-/// key as the directory's newest webhook key (the previous newest stays active for
-/// the rotation). Returns BambooHR's webhook id.
+/// The BambooHR fields a directory's sync uses, in the employee endpoint's vocabulary:
+/// every field the mapping reads, the extra and custom fields, the group sources and
+/// the fields targets filter on (a custom attribute by the BambooHR field it comes
+/// from). A change to any of them must fire the webhook.
+pub fn wanted_monitor_fields(directory: &Directory) -> BTreeSet<String> {
+    let mut wanted: BTreeSet<String> = mapping::employee_endpoint_fields()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    wanted.extend(directory.extra_fields.iter().cloned());
+    wanted.extend(directory.custom_field_map.keys().cloned());
+    wanted.extend(directory.group_sources.iter().map(|g| g.field.clone()));
+    for target in &directory.targets {
+        for field in target.filter.field_in.keys() {
+            let source = directory
+                .custom_field_map
+                .iter()
+                .find(|(_, attribute)| *attribute == field)
+                .map(|(bamboohr, _)| bamboohr.clone());
+            wanted.insert(source.unwrap_or_else(|| field.clone()));
+        }
+    }
+    wanted
+}
+
+/// Whether `name` names `field` of the company: by alias, id or display name.
+pub fn names_field(field: &FieldInfo, name: &str) -> bool {
+    field.alias.as_deref() == Some(name) || field.id == name || field.name == name
+}
+
+/// The monitor-field list for `directory`: each wanted field BambooHR allows a webhook
+/// to monitor, named as `monitor_fields` names it (alias, else id). Wanted fields it
+/// does not list are left out: BambooHR refuses a webhook naming them.
+pub async fn monitor_fields_for(
+    client: &BambooClient,
+    directory: &Directory,
+) -> Result<Vec<String>, EngineError> {
+    let allowed = client.monitor_fields().await?;
+    let mut out: Vec<String> = wanted_monitor_fields(directory)
+        .iter()
+        .filter_map(|name| allowed.iter().find(|f| names_field(f, name)))
+        .map(|f| f.alias.clone().unwrap_or_else(|| f.id.clone()))
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Registers an event-based webhook posting to `webhook_url`, monitoring every field
+/// the directory's sync uses ([`monitor_fields_for`]), and stores its private key as
+/// the directory's newest webhook key (the previous newest stays active for the
+/// rotation; older ones are retired) and the webhook in the directory record.
 pub async fn register_event_webhook(
     engine: &Engine,
     directory_id: &DirectoryId,
     webhook_url: &str,
-    monitor_fields: &[String],
-) -> Result<String, EngineError> {
+) -> Result<RegisteredWebhook, EngineError> {
     let directory = engine
         .store
         .get_directory(directory_id)
         .await?
         .ok_or_else(|| EngineError::DirectoryNotFound(directory_id.clone()))?;
     let client = bamboohr_client(engine, &directory).await?;
-    let monitor = if monitor_fields.is_empty() {
-        DEFAULT_MONITOR_FIELDS
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    } else {
-        monitor_fields.to_vec()
-    };
+    let monitor = monitor_fields_for(&client, &directory).await?;
     let created = client
         .create_webhook(&NewWebhook {
             name: format!("bamboohr-sync {directory_id}"),
             url: webhook_url.to_string(),
             events: WEBHOOK_EVENTS.iter().map(|s| s.to_string()).collect(),
-            monitor_fields: monitor,
+            monitor_fields: monitor.clone(),
             post_fields: Vec::new(),
         })
         .await?;
     let mut secrets = engine.secrets.get(&directory.secret_name).await?;
+    secrets
+        .key_added_at
+        .insert(ports::key_id(&created.private_key), engine.clock.now().unix_timestamp());
     secrets.webhook_keys.insert(0, created.private_key);
     secrets.webhook_keys.truncate(ACTIVE_KEYS);
+    secrets.forget_retired_keys();
     engine.secrets.put(&directory.secret_name, &secrets).await?;
-    info!(directory_id = %directory_id, webhook_id = %created.id, "BambooHR webhook registered");
-    Ok(created.id)
+    let registered = RegisteredWebhook {
+        id: created.id,
+        url: webhook_url.to_string(),
+        monitor_fields: monitor,
+    };
+    let mut d = directory;
+    let expected = d.version;
+    d.webhook = Some(registered.clone());
+    d.version += 1;
+    engine.store.put_directory(&d, Some(expected)).await?;
+    info!(directory_id = %directory_id, webhook_id = %registered.id,
+          monitor_fields = registered.monitor_fields.len(), "BambooHR webhook registered");
+    Ok(registered)
+}
+
+/// Brings the registered webhook's monitor fields in step with `directory`'s settings
+/// and targets (`PUT /api/v1/webhooks/{id}`; its key stays). Returns the new list when
+/// it changed, `None` when the directory has no webhook or the list is unchanged.
+pub async fn refresh_monitor_fields(
+    engine: &Engine,
+    directory: &Directory,
+) -> Result<Option<Vec<String>>, EngineError> {
+    let Some(hook) = &directory.webhook else {
+        return Ok(None);
+    };
+    let client = bamboohr_client(engine, directory).await?;
+    let monitor = monitor_fields_for(&client, directory).await?;
+    if monitor == hook.monitor_fields {
+        return Ok(None);
+    }
+    client
+        .update_webhook(
+            &hook.id,
+            &NewWebhook {
+                name: format!("bamboohr-sync {}", directory.id),
+                url: hook.url.clone(),
+                events: WEBHOOK_EVENTS.iter().map(|s| s.to_string()).collect(),
+                monitor_fields: monitor.clone(),
+                post_fields: Vec::new(),
+            },
+        )
+        .await?;
+    let id = directory.id.clone();
+    for _ in 0..4 {
+        let Some(mut d) = engine.store.get_directory(&id).await? else {
+            break;
+        };
+        let expected = d.version;
+        if let Some(h) = d.webhook.as_mut() {
+            h.monitor_fields = monitor.clone();
+        }
+        d.version += 1;
+        match engine.store.put_directory(&d, Some(expected)).await {
+            Ok(()) => break,
+            Err(ports::StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    info!(directory_id = %id, monitor_fields = monitor.len(), "webhook monitor fields updated");
+    Ok(Some(monitor))
+}
+
+/// The company's fields (`GET /api/v1/meta/fields`), with the directory's credential.
+pub async fn company_fields(
+    engine: &Engine,
+    directory: &Directory,
+) -> Result<Vec<FieldInfo>, EngineError> {
+    let client = bamboohr_client(engine, directory).await?;
+    Ok(client.meta_fields().await?)
 }
 
 /// Fields a sync cannot do without: when BambooHR withholds one of them from the

@@ -22,7 +22,14 @@ use sync_engine::Engine;
 /// The IAM principal the tests call as.
 pub const CALLER: &str = "arn:aws:sts::123456789012:assumed-role/ops/alice";
 
-const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The signing secret of the harness's app-webhook target `app`.
+pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The stack's webhook URL base the API registers BambooHR webhooks under.
+pub const WEBHOOK_BASE_URL: &str = "https://hooks.example.test/webhooks/bamboohr";
+
+/// The BambooHR API key the simulator accepts.
+pub const API_KEY: &str = "k";
 
 /// A request as API Gateway hands it to the function: `caller` is the IAM identity
 /// the authorizer verified (none: a request that did not come through it).
@@ -125,14 +132,18 @@ pub struct Harness {
     pub id: DirectoryId,
     /// The full run's id.
     pub run_id: String,
-    _sim: SimServer,
+    /// The simulated BambooHR company.
+    pub sim: Simulator,
+    /// Where it is served (`http://127.0.0.1:PORT`).
+    pub sim_url: String,
+    _server: SimServer,
     _tmp: tempfile::TempDir,
 }
 
 /// Builds the [`Harness`].
 pub async fn harness() -> Harness {
     let sim = Simulator::generate(SimConfig {
-        api_key: "k".into(),
+        api_key: API_KEY.into(),
         employees: 5,
         ..SimConfig::default()
     });
@@ -157,7 +168,7 @@ pub async fn harness() -> Harness {
             directory_id: id.clone(),
             subdomain: "acme".into(),
             base_url: Some(server.base_url.clone()),
-            credential: Credential::ApiKey(SecretString::from("k")),
+            credential: Credential::ApiKey(SecretString::from(API_KEY)),
             time_zone: None,
             register_webhook_at: None,
         },
@@ -197,12 +208,14 @@ pub async fn harness() -> Harness {
     .await
     .unwrap();
     Harness {
-        api: AdminApi { engine },
+        api: AdminApi::new(engine, Some(WEBHOOK_BASE_URL.into())),
         scheduler,
         retry,
         id,
         run_id: run.id.to_string(),
-        _sim: server,
+        sim,
+        sim_url: server.base_url.clone(),
+        _server: server,
         _tmp: tmp,
     }
 }

@@ -61,7 +61,7 @@ pub(crate) async fn attempt(
 }
 
 /// What a target test found.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetTest {
     /// Whether the target answered with a success.
