@@ -19,6 +19,13 @@ AWS::Serverless::Function / StateMachine (Policies, Role). Resource-based
 policies (KMS key policies, queue policies, trust policies) are out of scope:
 a KMS key policy must say Resource "*" and means "this key".
 
+Configuration has one writer: only the admin function's role (`AdminFunctionRole`,
+the control plane behind the IAM-authorised admin API) may create, change or delete
+directory secrets (credentials, webhook keys, target secrets), with one exception:
+the poller writes refreshed OAuth tokens back (PutSecretValue only). Any other
+statement allowing a secret write is a finding, so the CLI or a function cannot
+bypass the audited API.
+
 Usage: scripts/check-iam.py [TEMPLATE]   (default: infra/template.yaml)
 Needs only the standard library and PyYAML.
 """
@@ -68,6 +75,44 @@ SERVICE_WILDCARD = re.compile(r"^[A-Za-z0-9-]+:\*$")
 AUDIT_TABLES = {"AuditTable"}
 AUDIT_TABLE_ACTIONS = {"dynamodb:putitem", "dynamodb:query"}
 TABLE_WILDCARD = re.compile(r":table/\*")
+
+# Writes of directory secrets, and who may make them (logical id of the role or
+# function -> the write actions it may have).
+SECRET_WRITES = {
+    "secretsmanager:createsecret",
+    "secretsmanager:putsecretvalue",
+    "secretsmanager:updatesecret",
+    "secretsmanager:deletesecret",
+    "secretsmanager:restoresecret",
+    "secretsmanager:putresourcepolicy",
+    "secretsmanager:deleteresourcepolicy",
+    "secretsmanager:rotatesecret",
+    "secretsmanager:updatesecretversionstage",
+}
+SECRET_WRITERS = {
+    "AdminFunctionRole": SECRET_WRITES,
+    # Refreshed OAuth tokens are written back by the sync that refreshed them.
+    "PollerFunctionRole": {"secretsmanager:putsecretvalue"},
+}
+
+
+def check_config_writes(where: str, stmt: dict) -> list[str]:
+    """Secret writes by anyone but the control plane (see SECRET_WRITERS)."""
+    if not isinstance(stmt, dict) or stmt.get("Effect") != "Allow":
+        return []
+    owner = where.split("/")[0]
+    allowed = SECRET_WRITERS.get(owner, set())
+    actions = {str(a).lower() for a in as_list(stmt.get("Action"))}
+    written = sorted(
+        a for a in actions if a in SECRET_WRITES or a in ("secretsmanager:*", "*")
+    )
+    extra = [a for a in written if a not in allowed]
+    if extra:
+        return [
+            f"{where}: {', '.join(extra)}: only the admin API (AdminFunctionRole) writes "
+            "configuration secrets"
+        ]
+    return []
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -272,6 +317,7 @@ def main(argv: list[str]) -> int:
 
     for where, stmt in statements:
         findings += check_statement(where, stmt, known)
+        findings += check_config_writes(where, stmt)
 
     for finding in findings:
         print(f"  {finding}")

@@ -86,6 +86,38 @@ class CheckIamTest(unittest.TestCase):
         for needle in needles:
             self.assertIn(needle, out)
 
+    def test_a_secret_write_outside_the_admin_api_is_flagged(self):
+        self.assert_flags(
+            function(
+                "- {Sid: Secrets, Effect: Allow, Action: [secretsmanager:GetSecretValue, "
+                "secretsmanager:PutSecretValue, secretsmanager:CreateSecret], "
+                "Resource: !GetAtt Table.Arn}"
+            ),
+            "secretsmanager:createsecret, secretsmanager:putsecretvalue: only the admin API",
+        )
+
+    def test_the_stack_writes_configuration_only_through_the_admin_api(self):
+        template = (HERE.parent / "infra" / "template.yaml").read_text()
+        writers = set()
+        loaded = check_iam.yaml.load(template, Loader=check_iam.CfnLoader)
+        for logical_id, resource in loaded["Resources"].items():
+            for policy in (resource.get("Properties") or {}).get("Policies") or []:
+                if not isinstance(policy, dict) or "PolicyDocument" not in policy:
+                    continue
+                for stmt in check_iam.as_list(policy["PolicyDocument"].get("Statement")):
+                    if not isinstance(stmt, dict):
+                        continue
+                    actions = {str(a).lower() for a in check_iam.as_list(stmt.get("Action"))}
+                    if actions & check_iam.SECRET_WRITES:
+                        writers.add((logical_id, tuple(sorted(actions & check_iam.SECRET_WRITES))))
+        roles = {w[0] for w in writers}
+        self.assertEqual(roles, {"AdminFunctionRole", "PollerFunctionRole"}, writers)
+        poller = [w for w in writers if w[0] == "PollerFunctionRole"]
+        self.assertEqual(poller, [("PollerFunctionRole", ("secretsmanager:putsecretvalue",))])
+        admin = [w for w in writers if w[0] == "AdminFunctionRole"][0][1]
+        self.assertIn("secretsmanager:createsecret", admin)
+        self.assertIn("secretsmanager:deletesecret", admin)
+
     def test_narrow_grants_pass(self):
         code, out = run_check(function(NARROW))
         self.assertEqual(code, 0, out)

@@ -90,7 +90,11 @@ impl AdminClient {
             .timeout(Duration::from_secs(2))
             .build()
             .ok()?;
-        probe.get(format!("{}/admin/health", e.url)).send().await.ok()?;
+        probe
+            .get(format!("{}/admin/health", e.url))
+            .send()
+            .await
+            .ok()?;
         Some(Transport::Dev {
             url: e.url,
             token: SecretString::from(e.token),
@@ -142,7 +146,10 @@ impl AdminClient {
                     .send()
                     .await
                     .map_err(|e| CliError::Usage(format!("the dev stack's admin API: {e}")))?;
-                (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+                (
+                    resp.status().as_u16(),
+                    resp.text().await.unwrap_or_default(),
+                )
             }
             Transport::Deployed { url, sdk } => {
                 let full = format!("{}{path_and_query}", url.trim_end_matches('/'));
@@ -159,7 +166,10 @@ impl AdminClient {
                     .send()
                     .await
                     .map_err(|e| CliError::Usage(format!("the stack's admin API: {e}")))?;
-                (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+                (
+                    resp.status().as_u16(),
+                    resp.text().await.unwrap_or_default(),
+                )
             }
         };
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);

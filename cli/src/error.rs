@@ -16,7 +16,7 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     /// The admin API refused or failed the request.
-    #[error("{message} (HTTP {status})")]
+    #[error("{message}")]
     Api {
         /// The HTTP status.
         status: u16,

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::future::Future;
 use std::pin::Pin;
 
+use admin::AdminApi;
 use domain::ChangeEvent;
 use embedded_adapters::{
     FileSecrets, InProcessRetryQueue, InProcessScheduler, QueueDb, SqliteStore,
 };
-use admin::AdminApi;
 use ports::{BusError, EventBus, PublishOutcome, SecretStore, Store, SystemClock};
 use sync_engine::Engine;
 

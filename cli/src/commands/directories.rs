@@ -215,7 +215,11 @@ fn credential_body(
     }
 }
 
-fn pairs(entries: &[String], flag: &str, shape: &str) -> Result<BTreeMap<String, String>, CliError> {
+fn pairs(
+    entries: &[String],
+    flag: &str,
+    shape: &str,
+) -> Result<BTreeMap<String, String>, CliError> {
     let mut map = BTreeMap::new();
     for entry in entries {
         let Some((k, v)) = entry.split_once('=') else {
@@ -306,7 +310,10 @@ pub(super) async fn run(
         DirectoriesCmd::RegisterWebhook { directory, url } => {
             let id = dir_id(&directory)?;
             let r = api
-                .post(&format!("/admin/directories/{id}/webhook"), &json!({"url": url}))
+                .post(
+                    &format!("/admin/directories/{id}/webhook"),
+                    &json!({"url": url}),
+                )
                 .await?;
             emit(out, mode, &r, |o| {
                 writeln!(
@@ -430,8 +437,11 @@ pub(super) async fn run(
                 "preStartDays": a.pre_start_days,
             });
             if let Some(m) = &a.missing_users {
-                let policy: MissingUserPolicy = serde_json::from_value(json!(m))
-                    .map_err(|_| usage(format!("--missing-users {m:?}: deactivate, delete or ignore")))?;
+                let policy: MissingUserPolicy = serde_json::from_value(json!(m)).map_err(|_| {
+                    usage(format!(
+                        "--missing-users {m:?}: deactivate, delete or ignore"
+                    ))
+                })?;
                 body["missingUsers"] = json!(policy);
             }
             if !a.extra_fields.is_empty() {
@@ -441,12 +451,18 @@ pub(super) async fn run(
                 body["groupSources"] = json!(a.group_sources);
             }
             if !a.custom_fields.is_empty() {
-                body["customFieldMap"] =
-                    json!(pairs(&a.custom_fields, "--custom-field", "bamboohrField=attribute")?);
+                body["customFieldMap"] = json!(pairs(
+                    &a.custom_fields,
+                    "--custom-field",
+                    "bamboohrField=attribute"
+                )?);
             }
             if !a.field_aliases.is_empty() {
-                body["fieldAliases"] =
-                    json!(pairs(&a.field_aliases, "--field-alias", "Name in webhooks=fieldKey")?);
+                body["fieldAliases"] = json!(pairs(
+                    &a.field_aliases,
+                    "--field-alias",
+                    "Name in webhooks=fieldKey"
+                )?);
             }
             // Unset flags are left out: the API changes only the settings given.
             if let Value::Object(m) = &mut body {
@@ -466,7 +482,11 @@ pub(super) async fn run(
                 writeln!(
                     o,
                     "{id}: settings saved ({}); the next run is a full sync",
-                    changed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    changed
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )?;
                 if r["monitorFields"]["result"] == "failed" {
                     writeln!(

@@ -44,7 +44,11 @@ pub(super) async fn run(
         .iter()
         .map(|v| serde_json::from_value(v.clone()))
         .collect::<Result<_, _>>()
-        .map_err(|e| crate::error::CliError::Usage(format!("the admin API answered an unexpected shape: {e}")))?;
+        .map_err(|e| {
+            crate::error::CliError::Usage(format!(
+                "the admin API answered an unexpected shape: {e}"
+            ))
+        })?;
     emit(out, mode, &listed, |o| {
         let table_rows: Vec<Vec<String>> = rows
             .iter()

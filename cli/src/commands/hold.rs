@@ -42,8 +42,12 @@ pub(super) async fn run(
         HoldDecision::Release => format!("/admin/directories/{id}/hold/release"),
         HoldDecision::Discard => format!("/admin/directories/{id}/hold/discard"),
     };
-    let d: domain::Directory = serde_json::from_value(stack.client.post(&path, &serde_json::json!({})).await?)
-        .map_err(|e| crate::error::CliError::Usage(format!("the admin API answered an unexpected shape: {e}")))?;
+    let d: domain::Directory = serde_json::from_value(
+        stack.client.post(&path, &serde_json::json!({})).await?,
+    )
+    .map_err(|e| {
+        crate::error::CliError::Usage(format!("the admin API answered an unexpected shape: {e}"))
+    })?;
     emit(out, mode, &d, |o| {
         writeln!(
             o,

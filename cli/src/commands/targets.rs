@@ -167,11 +167,17 @@ pub struct TargetArgs {
 
 /// The target's definition as the admin API takes it, with its secret when one is
 /// given (required on `add` for kinds that have one).
-fn target_body(a: &TargetArgs, input: &mut dyn BufRead, require_secret: bool) -> Result<Value, CliError> {
+fn target_body(
+    a: &TargetArgs,
+    input: &mut dyn BufRead,
+    require_secret: bool,
+) -> Result<Value, CliError> {
     let mut field_in: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for entry in &a.field_in {
         let Some((field, values)) = entry.split_once('=') else {
-            return Err(usage(format!("--field-in {entry:?}: write field=value[,value...]")));
+            return Err(usage(format!(
+                "--field-in {entry:?}: write field=value[,value...]"
+            )));
         };
         field_in
             .entry(field.trim().to_string())
@@ -183,7 +189,10 @@ fn target_body(a: &TargetArgs, input: &mut dyn BufRead, require_secret: bool) ->
         "enabled": !a.disabled,
         "filter": {"states": a.states, "requireWorkEmail": a.require_work_email, "fieldIn": field_in},
     });
-    let scim_only = a.user_name_source.is_some() || a.deprovision.is_some() || a.pending_active || a.push_groups;
+    let scim_only = a.user_name_source.is_some()
+        || a.deprovision.is_some()
+        || a.pending_active
+        || a.push_groups;
     if scim_only && a.kind != KindArg::Scim {
         return Err(usage("--user-name-source, --deprovision, --pending-active and --push-groups are SCIM options"));
     }
@@ -226,7 +235,12 @@ fn target_body(a: &TargetArgs, input: &mut dyn BufRead, require_secret: bool) ->
     };
     if takes_secret {
         let secret = if require_secret {
-            Some(read_secret(&a.secret, TARGET_SECRET_ENV, "target secret", input)?)
+            Some(read_secret(
+                &a.secret,
+                TARGET_SECRET_ENV,
+                "target secret",
+                input,
+            )?)
         } else {
             read_optional_secret(&a.secret, TARGET_SECRET_ENV, input)?
         };
@@ -243,7 +257,12 @@ fn print_secrets(o: &mut dyn Write, keys: &[KeyInfo]) -> std::io::Result<()> {
         .map(|k| {
             vec![
                 k.id.clone(),
-                if k.position == 0 { "newest (signs)" } else { "older (signs)" }.into(),
+                if k.position == 0 {
+                    "newest (signs)"
+                } else {
+                    "older (signs)"
+                }
+                .into(),
                 k.added_at
                     .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
                     .map(|t| crate::output::when(Some(t)))
@@ -279,7 +298,9 @@ pub(super) async fn run(
             let r = api
                 .post(&format!("/admin/directories/{id}/targets"), &body)
                 .await?;
-            emit(out, mode, &r, |o| writeln!(o, "{id}: target {} added", a.target))
+            emit(out, mode, &r, |o| {
+                writeln!(o, "{id}: target {} added", a.target)
+            })
         }
         TargetsCmd::Update(a) => {
             let id = dir_id(&a.directory)?;
@@ -294,7 +315,10 @@ pub(super) async fn run(
             let id = dir_id(&directory)?;
             let t = target_id(&target)?;
             let r = api
-                .post(&format!("/admin/directories/{id}/targets/{t}/remove"), &json!({}))
+                .post(
+                    &format!("/admin/directories/{id}/targets/{t}/remove"),
+                    &json!({}),
+                )
                 .await?;
             emit(out, mode, &r, |o| writeln!(o, "{id}: target {t} removed"))
         }
@@ -323,8 +347,11 @@ pub(super) async fn run(
             let id = dir_id(&directory)?;
             let t = target_id(&target)?;
             let result: TargetTest = serde_json::from_value(
-                api.post(&format!("/admin/directories/{id}/targets/{t}/test"), &json!({}))
-                    .await?,
+                api.post(
+                    &format!("/admin/directories/{id}/targets/{t}/test"),
+                    &json!({}),
+                )
+                .await?,
             )
             .map_err(|e| usage(format!("the admin API answered an unexpected shape: {e}")))?;
             emit(out, mode, &result, |o| {
@@ -363,7 +390,8 @@ pub(super) async fn run(
                     &json!({"secret": s.expose_secret()}),
                 )
                 .await?;
-            let keys: Vec<KeyInfo> = serde_json::from_value(r["secrets"].clone()).unwrap_or_default();
+            let keys: Vec<KeyInfo> =
+                serde_json::from_value(r["secrets"].clone()).unwrap_or_default();
             emit(out, mode, &keys, |o| print_secrets(o, &keys))
         }
         TargetsCmd::RetireSecret {
@@ -379,7 +407,8 @@ pub(super) async fn run(
                     &json!({}),
                 )
                 .await?;
-            let keys: Vec<KeyInfo> = serde_json::from_value(r["secrets"].clone()).unwrap_or_default();
+            let keys: Vec<KeyInfo> =
+                serde_json::from_value(r["secrets"].clone()).unwrap_or_default();
             emit(out, mode, &keys, |o| print_secrets(o, &keys))
         }
     }

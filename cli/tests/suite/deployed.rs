@@ -1,10 +1,14 @@
 //! The CLI against a deployed stack on moto, run as an operator would (a subprocess
-//! with AWS credentials in its environment): the stack's resources come from its
-//! CloudFormation outputs; `directories connect`, `status` and `directories revoke`
-//! work on DynamoDB, Secrets Manager, EventBridge Scheduler and SQS, audited under the
-//! caller's AWS identity.
+//! with AWS credentials in its environment): it finds the stack's admin API by the
+//! CloudFormation output `AdminApiUrl` and sends SigV4-signed requests there. The
+//! admin API is the real admin handler over DynamoDB, Secrets Manager, EventBridge
+//! Scheduler and SQS on moto, served on loopback behind a stand-in for API Gateway's
+//! IAM authorizer (moto does not execute HTTP APIs): it refuses unsigned requests and
+//! hands the handler the signer's identity, as API Gateway does. Every change is
+//! audited there, under that identity.
 
 use std::process::{Command, Output};
+use std::sync::Arc;
 
 use aws_adapters::{clients, create_audit_table, create_table, DynamoStore};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -36,8 +40,8 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-/// The deployed stack's resources on moto, and a CloudFormation stack whose outputs
-/// name them as the SAM template's do.
+/// The deployed stack's resources on moto, its admin API on loopback, and a
+/// CloudFormation stack whose outputs name them as the SAM template's do.
 struct Deployed {
     stack: String,
     table: String,
@@ -45,6 +49,39 @@ struct Deployed {
     group: String,
     secret_prefix: String,
     change_dlq: String,
+    /// The engine the admin function runs on (the stack's resources).
+    engine: sync_engine::Engine,
+}
+
+/// API Gateway's IAM authorizer, as the admin function sees it: an unsigned request is
+/// refused before the function runs; a signed one reaches it with the signer's
+/// identity in the request context. (The signature itself is AWS's to check; here the
+/// access key id names the caller.)
+async fn iam_authorizer(
+    axum::extract::State(api): axum::extract::State<Arc<admin::AdminApi>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let auth = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let signed = request.headers().contains_key("x-amz-date");
+    let Some(key_id) = auth
+        .strip_prefix("AWS4-HMAC-SHA256 Credential=")
+        .and_then(|c| c.split('/').next())
+        .filter(|_| signed && auth.contains("/execute-api/aws4_request"))
+    else {
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            r#"{"message":"Missing Authentication Token"}"#,
+        )
+            .into_response();
+    };
+    let caller = format!("arn:aws:iam::123456789012:user/{key_id}");
+    admin::local::answer(&api, request, Some(&caller)).await
 }
 
 async fn deploy(sdk: &SdkConfig) -> Deployed {
@@ -81,14 +118,47 @@ async fn deploy(sdk: &SdkConfig) -> Deployed {
         .unwrap();
     let stack = unique("bsync-stack");
     let secret_prefix = format!("bamboohr-sync/{stack}/");
+    // The admin function's engine, as its main builds it from the environment.
+    let config = function_support::StackConfig {
+        table_name: table.clone(),
+        event_bus_name: bus.clone(),
+        secret_prefix: secret_prefix.clone(),
+    };
+    let scheduler = function_support::aws_scheduler(
+        sdk,
+        &function_support::SchedulerSettings {
+            group_name: group.clone(),
+            role_arn: ROLE_ARN.to_string(),
+            dead_letter_arn: "arn:aws:sqs:us-east-1:123456789012:poller-dlq".to_string(),
+        },
+        POLLER_ARN,
+    )
+    .unwrap();
+    let engine = function_support::aws_engine_with_audit_table(sdk, &config, &audit_table)
+        .with_retry_queue(Arc::new(
+            aws_adapters::SqsRetryQueue::new(sdk, urls[0].clone(), urls[1].clone())
+                .with_change_dead_letter_queue(&urls[3]),
+        ))
+        .with_scheduler(Arc::new(scheduler));
+    let api = Arc::new(admin::AdminApi::new(
+        engine.clone(),
+        Some("https://api.example.com/webhooks/bamboohr/".to_string()),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_url = format!("http://{}/admin/", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(iam_authorizer).with_state(api);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
     let outputs = [
+        ("AdminApiUrl", admin_url),
         (
             "WebhookBaseUrl",
             "https://api.example.com/webhooks/bamboohr/".to_string(),
         ),
         ("TableName", table.clone()),
         ("AuditTableName", audit_table.clone()),
-        ("EventBusName", bus),
+        ("EventBusName", bus.clone()),
         ("RetryQueueUrl", urls[0].clone()),
         ("DeliveryDeadLetterQueueUrl", urls[1].clone()),
         ("ChangeDeadLetterQueueUrl", urls[3].clone()),
@@ -121,10 +191,15 @@ async fn deploy(sdk: &SdkConfig) -> Deployed {
         group,
         secret_prefix,
         change_dlq: urls[3].clone(),
+        engine,
     }
 }
 
 async fn cli(stack: &str, args: &[&str], key: Option<&str>) -> Output {
+    cli_env(stack, args, key, &[]).await
+}
+
+async fn cli_env(stack: &str, args: &[&str], key: Option<&str>, env: &[(&str, &str)]) -> Output {
     let moto = test_peers::moto();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bamboohr-sync"));
     cmd.args(["--stack", stack])
@@ -136,6 +211,9 @@ async fn cli(stack: &str, args: &[&str], key: Option<&str>) -> Output {
         .env_remove("AWS_PROFILE")
         .env_remove("BAMBOOHR_SYNC_STACK")
         .env("BSYNC_LOG", "debug");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     match key {
         Some(k) => cmd.env("BAMBOOHR_API_KEY", k),
         None => cmd.env_remove("BAMBOOHR_API_KEY"),
@@ -283,4 +361,277 @@ async fn an_unknown_stack_is_a_one_line_error() {
         last.starts_with("error: stack no-such-stack-anywhere"),
         "{stderr}"
     );
+}
+
+/// A Python test peer from tests/peers.
+fn peer(script: &str, env: &[(&str, &str)]) -> test_peers::PeerProcess {
+    let path = test_peers::workspace_root()
+        .join("tests/peers")
+        .join(script);
+    test_peers::spawn_python_peer(&path, &[], env)
+}
+
+async fn get_json(url: String) -> serde_json::Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_configures_a_gated_upsert_and_a_scim_target_with_groups_through_the_admin_api()
+{
+    let sim = Simulator::generate(SimConfig {
+        api_key: KEY.into(),
+        employees: 12,
+        seed: 41,
+        ..SimConfig::default()
+    });
+    let server = sim.serve().await.unwrap();
+    let sdk = sdk().await;
+    let d = deploy(&sdk).await;
+    let lms = peer("upsert_receiver.py", &[]);
+    let scim = peer(
+        "scim_server.py",
+        &[("SCIM_BEARER_TOKEN", "scim-token-3f9a")],
+    );
+    let ok = |o: &Output| {
+        let (stdout, stderr) = out(o);
+        assert!(o.status.success(), "{stdout}{stderr}");
+        stdout
+    };
+
+    ok(&cli(
+        &d.stack,
+        &[
+            "directories",
+            "connect",
+            "--id",
+            "acme",
+            "--subdomain",
+            "acme",
+            "--base-url",
+            server.base_url.as_str(),
+        ],
+        Some(KEY),
+    )
+    .await);
+    // The gate: BambooHR's "Litmos Access" checkbox (custom field), as an attribute.
+    ok(&cli(
+        &d.stack,
+        &[
+            "directories",
+            "update",
+            "acme",
+            "--custom-field",
+            &format!("{}=litmosAccess", bamboohr_simulator::LITMOS_ACCESS),
+            "--group-source",
+            "department",
+        ],
+        None,
+    )
+    .await);
+    let lms_url = format!("{}/v1/users/upsert", lms.base_url());
+    ok(&cli_env(
+        &d.stack,
+        &[
+            "targets",
+            "add",
+            "acme",
+            "--id",
+            "lms",
+            "--kind",
+            "http-upsert",
+            "--url",
+            &lms_url,
+            "--field",
+            "username",
+            "--field",
+            "firstName",
+            "--field",
+            "active",
+            "--secret-param",
+            "apikey",
+            "--field-in",
+            "litmosAccess=Yes",
+        ],
+        None,
+        &[("BAMBOOHR_SYNC_TARGET_SECRET", "lms-key-77")],
+    )
+    .await);
+    let scim_url = format!("{}/v2", scim.base_url());
+    ok(&cli_env(
+        &d.stack,
+        &[
+            "targets",
+            "add",
+            "acme",
+            "--id",
+            "idp",
+            "--kind",
+            "scim",
+            "--url",
+            &scim_url,
+            "--push-groups",
+        ],
+        None,
+        &[("BAMBOOHR_SYNC_TARGET_SECRET", "scim-token-3f9a")],
+    )
+    .await);
+    let listed = ok(&cli(
+        &d.stack,
+        &["--output", "json", "targets", "list", "acme"],
+        None,
+    )
+    .await);
+    let targets: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(targets[0]["filter"]["fieldIn"]["litmosAccess"][0], "Yes");
+    assert_eq!(targets[1]["scim"]["pushGroups"], true);
+    assert!(!listed.contains("lms-key-77") && !listed.contains("scim-token-3f9a"));
+
+    // The poller's and dispatcher's work, on the same resources: a full sync, then
+    // every change through the dispatcher handler.
+    let (bus, mut events) = embedded_adapters::InProcessBus::new();
+    let engine = sync_engine::Engine::new(
+        d.engine.store.clone(),
+        d.engine.secrets.clone(),
+        Arc::new(bus),
+        d.engine.clock.clone(),
+    )
+    .with_retry_queue(d.engine.retry_queue.clone().unwrap());
+    let id = DirectoryId::parse("acme").unwrap();
+    let run = sync_engine::operate::run_sync(
+        &engine,
+        &domain::SyncRequest {
+            directory_id: id.clone(),
+            mode: domain::SyncMode::Full,
+        },
+        &sync_engine::reconcile::run::RunOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.status, domain::RunStatus::Completed, "{:?}", run.errors);
+    let mut records = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        records.push(dispatcher::change_queue_message(
+            &e,
+            &format!("m-{}", records.len()),
+        ));
+    }
+    assert!(!records.is_empty());
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = records;
+    let response = dispatcher::handler(
+        &engine,
+        lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+    )
+    .await
+    .unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+
+    // Only gated employees reached the learning platform.
+    let users = engine.store.list_users(&id).await.unwrap();
+    let gated: std::collections::BTreeSet<String> = users
+        .iter()
+        .filter(|u| {
+            u.custom_attributes
+                .get("litmosAccess")
+                .and_then(|v| v.as_str())
+                == Some("Yes")
+        })
+        .filter_map(|u| u.work_email().map(str::to_string))
+        .collect();
+    assert!(
+        !gated.is_empty() && gated.len() < users.len(),
+        "the seed gates some: {}",
+        gated.len()
+    );
+    let got = get_json(format!("{}/received", lms.base_url())).await;
+    let upserted: std::collections::BTreeSet<String> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["body"]["username"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        upserted, gated,
+        "exactly the employees whose checkbox is Yes"
+    );
+    assert!(got
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["query"]["apikey"] == "lms-key-77"));
+
+    // The department groups appear at the SCIM server.
+    let client = reqwest::Client::new();
+    let groups: serde_json::Value = client
+        .get(format!("{scim_url}/Groups?count=1000"))
+        .bearer_auth("scim-token-3f9a")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: std::collections::BTreeSet<String> = groups["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["displayName"].as_str().unwrap().to_string())
+        .collect();
+    let departments: std::collections::BTreeSet<String> = users
+        .iter()
+        .filter(|u| u.state == domain::UserState::Active)
+        .filter_map(|u| u.department.clone())
+        .collect();
+    assert!(!departments.is_empty());
+    assert!(
+        departments.is_subset(&names),
+        "{departments:?} at SCIM: {names:?}"
+    );
+
+    // Every configuration change is in the audit log, under the signer.
+    let audit = engine.store.list_audit(&id, 50).await.unwrap();
+    let actions: Vec<&str> = audit.iter().rev().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        &actions[..4],
+        [
+            "connect",
+            "settings_change",
+            "target_change",
+            "target_change"
+        ]
+    );
+    assert!(audit
+        .iter()
+        .filter(|e| e.action.as_str() != "sync")
+        .all(|e| e.actor == "arn:aws:iam::123456789012:user/testing"));
+    let text = serde_json::to_string(&audit).unwrap();
+    assert!(
+        !text.contains("lms-key-77") && !text.contains("scim-token-3f9a") && !text.contains(KEY)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsigned_request_to_the_admin_api_is_refused_before_the_handler() {
+    let sdk = sdk().await;
+    let d = deploy(&sdk).await;
+    let outputs = aws_sdk_cloudformation::Client::new(&sdk)
+        .describe_stacks()
+        .stack_name(&d.stack)
+        .send()
+        .await
+        .unwrap();
+    let url = outputs.stacks()[0]
+        .outputs()
+        .iter()
+        .find(|o| o.output_key() == Some("AdminApiUrl"))
+        .and_then(|o| o.output_value())
+        .unwrap()
+        .to_string();
+    let r = reqwest::Client::new()
+        .post(format!("{url}directories"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
 }

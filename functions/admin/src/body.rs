@@ -112,7 +112,9 @@ pub fn page<T: Serialize>(
     default: usize,
 ) -> Result<Value, AdminError> {
     let limit = limit(req, default)?;
-    let after = query(req, "cursor").map(|c| decode_cursor(&c)).transpose()?;
+    let after = query(req, "cursor")
+        .map(|c| decode_cursor(&c))
+        .transpose()?;
     let mut rest = items.into_iter().skip_while(|i| match &after {
         Some(a) => key(i) != *a,
         None => false,

@@ -20,7 +20,10 @@
 
 use std::collections::BTreeMap;
 
-use domain::{MissingUserPolicy, Safeguard, ScimConfig, Target, TargetFilter, TargetId, TargetKind, UserState};
+use domain::{
+    MissingUserPolicy, Safeguard, ScimConfig, ScimDeprovision, ScimUserName, Target, TargetFilter,
+    TargetId, TargetKind, UserState,
+};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
 use ports::{OAuthTokens, TargetSecrets};
@@ -156,7 +159,7 @@ struct TargetBody {
     #[serde(default)]
     required: Vec<String>,
     /// SCIM options.
-    scim: Option<ScimConfig>,
+    scim: Option<ScimBody>,
     #[serde(default)]
     filter: FilterBody,
     #[serde(default = "yes")]
@@ -169,6 +172,28 @@ struct TargetBody {
 
 fn yes() -> bool {
     true
+}
+
+/// SCIM options in a body: [`ScimConfig`] with its unknown fields refused (the domain
+/// type reads stored records leniently; a mistyped option here must not be dropped).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+struct ScimBody {
+    user_name: ScimUserName,
+    deprovision: ScimDeprovision,
+    pending_active: bool,
+    push_groups: bool,
+}
+
+impl From<ScimBody> for ScimConfig {
+    fn from(b: ScimBody) -> Self {
+        Self {
+            user_name: b.user_name,
+            deprovision: b.deprovision,
+            pending_active: b.pending_active,
+            push_groups: b.push_groups,
+        }
+    }
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +219,9 @@ struct FilterBody {
 impl TargetBody {
     fn spec(self, id: TargetId, require_secret: bool) -> Result<TargetSpec, AdminError> {
         let need = |v: Option<String>, name: &str| {
-            v.ok_or_else(|| AdminError::bad_request(format!("body: {name} is required for this kind")))
+            v.ok_or_else(|| {
+                AdminError::bad_request(format!("body: {name} is required for this kind"))
+            })
         };
         let kind = match self.kind {
             KindName::AppWebhook => TargetKind::AppWebhook {
@@ -202,7 +229,7 @@ impl TargetBody {
             },
             KindName::Scim => TargetKind::Scim {
                 base_url: need(self.base_url, "baseUrl")?,
-                scim: self.scim.unwrap_or_default(),
+                scim: self.scim.map(ScimConfig::from).unwrap_or_default(),
             },
             KindName::HttpUpsert => TargetKind::HttpUpsert {
                 url: need(self.url, "url")?,
@@ -408,9 +435,10 @@ pub async fn route(
         (Method::POST, ["admin", "directories", id, "targets"]) => {
             let id = dir_id(id)?;
             let b: TargetBody = body(req)?;
-            let t = target_id(b.id.as_deref().ok_or_else(|| {
-                AdminError::bad_request("body: id is required")
-            })?)?;
+            let t = target_id(
+                b.id.as_deref()
+                    .ok_or_else(|| AdminError::bad_request("body: id is required"))?,
+            )?;
             let spec = b.spec(t.clone(), true)?;
             let changed = operate::add_target(engine, &id, spec, actor()?).await?;
             Ok((StatusCode::CREATED, target_answer(&changed, &t)))

@@ -151,6 +151,12 @@ impl AdminError {
                     StatusCode::CONFLICT
                 }
                 EngineError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+                // BambooHR refused the credential given (bad key, missing permission,
+                // unknown subdomain): the request's problem. Unreachable: BambooHR's.
+                EngineError::Connect(sync_engine::ConnectProblem::Unreachable { .. }) => {
+                    StatusCode::BAD_GATEWAY
+                }
+                EngineError::Connect(_) => StatusCode::BAD_REQUEST,
                 _ if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -166,6 +172,7 @@ impl AdminError {
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::CONFLICT => "conflict",
             StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            StatusCode::BAD_GATEWAY => "bamboohr_unreachable",
             _ => "internal",
         }
     }
@@ -217,9 +224,8 @@ async fn route(
     parts: &[&str],
     req: &Request,
 ) -> Result<(StatusCode, Value), AdminError> {
-    let wrong_method = |takes: &str| {
-        AdminError::MethodNotAllowed(format!("{} takes {takes}", req.uri().path()))
-    };
+    let wrong_method =
+        |takes: &str| AdminError::MethodNotAllowed(format!("{} takes {takes}", req.uri().path()));
     if let Some(methods) = config::methods(parts) {
         if !methods.contains(method) {
             let names: Vec<&str> = methods.iter().map(Method::as_str).collect();

@@ -76,7 +76,12 @@ pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Valu
                            "state": u.state, "version": u.version})
                 })
                 .collect();
-            page(req, users, |u| u["id"].as_str().unwrap_or_default().to_string(), 100)
+            page(
+                req,
+                users,
+                |u| u["id"].as_str().unwrap_or_default().to_string(),
+                100,
+            )
         }
         ["admin", "directories", id, "groups"] => {
             let id = dir_id(id)?;

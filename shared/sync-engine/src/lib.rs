@@ -24,4 +24,4 @@ pub mod signing;
 pub mod source;
 
 pub use deps::Engine;
-pub use error::EngineError;
+pub use error::{ConnectProblem, EngineError};

@@ -91,7 +91,10 @@ pub async fn connect(
     }
     if let Some(url) = &request.base_url {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(invalid("base url", "must start with https:// (or http:// on loopback)"));
+            return Err(invalid(
+                "base url",
+                "must start with https:// (or http:// on loopback)",
+            ));
         }
     }
     directory.base_url = request.base_url.clone();

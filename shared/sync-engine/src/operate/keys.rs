@@ -172,9 +172,16 @@ pub async fn add_signing_secret(
         .map_err(|e| invalid("signing secret", e.to_string()))?;
     let added = key_id(&secret);
     let mut s = secrets_of(engine, &d).await?;
-    let list = &mut s.targets.entry(target.to_string()).or_default().signing_secrets;
+    let list = &mut s
+        .targets
+        .entry(target.to_string())
+        .or_default()
+        .signing_secrets;
     if list.iter().any(|k| key_id(k) == added) {
-        return Err(invalid("signing secret", format!("{added} is active already")));
+        return Err(invalid(
+            "signing secret",
+            format!("{added} is active already"),
+        ));
     }
     if list.len() >= MAX_SIGNING_SECRETS {
         return Err(invalid(
@@ -214,7 +221,11 @@ pub async fn retire_signing_secret(
     let d = directory(engine, id).await?;
     app_webhook(&d, target)?;
     let mut s = secrets_of(engine, &d).await?;
-    let list = &mut s.targets.entry(target.to_string()).or_default().signing_secrets;
+    let list = &mut s
+        .targets
+        .entry(target.to_string())
+        .or_default()
+        .signing_secrets;
     if !list.iter().any(|k| key_id(k) == key) {
         return Err(invalid(
             "signing secret",

@@ -228,7 +228,10 @@ async fn check_field_names(
         if !known {
             return Err(invalid(
                 setting,
-                format!("{name:?} is not a field of {} (GET /api/v1/meta/fields)", d.subdomain),
+                format!(
+                    "{name:?} is not a field of {} (GET /api/v1/meta/fields)",
+                    d.subdomain
+                ),
             ));
         }
     }

@@ -4,7 +4,9 @@
 //! the fields a filter names); every change is audited with the definition before and
 //! after (never a secret), and the registered webhook's monitored fields follow.
 
-use domain::{Directory, DirectoryId, DirectoryUser, EmployeeId, Target, TargetId, TargetKind, UserState};
+use domain::{
+    Directory, DirectoryId, DirectoryUser, EmployeeId, Target, TargetId, TargetKind, UserState,
+};
 use ports::{AuditAction, DirectorySecrets, TargetSecrets};
 use serde::Serialize;
 use serde_json::json;
@@ -36,8 +38,8 @@ fn check_filter(d: &Directory, target: &Target) -> Result<(), EngineError> {
     );
     let attributes = serde_json::to_value(&sample).expect("a user serializes");
     for (field, accepted) in &target.filter.field_in {
-        let known = attributes.get(field).is_some()
-            || d.custom_field_map.values().any(|a| a == field);
+        let known =
+            attributes.get(field).is_some() || d.custom_field_map.values().any(|a| a == field);
         if !known {
             return Err(invalid(
                 "filter",

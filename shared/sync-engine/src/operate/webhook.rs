@@ -41,7 +41,10 @@ pub async fn register_webhook(
         });
     }
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(invalid("webhook url", "must start with https:// (or http:// on loopback)"));
+        return Err(invalid(
+            "webhook url",
+            "must start with https:// (or http:// on loopback)",
+        ));
     }
     let webhook = register_event_webhook(engine, id, url).await?;
     let secrets = engine.secrets.get(&before.secret_name).await?;

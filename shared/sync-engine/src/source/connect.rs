@@ -94,9 +94,10 @@ pub async fn register_event_webhook(
         })
         .await?;
     let mut secrets = engine.secrets.get(&directory.secret_name).await?;
-    secrets
-        .key_added_at
-        .insert(ports::key_id(&created.private_key), engine.clock.now().unix_timestamp());
+    secrets.key_added_at.insert(
+        ports::key_id(&created.private_key),
+        engine.clock.now().unix_timestamp(),
+    );
     secrets.webhook_keys.insert(0, created.private_key);
     secrets.webhook_keys.truncate(ACTIVE_KEYS);
     secrets.forget_retired_keys();

@@ -225,6 +225,12 @@ async fn settings_changes_are_validated_ask_for_a_full_sync_and_are_audited() {
     )
     .await
     .unwrap();
+    assert_eq!(
+        d.changed["incrementalEveryMinutes"].after,
+        serde_json::json!(60),
+        "the change is reported with its value after"
+    );
+    let d = d.directory;
     assert!(d.cursors.full_requested);
     assert_eq!(d.schedule.incremental_every_minutes, 60);
     assert_eq!(d.stale_after_minutes, Some(240));

@@ -20,9 +20,22 @@ async fn a_registered_webhook_is_listed_and_its_private_key_becomes_the_newest_w
     let h = harness("k", Some(server.base_url.clone()), vec![]).await;
 
     let url = "https://hooks.example.com/webhooks/bamboohr/acme";
-    let id = register_event_webhook(&h.engine, &h.dir, url, &[])
+    let registered = register_event_webhook(&h.engine, &h.dir, url)
         .await
         .unwrap();
+    let id = registered.id.clone();
+    assert!(
+        registered.monitor_fields.iter().any(|f| f == "workEmail")
+            && registered.monitor_fields.iter().any(|f| f == "mobilePhone"),
+        "every field the mapping reads is monitored: {:?}",
+        registered.monitor_fields
+    );
+    let stored = h.engine.store.get_directory(&h.dir).await.unwrap().unwrap();
+    assert_eq!(
+        stored.webhook,
+        Some(registered.clone()),
+        "the directory records its webhook"
+    );
 
     let client = sync_engine::source::client::bamboohr_client(
         &h.engine,

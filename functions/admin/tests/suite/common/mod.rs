@@ -219,3 +219,143 @@ pub async fn harness() -> Harness {
         _tmp: tmp,
     }
 }
+
+/// A POST without an IAM caller (a request that did not come through the authorizer).
+pub async fn post_anonymous(api: &AdminApi, path: &str, body: Option<Value>) -> (u16, Value) {
+    call(api, request("POST", path, &[], body, None)).await
+}
+
+/// One delivery a [`Capture`] received: its headers (lower-case names) and raw body.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    /// The request headers.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// The raw body, as signed.
+    pub body: String,
+}
+
+/// A local app that accepts every delivery (204) and keeps what it received.
+pub struct Capture {
+    /// Where it receives (`http://127.0.0.1:PORT/hook`).
+    pub url: String,
+    received: Arc<std::sync::Mutex<Vec<Captured>>>,
+}
+
+impl Capture {
+    /// Starts one.
+    pub async fn start() -> Self {
+        let received: Arc<std::sync::Mutex<Vec<Captured>>> = Arc::default();
+        let keep = received.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: String| async move {
+                    let headers = headers
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.as_str().to_ascii_lowercase(),
+                                v.to_str().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect();
+                    keep.lock().unwrap().push(Captured { headers, body });
+                    axum::http::StatusCode::NO_CONTENT
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { url, received }
+    }
+
+    /// What it received so far, oldest first.
+    pub fn received(&self) -> Vec<Captured> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// A GET of the simulated BambooHR API with the directory's API key, over plain
+/// HTTP/1.1 (not through the engine's client, so the test's view is its own).
+pub async fn bamboohr_get(sim_url: &str, path: &str) -> Value {
+    use base64::Engine as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = sim_url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{API_KEY}:x"));
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\n\
+         Accept: application/json\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = &after[n + 2..];
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Runs a full sync of the harness's directory (as the poller would).
+pub async fn full_run(h: &Harness) {
+    run_sync(
+        &h.api.engine,
+        &SyncRequest {
+            directory_id: h.id.clone(),
+            mode: SyncMode::Full,
+        },
+        &RunOptions::default(),
+    )
+    .await
+    .unwrap();
+}
+
+/// Every item of a list route, walked page by page with `limit`; also returns how
+/// many pages it took.
+pub async fn walk(api: &AdminApi, path: &str, limit: usize) -> (Vec<Value>, usize) {
+    let limit = limit.to_string();
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut query = vec![("limit", limit.as_str())];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.as_str()));
+        }
+        let (status, body) = get(api, path, &query).await;
+        assert_eq!(status, 200, "{path} {query:?}: {body}");
+        pages += 1;
+        let page = body["items"].as_array().unwrap();
+        assert!(page.len() <= limit.parse().unwrap(), "{body}");
+        items.extend(page.iter().cloned());
+        match body["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => {
+                assert!(body["nextCursor"].is_null(), "{body}");
+                return (items, pages);
+            }
+        }
+        assert!(pages < 100, "the walk ends");
+    }
+}
