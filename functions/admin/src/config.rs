@@ -149,9 +149,12 @@ struct TargetBody {
     kind: KindName,
     /// App webhook and HTTP upsert.
     url: Option<String>,
-    /// SCIM.
+    /// SCIM. Also under the name a target is shown with (`base_url`), so a definition
+    /// read from the API can be sent back.
+    #[serde(alias = "base_url")]
     base_url: Option<String>,
-    /// EventBridge.
+    /// EventBridge (also `bus_arn`, as shown).
+    #[serde(alias = "bus_arn")]
     bus_arn: Option<String>,
     /// HTTP upsert: the body fields sent (empty: all) and those required.
     #[serde(default)]

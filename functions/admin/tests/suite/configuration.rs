@@ -115,7 +115,9 @@ async fn a_target_url_change_is_audited_with_the_url_before_and_after_and_no_sec
         let bare = s.trim_start_matches("whsec_");
         assert!(!text.contains(bare), "no secret in the entry: {text}");
     }
-    assert!(!body.to_string().contains(secret.trim_start_matches("whsec_")));
+    assert!(!body
+        .to_string()
+        .contains(secret.trim_start_matches("whsec_")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -126,15 +128,24 @@ async fn invalid_settings_are_refused_with_a_400_naming_the_field_and_nothing_ch
     let entries_before = audit(&h).await.len();
     let cases = [
         (json!({"safeguardMaxShare": 1.5}), "max share"),
-        (json!({"timeZone": "Mars/Olympus_Mons"}), "Mars/Olympus_Mons"),
+        (
+            json!({"timeZone": "Mars/Olympus_Mons"}),
+            "Mars/Olympus_Mons",
+        ),
         (json!({"timeZone": "Mars/Olympus_Mons"}), "time zone"),
         (json!({"incrementalEveryMinutes": 0}), "incremental"),
         (json!({"fullEveryHours": 0}), "full"),
         (json!({"staleAfterMinutes": 0}), "stale"),
         (json!({"preStartDays": 366}), "pre-start days"),
         // A field the company's meta/fields does not list, wherever it is named.
-        (json!({"extraFields": ["customNoSuchField"]}), "customNoSuchField"),
-        (json!({"extraFields": ["customNoSuchField"]}), "extra fields"),
+        (
+            json!({"extraFields": ["customNoSuchField"]}),
+            "customNoSuchField",
+        ),
+        (
+            json!({"extraFields": ["customNoSuchField"]}),
+            "extra fields",
+        ),
         (
             json!({"customFieldMap": {"customNoSuchField": "noSuch"}}),
             "customNoSuchField",
@@ -151,15 +162,26 @@ async fn invalid_settings_are_refused_with_a_400_naming_the_field_and_nothing_ch
         ),
         // Types and unknown settings are refused by name too.
         (json!({"safeguardMaxShare": "half"}), "safeguardMaxShare"),
-        (json!({"incrementalEveryMinutes": -1}), "incrementalEveryMinutes"),
+        (
+            json!({"incrementalEveryMinutes": -1}),
+            "incrementalEveryMinutes",
+        ),
         (json!({"pollEveryMinutes": 5}), "pollEveryMinutes"),
     ];
     for (body, names) in cases {
-        let (status, answer) = post(&h.api, "/admin/directories/acme/settings", Some(body.clone())).await;
+        let (status, answer) = post(
+            &h.api,
+            "/admin/directories/acme/settings",
+            Some(body.clone()),
+        )
+        .await;
         assert_eq!(status, 400, "{body}: {answer}");
         assert_eq!(answer["error"]["code"], "bad_request");
         let message = answer["error"]["message"].as_str().unwrap();
-        assert!(message.contains(names), "{body}: {message:?} names {names:?}");
+        assert!(
+            message.contains(names),
+            "{body}: {message:?} names {names:?}"
+        );
     }
     let after = store.get_directory(&h.id).await.unwrap().unwrap();
     assert_eq!(after, before, "the directory is as it was");
@@ -169,9 +191,11 @@ async fn invalid_settings_are_refused_with_a_400_naming_the_field_and_nothing_ch
     let (status, body) = post(
         &h.api,
         "/admin/directories/acme/settings",
-        Some(json!({"safeguardMaxShare": 0.5, "timeZone": "Europe/Berlin",
+        Some(
+            json!({"safeguardMaxShare": 0.5, "timeZone": "Europe/Berlin",
                     "incrementalEveryMinutes": 5,
-                    "extraFields": [bamboohr_simulator::LITMOS_ACCESS]})),
+                    "extraFields": [bamboohr_simulator::LITMOS_ACCESS]}),
+        ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -181,15 +205,18 @@ async fn invalid_settings_are_refused_with_a_400_naming_the_field_and_nothing_ch
     assert_eq!(changed["timeZone"]["after"], "Europe/Berlin");
     assert_eq!(changed["incrementalEveryMinutes"]["before"], 30);
     assert_eq!(changed["incrementalEveryMinutes"]["after"], 5);
-    assert_eq!(body["monitorFields"]["result"], "unchanged", "no webhook yet");
+    assert_eq!(
+        body["monitorFields"]["result"], "unchanged",
+        "no webhook yet"
+    );
     let entry = audit(&h).await.remove(0);
     assert_eq!(entry["action"], "settings_change");
     assert_eq!(entry["details"]["changed"], *changed);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn during_a_signing_secret_overlap_the_standard_webhooks_library_verifies_with_either_secret(
-) {
+async fn during_a_signing_secret_overlap_the_standard_webhooks_library_verifies_with_either_secret()
+{
     let h = harness().await;
     let app = Capture::start().await;
     let (old, new, stranger) = (whsec(1), whsec(2), whsec(3));
@@ -218,7 +245,12 @@ async fn during_a_signing_secret_overlap_the_standard_webhooks_library_verifies_
     let users = h.api.engine.store.list_users(&h.id).await.unwrap();
     let employee = users[0].employee_id.to_string();
     let replay = json!({"target": "signed", "employeeId": employee});
-    let (status, body) = post(&h.api, "/admin/directories/acme/replay", Some(replay.clone())).await;
+    let (status, body) = post(
+        &h.api,
+        "/admin/directories/acme/replay",
+        Some(replay.clone()),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["delivered"], 1, "{body}");
     let during = app.received();
@@ -230,12 +262,7 @@ async fn during_a_signing_secret_overlap_the_standard_webhooks_library_verifies_
     );
 
     // The old one is retired once receivers have switched: only the new one verifies.
-    let (status, body) = post(
-        &h.api,
-        &format!("{secrets}/{}/retire", key_id(&old)),
-        None,
-    )
-    .await;
+    let (status, body) = post(&h.api, &format!("{secrets}/{}/retire", key_id(&old)), None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["secrets"].as_array().unwrap().len(), 1);
     assert_eq!(body["secrets"][0]["id"], key_id(&new));
@@ -246,12 +273,7 @@ async fn during_a_signing_secret_overlap_the_standard_webhooks_library_verifies_
     assert_eq!(verify_with(&after[1..], &[&old, &new]), [[false, true]]);
 
     // The last one cannot be retired: the target would send unsigned deliveries.
-    let (status, body) = post(
-        &h.api,
-        &format!("{secrets}/{}/retire", key_id(&new)),
-        None,
-    )
-    .await;
+    let (status, body) = post(&h.api, &format!("{secrets}/{}/retire", key_id(&new)), None).await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("only"));
     let (_, listed) = get(&h.api, secrets, &[]).await;
@@ -295,8 +317,14 @@ async fn the_webhook_monitors_a_gate_field_within_bamboohrs_list_and_its_keys_ar
         registered["webhook"]["url"],
         format!("{WEBHOOK_BASE_URL}/acme")
     );
-    let first_fields = registered["webhook"]["monitorFields"].as_array().unwrap().clone();
-    assert!(!first_fields.contains(&json!(gate)), "the gate is not used yet");
+    let first_fields = registered["webhook"]["monitorFields"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        !first_fields.contains(&json!(gate)),
+        "the gate is not used yet"
+    );
     let secret_name = h
         .api
         .engine
@@ -332,11 +360,21 @@ async fn the_webhook_monitors_a_gate_field_within_bamboohrs_list_and_its_keys_ar
     .await;
     assert_eq!(status, 201, "{body}");
     answers.push(body.clone());
-    let d = h.api.engine.store.get_directory(&h.id).await.unwrap().unwrap();
+    let d = h
+        .api
+        .engine
+        .store
+        .get_directory(&h.id)
+        .await
+        .unwrap()
+        .unwrap();
     let monitored = d.webhook.as_ref().unwrap().monitor_fields.clone();
     assert!(monitored.contains(&gate.to_string()), "{monitored:?}");
     for f in &monitored {
-        assert!(allowed.contains(f), "{f} is one BambooHR allows: {allowed:?}");
+        assert!(
+            allowed.contains(f),
+            "{f} is one BambooHR allows: {allowed:?}"
+        );
     }
     // And BambooHR has it so.
     let webhook_id = registered["webhook"]["id"].as_str().unwrap();
@@ -360,7 +398,13 @@ async fn the_webhook_monitors_a_gate_field_within_bamboohrs_list_and_its_keys_ar
         .iter()
         .map(|k| k["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, [again["keyId"].as_str().unwrap(), key_id(&registered_key).as_str()]);
+    assert_eq!(
+        ids,
+        [
+            again["keyId"].as_str().unwrap(),
+            key_id(&registered_key).as_str()
+        ]
+    );
     answers.push(listed.clone());
     let stored = h.api.engine.secrets.get(&secret_name).await.unwrap();
     let second_key = stored.webhook_keys[0].expose_secret().to_string();
@@ -375,7 +419,11 @@ async fn the_webhook_monitors_a_gate_field_within_bamboohrs_list_and_its_keys_ar
         .iter()
         .map(|k| k["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, [key_id(hand_made), key_id(&second_key)], "the first key retired");
+    assert_eq!(
+        ids,
+        [key_id(hand_made), key_id(&second_key)],
+        "the first key retired"
+    );
     answers.push(body.clone());
     let (status, body) = post(&h.api, keys_path, Some(json!({"key": hand_made}))).await;
     assert_eq!(status, 400, "an active key again: {body}");
@@ -392,7 +440,10 @@ async fn the_webhook_monitors_a_gate_field_within_bamboohrs_list_and_its_keys_ar
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["keys"], json!([{"id": key_id(hand_made), "addedAt": body["keys"][0]["addedAt"], "position": 0}]));
+    assert_eq!(
+        body["keys"],
+        json!([{"id": key_id(hand_made), "addedAt": body["keys"][0]["addedAt"], "position": 0}])
+    );
     answers.push(body.clone());
     let (status, body) = post(
         &h.api,
@@ -403,7 +454,11 @@ async fn the_webhook_monitors_a_gate_field_within_bamboohrs_list_and_its_keys_ar
     assert_eq!(status, 400, "{body}");
     answers.push(body);
     let stored = h.api.engine.secrets.get(&secret_name).await.unwrap();
-    let left: Vec<&str> = stored.webhook_keys.iter().map(|k| k.expose_secret()).collect();
+    let left: Vec<&str> = stored
+        .webhook_keys
+        .iter()
+        .map(|k| k.expose_secret())
+        .collect();
     assert_eq!(left, [hand_made]);
 
     // Keys appear only as ids: in no answer, directory or audit entry.
@@ -415,9 +470,8 @@ async fn the_webhook_monitors_a_gate_field_within_bamboohrs_list_and_its_keys_ar
         assert!(!text.contains(key), "a key value in an answer");
     }
     let entries = audit(&h).await;
-    assert!(entries
-        .iter()
-        .any(|e| e["action"] == "webhook_change" && e["details"]["monitorFields"]["after"]
+    assert!(entries.iter().any(|e| e["action"] == "webhook_change"
+        && e["details"]["monitorFields"]["after"]
             .as_array()
             .is_some_and(|f| f.contains(&json!(gate)))));
 }
@@ -427,18 +481,29 @@ async fn writes_without_an_iam_caller_are_refused_and_change_nothing() {
     let h = harness().await;
     let store = &h.api.engine.store;
     let directory = store.get_directory(&h.id).await.unwrap().unwrap();
-    let secrets = h.api.engine.secrets.get(&directory.secret_name).await.unwrap();
+    let secrets = h
+        .api
+        .engine
+        .secrets
+        .get(&directory.secret_name)
+        .await
+        .unwrap();
     let entries = audit(&h).await;
     let app_secret = key_id(WHSEC);
     let d = "/admin/directories/acme";
     let writes = [
         (
             "/admin/directories".to_string(),
-            Some(json!({"id": "beta", "subdomain": "acme", "baseUrl": h.sim_url,
-                        "apiKey": API_KEY, "registerWebhook": true})),
+            Some(
+                json!({"id": "beta", "subdomain": "acme", "baseUrl": h.sim_url,
+                        "apiKey": API_KEY, "registerWebhook": true}),
+            ),
         ),
         (format!("{d}/credentials"), Some(json!({"apiKey": API_KEY}))),
-        (format!("{d}/settings"), Some(json!({"incrementalEveryMinutes": 5}))),
+        (
+            format!("{d}/settings"),
+            Some(json!({"incrementalEveryMinutes": 5})),
+        ),
         (format!("{d}/revoke"), None),
         (format!("{d}/webhook"), None),
         (
@@ -457,7 +522,10 @@ async fn writes_without_an_iam_caller_are_refused_and_change_nothing() {
         ),
         (format!("{d}/targets/app/remove"), None),
         (format!("{d}/targets/app/test"), None),
-        (format!("{d}/targets/app/secrets"), Some(json!({"secret": whsec(4)}))),
+        (
+            format!("{d}/targets/app/secrets"),
+            Some(json!({"secret": whsec(4)})),
+        ),
         (format!("{d}/targets/app/secrets/{app_secret}/retire"), None),
         (format!("{d}/sync"), None),
         (format!("{d}/pause"), None),
@@ -470,17 +538,33 @@ async fn writes_without_an_iam_caller_are_refused_and_change_nothing() {
         assert_eq!(status, 403, "POST {path}: {answer}");
         assert_eq!(answer["error"]["code"], "forbidden");
     }
-    assert_eq!(store.get_directory(&h.id).await.unwrap().unwrap(), directory);
+    assert_eq!(
+        store.get_directory(&h.id).await.unwrap().unwrap(),
+        directory
+    );
     assert!(store
         .get_directory(&domain::DirectoryId::parse("beta").unwrap())
         .await
         .unwrap()
         .is_none());
-    let after = h.api.engine.secrets.get(&directory.secret_name).await.unwrap();
-    assert_eq!(after.to_json().expose_secret(), secrets.to_json().expose_secret());
+    let after = h
+        .api
+        .engine
+        .secrets
+        .get(&directory.secret_name)
+        .await
+        .unwrap();
+    assert_eq!(
+        after.to_json().expose_secret(),
+        secrets.to_json().expose_secret()
+    );
     assert_eq!(audit(&h).await, entries, "nothing audited");
     let webhooks = bamboohr_get(&h.sim_url, "/api/v1/webhooks").await;
-    assert_eq!(webhooks["webhooks"], json!([]), "nothing registered at BambooHR");
+    assert_eq!(
+        webhooks["webhooks"],
+        json!([]),
+        "nothing registered at BambooHR"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -533,7 +617,8 @@ async fn lists_page_with_limit_and_next_cursor_to_their_end() {
     for query in [
         [("limit", "0")],
         [("limit", "501")],
-        [("cursor", "not a cursor!")],
+        [("cursor", "***")],
+        [("cursor", "bm9wZQ")],
     ] {
         let (status, body) = get(&h.api, targets, &query).await;
         assert_eq!(status, 400, "{query:?}: {body}");
@@ -546,5 +631,47 @@ async fn lists_page_with_limit_and_next_cursor_to_their_end() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = get(&h.api, targets, &[("limit", "2"), ("cursor", &cursor)]).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("cursor"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cursor"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_read_from_the_api_can_be_sent_back_to_replace_itself() {
+    let h = harness().await;
+    let targets = "/admin/directories/acme/targets";
+    for body in [
+        json!({"id": "scim", "kind": "scim", "baseUrl": "https://scim.example.test/v2",
+               "scim": {"pushGroups": true, "userName": "full_email"},
+               "filter": {"states": ["active"], "requireWorkEmail": true},
+               "secret": "scim-bearer-token"}),
+        json!({"id": "bus", "kind": "event_bridge",
+               "busArn": "arn:aws:events:us-east-1:123456789012:event-bus/customer"}),
+    ] {
+        let (status, added) = post(&h.api, targets, Some(body)).await;
+        assert_eq!(status, 201, "{added}");
+        let id = added["target"]["id"].as_str().unwrap().to_string();
+        let (status, shown) = get(&h.api, &format!("{targets}/{id}"), &[]).await;
+        assert_eq!(status, 200, "{shown}");
+        assert_eq!(shown, added["target"]);
+        let (status, replaced) =
+            post(&h.api, &format!("{targets}/{id}"), Some(shown.clone())).await;
+        assert_eq!(status, 200, "{id}: {replaced}");
+        assert_eq!(replaced["target"], shown, "unchanged");
+    }
+    let d = h
+        .api
+        .engine
+        .store
+        .get_directory(&h.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let scim = d.target(&domain::TargetId::parse("scim").unwrap()).unwrap();
+    let domain::TargetKind::Scim { scim, .. } = &scim.kind else {
+        panic!("{scim:?}")
+    };
+    assert!(scim.push_groups, "the options given were kept");
+    assert_eq!(scim.user_name, domain::ScimUserName::FullEmail);
 }

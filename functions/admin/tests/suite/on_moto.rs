@@ -1,8 +1,10 @@
-//! Write routes end to end on the AWS adapters, against moto (DynamoDB, Secrets
-//! Manager, EventBridge, Scheduler, SQS): a sync request becomes a one-time
-//! EventBridge Scheduler schedule in the stack's group, the status reports the
-//! dead-letter queues' depth from SQS, a redrive empties them onto the retry queue,
-//! and both are audited in DynamoDB under the IAM caller.
+//! Write and configuration routes end to end on the AWS adapters, against moto
+//! (DynamoDB, Secrets Manager, EventBridge, Scheduler, SQS): a sync request becomes a
+//! one-time EventBridge Scheduler schedule in the stack's group, the status reports the
+//! dead-letter queues' depth from SQS, a redrive empties them onto the retry queue;
+//! configuration (connect with the webhook, settings, a target and its signing
+//! secrets) lands in DynamoDB and Secrets Manager, the schedule follows; all of it is
+//! audited in DynamoDB under the IAM caller, and no secret is in either table.
 
 use std::sync::Arc;
 
@@ -19,7 +21,9 @@ use serde_json::json;
 use sync_engine::operate::{self, ConnectRequest, Credential};
 use time::OffsetDateTime;
 
-use crate::common::{get, post, CALLER};
+use bamboohr_simulator::LITMOS_ACCESS;
+
+use crate::common::{get, post, API_KEY, CALLER, WEBHOOK_BASE_URL, WHSEC};
 
 const POLLER_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:bsync-poller";
 
@@ -55,44 +59,69 @@ async fn queue(sdk: &SdkConfig, name: &str) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_dead_letters() {
-    let sdk = sdk().await;
+/// A stack's tables, bus and schedule group on moto, each uniquely named.
+struct Stack {
+    config: function_support::StackConfig,
+    audit_table: String,
+    group: String,
+}
+
+async fn stack(sdk: &SdkConfig) -> Stack {
     let table = unique("bsync-admin");
-    create_table(&clients::dynamodb(&sdk), &table)
-        .await
-        .unwrap();
+    create_table(&clients::dynamodb(sdk), &table).await.unwrap();
     let audit_table = format!("{table}-audit");
-    create_audit_table(&clients::dynamodb(&sdk), &audit_table)
+    create_audit_table(&clients::dynamodb(sdk), &audit_table)
         .await
         .unwrap();
     let bus = unique("bsync-bus");
-    clients::eventbridge(&sdk)
+    clients::eventbridge(sdk)
         .create_event_bus()
         .name(&bus)
         .send()
         .await
         .unwrap();
     let group = unique("bsync-schedules");
-    clients::scheduler(&sdk)
+    clients::scheduler(sdk)
         .create_schedule_group()
         .name(&group)
         .send()
         .await
         .unwrap();
-    let retry_url = queue(&sdk, "retry").await;
-    let delivery_dlq = queue(&sdk, "delivery-dlq").await;
-    let change_dlq = queue(&sdk, "change-dlq").await;
-    let config = function_support::StackConfig {
-        table_name: table,
-        event_bus_name: bus,
-        secret_prefix: format!("bamboohr-sync/{}/", unique("stack")),
-    };
+    Stack {
+        config: function_support::StackConfig {
+            table_name: table,
+            event_bus_name: bus,
+            secret_prefix: format!("bamboohr-sync/{}/", unique("stack")),
+        },
+        audit_table,
+        group,
+    }
+}
+
+/// The stack's EventBridge Scheduler, targeting the poller.
+fn scheduler(sdk: &SdkConfig, group: &str) -> Arc<EventBridgeScheduler> {
     let settings = function_support::SchedulerSettings {
-        group_name: group.clone(),
+        group_name: group.to_string(),
         role_arn: "arn:aws:iam::123456789012:role/bsync-scheduler".into(),
         dead_letter_arn: "arn:aws:sqs:us-east-1:123456789012:bsync-poller-dlq".into(),
     };
+    Arc::new(EventBridgeScheduler::new(
+        sdk,
+        settings.targeting(POLLER_ARN).unwrap(),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_dead_letters() {
+    let sdk = sdk().await;
+    let Stack {
+        config,
+        audit_table,
+        group,
+    } = stack(&sdk).await;
+    let retry_url = queue(&sdk, "retry").await;
+    let delivery_dlq = queue(&sdk, "delivery-dlq").await;
+    let change_dlq = queue(&sdk, "change-dlq").await;
     // As the template configures it: the status counts both dead-letter queues.
     let retry = Arc::new(
         SqsRetryQueue::new(&sdk, retry_url.clone(), delivery_dlq.clone())
@@ -100,10 +129,7 @@ async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_
     );
     let engine = function_support::aws_engine_with_audit_table(&sdk, &config, &audit_table)
         .with_retry_queue(retry.clone())
-        .with_scheduler(Arc::new(EventBridgeScheduler::new(
-            &sdk,
-            settings.targeting(POLLER_ARN).unwrap(),
-        )));
+        .with_scheduler(scheduler(&sdk, &group));
 
     let sim = Simulator::generate(SimConfig {
         api_key: "k".into(),
@@ -231,4 +257,159 @@ async fn first_synced_user(
     .await
     .unwrap();
     engine.store.list_users(id).await.unwrap().remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_aws_configuration_through_the_api_lands_in_dynamodb_and_secrets_manager_audited() {
+    let sdk = sdk().await;
+    let Stack {
+        config,
+        audit_table,
+        group,
+    } = stack(&sdk).await;
+    let engine = function_support::aws_engine_with_audit_table(&sdk, &config, &audit_table)
+        .with_scheduler(scheduler(&sdk, &group));
+    let sim = Simulator::generate(SimConfig {
+        api_key: API_KEY.into(),
+        employees: 3,
+        ..SimConfig::default()
+    });
+    let server = sim.serve().await.unwrap();
+    let api = AdminApi::new(engine, Some(WEBHOOK_BASE_URL.into()));
+    let id = unique("acme");
+    let path = format!("/admin/directories/{id}");
+
+    // Connected with its webhook registered at the stack's URL.
+    let (status, body) = post(
+        &api,
+        "/admin/directories",
+        Some(
+            json!({"id": id, "subdomain": "acme", "baseUrl": server.base_url,
+                    "apiKey": API_KEY, "registerWebhook": true}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["webhookUrl"], format!("{WEBHOOK_BASE_URL}/{id}"));
+    let (_, keys) = get(&api, &format!("{path}/webhook-keys"), &[]).await;
+    assert_eq!(keys["items"].as_array().unwrap().len(), 1, "{keys}");
+    assert!(
+        keys["items"][0]["addedAt"].is_i64(),
+        "ages kept in Secrets Manager"
+    );
+
+    // Settings: the schedule follows in EventBridge Scheduler, the webhook at BambooHR.
+    let (status, body) = post(
+        &api,
+        &format!("{path}/settings"),
+        Some(json!({"incrementalEveryMinutes": 10,
+                    "customFieldMap": {LITMOS_ACCESS: "litmosAccess"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["monitorFields"]["result"], "updated", "{body}");
+    let schedules = clients::scheduler(&sdk);
+    let listed = schedules
+        .list_schedules()
+        .group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let mut expressions = Vec::new();
+    for s in listed.schedules() {
+        let got = schedules
+            .get_schedule()
+            .group_name(&group)
+            .name(s.name().unwrap())
+            .send()
+            .await
+            .unwrap();
+        expressions.push(got.schedule_expression().unwrap_or_default().to_string());
+    }
+    assert!(
+        expressions.iter().any(|e| e == "rate(10 minutes)"),
+        "{expressions:?}"
+    );
+
+    // A target with a signing secret, its successor, a URL change, the old one retired.
+    let (old, new) = (WHSEC.to_string(), format!("whsec_{}", "QUJD".repeat(8)));
+    let (status, body) = post(
+        &api,
+        &format!("{path}/targets"),
+        Some(json!({"id": "app", "kind": "app_webhook",
+                    "url": "https://app.example.test/hooks", "secret": old})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let secrets = format!("{path}/targets/app/secrets");
+    let (status, body) = post(&api, &secrets, Some(json!({"secret": new}))).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["secrets"].as_array().unwrap().len(), 2);
+    let (status, body) = post(
+        &api,
+        &format!("{path}/targets/app"),
+        Some(json!({"kind": "app_webhook", "url": "https://app2.example.test/hooks"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let old_id = ports::key_id(&SecretString::from(old.clone()));
+    let (status, body) = post(&api, &format!("{secrets}/{old_id}/retire"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, listed) = get(&api, &secrets, &[]).await;
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [ports::key_id(&SecretString::from(new.clone()))]);
+
+    // The DynamoDB audit table has every change, under the caller, newest first.
+    let (_, audit) = get(&api, &format!("{path}/audit"), &[]).await;
+    let entries = audit["items"].as_array().unwrap();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "key_change",
+            "target_change",
+            "key_change",
+            "target_change",
+            "webhook_change",
+            "settings_change",
+            "webhook_change",
+            "connect"
+        ]
+    );
+    assert!(entries.iter().all(|e| e["actor"] == CALLER));
+    let url_change = &entries[1]["details"];
+    assert_eq!(
+        url_change["before"]["url"],
+        "https://app.example.test/hooks"
+    );
+    assert_eq!(
+        url_change["after"]["url"],
+        "https://app2.example.test/hooks"
+    );
+    assert_eq!(
+        entries[7]["details"]["baseUrl"]["after"],
+        json!(server.base_url),
+        "where the API key is sent"
+    );
+
+    // No secret is in either table: they live in Secrets Manager only.
+    let dynamodb = clients::dynamodb(&sdk);
+    for table in [&config.table_name, &audit_table] {
+        let items = dynamodb.scan().table_name(table).send().await.unwrap();
+        let text = format!("{:?}", items.items());
+        for secret in [&old, &new] {
+            assert!(
+                !text.contains(secret.trim_start_matches("whsec_")),
+                "{table}"
+            );
+        }
+    }
 }

@@ -1,9 +1,11 @@
 """Validates admin API responses against functions/admin/openapi.yaml.
 
-Reads a JSON list of {"path", "method", "status", "body"} on stdin (path is the
-OpenAPI path template), checks the document itself with openapi-spec-validator, then
-each body against its response schema with openapi-schema-validator (OpenAPI 3.1).
-Prints "validated N" and exits 0, or prints the first failure and exits 1.
+Reads a JSON list of {"path", "method", "status", "body", "request"?} on stdin (path
+is the OpenAPI path template), checks the document itself with openapi-spec-validator,
+then each body against its response schema and each request body given (one the API
+accepted) against the operation's request body schema, with openapi-schema-validator
+(OpenAPI 3.1). Prints "validated N" and exits 0, or prints the first failure and
+exits 1.
 """
 import json
 import sys
@@ -27,14 +29,25 @@ def resolve(node):
     return node
 
 
-for case in cases:
-    operation = spec["paths"][case["path"]][case["method"]]
-    response = resolve(operation["responses"][str(case["status"])])
-    schema = dict(response["content"]["application/json"]["schema"])
+def check(schema, instance, what):
+    schema = dict(schema)
     schema["components"] = spec["components"]
     try:
-        OAS31Validator(schema).validate(case["body"])
+        OAS31Validator(schema).validate(instance)
     except Exception as e:  # report which case failed, then fail
-        print(f"{case['method'].upper()} {case['path']} {case['status']}: {e}")
+        print(f"{what}: {e}")
         sys.exit(1)
+
+
+for case in cases:
+    operation = spec["paths"][case["path"]][case["method"]]
+    name = f"{case['method'].upper()} {case['path']} {case['status']}"
+    if case.get("request") is not None:
+        if "requestBody" not in operation:
+            print(f"{name}: the request has a body, the document none")
+            sys.exit(1)
+        body = resolve(operation["requestBody"])
+        check(body["content"]["application/json"]["schema"], case["request"], f"{name} request")
+    response = resolve(operation["responses"][str(case["status"])])
+    check(response["content"]["application/json"]["schema"], case["body"], name)
 print(f"validated {len(cases)}")

@@ -132,9 +132,7 @@ pub struct Harness {
     pub id: DirectoryId,
     /// The full run's id.
     pub run_id: String,
-    /// The simulated BambooHR company.
-    pub sim: Simulator,
-    /// Where it is served (`http://127.0.0.1:PORT`).
+    /// Where the simulated BambooHR company is served (`http://127.0.0.1:PORT`).
     pub sim_url: String,
     _server: SimServer,
     _tmp: tempfile::TempDir,
@@ -213,7 +211,6 @@ pub async fn harness() -> Harness {
         retry,
         id,
         run_id: run.id.to_string(),
-        sim,
         sim_url: server.base_url.clone(),
         _server: server,
         _tmp: tmp,
