@@ -51,7 +51,7 @@ pub enum Transport {
         /// The API's base URL (ending before `/admin/`).
         url: String,
         /// Where the AWS credentials and region come from.
-        sdk: aws_config::SdkConfig,
+        sdk: Box<aws_config::SdkConfig>,
     },
 }
 

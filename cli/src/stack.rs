@@ -185,7 +185,10 @@ impl Stack {
             )));
         }
         Ok(Self {
-            client: AdminClient::new(Transport::Deployed { url: base, sdk })?,
+            client: AdminClient::new(Transport::Deployed {
+                url: base,
+                sdk: Box::new(sdk),
+            })?,
             local_engine: None,
         })
     }

@@ -350,6 +350,14 @@ pub async fn route(
         (Method::POST, ["admin", "directories", id, "credentials"]) => {
             let id = dir_id(id)?;
             let d = operate::directory(engine, &id).await?;
+            if d.state == domain::DirectoryState::Revoked {
+                // Reconnecting a revoked directory is a connect, which names its subdomain.
+                return Err(sync_engine::EngineError::DirectoryNotActive {
+                    id,
+                    state: "revoked (connect it again with POST /admin/directories)",
+                }
+                .into());
+            }
             let credential = body::<CredentialBody>(req)?.credential()?;
             let outcome = operate::connect(
                 engine,

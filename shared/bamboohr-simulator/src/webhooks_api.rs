@@ -96,9 +96,11 @@ struct Definition {
     include_company_domain: bool,
 }
 
-fn parse_definition(sim: &Simulator, body: &[u8]) -> Result<Definition, Response> {
+fn parse_definition(sim: &Simulator, body: &[u8]) -> Result<Definition, Box<Response>> {
     let Ok(Value::Object(req)) = serde_json::from_slice::<Value>(body) else {
-        return Err(bad_request(vec!["The body must be a JSON object.".into()]));
+        return Err(Box::new(bad_request(vec![
+            "The body must be a JSON object.".into(),
+        ])));
     };
     let text = |k: &str| req.get(k).and_then(Value::as_str).map(str::to_string);
     let mut issues = Vec::new();
@@ -158,7 +160,7 @@ fn parse_definition(sim: &Simulator, body: &[u8]) -> Result<Definition, Response
         }
     };
     if !issues.is_empty() {
-        return Err(bad_request(issues));
+        return Err(Box::new(bad_request(issues)));
     }
     // Monitor fields are named by id or alias, as `monitor_fields` lists them.
     let known: std::collections::BTreeSet<String> = crate::meta::monitorable(sim)
@@ -172,15 +174,17 @@ fn parse_definition(sim: &Simulator, body: &[u8]) -> Result<Definition, Response
         .filter(|f| !known.contains(*f))
         .collect();
     if !unknown.is_empty() {
-        return Err((
-            StatusCode::FORBIDDEN,
-            [(CONTENT_TYPE, "application/json")],
-            json!({ "errors": [{ "error": "Field permission violation",
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                [(CONTENT_TYPE, "application/json")],
+                json!({ "errors": [{ "error": "Field permission violation",
                                  "monitorFields": [], "postFields": [],
                                  "unknownFields": unknown }] })
-            .to_string(),
-        )
-            .into_response());
+                .to_string(),
+            )
+                .into_response(),
+        ));
     }
     Ok(Definition {
         name: name.unwrap_or_default(),
@@ -200,7 +204,7 @@ fn parse_definition(sim: &Simulator, body: &[u8]) -> Result<Definition, Response
 pub(crate) async fn create(AxState(sim): AxState<Simulator>, body: Bytes) -> Response {
     let d = match parse_definition(&sim, &body) {
         Ok(d) => d,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let registered = Registered {
         name: d.name,
@@ -237,7 +241,7 @@ pub(crate) async fn update(
 ) -> Response {
     let d = match parse_definition(&sim, &body) {
         Ok(d) => d,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let mut s = sim.lock();
     let Some((k, w)) = id
