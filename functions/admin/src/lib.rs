@@ -177,9 +177,13 @@ impl AdminError {
         }
     }
 
-    /// Whether the same request may succeed later (the caller may retry a 503).
+    /// Whether the same request may succeed later (the caller may retry a 503, and a
+    /// 502 when BambooHR was unreachable).
     pub fn is_retryable(&self) -> bool {
-        self.status() == StatusCode::SERVICE_UNAVAILABLE
+        matches!(
+            self.status(),
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY
+        )
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
@@ -210,10 +214,12 @@ pub async fn handler(api: &AdminApi, req: Request) -> Result<Response<Body>, lam
             } else {
                 info!(path = %path, code = e.code(), reason = %e, "admin request refused");
             }
-            json_response(
-                status,
-                &json!({"error": {"code": e.code(), "message": e.to_string()}}),
-            )
+            let mut body = json!({"error": {"code": e.code(), "message": e.to_string()}});
+            // A refused setting or definition names the request field it is about.
+            if let AdminError::Engine(EngineError::InvalidInput { what, .. }) = &e {
+                body["error"]["field"] = json!(what);
+            }
+            json_response(status, &body)
         }
     })
 }

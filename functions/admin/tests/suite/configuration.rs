@@ -182,7 +182,20 @@ async fn invalid_settings_are_refused_with_a_400_naming_the_field_and_nothing_ch
             message.contains(names),
             "{body}: {message:?} names {names:?}"
         );
+        // A value the engine refused names its request field (serde's refusals name
+        // it in the message: a wrong type, an unknown setting).
+        if let Some(field) = answer["error"]["field"].as_str() {
+            let given = body.as_object().unwrap();
+            assert!(given.contains_key(field), "{body}: field {field:?}");
+        }
     }
+    let (_, share) = post(
+        &h.api,
+        "/admin/directories/acme/settings",
+        Some(json!({"safeguardMaxShare": 1.5})),
+    )
+    .await;
+    assert_eq!(share["error"]["field"], "safeguardMaxShare", "{share}");
     let after = store.get_directory(&h.id).await.unwrap().unwrap();
     assert_eq!(after, before, "the directory is as it was");
     assert_eq!(audit(&h).await.len(), entries_before, "nothing audited");

@@ -74,50 +74,62 @@ impl SettingsChange {
     fn validate(&self) -> Result<(), EngineError> {
         if self.incremental_every_minutes == Some(0) {
             return Err(invalid(
-                "schedule",
-                "incremental interval must be at least 1 minute",
+                "incrementalEveryMinutes",
+                "the incremental interval must be at least 1 minute",
             ));
         }
         if self.full_every_hours == Some(0) {
-            return Err(invalid("schedule", "full interval must be at least 1 hour"));
+            return Err(invalid(
+                "fullEveryHours",
+                "the full interval must be at least 1 hour",
+            ));
         }
         if let Some(sg) = &self.safeguard {
             if !(0.0..=1.0).contains(&sg.max_share) {
-                return Err(invalid("safeguard", "max share must be between 0 and 1"));
+                return Err(invalid(
+                    "safeguardMaxShare",
+                    "the safeguard's max share must be between 0 and 1",
+                ));
             }
         }
         if self.stale_after_minutes == Some(0) {
-            return Err(invalid("stale threshold", "must be at least 1 minute"));
+            return Err(invalid(
+                "staleAfterMinutes",
+                "the stale threshold must be at least 1 minute",
+            ));
         }
         if let Some(tz) = &self.time_zone {
             if domain::TimeZone::parse(tz).is_err() {
                 return Err(invalid(
-                    "time zone",
+                    "timeZone",
                     format!("{tz} is not an IANA time zone"),
                 ));
             }
         }
         if let Some(sources) = &self.group_sources {
             if sources.iter().any(|s| s.trim().is_empty()) {
-                return Err(invalid("group sources", "a group source names a field"));
+                return Err(invalid("groupSources", "a group source names a field"));
             }
         }
         if let Some(days) = self.pre_start_days {
             if days > MAX_PRE_START_DAYS {
                 return Err(invalid(
-                    "pre-start days",
-                    format!("must be 0 to {MAX_PRE_START_DAYS}"),
+                    "preStartDays",
+                    format!("pre-start days must be 0 to {MAX_PRE_START_DAYS}"),
                 ));
             }
         }
         if let Some(sg) = &self.safeguard {
             if !sg.max_share.is_finite() {
-                return Err(invalid("safeguard", "max share must be between 0 and 1"));
+                return Err(invalid(
+                    "safeguardMaxShare",
+                    "the safeguard's max share must be between 0 and 1",
+                ));
             }
         }
         for (name, map) in [
-            ("custom field map", self.custom_field_map.as_ref()),
-            ("field aliases", self.field_aliases.as_ref()),
+            ("customFieldMap", self.custom_field_map.as_ref()),
+            ("fieldAliases", self.field_aliases.as_ref()),
         ] {
             if let Some(map) = map {
                 if map
@@ -135,16 +147,16 @@ impl SettingsChange {
     fn field_names(&self) -> Vec<(&'static str, &str)> {
         let mut out = Vec::new();
         for f in self.extra_fields.iter().flatten() {
-            out.push(("extra fields", f.as_str()));
+            out.push(("extraFields", f.as_str()));
         }
         for f in self.group_sources.iter().flatten() {
-            out.push(("group sources", f.as_str()));
+            out.push(("groupSources", f.as_str()));
         }
         for f in self.custom_field_map.iter().flat_map(|m| m.keys()) {
-            out.push(("custom field map", f.as_str()));
+            out.push(("customFieldMap", f.as_str()));
         }
         for f in self.field_aliases.iter().flat_map(|m| m.values()) {
-            out.push(("field aliases", f.as_str()));
+            out.push(("fieldAliases", f.as_str()));
         }
         out
     }
@@ -229,8 +241,14 @@ async fn check_field_names(
             return Err(invalid(
                 setting,
                 format!(
-                    "{name:?} is not a field of {} (GET /api/v1/meta/fields)",
-                    d.subdomain
+                    "{name:?} is not a field of {} (GET /api/v1/meta/fields): {} name BambooHR fields",
+                    d.subdomain,
+                    match setting {
+                        "extraFields" => "extra fields",
+                        "groupSources" => "group sources",
+                        "customFieldMap" => "custom field map keys",
+                        _ => "field alias targets",
+                    }
                 ),
             ));
         }

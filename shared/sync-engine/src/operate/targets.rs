@@ -197,6 +197,13 @@ pub async fn update_target(
         Ok(true)
     })
     .await?;
+    if before == spec.target && spec.secrets.is_none() {
+        // Nothing changed: nothing to audit, no webhook fields to follow.
+        return Ok(TargetsChanged {
+            directory: d,
+            monitor_fields: MonitorFields::Unchanged,
+        });
+    }
     audit(
         engine,
         id,
