@@ -74,7 +74,7 @@ pub enum DirectoriesCmd {
         /// The key's id (from `webhook-keys`).
         key: String,
     },
-    /// Stop syncing (schedule disabled, webhooks answered 429).
+    /// Stop syncing (schedule disabled, webhooks answered 503, which BambooHR retries).
     Pause {
         /// Directory id.
         directory: String,

@@ -72,14 +72,23 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Bod
     )
 }
 
+/// What every unauthenticated request is told, whatever the directory: an unknown or
+/// revoked directory, missing signature headers and a wrong signature get the same
+/// status, code and message (the log keeps the reason).
+pub const UNAUTHORIZED_MESSAGE: &str =
+    "signature missing or not made with a key of this webhook URL's directory";
+
 /// The one place errors become HTTP statuses. 4xx tells BambooHR not to retry; 5xx
-/// makes it retry (5, 10, 20, 40, 80 minutes).
+/// makes it retry (5, 10, 20, 40, 80 minutes). Before authentication nothing about the
+/// directory shows: unknown, revoked and existing directories answer the same 401.
 pub fn status_for(err: &IngestError) -> (StatusCode, &'static str) {
     match err {
-        IngestError::UnknownDirectory => (StatusCode::NOT_FOUND, "unknown_directory"),
-        IngestError::Paused => (StatusCode::TOO_MANY_REQUESTS, "directory_paused"),
-        IngestError::MissingSignature => (StatusCode::UNAUTHORIZED, "missing_signature"),
-        IngestError::BadSignature => (StatusCode::UNAUTHORIZED, "bad_signature"),
+        IngestError::UnknownDirectory
+        | IngestError::MissingSignature
+        | IngestError::BadSignature => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        // BambooHR retries a 5xx (not a 4xx), so a paused directory's changes arrive
+        // again after the pause instead of being dropped.
+        IngestError::Paused => (StatusCode::SERVICE_UNAVAILABLE, "directory_paused"),
         IngestError::StaleTimestamp => (StatusCode::UNAUTHORIZED, "stale_timestamp"),
         IngestError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
         IngestError::UnsupportedMediaType => {
@@ -154,11 +163,12 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda
         ));
     };
     let Ok(directory_id) = DirectoryId::parse(raw_id) else {
-        deps.emit(None, metrics::Outcome::Rejected("unknown_directory"));
+        // Not even a directory id: answered as any unauthenticated request.
+        deps.emit(None, metrics::Outcome::Rejected("unauthorized"));
         return Ok(error_response(
-            StatusCode::NOT_FOUND,
-            "unknown_directory",
-            "unknown directory",
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            UNAUTHORIZED_MESSAGE,
         ));
     };
     let headers = req.headers();
@@ -189,10 +199,9 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda
         }
         Err(e) => {
             let (status, code) = status_for(&e);
-            deps.emit(
-                Some(directory_id.as_str()),
-                metrics::Outcome::Rejected(code),
-            );
+            // An unauthenticated caller chooses the path: no metric dimension from it.
+            let dimension = (status != StatusCode::UNAUTHORIZED).then_some(directory_id.as_str());
+            deps.emit(dimension, metrics::Outcome::Rejected(code));
             if status.is_server_error() {
                 error!(directory_id = %directory_id, status = status.as_u16(), reason = %e, "webhook failed");
             } else {
@@ -200,7 +209,9 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda
             }
             // A 4xx names the caller's problem; a 5xx says only "retry", since the
             // underlying storage or bus error is ours and already logged.
-            let message = if status.is_server_error() {
+            let message = if status == StatusCode::UNAUTHORIZED {
+                UNAUTHORIZED_MESSAGE.to_string()
+            } else if status.is_server_error() {
                 "temporarily unavailable; retry later".to_string()
             } else {
                 e.to_string()

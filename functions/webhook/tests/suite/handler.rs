@@ -230,19 +230,19 @@ async fn a_wrong_signature_gets_401_with_a_json_error_and_changes_nothing() {
     let resp = send(&f, Req::new("acme", ada("Ada")).signed("not-the-key")).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(resp.headers()["content-type"], "application/json");
-    assert_eq!(code(&resp), "bad_signature");
+    assert_eq!(code(&resp), "unauthorized");
     assert!(f.drain().is_empty());
     assert!(f.store.list_users(&dir("acme")).await.unwrap().is_empty());
 }
 
 #[tokio::test]
-async fn a_request_without_signature_headers_gets_401_missing_signature() {
+async fn a_request_without_signature_headers_gets_401() {
     let f = fixture().await;
     let resp = send(&f, Req::new("acme", ada("Ada"))).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&resp), "missing_signature");
+    assert_eq!(code(&resp), "unauthorized");
     let only_sig = Req::new("acme", ada("Ada")).header("x-bamboohr-signature", "00");
-    assert_eq!(code(&send(&f, only_sig).await), "missing_signature");
+    assert_eq!(code(&send(&f, only_sig).await), "unauthorized");
 }
 
 #[tokio::test]
@@ -250,7 +250,7 @@ async fn a_signature_made_with_another_directorys_key_is_refused() {
     let f = fixture().await;
     let resp = send(&f, Req::new("acme", ada("Ada")).signed(OTHER_KEY)).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&resp), "bad_signature");
+    assert_eq!(code(&resp), "unauthorized");
 }
 
 #[tokio::test]
@@ -384,15 +384,38 @@ async fn error_messages_never_echo_field_values() {
     assert!(!json_body(&resp).to_string().contains("SECRET-VALUE-123"));
 }
 
-// ---- 404, 413, 415, 429 -----------------------------------------------------------------
+// ---- 413, 415, 503, and what an unauthenticated caller learns ------------------------
 
 #[tokio::test]
-async fn an_unknown_or_revoked_directory_gets_404() {
+async fn without_a_valid_signature_an_unknown_revoked_paused_or_existing_directory_answers_the_same(
+) {
+    let f = fixture().await;
+    let mut answers = Vec::new();
+    for d in ["nobody", "revoked-co", "paused-co", "acme", "Not-An-Id!"] {
+        for req in [
+            Req::new(d, ada("Ada")),
+            Req::new(d, ada("Ada")).signed("not-the-key"),
+            Req::new(d, ada("Ada")).signed(OTHER_KEY),
+        ] {
+            let resp = send(&f, req).await;
+            answers.push((resp.status(), json_body(&resp).to_string()));
+        }
+    }
+    let first = answers[0].clone();
+    assert_eq!(first.0, StatusCode::UNAUTHORIZED);
+    assert!(
+        answers.iter().all(|a| *a == first),
+        "every unauthenticated answer is the same: {answers:#?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_or_revoked_directory_gets_the_401_of_a_bad_signature_even_when_signed() {
     let f = fixture().await;
     for d in ["nobody", "revoked-co"] {
         let resp = send(&f, Req::new(d, ada("Ada")).signed(KEY)).await;
-        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{d}");
-        assert_eq!(code(&resp), "unknown_directory");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{d}");
+        assert_eq!(code(&resp), "unauthorized");
     }
 }
 
@@ -428,10 +451,10 @@ async fn a_content_type_other_than_json_gets_415() {
 }
 
 #[tokio::test]
-async fn a_directory_paused_by_the_operator_gets_429() {
+async fn a_directory_paused_by_the_operator_gets_503_so_bamboohr_retries_after_the_pause() {
     let f = fixture().await;
     let resp = send(&f, Req::new("paused-co", ada("Ada")).signed(KEY)).await;
-    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(code(&resp), "directory_paused");
 }
 
@@ -682,7 +705,7 @@ async fn a_directory_that_opted_in_accepts_its_url_token_instead_of_a_signature(
     assert_eq!(resp.status(), StatusCode::OK, "{}", json_body(&resp));
     let wrong = send(&f, Req::new("tokenco", ada("Ada")).query("token", "guess")).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&wrong), "bad_signature");
+    assert_eq!(code(&wrong), "unauthorized");
     let unsigned = send(&f, Req::new("tokenco", ada("Ada"))).await;
     assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
 }
@@ -693,7 +716,7 @@ async fn a_url_token_is_refused_unless_the_directory_opted_in_and_has_a_token() 
     // `acme` did not opt in; `tokenless` opted in but its secret holds no token.
     let not_allowed = send(&f, Req::new("acme", ada("Ada")).query("token", URL_TOKEN)).await;
     assert_eq!(not_allowed.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&not_allowed), "missing_signature");
+    assert_eq!(code(&not_allowed), "unauthorized");
     let no_token = send(
         &f,
         Req::new("tokenless", ada("Ada")).query("token", URL_TOKEN),

@@ -57,10 +57,12 @@ pub struct InboundWebhook<'a> {
 /// Why an inbound webhook was refused. Messages name the problem, never field values.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    /// No such directory, or it was revoked. Not retryable.
+    /// No such directory, or it was revoked. Not retryable. Answered exactly as a bad
+    /// signature, so the endpoint does not reveal which directories exist.
     #[error("unknown directory")]
     UnknownDirectory,
-    /// The operator paused the directory; BambooHR should retry later.
+    /// The operator paused the directory (told only to an authenticated caller);
+    /// BambooHR should retry later.
     #[error("directory is paused")]
     Paused,
     /// Signature headers absent (and no allowed URL token). Not retryable.
@@ -321,12 +323,15 @@ pub async fn ingest(
         .await
         .map_err(EngineError::from)?
         .ok_or(IngestError::UnknownDirectory)?;
-    match directory.state {
-        DirectoryState::Revoked => return Err(IngestError::UnknownDirectory),
-        DirectoryState::Paused => return Err(IngestError::Paused),
-        DirectoryState::Active | DirectoryState::Held => {}
+    if directory.state == DirectoryState::Revoked {
+        return Err(IngestError::UnknownDirectory);
     }
+    // Authenticated first: a caller without a valid signature learns nothing about the
+    // directory (not even that it is paused).
     authenticate(engine, &directory, &req, tolerance).await?;
+    if directory.state == DirectoryState::Paused {
+        return Err(IngestError::Paused);
+    }
 
     let value: Value = serde_json::from_slice(req.body).map_err(|e| {
         malformed(format!(

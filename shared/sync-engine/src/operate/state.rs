@@ -10,7 +10,7 @@ use crate::deps::Engine;
 use crate::error::EngineError;
 use crate::operate::schedule::reconcile_directory_schedule;
 
-/// Pauses a directory: its schedule is disabled and webhooks answer 429.
+/// Pauses a directory: its schedule is disabled and webhooks answer 503 (BambooHR retries them after the pause).
 pub async fn pause(
     engine: &Engine,
     scheduler: &dyn Scheduler,
