@@ -26,5 +26,5 @@ pub use dynamo::{create_audit_table, create_table};
 pub use dynamo::{DynamoStore, FINGERPRINT_INDEX, MAX_EVENTS_PER_WRITE};
 pub use eventbridge::{shard_of, EventBridgeBus, EVENT_SOURCE, MAX_ENTRY_BYTES, SHARDS};
 pub use scheduler::{EventBridgeScheduler, EventBridgeSchedulerConfig};
-pub use secrets::SecretsManagerStore;
+pub use secrets::{SecretAccessPolicy, SecretsManagerStore, PART_TAG};
 pub use sqs::{delete_batch, move_messages, receive_batch, SqsRetryQueue};

@@ -1,12 +1,16 @@
 //! Secrets for the local stack: one JSON file holding every directory's secrets
-//! (`{"<name>": {...}}`, mode 0600), with `BSYNC_SECRET_<NAME>` environment variables
-//! taking precedence so a key never has to touch the disk.
+//! (mode 0600), each part under its own key (`{"<name>/bamboohr": {...},
+//! "<name>/webhook": {...}, "<name>/targets": {...}}`), as Secrets Manager holds them.
+//! A pre-split entry (`{"<name>": {...}}`, every part in one, as files written before
+//! the split hold) is read for the parts that have no entry of their own, and the first
+//! write splits it. A `BSYNC_SECRET_<NAME>` environment variable (the whole secret,
+//! every part) takes precedence, so a key never has to touch the disk.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use ports::{DirectorySecrets, SecretStore, SecretsError};
+use ports::{DirectorySecrets, SecretPart, SecretStore, SecretsError};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
@@ -98,36 +102,107 @@ impl FileSecrets {
     }
 }
 
+fn parse(name: &str, value: &serde_json::Value) -> Result<DirectorySecrets, SecretsError> {
+    DirectorySecrets::from_json(name, &value.to_string())
+}
+
+fn stored(secrets: &DirectorySecrets) -> serde_json::Value {
+    serde_json::from_str(secrets.to_json().expose_secret()).expect("secrets serialize to JSON")
+}
+
 #[async_trait]
 impl SecretStore for FileSecrets {
-    async fn get(&self, name: &str) -> Result<DirectorySecrets, SecretsError> {
+    async fn get_parts(
+        &self,
+        name: &str,
+        parts: &[SecretPart],
+    ) -> Result<DirectorySecrets, SecretsError> {
         if let Ok(json) = std::env::var(env_var_for(name)) {
-            return DirectorySecrets::from_json(name, &json);
+            return Ok(DirectorySecrets::from_json(name, &json)?.only(parts));
         }
         let _guard = self.lock.lock().await;
         let all = self.read_all().await?;
-        let value = all.get(name).ok_or_else(|| SecretsError::NotFound {
-            name: name.to_string(),
-        })?;
-        DirectorySecrets::from_json(name, &value.to_string())
+        let mut out = DirectorySecrets::default();
+        let mut found = false;
+        let mut pre_split: Option<DirectorySecrets> = None;
+        for part in parts {
+            let key = part.secret_name(name);
+            if let Some(value) = all.get(&key) {
+                out.take_part(*part, &parse(&key, value)?);
+                found = true;
+            } else if let Some(value) = all.get(name) {
+                if pre_split.is_none() {
+                    pre_split = Some(parse(name, value)?);
+                }
+                if let Some(whole) = &pre_split {
+                    out.take_part(*part, whole);
+                }
+                found = true;
+            }
+        }
+        if !found {
+            return Err(SecretsError::NotFound {
+                name: name.to_string(),
+            });
+        }
+        Ok(out)
     }
 
-    async fn put(&self, name: &str, secrets: &DirectorySecrets) -> Result<(), SecretsError> {
+    async fn put_parts(
+        &self,
+        name: &str,
+        parts: &[SecretPart],
+        secrets: &DirectorySecrets,
+    ) -> Result<(), SecretsError> {
         let _guard = self.lock.lock().await;
         let mut all = self.read_all().await?;
-        let value: serde_json::Value = serde_json::from_str(secrets.to_json().expose_secret())
-            .expect("secrets serialize to JSON");
-        all.insert(name.to_string(), value);
+        // The first write splits a pre-split entry: parts without an entry of their own
+        // get theirs from it, then it goes.
+        if let Some(value) = all.remove(name) {
+            let whole = parse(name, &value)?;
+            for part in SecretPart::ALL {
+                all.entry(part.secret_name(name))
+                    .or_insert_with(|| stored(&whole.only(&[part])));
+            }
+        }
+        for part in parts {
+            all.insert(part.secret_name(name), stored(&secrets.only(&[*part])));
+        }
         self.write_all(&all).await
     }
 
     async fn delete(&self, name: &str) -> Result<(), SecretsError> {
         let _guard = self.lock.lock().await;
         let mut all = self.read_all().await?;
-        if all.remove(name).is_some() {
+        let mut removed = all.remove(name).is_some();
+        for part in SecretPart::ALL {
+            removed |= all.remove(&part.secret_name(name)).is_some();
+        }
+        if removed {
             self.write_all(&all).await?;
         }
         Ok(())
+    }
+}
+
+impl FileSecrets {
+    /// Writes `whole` as a pre-split entry (every part under `name`), as files written
+    /// before the split hold them. For tests of the migration.
+    pub async fn put_pre_split(
+        &self,
+        name: &str,
+        whole: &DirectorySecrets,
+    ) -> Result<(), SecretsError> {
+        let _guard = self.lock.lock().await;
+        let mut all = self.read_all().await?;
+        all.insert(name.to_string(), stored(whole));
+        self.write_all(&all).await
+    }
+
+    /// Whether a pre-split entry `name` exists. For tests of the migration.
+    pub async fn has_pre_split(&self, name: &str) -> Result<bool, SecretsError> {
+        let _guard = self.lock.lock().await;
+        Ok(self.read_all().await?.contains_key(name))
     }
 }
 
@@ -159,6 +234,48 @@ mod tests {
             Err(SecretsError::NotFound { .. })
         ));
         store.delete("acme").await.unwrap();
+    }
+
+    struct Old<'a>(&'a FileSecrets);
+
+    #[async_trait]
+    impl ports::contract_secrets::PreSplitSecrets for Old<'_> {
+        async fn plant(&self, name: &str, whole: &DirectorySecrets) {
+            self.0.put_pre_split(name, whole).await.unwrap();
+        }
+        async fn exists(&self, name: &str) -> bool {
+            self.0.has_pre_split(name).await.unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_file_store_passes_the_secret_store_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileSecrets::open(dir.path().join("secrets.json"));
+        ports::contract_secrets::run_all(&store, "file").await;
+        ports::contract_secrets::pre_split_secrets_are_read_until_the_first_write_splits_them(
+            &store,
+            &Old(&store),
+            "file",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn each_part_is_its_own_entry_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        let store = FileSecrets::open(&path);
+        store
+            .put("acme", &ports::contract_secrets::sample("x"))
+            .await
+            .unwrap();
+        let file: BTreeMap<String, serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let keys: Vec<&str> = file.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["acme/bamboohr", "acme/targets", "acme/webhook"]);
+        assert!(file["acme/webhook"].get("bamboohrApiKey").is_none());
+        assert!(file["acme/bamboohr"].get("webhookKeys").is_none());
     }
 
     #[test]

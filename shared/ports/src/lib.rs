@@ -20,6 +20,8 @@ pub mod contract_retry;
 #[cfg(feature = "contract")]
 pub mod contract_scheduler;
 #[cfg(feature = "contract")]
+pub mod contract_secrets;
+#[cfg(feature = "contract")]
 pub mod contract_sync;
 pub mod delivery_store;
 pub mod keys;
@@ -44,8 +46,8 @@ pub use scheduler::{
     DirectorySchedule, OnceOutcome, Scheduler, SchedulerError, MAX_FLEXIBLE_WINDOW_MINUTES,
 };
 pub use secrets::{
-    key_id, CachingSecretStore, DirectorySecrets, KeyInfo, OAuthTokens, SecretStore, SecretsError,
-    TargetSecrets,
+    key_id, CachingSecretStore, DirectorySecrets, KeyInfo, OAuthTokens, SecretPart, SecretStore,
+    SecretsError, TargetSecrets,
 };
 pub use store::{
     LedgerAdvance, Lifecycle, PurgeReport, RefreshRequest, Store, StoreError, UserFingerprint,

@@ -1,5 +1,18 @@
-//! Per-directory credentials: one secret per directory, cached in memory for minutes,
-//! never logged (every value is a `SecretString`, whose Debug prints a placeholder).
+//! Per-directory credentials, cached in memory for minutes, never logged (every value is
+//! a `SecretString`, whose Debug prints a placeholder).
+//!
+//! A directory's credentials are stored in three parts ([`SecretPart`]), each its own
+//! secret, so that each function can be allowed to read only what it uses (DESIGN
+//! "Tenant isolation"): the BambooHR credential (poller, admin), the incoming webhook
+//! keys (webhook, admin) and the target credentials (dispatcher, admin). In memory
+//! they are one [`DirectorySecrets`]; a reader of some parts sees the others' fields
+//! empty.
+//!
+//! Pre-split secrets: stacks deployed before the split hold one secret per directory
+//! under the directory's own name, in the same JSON shape. Adapters read a part from
+//! there while the part's own secret does not exist, and the first write by the control
+//! plane splits it (every part written, the old secret deleted), so deployed stacks
+//! keep working and migrate as they are configured.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -68,6 +81,53 @@ pub struct TargetSecrets {
     pub url_params: BTreeMap<String, SecretString>,
 }
 
+/// One separately stored part of a directory's secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SecretPart {
+    /// The BambooHR credential: API key or OAuth tokens. Read by the poller and the
+    /// admin API; the poller writes refreshed OAuth tokens back.
+    Bamboohr,
+    /// Incoming webhook keys and the URL token, with the keys' ages. Read by the webhook
+    /// function and the admin API.
+    Webhook,
+    /// Target credentials, with the signing secrets' ages. Read by the dispatcher and
+    /// the admin API.
+    Targets,
+}
+
+impl SecretPart {
+    /// Every part, in storage order.
+    pub const ALL: [SecretPart; 3] = [Self::Bamboohr, Self::Webhook, Self::Targets];
+
+    /// The part's name, appended to the directory's secret name (`<name>/<part>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bamboohr => "bamboohr",
+            Self::Webhook => "webhook",
+            Self::Targets => "targets",
+        }
+    }
+
+    /// The name of this part's secret for the directory secret `name`.
+    pub fn secret_name(self, name: &str) -> String {
+        format!("{name}/{}", self.as_str())
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Self::Bamboohr => 1,
+            Self::Webhook => 2,
+            Self::Targets => 4,
+        }
+    }
+}
+
+impl std::fmt::Display for SecretPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Everything secret about one directory.
 #[derive(Debug, Clone, Default)]
 pub struct DirectorySecrets {
@@ -127,6 +187,56 @@ impl DirectorySecrets {
                 }
             })
             .collect()
+    }
+
+    /// The ids of the keys `part` holds in a key list.
+    fn key_ids_of(&self, part: SecretPart) -> std::collections::BTreeSet<String> {
+        match part {
+            SecretPart::Bamboohr => Default::default(),
+            SecretPart::Webhook => self.webhook_keys.iter().map(key_id).collect(),
+            SecretPart::Targets => self
+                .targets
+                .values()
+                .flat_map(|t| t.signing_secrets.iter())
+                .map(key_id)
+                .collect(),
+        }
+    }
+
+    /// A copy holding only the fields of `parts` (the others empty). Key ages go with
+    /// their keys: a webhook key's to [`SecretPart::Webhook`], a signing secret's to
+    /// [`SecretPart::Targets`].
+    pub fn only(&self, parts: &[SecretPart]) -> DirectorySecrets {
+        let mut out = DirectorySecrets::default();
+        for part in parts {
+            out.take_part(*part, self);
+        }
+        out
+    }
+
+    /// Replaces the fields of `part` with those of `from`.
+    pub fn take_part(&mut self, part: SecretPart, from: &DirectorySecrets) {
+        let ids = from.key_ids_of(part);
+        let replaced = self.key_ids_of(part);
+        match part {
+            SecretPart::Bamboohr => {
+                self.bamboohr_api_key = from.bamboohr_api_key.clone();
+                self.oauth = from.oauth.clone();
+            }
+            SecretPart::Webhook => {
+                self.webhook_keys = from.webhook_keys.clone();
+                self.webhook_url_token = from.webhook_url_token.clone();
+            }
+            SecretPart::Targets => {
+                self.targets = from.targets.clone();
+            }
+        }
+        self.key_added_at.retain(|id, _| !replaced.contains(id));
+        for (id, at) in &from.key_added_at {
+            if ids.contains(id) {
+                self.key_added_at.insert(id.clone(), *at);
+            }
+        }
     }
 
     /// Drops the ages of keys no list holds any more.
@@ -275,23 +385,56 @@ impl DirectorySecrets {
     }
 }
 
-/// Where directory secrets live.
+/// Where directory secrets live: each [`SecretPart`] its own secret.
 #[async_trait]
 pub trait SecretStore: Send + Sync {
-    /// Reads a directory's secrets.
-    async fn get(&self, name: &str) -> Result<DirectorySecrets, SecretsError>;
-    /// Creates or replaces a directory's secrets.
-    async fn put(&self, name: &str, secrets: &DirectorySecrets) -> Result<(), SecretsError>;
-    /// Deletes a directory's secrets; deleting a missing secret is not an error.
+    /// Reads `parts` of a directory's secrets; the fields of other parts are empty. A
+    /// part whose own secret does not exist is read from the pre-split secret `name`
+    /// when there is one, else is empty. [`SecretsError::NotFound`] when none of `parts`
+    /// exists in either form.
+    async fn get_parts(
+        &self,
+        name: &str,
+        parts: &[SecretPart],
+    ) -> Result<DirectorySecrets, SecretsError>;
+
+    /// Creates or replaces `parts` of a directory's secrets with those of `secrets`;
+    /// other parts are left as they are.
+    async fn put_parts(
+        &self,
+        name: &str,
+        parts: &[SecretPart],
+        secrets: &DirectorySecrets,
+    ) -> Result<(), SecretsError>;
+
+    /// Deletes every part of a directory's secrets (and a pre-split secret); deleting
+    /// a missing secret is not an error.
     async fn delete(&self, name: &str) -> Result<(), SecretsError>;
+
+    /// Reads every part (the control plane's view).
+    async fn get(&self, name: &str) -> Result<DirectorySecrets, SecretsError> {
+        self.get_parts(name, &SecretPart::ALL).await
+    }
+
+    /// Creates or replaces every part.
+    async fn put(&self, name: &str, secrets: &DirectorySecrets) -> Result<(), SecretsError> {
+        self.put_parts(name, &SecretPart::ALL, secrets).await
+    }
 }
 
+fn parts_key(parts: &[SecretPart]) -> u8 {
+    parts.iter().fold(0, |acc, p| acc | p.bit())
+}
+
+type CacheKey = (String, u8);
+
 /// Caches reads of another secret store for a fixed time, so a warm function does not
-/// call Secrets Manager on every invocation. Writes go through and refresh the cache.
+/// call Secrets Manager on every invocation. Writes go through and drop the cached
+/// reads of that directory.
 pub struct CachingSecretStore<S> {
     inner: S,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, Arc<DirectorySecrets>)>>,
+    cache: Mutex<HashMap<CacheKey, (Instant, Arc<DirectorySecrets>)>>,
 }
 
 impl<S: SecretStore> CachingSecretStore<S> {
@@ -304,46 +447,59 @@ impl<S: SecretStore> CachingSecretStore<S> {
         }
     }
 
-    /// Reads through the cache.
-    pub async fn get_cached(&self, name: &str) -> Result<Arc<DirectorySecrets>, SecretsError> {
-        if let Some((at, v)) = self.cache.lock().await.get(name) {
+    /// Reads `parts` through the cache.
+    pub async fn get_cached(
+        &self,
+        name: &str,
+        parts: &[SecretPart],
+    ) -> Result<Arc<DirectorySecrets>, SecretsError> {
+        let key = (name.to_string(), parts_key(parts));
+        if let Some((at, v)) = self.cache.lock().await.get(&key) {
             if at.elapsed() < self.ttl {
                 return Ok(v.clone());
             }
         }
-        let fresh = Arc::new(self.inner.get(name).await?);
+        let fresh = Arc::new(self.inner.get_parts(name, parts).await?);
         self.cache
             .lock()
             .await
-            .insert(name.to_string(), (Instant::now(), fresh.clone()));
+            .insert(key, (Instant::now(), fresh.clone()));
         Ok(fresh)
     }
 
-    /// Drops a cached entry, e.g. after a signature failed with the cached keys.
+    /// Drops every cached read of a directory's secrets, e.g. after a signature failed
+    /// with the cached keys.
     pub async fn invalidate(&self, name: &str) {
-        self.cache.lock().await.remove(name);
+        self.cache.lock().await.retain(|(n, _), _| n != name);
     }
 }
 
 #[async_trait]
 impl<S: SecretStore> SecretStore for CachingSecretStore<S> {
-    async fn get(&self, name: &str) -> Result<DirectorySecrets, SecretsError> {
-        Ok((*self.get_cached(name).await?).clone())
+    async fn get_parts(
+        &self,
+        name: &str,
+        parts: &[SecretPart],
+    ) -> Result<DirectorySecrets, SecretsError> {
+        Ok((*self.get_cached(name, parts).await?).clone())
     }
 
-    async fn put(&self, name: &str, secrets: &DirectorySecrets) -> Result<(), SecretsError> {
-        self.inner.put(name, secrets).await?;
-        self.cache.lock().await.insert(
-            name.to_string(),
-            (Instant::now(), Arc::new(secrets.clone())),
-        );
-        Ok(())
+    async fn put_parts(
+        &self,
+        name: &str,
+        parts: &[SecretPart],
+        secrets: &DirectorySecrets,
+    ) -> Result<(), SecretsError> {
+        let result = self.inner.put_parts(name, parts, secrets).await;
+        // Even a failed write may have changed some parts.
+        self.invalidate(name).await;
+        result
     }
 
     async fn delete(&self, name: &str) -> Result<(), SecretsError> {
-        self.inner.delete(name).await?;
+        let result = self.inner.delete(name).await;
         self.invalidate(name).await;
-        Ok(())
+        result
     }
 }
 
@@ -369,5 +525,81 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("dir/acme"));
         assert!(!msg.contains("12345678"));
+    }
+
+    fn s(v: &str) -> SecretString {
+        SecretString::from(v.to_string())
+    }
+
+    fn everything() -> DirectorySecrets {
+        let mut all = DirectorySecrets {
+            bamboohr_api_key: Some(s("api-key")),
+            webhook_keys: vec![s("webhook-key-0123456789")],
+            webhook_url_token: Some(s("url-token")),
+            ..Default::default()
+        };
+        all.targets.insert(
+            "app".into(),
+            TargetSecrets {
+                signing_secrets: vec![s("whsec_signing")],
+                ..Default::default()
+            },
+        );
+        all.key_added_at
+            .insert(key_id(&s("webhook-key-0123456789")), 10);
+        all.key_added_at.insert(key_id(&s("whsec_signing")), 20);
+        all
+    }
+
+    #[test]
+    fn each_part_holds_only_its_own_fields_and_the_ages_of_its_own_keys() {
+        let all = everything();
+        let bamboohr = all.only(&[SecretPart::Bamboohr]);
+        assert!(bamboohr.bamboohr_api_key.is_some());
+        assert!(bamboohr.webhook_keys.is_empty() && bamboohr.targets.is_empty());
+        assert!(bamboohr.key_added_at.is_empty());
+
+        let webhook = all.only(&[SecretPart::Webhook]);
+        assert!(webhook.bamboohr_api_key.is_none() && webhook.targets.is_empty());
+        assert_eq!(webhook.webhook_keys.len(), 1);
+        assert!(webhook.webhook_url_token.is_some());
+        assert_eq!(
+            webhook.key_added_at.values().copied().collect::<Vec<_>>(),
+            [10]
+        );
+
+        let targets = all.only(&[SecretPart::Targets]);
+        assert!(targets.bamboohr_api_key.is_none() && targets.webhook_keys.is_empty());
+        assert_eq!(targets.targets.len(), 1);
+        assert_eq!(
+            targets.key_added_at.values().copied().collect::<Vec<_>>(),
+            [20]
+        );
+
+        let mut joined = DirectorySecrets::default();
+        for part in SecretPart::ALL {
+            joined.take_part(part, &all.only(&[part]));
+        }
+        assert_eq!(
+            joined.to_json().expose_secret(),
+            all.to_json().expose_secret()
+        );
+    }
+
+    #[test]
+    fn taking_a_part_replaces_its_fields_and_key_ages_and_keeps_the_rest() {
+        let mut all = everything();
+        let mut newer = DirectorySecrets::default();
+        newer.webhook_keys = vec![s("another-webhook-key-0000")];
+        newer
+            .key_added_at
+            .insert(key_id(&s("another-webhook-key-0000")), 30);
+        all.take_part(SecretPart::Webhook, &newer);
+        assert_eq!(all.webhook_keys.len(), 1);
+        assert!(all.webhook_url_token.is_none());
+        let mut ages: Vec<i64> = all.key_added_at.values().copied().collect();
+        ages.sort();
+        assert_eq!(ages, [20, 30]);
+        assert!(all.bamboohr_api_key.is_some());
     }
 }
