@@ -26,6 +26,24 @@ the poller writes refreshed OAuth tokens back (PutSecretValue only). Any other
 statement allowing a secret write is a finding, so the CLI or a function cannot
 bypass the audited API.
 
+Each function reads only its part of a directory's credentials (DESIGN "Tenant
+isolation"). A directory's secrets are three secrets, `<prefix><dir>/bamboohr`,
+`/webhook` and `/targets` (ARNs end in "-" and six characters); SECRET_PART_READERS
+says which role reads which part: the webhook function the webhook part, the
+dispatcher the targets part, the poller the bamboohr part, the admin function all
+three. A statement allowing secretsmanager:GetSecretValue reaches a part when one
+of its resource patterns matches that part's ARN (IAM wildcards: * and ?); a
+statement conditioned on the part tag being absent (`"Null":
+{"aws:ResourceTag/bamboohr-sync:part": "true"}`, the pre-split secrets of stacks
+deployed before the split) reaches no part, since every part carries the tag. A
+role that reaches a part it should not, or cannot reach its own, is a finding; so
+is a SECRET_READERS_<PART> variable (the roles named in each part's resource
+policy) that disagrees with IAM.
+
+A statement whose Resource is a parameter (`!Ref CustomerEventBusArns`) is a
+finding unless the parameter has an AllowedPattern (or AllowedValues) that admits
+no "*" or "?": otherwise a deployer could grant every resource by passing "*".
+
 Usage: scripts/check-iam.py [TEMPLATE]   (default: infra/template.yaml)
 Needs only the standard library and PyYAML.
 """
@@ -88,12 +106,156 @@ SECRET_WRITES = {
     "secretsmanager:deleteresourcepolicy",
     "secretsmanager:rotatesecret",
     "secretsmanager:updatesecretversionstage",
+    # Tags tell parts from pre-split secrets, which IAM lets every function read.
+    "secretsmanager:tagresource",
+    "secretsmanager:untagresource",
 }
 SECRET_WRITERS = {
     "AdminFunctionRole": SECRET_WRITES,
     # Refreshed OAuth tokens are written back by the sync that refreshed them.
     "PollerFunctionRole": {"secretsmanager:putsecretvalue"},
 }
+
+
+# The parts of a directory's secrets and which role reads which (logical ids).
+SECRET_PARTS = ("bamboohr", "webhook", "targets")
+SECRET_PART_READERS = {
+    "WebhookFunctionRole": {"webhook"},
+    "DispatcherFunctionRole": {"targets"},
+    "PollerFunctionRole": {"bamboohr"},
+    "AdminFunctionRole": set(SECRET_PARTS),
+}
+# The tag every part carries; a statement requiring it absent reaches no part.
+PART_TAG_KEYS = {"aws:resourcetag/bamboohr-sync:part", "secretsmanager:resourcetag/bamboohr-sync:part"}
+SECRET_READ_ACTIONS = {"secretsmanager:getsecretvalue", "secretsmanager:*", "*"}
+
+
+def part_arn(part: str) -> str:
+    """An example ARN of one part's secret, written as the template writes ARNs."""
+    return (
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+        f"bamboohr-sync/${{AWS::StackName}}/acme-eu_1/{part}-AbC123"
+    )
+
+
+def iam_glob(pattern: str) -> re.Pattern:
+    """An IAM resource pattern (* any run of characters, ? one) as a regex."""
+    return re.compile("^" + re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".") + "$")
+
+
+def only_untagged(stmt: dict) -> bool:
+    """Whether the statement applies only to secrets without the part tag."""
+    cond = stmt.get("Condition")
+    if not isinstance(cond, dict):
+        return False
+    nulls = cond.get("Null")
+    if not isinstance(nulls, dict):
+        return False
+    return any(k.lower() in PART_TAG_KEYS and str(v).lower() == "true" for k, v in nulls.items())
+
+
+def secret_parts_read(stmt: dict) -> set[str]:
+    """The parts of directory secrets an Allow statement lets its holder read."""
+    if not isinstance(stmt, dict) or stmt.get("Effect") != "Allow":
+        return set()
+    actions = {str(a).lower() for a in as_list(stmt.get("Action"))}
+    if not actions & SECRET_READ_ACTIONS or only_untagged(stmt):
+        return set()
+    parts = set()
+    for resource in as_list(stmt.get("Resource")):
+        for alt in expand_if(resource):
+            text = literal(alt)
+            if text is None:
+                continue
+            pattern = iam_glob(text)
+            parts |= {p for p in SECRET_PARTS if pattern.match(part_arn(p))}
+    return parts
+
+
+def roles_named(value) -> set[str]:
+    """Logical ids of the `!GetAtt <Role>.Arn` inside a value (e.g. a Fn::Join)."""
+    if isinstance(value, dict):
+        target = value.get("Fn::GetAtt")
+        if isinstance(target, list) and len(target) == 2 and target[1] == "Arn":
+            return {target[0]}
+        return set().union(*(roles_named(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(roles_named(v) for v in value)) if value else set()
+    return set()
+
+
+def check_secret_parts(statements: list[tuple[str, dict]], resources: dict) -> list[str]:
+    """Each role reads exactly its parts (SECRET_PART_READERS), and the admin
+    function's SECRET_READERS_<PART> variables name the same roles."""
+    reads: dict[str, set[str]] = {}
+    for where, stmt in statements:
+        owner = where.split("/")[0]
+        reads.setdefault(owner, set()).update(secret_parts_read(stmt))
+    findings = []
+    for owner, parts in sorted(reads.items()):
+        extra = parts - SECRET_PART_READERS.get(owner, set())
+        if extra:
+            findings.append(
+                f"{owner}: reads the {', '.join(sorted(extra))} part of directory secrets "
+                f"(allowed: {', '.join(sorted(SECRET_PART_READERS.get(owner, set()))) or 'none'})"
+            )
+    for owner, parts in sorted(SECRET_PART_READERS.items()):
+        if owner in resources:
+            missing = parts - reads.get(owner, set())
+            if missing:
+                findings.append(f"{owner}: cannot read its {', '.join(sorted(missing))} part of directory secrets")
+    for logical_id, resource in resources.items():
+        env = (((resource.get("Properties") or {}).get("Environment") or {}).get("Variables") or {})
+        for part in SECRET_PARTS:
+            value = env.get(f"SECRET_READERS_{part.upper()}")
+            if value is None:
+                continue
+            named = roles_named(value)
+            iam = {owner for owner, parts in reads.items() if part in parts}
+            if named != iam:
+                findings.append(
+                    f"{logical_id}: SECRET_READERS_{part.upper()} names {sorted(named)}, "
+                    f"but IAM lets {sorted(iam)} read the {part} part"
+                )
+    return findings
+
+
+WILDCARD_PROBES = (
+    "*",
+    "?",
+    "arn:*",
+    "arn:aws:events:us-east-1:123456789012:event-bus/*",
+    "arn:aws:events:*:123456789012:event-bus/x",
+    "arn:aws:events:us-east-1:*:event-bus/x",
+    "arn:aws:events:us-east-1:123456789012:*",
+    "arn:aws:sqs:us-east-1:123456789012:*",
+)
+
+
+def check_parameter_resources(label: str, stmt: dict, parameters: dict) -> list[str]:
+    """A Resource taken from a parameter must be constrained so it cannot be "*"."""
+    if not isinstance(stmt, dict) or stmt.get("Effect") != "Allow":
+        return []
+    problems = []
+    for resource in as_list(stmt.get("Resource")):
+        for alt in expand_if(resource):
+            if not (isinstance(alt, dict) and set(alt) == {"Ref"} and alt["Ref"] in parameters):
+                continue
+            name = alt["Ref"]
+            param = parameters[name] or {}
+            if "AllowedValues" in param:
+                bad = [v for v in as_list(param["AllowedValues"]) if "*" in str(v) or "?" in str(v)]
+                if bad:
+                    problems.append(f"{label}: Resource from parameter {name}, whose AllowedValues include {bad}")
+                continue
+            pattern = param.get("AllowedPattern")
+            if not pattern:
+                problems.append(f"{label}: Resource from parameter {name} without an AllowedPattern (it could be '*')")
+                continue
+            admitted = [p for p in WILDCARD_PROBES if re.fullmatch(pattern, p)]
+            if admitted:
+                problems.append(f"{label}: Resource from parameter {name}, whose AllowedPattern admits {admitted[0]!r}")
+    return problems
 
 
 def check_config_writes(where: str, stmt: dict) -> list[str]:
@@ -315,9 +477,12 @@ def main(argv: list[str]) -> int:
                             f"{logical_id}: no explicit Role, SAM would attach {policy} (Resource '*')"
                         )
 
+    parameters = template.get("Parameters") or {}
     for where, stmt in statements:
         findings += check_statement(where, stmt, known)
         findings += check_config_writes(where, stmt)
+        findings += check_parameter_resources(f"{where}[{stmt.get('Sid', '?')}]", stmt, parameters)
+    findings += check_secret_parts(statements, template.get("Resources") or {})
 
     for finding in findings:
         print(f"  {finding}")

@@ -67,6 +67,51 @@ def function(statements: str, extra: str = "") -> str:
     """
 
 
+SECRETS = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:bamboohr-sync/${AWS::StackName}"
+
+
+def roles(grants: dict[str, str], parameters: str = "", extra: str = "") -> str:
+    """A template with one explicit role per entry of `grants` (logical id ->
+    statements, YAML list items)."""
+    body = ""
+    for role_id, statements in grants.items():
+        body += f"""
+      {role_id}:
+        Type: AWS::IAM::Role
+        Properties:
+          AssumeRolePolicyDocument:
+            Statement:
+              - Effect: Allow
+                Principal: {{Service: lambda.amazonaws.com}}
+                Action: sts:AssumeRole
+          Policies:
+            - PolicyName: inline
+              PolicyDocument:
+                Version: "2012-10-17"
+                Statement:
+{textwrap.indent(textwrap.dedent(statements).strip(), " " * 18)}
+"""
+    return f"""
+    AWSTemplateFormatVersion: "2010-09-09"
+    Parameters:
+      Unused: {{Type: String, Default: ""}}
+{textwrap.indent(textwrap.dedent(parameters).strip(), " " * 6)}
+    Resources:{body}{extra}
+    """
+
+
+def read(resource: str, sid: str = "Read", extra: str = "") -> str:
+    return f'- {{Sid: {sid}, Effect: Allow, Action: secretsmanager:GetSecretValue, Resource: !Sub "{resource}"{extra}}}'
+
+
+OWN_PARTS = {
+    "WebhookFunctionRole": read(SECRETS + "/*/webhook-??????"),
+    "DispatcherFunctionRole": read(SECRETS + "/*/targets-??????"),
+    "PollerFunctionRole": read(SECRETS + "/*/bamboohr-??????"),
+    "AdminFunctionRole": read(SECRETS + "/*"),
+}
+
+
 NARROW = """
 - Sid: Table
   Effect: Allow
@@ -233,6 +278,100 @@ class CheckIamTest(unittest.TestCase):
             function("- {Sid: Audit, Effect: Allow, Action: [dynamodb:PutItem, dynamodb:Query], Resource: !GetAtt AuditTable.Arn}")
         )
         self.assertEqual(code, 0, out)
+
+    def test_each_function_of_the_stack_reads_only_its_part_of_directory_secrets(self):
+        template = (HERE.parent / "infra" / "template.yaml").read_text()
+        loaded = check_iam.yaml.load(template, Loader=check_iam.CfnLoader)
+        reads: dict[str, set[str]] = {}
+        for logical_id, resource in loaded["Resources"].items():
+            for policy in (resource.get("Properties") or {}).get("Policies") or []:
+                if isinstance(policy, dict) and "PolicyDocument" in policy:
+                    for stmt in check_iam.statements_of(policy["PolicyDocument"]):
+                        reads.setdefault(logical_id, set()).update(check_iam.secret_parts_read(stmt))
+        self.assertEqual(reads["WebhookFunctionRole"], {"webhook"})
+        self.assertEqual(reads["DispatcherFunctionRole"], {"targets"})
+        self.assertEqual(reads["PollerFunctionRole"], {"bamboohr"})
+        self.assertEqual(reads["AdminFunctionRole"], {"bamboohr", "webhook", "targets"})
+        self.assertFalse({r for r, parts in reads.items() if parts} - set(check_iam.SECRET_PART_READERS))
+
+    def test_functions_reading_their_own_parts_pass(self):
+        code, out = run_check(roles(OWN_PARTS))
+        self.assertEqual(code, 0, out)
+
+    def test_a_function_reading_every_directory_secret_is_flagged(self):
+        grants = dict(OWN_PARTS, WebhookFunctionRole=read(SECRETS + "/*"))
+        self.assert_flags(roles(grants), "WebhookFunctionRole: reads the bamboohr, targets part")
+
+    def test_a_function_reading_another_functions_part_is_flagged_and_so_is_losing_its_own(self):
+        grants = dict(OWN_PARTS, DispatcherFunctionRole=read(SECRETS + "/*/bamboohr-*"))
+        self.assert_flags(
+            roles(grants),
+            "DispatcherFunctionRole: reads the bamboohr part",
+            "DispatcherFunctionRole: cannot read its targets part",
+        )
+
+    def test_a_role_outside_the_split_reading_a_part_is_flagged(self):
+        grants = dict(OWN_PARTS, Other=read(SECRETS + "/*/webhook-??????"))
+        self.assert_flags(roles(grants), "Other: reads the webhook part of directory secrets (allowed: none)")
+
+    def test_a_pre_split_grant_reaches_no_part_only_while_it_requires_the_part_tag_absent(self):
+        untagged = ', Condition: {"Null": {"aws:ResourceTag/bamboohr-sync:part": "true"}}'
+        grants = dict(OWN_PARTS)
+        grants["WebhookFunctionRole"] += "\n" + read(SECRETS + "/*", "PreSplit", untagged)
+        code, out = run_check(roles(grants))
+        self.assertEqual(code, 0, out)
+        grants["WebhookFunctionRole"] += "\n" + read(SECRETS + "/*", "Tagged", ', Condition: {"Null": {"aws:ResourceTag/other": "true"}}')
+        self.assert_flags(roles(grants), "WebhookFunctionRole: reads the bamboohr, targets part")
+
+    def test_a_resource_policy_reader_list_that_disagrees_with_iam_is_flagged(self):
+        extra = """
+      AdminFunction:
+        Type: AWS::Serverless::Function
+        Properties:
+          Role: !GetAtt AdminFunctionRole.Arn
+          Environment:
+            Variables:
+              SECRET_READERS_WEBHOOK: !Join [",", [!GetAtt WebhookFunctionRole.Arn, !GetAtt DispatcherFunctionRole.Arn]]
+              SECRET_READERS_TARGETS: !Join [",", [!GetAtt DispatcherFunctionRole.Arn, !GetAtt AdminFunctionRole.Arn]]
+"""
+        code, out = run_check(roles(OWN_PARTS, extra=extra))
+        self.assertEqual(code, 1, out)
+        self.assertIn("SECRET_READERS_WEBHOOK names ['DispatcherFunctionRole', 'WebhookFunctionRole']", out)
+        self.assertNotIn("SECRET_READERS_TARGETS", out)
+
+    def test_the_stacks_resource_policy_reader_lists_agree_with_iam(self):
+        template = (HERE.parent / "infra" / "template.yaml").read_text()
+        self.assertIn("SECRET_READERS_WEBHOOK", template)
+        code, out = run_check(template)
+        self.assertEqual(code, 0, out)
+
+    def test_a_resource_from_a_parameter_that_could_be_a_wildcard_is_flagged(self):
+        stmt = "- {Sid: Bus, Effect: Allow, Action: events:PutEvents, Resource: !Ref Buses}"
+        self.assert_flags(
+            roles({"R": stmt}, "Buses: {Type: CommaDelimitedList, Default: ''}"),
+            "[Bus]: Resource from parameter Buses without an AllowedPattern",
+        )
+        self.assert_flags(
+            roles({"R": stmt}, "Buses: {Type: CommaDelimitedList, Default: '', AllowedPattern: '^arn:.*$'}"),
+            "[Bus]: Resource from parameter Buses, whose AllowedPattern admits 'arn:*'",
+        )
+        narrow = (
+            "Buses: {Type: CommaDelimitedList, Default: '', AllowedPattern: "
+            "'^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]+)?$'}"
+        )
+        code, out = run_check(roles({"R": stmt}, narrow))
+        self.assertEqual(code, 0, out)
+
+    def test_the_stacks_customer_bus_parameter_admits_bus_arns_and_no_wildcard(self):
+        loaded = check_iam.yaml.load(
+            (HERE.parent / "infra" / "template.yaml").read_text(), Loader=check_iam.CfnLoader
+        )
+        pattern = loaded["Parameters"]["CustomerEventBusArns"]["AllowedPattern"]
+        ok = ["", "arn:aws:events:eu-west-1:123456789012:event-bus/customer-bus"]
+        for value in ok:
+            self.assertRegex(value, pattern)
+        for value in check_iam.WILDCARD_PROBES + ("arn:aws:events:eu-west-1:123456789012:rule/x",):
+            self.assertIsNone(check_iam.re.fullmatch(pattern, value), value)
 
     def test_the_stacks_template_passes(self):
         code, out = run_check((HERE.parent / "infra" / "template.yaml").read_text())

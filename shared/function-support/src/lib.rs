@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_adapters::{DynamoStore, EventBridgeBus, SecretsManagerStore};
-use ports::{CachingSecretStore, SystemClock};
+use aws_adapters::{DynamoStore, EventBridgeBus, SecretAccessPolicy, SecretsManagerStore};
+use ports::{CachingSecretStore, SecretPart, SystemClock};
 use sync_engine::Engine;
 
 pub mod emf;
@@ -84,6 +84,9 @@ pub struct CommonSettings {
     pub audit_table: String,
     /// METRICS_NAMESPACE (default [`DEFAULT_METRICS_NAMESPACE`]).
     pub metrics_namespace: String,
+    /// Whether this function creates directory secrets (the admin API) or only reads
+    /// and updates them.
+    pub secrets: SecretsAccess,
 }
 
 impl CommonSettings {
@@ -93,12 +96,115 @@ impl CommonSettings {
             stack: StackConfig::from_env()?,
             audit_table: audit_table_from_env()?,
             metrics_namespace: metrics_namespace_from_env(),
+            secrets: SecretsAccess::from_env()?,
         })
     }
 
-    /// The engine on the AWS adapters, audit entries in the audit table.
+    /// The engine on the AWS adapters, audit entries in the audit table, directory
+    /// secrets as [`CommonSettings::secrets`] says.
     pub fn engine(&self, sdk: &aws_config::SdkConfig) -> Engine {
-        aws_engine_with_audit_table(sdk, &self.stack, &self.audit_table)
+        engine_on(
+            sdk,
+            &self.stack,
+            DynamoStore::new(sdk, &self.stack.table_name).with_audit_table(&self.audit_table),
+            self.secrets.store(sdk, &self.stack.secret_prefix),
+        )
+    }
+}
+
+/// The environment variable naming the stack's KMS key for directory secrets
+/// (`SecretsKey`). The template sets it for the admin API only, the one function that
+/// creates secrets; its presence makes a function's store a creating one.
+pub const SECRETS_KMS_KEY_ARN: &str = "SECRETS_KMS_KEY_ARN";
+
+/// Per part of a directory's secrets, the environment variable listing (comma-separated)
+/// the role ARNs of the stack's functions that read it. Read with
+/// [`SECRETS_KMS_KEY_ARN`]: they become each part's resource policy.
+pub const SECRET_READERS: [(SecretPart, &str); 3] = [
+    (SecretPart::Bamboohr, "SECRET_READERS_BAMBOOHR"),
+    (SecretPart::Webhook, "SECRET_READERS_WEBHOOK"),
+    (SecretPart::Targets, "SECRET_READERS_TARGETS"),
+];
+
+/// How a function may use directory secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretsAccess {
+    /// The control plane: creates each part encrypted with the stack's key and puts a
+    /// resource policy on it.
+    Creates {
+        /// [`SECRETS_KMS_KEY_ARN`].
+        kms_key_arn: String,
+        /// Who may read each part ([`SECRET_READERS`]).
+        policy: SecretAccessPolicy,
+    },
+    /// Every other function: reads its parts, updates existing ones (the poller's
+    /// refreshed OAuth tokens), never creates or deletes.
+    UpdatesOnly,
+}
+
+impl SecretsAccess {
+    /// Reads [`SECRETS_KMS_KEY_ARN`] and, when it is set, [`SECRET_READERS`] (each
+    /// required then).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`SecretsAccess::from_env`] over any variable lookup.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let Some(kms_key_arn) = get(SECRETS_KMS_KEY_ARN) else {
+            return Ok(Self::UpdatesOnly);
+        };
+        let kms_key_arn = kms_key_arn.trim().to_string();
+        if !(kms_key_arn.starts_with("arn:") && kms_key_arn.contains(":key/")) {
+            return Err(ConfigError::Invalid {
+                name: SECRETS_KMS_KEY_ARN,
+                reason: "not a KMS key ARN".into(),
+            });
+        }
+        let mut policy = SecretAccessPolicy::new();
+        for (part, var) in SECRET_READERS {
+            let roles = get(var).ok_or(ConfigError::Missing(var))?;
+            for role in roles.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+                if !(role.starts_with("arn:") && role.contains(":role/")) {
+                    return Err(ConfigError::Invalid {
+                        name: var,
+                        reason: format!("{role} is not an IAM role ARN"),
+                    });
+                }
+                policy = policy.allow(part, role);
+            }
+            if policy.readers(part).is_empty() {
+                // A policy with no reader would deny the part to every function.
+                return Err(ConfigError::Invalid {
+                    name: var,
+                    reason: "names no role".into(),
+                });
+            }
+        }
+        Ok(Self::Creates {
+            kms_key_arn,
+            policy,
+        })
+    }
+
+    /// The Secrets Manager store this access allows, cached.
+    pub fn store(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        prefix: &str,
+    ) -> CachingSecretStore<SecretsManagerStore> {
+        let store = SecretsManagerStore::new(sdk, prefix);
+        let store = match self {
+            Self::Creates {
+                kms_key_arn,
+                policy,
+            } => store
+                .with_kms_key(kms_key_arn)
+                .with_access_policy(policy.clone()),
+            Self::UpdatesOnly => store.updating_only(),
+        };
+        CachingSecretStore::new(store, SECRET_CACHE_TTL)
     }
 }
 
@@ -186,9 +292,26 @@ pub fn init_tracing() {
     tracing_subscriber::registry().with(layer).init();
 }
 
-/// The engine on AWS: DynamoDB store, cached Secrets Manager, EventBridge bus.
+/// The engine on AWS: DynamoDB store, cached Secrets Manager (creating secrets under
+/// the account's default key, as tests and tools need), EventBridge bus. The functions
+/// use [`CommonSettings::engine`].
 pub fn aws_engine(sdk: &aws_config::SdkConfig, config: &StackConfig) -> Engine {
-    engine_on(sdk, config, DynamoStore::new(sdk, &config.table_name))
+    engine_on(
+        sdk,
+        config,
+        DynamoStore::new(sdk, &config.table_name),
+        tool_secrets(sdk, config),
+    )
+}
+
+fn tool_secrets(
+    sdk: &aws_config::SdkConfig,
+    config: &StackConfig,
+) -> CachingSecretStore<SecretsManagerStore> {
+    CachingSecretStore::new(
+        SecretsManagerStore::new(sdk, &config.secret_prefix),
+        SECRET_CACHE_TTL,
+    )
 }
 
 /// The environment variable naming the audit table (the stack's `AuditTable`).
@@ -212,14 +335,16 @@ pub fn aws_engine_with_audit_table(
         sdk,
         config,
         DynamoStore::new(sdk, &config.table_name).with_audit_table(audit_table),
+        tool_secrets(sdk, config),
     )
 }
 
-fn engine_on(sdk: &aws_config::SdkConfig, config: &StackConfig, store: DynamoStore) -> Engine {
-    let secrets = CachingSecretStore::new(
-        SecretsManagerStore::new(sdk, &config.secret_prefix),
-        SECRET_CACHE_TTL,
-    );
+fn engine_on(
+    sdk: &aws_config::SdkConfig,
+    config: &StackConfig,
+    store: DynamoStore,
+    secrets: CachingSecretStore<SecretsManagerStore>,
+) -> Engine {
     let bus = EventBridgeBus::new(sdk, &config.event_bus_name);
     Engine::new(
         Arc::new(store),
@@ -255,5 +380,66 @@ mod tests {
         let err = revoked_retention_from("0").unwrap_err().to_string();
         assert!(err.contains(REVOKED_RETENTION_DAYS), "{err}");
         assert!(revoked_retention_from("ninety").is_err());
+    }
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/abcd";
+    const ADMIN: &str = "arn:aws:iam::123456789012:role/s-AdminFunctionRole-1";
+    const WEBHOOK: &str = "arn:aws:iam::123456789012:role/s-WebhookFunctionRole-2";
+
+    #[test]
+    fn a_function_without_the_secrets_key_only_updates_secrets() {
+        assert_eq!(
+            SecretsAccess::from_lookup(lookup(&[])).unwrap(),
+            SecretsAccess::UpdatesOnly
+        );
+    }
+
+    #[test]
+    fn the_control_plane_creates_secrets_with_the_stacks_key_and_each_parts_readers() {
+        let both = format!("{WEBHOOK}, {ADMIN}");
+        let access = SecretsAccess::from_lookup(lookup(&[
+            (SECRETS_KMS_KEY_ARN, KEY),
+            ("SECRET_READERS_BAMBOOHR", ADMIN),
+            ("SECRET_READERS_WEBHOOK", &both),
+            ("SECRET_READERS_TARGETS", ADMIN),
+        ]))
+        .unwrap();
+        let SecretsAccess::Creates {
+            kms_key_arn,
+            policy,
+        } = access
+        else {
+            panic!("expected a creating store");
+        };
+        assert_eq!(kms_key_arn, KEY);
+        assert_eq!(policy.readers(SecretPart::Webhook), [WEBHOOK, ADMIN]);
+        assert_eq!(policy.readers(SecretPart::Bamboohr), [ADMIN]);
+    }
+
+    #[test]
+    fn missing_or_malformed_readers_are_config_errors_naming_their_variable() {
+        let err = SecretsAccess::from_lookup(lookup(&[(SECRETS_KMS_KEY_ARN, KEY)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SECRET_READERS_BAMBOOHR"), "{err}");
+        let err = SecretsAccess::from_lookup(lookup(&[
+            (SECRETS_KMS_KEY_ARN, KEY),
+            ("SECRET_READERS_BAMBOOHR", "*"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("SECRET_READERS_BAMBOOHR"), "{err}");
+        let err = SecretsAccess::from_lookup(lookup(&[(SECRETS_KMS_KEY_ARN, "alias/x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(SECRETS_KMS_KEY_ARN), "{err}");
     }
 }

@@ -75,7 +75,11 @@ pub async fn dispatch(engine: &Engine, event: &ChangeEvent) -> Result<DispatchRe
         .await?
         .ok_or_else(|| EngineError::DirectoryNotFound(event.directory_id.clone()))?;
     let (delivery, user) = current_state(engine, &directory, event).await?;
-    let secrets = engine.secrets.get(&directory.secret_name).await?;
+    // The dispatcher reads only the target credentials (IAM allows it no other part).
+    let secrets = engine
+        .secrets
+        .get_parts(&directory.secret_name, &[ports::SecretPart::Targets])
+        .await?;
     let mut report = DispatchReport::default();
     // Targets are independent (own ledger, log, breaker and retries), so they are
     // delivered concurrently: a slow or timing-out target adds its own latency to the

@@ -57,7 +57,10 @@ pub async fn run_retry(engine: &Engine, task: &RetryTask) -> Result<RetryOutcome
         return Ok(RetryOutcome::TargetGone);
     };
     let (delivery, user) = current_state(engine, &directory, &task.event).await?;
-    let secrets = engine.secrets.get(&directory.secret_name).await?;
+    let secrets = engine
+        .secrets
+        .get_parts(&directory.secret_name, &[ports::SecretPart::Targets])
+        .await?;
     let outcome = deliver_and_record(
         engine,
         &directory,
@@ -141,7 +144,10 @@ pub async fn repush(
             .collect(),
         None => engine.store.list_users(directory_id).await?,
     };
-    let secrets = engine.secrets.get(&directory.secret_name).await?;
+    let secrets = engine
+        .secrets
+        .get_parts(&directory.secret_name, &[ports::SecretPart::Targets])
+        .await?;
     let now = engine.clock.now();
     let mut out = Vec::with_capacity(users.len());
     for user in users {

@@ -270,9 +270,10 @@ async fn authenticate(
     if !(signed || token_offered) {
         return Err(IngestError::MissingSignature);
     }
+    // The webhook function reads only the incoming keys (IAM allows it no other part).
     let secrets = engine
         .secrets
-        .get(&directory.secret_name)
+        .get_parts(&directory.secret_name, &[ports::SecretPart::Webhook])
         .await
         .map_err(EngineError::from)?;
     if let (Some(signature), Some(timestamp)) = (req.signature, req.timestamp) {

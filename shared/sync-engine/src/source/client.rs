@@ -54,7 +54,11 @@ pub async fn bamboohr_client(
     engine: &Engine,
     directory: &Directory,
 ) -> Result<BambooClient, EngineError> {
-    let secrets = engine.secrets.get(&directory.secret_name).await?;
+    // Only the BambooHR credential: the poller's role may read no other part.
+    let secrets = engine
+        .secrets
+        .get_parts(&directory.secret_name, &[ports::SecretPart::Bamboohr])
+        .await?;
     // Refreshed OAuth tokens are written back to the directory's secret.
     let sink = Arc::new(SecretTokenSink::new(
         engine.secrets.clone(),

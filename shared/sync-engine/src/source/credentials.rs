@@ -1,5 +1,5 @@
-//! BambooHR credentials from a directory's secret, and the write-back of refreshed OAuth
-//! tokens into that secret.
+//! BambooHR credentials from a directory's secret (its [`SecretPart::Bamboohr`] part, the
+//! only one the poller may read), and the write-back of refreshed OAuth tokens into it.
 //!
 //! BambooHR rotates the refresh token on every refresh: the old one stops working. The
 //! client therefore hands each refreshed pair to [`SecretTokenSink`], which writes it into
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bamboohr_client::{Auth, BambooError, OAuth, RefreshedTokens, TokenSink};
-use ports::{DirectorySecrets, SecretStore};
+use ports::{DirectorySecrets, SecretPart, SecretStore};
 
 /// Writes refreshed OAuth tokens into one directory's secret.
 pub struct SecretTokenSink {
@@ -42,11 +42,12 @@ impl TokenSink for SecretTokenSink {
         let failed = |reason: String| BambooError::TokenStore { reason };
         let mut secrets = self
             .secrets
-            .get(&self.secret_name)
+            .get_parts(&self.secret_name, &[SecretPart::Bamboohr])
             .await
             .map_err(|e| failed(e.to_string()))?;
-        // Only the token fields change: the client id and secret, the API key, webhook
-        // keys and target credentials written by others are kept as read.
+        // Only the token fields change: the client id and secret and the API key are kept
+        // as read, and the other parts (webhook keys, target credentials) are not
+        // touched at all.
         let Some(oauth) = secrets.oauth.as_mut() else {
             // Creating an OAuth section here could resurrect a connection an operator just
             // switched to an API key; refuse instead.
@@ -61,7 +62,7 @@ impl TokenSink for SecretTokenSink {
         }
         oauth.expires_at = tokens.expires_at.map(|t| t.unix_timestamp());
         self.secrets
-            .put(&self.secret_name, &secrets)
+            .put_parts(&self.secret_name, &[SecretPart::Bamboohr], &secrets)
             .await
             .map_err(|e| failed(e.to_string()))?;
         tracing::info!(secret = %self.secret_name, "refreshed OAuth tokens stored");
