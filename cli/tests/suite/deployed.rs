@@ -286,12 +286,15 @@ async fn connect_status_and_revoke_work_on_a_deployed_stack_found_by_its_outputs
         .unwrap();
     assert_eq!(schedule.target().unwrap().arn(), POLLER_ARN);
     let secrets = clients::secrets_manager(&sdk);
-    secrets
-        .describe_secret()
-        .secret_id(format!("{}acme", d.secret_prefix))
-        .send()
-        .await
-        .unwrap();
+    // One secret per part of the directory's credentials.
+    for part in ports::SecretPart::ALL {
+        secrets
+            .describe_secret()
+            .secret_id(format!("{}{}", d.secret_prefix, part.secret_name("acme")))
+            .send()
+            .await
+            .unwrap();
+    }
 
     let status = cli(&d.stack, &["--output", "json", "status", "acme"], None).await;
     let (stdout, stderr) = out(&status);
@@ -329,15 +332,17 @@ async fn connect_status_and_revoke_work_on_a_deployed_stack_found_by_its_outputs
         .send()
         .await
         .is_err());
-    let described = secrets
-        .describe_secret()
-        .secret_id(format!("{}acme", d.secret_prefix))
-        .send()
-        .await;
-    assert!(
-        described.map_or(true, |s| s.deleted_date().is_some()),
-        "the credential secret is deleted"
-    );
+    for part in ports::SecretPart::ALL {
+        let described = secrets
+            .describe_secret()
+            .secret_id(format!("{}{}", d.secret_prefix, part.secret_name("acme")))
+            .send()
+            .await;
+        assert!(
+            described.map_or(true, |s| s.deleted_date().is_some()),
+            "the credential secret's {part} part is deleted"
+        );
+    }
     let dir = store.get_directory(&id).await.unwrap().unwrap();
     assert_eq!(dir.state, domain::DirectoryState::Revoked);
 
