@@ -189,10 +189,19 @@ fn marked_for_deletion(message: Option<&str>) -> bool {
 }
 
 impl SecretsManagerStore {
-    /// Reads one secret; `None` when it does not exist or is scheduled for deletion.
-    async fn read(&self, id: &str) -> Result<Option<DirectorySecrets>, SecretsError> {
+    /// Reads one secret; `None` when it does not exist or is scheduled for deletion,
+    /// and, when `denied_is_absent`, when this role may not read it.
+    async fn read(
+        &self,
+        id: &str,
+        denied_is_absent: bool,
+    ) -> Result<Option<DirectorySecrets>, SecretsError> {
         let out = match self.client.get_secret_value().secret_id(id).send().await {
             Ok(out) => out,
+            Err(e) if denied_is_absent && e.code() == Some("AccessDeniedException") => {
+                tracing::debug!(secret = %id, "not readable by this role; taken as absent");
+                return Ok(None);
+            }
             Err(e) => {
                 return match e.as_service_error() {
                     Some(GetSecretValueError::ResourceNotFoundException(_)) => Ok(None),
@@ -221,14 +230,7 @@ impl SecretsManagerStore {
     /// read pre-split secrets (`LegacyDirectorySecrets` disabled) answers AccessDenied:
     /// there is none as far as this function is concerned.
     async fn read_pre_split(&self, name: &str) -> Result<Option<DirectorySecrets>, SecretsError> {
-        let id = self.secret_id(name);
-        match self.read(&id).await {
-            Err(SecretsError::Unavailable { reason }) if reason.contains("AccessDenied") => {
-                tracing::debug!(secret = %id, "pre-split secret not readable; taken as absent");
-                Ok(None)
-            }
-            other => other,
-        }
+        self.read(&self.secret_id(name), true).await
     }
 
     async fn update(&self, id: &str, value: &SecretString) -> Result<Update, SecretsError> {
@@ -428,7 +430,7 @@ impl SecretStore for SecretsManagerStore {
         let reads = futures::future::try_join_all(
             parts
                 .iter()
-                .map(|part| async move { self.read(&self.part_id(name, *part)).await }),
+                .map(|part| async move { self.read(&self.part_id(name, *part), false).await }),
         )
         .await?;
         let mut out = DirectorySecrets::default();

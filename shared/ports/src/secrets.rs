@@ -589,8 +589,10 @@ mod tests {
     #[test]
     fn taking_a_part_replaces_its_fields_and_key_ages_and_keeps_the_rest() {
         let mut all = everything();
-        let mut newer = DirectorySecrets::default();
-        newer.webhook_keys = vec![s("another-webhook-key-0000")];
+        let mut newer = DirectorySecrets {
+            webhook_keys: vec![s("another-webhook-key-0000")],
+            ..Default::default()
+        };
         newer
             .key_added_at
             .insert(key_id(&s("another-webhook-key-0000")), 30);
