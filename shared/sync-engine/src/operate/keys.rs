@@ -3,9 +3,12 @@
 //! an admin made by hand in BambooHR can be imported, old keys are retired), and an app
 //! webhook target's signing secrets (add a new one, both sign during the overlap, retire
 //! the old one once receivers have switched). Every change is audited with key ids.
+//! Each change writes only the part of the directory's secrets its list lives in
+//! (webhook keys: [`SecretPart::Webhook`], signing secrets: [`SecretPart::Targets`]),
+//! so a concurrent OAuth refresh by the poller is never overwritten.
 
 use domain::{Directory, DirectoryId, TargetId, TargetKind};
-use ports::{key_id, AuditAction, DirectorySecrets, KeyInfo};
+use ports::{key_id, AuditAction, DirectorySecrets, KeyInfo, SecretPart};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
@@ -80,7 +83,10 @@ pub async fn import_webhook_key(
         .collect();
     s.webhook_keys.truncate(ACTIVE_KEYS);
     s.forget_retired_keys();
-    engine.secrets.put(&d.secret_name, &s).await?;
+    engine
+        .secrets
+        .put_parts(&d.secret_name, &[SecretPart::Webhook], &s)
+        .await?;
     let infos = s.key_infos(&s.webhook_keys);
     audit(
         engine,
@@ -112,7 +118,10 @@ pub async fn retire_webhook_key(
         });
     }
     s.forget_retired_keys();
-    engine.secrets.put(&d.secret_name, &s).await?;
+    engine
+        .secrets
+        .put_parts(&d.secret_name, &[SecretPart::Webhook], &s)
+        .await?;
     let infos = s.key_infos(&s.webhook_keys);
     audit(
         engine,
@@ -195,7 +204,10 @@ pub async fn add_signing_secret(
     let list = list.clone();
     s.key_added_at
         .insert(added.clone(), engine.clock.now().unix_timestamp());
-    engine.secrets.put(&d.secret_name, &s).await?;
+    engine
+        .secrets
+        .put_parts(&d.secret_name, &[SecretPart::Targets], &s)
+        .await?;
     let infos = s.key_infos(&list);
     audit(
         engine,
@@ -241,7 +253,10 @@ pub async fn retire_signing_secret(
     list.retain(|k| key_id(k) != key);
     let list = list.clone();
     s.forget_retired_keys();
-    engine.secrets.put(&d.secret_name, &s).await?;
+    engine
+        .secrets
+        .put_parts(&d.secret_name, &[SecretPart::Targets], &s)
+        .await?;
     let infos = s.key_infos(&list);
     audit(
         engine,

@@ -99,7 +99,13 @@ async fn put_target_secrets(
     target: &TargetId,
     secrets: Option<TargetSecrets>,
 ) -> Result<(), EngineError> {
-    let mut all = match engine.secrets.get(&directory.secret_name).await {
+    // Only the targets part is read and written, so a concurrent OAuth refresh (the
+    // poller writes the BambooHR part) or webhook key change is never overwritten.
+    let mut all = match engine
+        .secrets
+        .get_parts(&directory.secret_name, &[ports::SecretPart::Targets])
+        .await
+    {
         Ok(s) => s,
         Err(ports::SecretsError::NotFound { .. }) => DirectorySecrets::default(),
         Err(e) => return Err(e.into()),
@@ -117,7 +123,10 @@ async fn put_target_secrets(
         }
     }
     all.forget_retired_keys();
-    engine.secrets.put(&directory.secret_name, &all).await?;
+    engine
+        .secrets
+        .put_parts(&directory.secret_name, &[ports::SecretPart::Targets], &all)
+        .await?;
     Ok(())
 }
 

@@ -93,7 +93,10 @@ pub async fn register_event_webhook(
             post_fields: Vec::new(),
         })
         .await?;
-    let mut secrets = engine.secrets.get(&directory.secret_name).await?;
+    let mut secrets = engine
+        .secrets
+        .get_parts(&directory.secret_name, &[ports::SecretPart::Webhook])
+        .await?;
     secrets.key_added_at.insert(
         ports::key_id(&created.private_key),
         engine.clock.now().unix_timestamp(),
@@ -101,7 +104,14 @@ pub async fn register_event_webhook(
     secrets.webhook_keys.insert(0, created.private_key);
     secrets.webhook_keys.truncate(ACTIVE_KEYS);
     secrets.forget_retired_keys();
-    engine.secrets.put(&directory.secret_name, &secrets).await?;
+    engine
+        .secrets
+        .put_parts(
+            &directory.secret_name,
+            &[ports::SecretPart::Webhook],
+            &secrets,
+        )
+        .await?;
     let registered = RegisteredWebhook {
         id: created.id,
         url: webhook_url.to_string(),
