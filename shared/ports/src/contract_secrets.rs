@@ -213,3 +213,60 @@ pub async fn run_all(store: &dyn SecretStore, tag: &str) {
     writing_a_part_leaves_the_other_parts_as_they_were(store, tag).await;
     missing_parts_read_empty_and_deleting_removes_every_part(store, tag).await;
 }
+
+/// A secret store that lets through only `parts`, as IAM does for a function's role:
+/// reading or writing any other part fails as AccessDenied would. Engine and function
+/// tests wrap their store in it to prove a function needs no other part.
+pub struct OnlyParts {
+    inner: std::sync::Arc<dyn SecretStore>,
+    parts: Vec<SecretPart>,
+}
+
+impl OnlyParts {
+    /// `inner`, restricted to `parts`.
+    pub fn new(inner: std::sync::Arc<dyn SecretStore>, parts: &[SecretPart]) -> Self {
+        Self {
+            inner,
+            parts: parts.to_vec(),
+        }
+    }
+
+    fn check(&self, name: &str, parts: &[SecretPart]) -> Result<(), SecretsError> {
+        match parts.iter().find(|p| !self.parts.contains(p)) {
+            Some(p) => Err(SecretsError::Unavailable {
+                reason: format!(
+                    "AccessDeniedException: this role may not use the {p} part of {name}"
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl SecretStore for OnlyParts {
+    async fn get_parts(
+        &self,
+        name: &str,
+        parts: &[SecretPart],
+    ) -> Result<DirectorySecrets, SecretsError> {
+        self.check(name, parts)?;
+        self.inner.get_parts(name, parts).await
+    }
+
+    async fn put_parts(
+        &self,
+        name: &str,
+        parts: &[SecretPart],
+        secrets: &DirectorySecrets,
+    ) -> Result<(), SecretsError> {
+        self.check(name, parts)?;
+        self.inner.put_parts(name, parts, secrets).await
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), SecretsError> {
+        Err(SecretsError::Unavailable {
+            reason: format!("AccessDeniedException: this role may not delete {name}"),
+        })
+    }
+}

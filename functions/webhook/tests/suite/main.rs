@@ -5,4 +5,5 @@
 mod common;
 mod fuzz;
 mod handler;
+mod secret_parts;
 mod simulator_http;

@@ -126,11 +126,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refreshed_tokens_replace_the_old_ones_and_nothing_else_in_the_secret() {
+    async fn refreshed_tokens_replace_the_old_ones_and_nothing_else_using_only_the_bamboohr_part() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn SecretStore> = Arc::new(FileSecrets::open(dir.path().join("s.json")));
         store.put("dir-1", &with_oauth()).await.unwrap();
-        let sink = SecretTokenSink::new(store.clone(), "dir-1");
+        // The poller's role may use the BambooHR part only.
+        let poller: Arc<dyn SecretStore> = Arc::new(ports::contract_secrets::OnlyParts::new(
+            store.clone(),
+            &[SecretPart::Bamboohr],
+        ));
+        let sink = SecretTokenSink::new(poller, "dir-1");
 
         sink.store(&RefreshedTokens {
             access_token: secret("new-access"),
