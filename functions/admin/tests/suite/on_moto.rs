@@ -25,6 +25,8 @@ use bamboohr_simulator::LITMOS_ACCESS;
 
 use crate::common::{get, post, API_KEY, CALLER, WEBHOOK_BASE_URL, WHSEC};
 
+const SECRETS_KEY_ARN: &str =
+    "arn:aws:kms:us-east-1:123456789012:key/11112222-3333-4444-5555-666677778888";
 const POLLER_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:bsync-poller";
 
 async fn sdk() -> SdkConfig {
@@ -267,7 +269,27 @@ async fn on_aws_configuration_through_the_api_lands_in_dynamodb_and_secrets_mana
         audit_table,
         group,
     } = stack(&sdk).await;
-    let engine = function_support::aws_engine_with_audit_table(&sdk, &config, &audit_table)
+    // The admin function's engine as its main builds it: the stack's settings, with
+    // the secrets key and each part's readers as the template passes them.
+    let vars = [
+        ("SECRETS_KMS_KEY_ARN", SECRETS_KEY_ARN),
+        ("SECRET_READERS_BAMBOOHR", "arn:aws:iam::123456789012:role/s-PollerFunctionRole-1,arn:aws:iam::123456789012:role/s-AdminFunctionRole-4"),
+        ("SECRET_READERS_WEBHOOK", "arn:aws:iam::123456789012:role/s-WebhookFunctionRole-2,arn:aws:iam::123456789012:role/s-AdminFunctionRole-4"),
+        ("SECRET_READERS_TARGETS", "arn:aws:iam::123456789012:role/s-DispatcherFunctionRole-3,arn:aws:iam::123456789012:role/s-AdminFunctionRole-4"),
+    ];
+    let settings = function_support::CommonSettings {
+        stack: config.clone(),
+        audit_table: audit_table.clone(),
+        metrics_namespace: "bamboohr-sync/test".into(),
+        secrets: function_support::SecretsAccess::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap(),
+    };
+    let engine = settings
+        .engine(&sdk)
         .with_scheduler(scheduler(&sdk, &group));
     let sim = Simulator::generate(SimConfig {
         api_key: API_KEY.into(),
@@ -291,6 +313,50 @@ async fn on_aws_configuration_through_the_api_lands_in_dynamodb_and_secrets_mana
     .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["webhookUrl"], format!("{WEBHOOK_BASE_URL}/{id}"));
+    // Each part of the directory's secrets: the stack's key, its part tag, and a
+    // resource policy that lets only its own function (and the admin API) use it.
+    let secrets_manager = clients::secrets_manager(&sdk);
+    for (part, reader) in [
+        (ports::SecretPart::Bamboohr, "PollerFunctionRole"),
+        (ports::SecretPart::Webhook, "WebhookFunctionRole"),
+        (ports::SecretPart::Targets, "DispatcherFunctionRole"),
+    ] {
+        let secret_id = format!("{}{}", config.secret_prefix, part.secret_name(&id));
+        let described = secrets_manager
+            .describe_secret()
+            .secret_id(&secret_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(described.kms_key_id(), Some(SECRETS_KEY_ARN), "{part}");
+        assert!(
+            described.tags().iter().any(
+                |t| t.key() == Some(aws_adapters::PART_TAG) && t.value() == Some(part.as_str())
+            ),
+            "{part}"
+        );
+        let policy = secrets_manager
+            .get_resource_policy()
+            .secret_id(&secret_id)
+            .send()
+            .await
+            .unwrap();
+        let policy = policy.resource_policy().unwrap_or_default();
+        assert!(
+            policy.contains(reader) && policy.contains("AdminFunctionRole"),
+            "{part}: {policy}"
+        );
+        for other in [
+            "PollerFunctionRole",
+            "WebhookFunctionRole",
+            "DispatcherFunctionRole",
+        ] {
+            assert!(
+                other == reader || !policy.contains(other),
+                "{part}: {policy}"
+            );
+        }
+    }
     let (_, keys) = get(&api, &format!("{path}/webhook-keys"), &[]).await;
     assert_eq!(keys["items"].as_array().unwrap().len(), 1, "{keys}");
     assert!(
