@@ -69,7 +69,10 @@ pub async fn bamboohr_client(
     Ok(BambooClient::new(
         &directory.bamboohr_base_url(),
         auth,
-        ClientOptions::default(),
+        ClientOptions {
+            block_private: engine.outbound.block_private,
+            ..ClientOptions::default()
+        },
     )?)
 }
 

@@ -16,6 +16,9 @@ use super::*;
 use crate::deliver::attempt::TargetOutcome;
 use ports::Clock;
 
+/// Largest SCIM response body read (a page of 100 users is well under it).
+pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
+
 /// The HTTP side: one target, one token.
 pub(crate) struct Client<'a> {
     pub(super) http: &'a reqwest::Client,
@@ -63,13 +66,11 @@ impl Client<'_> {
         body: Option<&Value>,
         if_match: Option<&str>,
     ) -> Result<Answer, Transport> {
+        let bearer = bearer_header(&self.token)?;
         let mut req = self
             .http
             .request(method, url)
-            .header(
-                AUTHORIZATION,
-                format!("Bearer {}", self.token.expose_secret()),
-            )
+            .header(AUTHORIZATION, bearer)
             .header(ACCEPT, SCIM_MEDIA_TYPE);
         if let Some(body) = body {
             let bytes = serde_json::to_vec(body).expect("a JSON value serializes");
@@ -89,17 +90,33 @@ impl Client<'_> {
             retryable: true,
         })?;
         let status = resp.status();
+        if status.is_redirection() {
+            // Not followed: it would re-send the account (HR data) and the bearer token
+            // wherever the server points.
+            return Err(Transport {
+                what: "answered a redirect, which is not followed",
+                retryable: false,
+            });
+        }
         let headers = resp.headers().clone();
         let etag = header_str(&headers, ETAG);
         let retry_after = header_str(&headers, RETRY_AFTER);
-        let bytes = resp.bytes().await.map_err(|e| Transport {
-            what: if e.is_timeout() {
-                "timed out reading the response"
-            } else {
-                "the response body was cut off"
-            },
-            retryable: true,
-        })?;
+        let bytes = outbound_http::read_capped(resp, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| match e {
+                outbound_http::ReadError::Refused(_) => Transport {
+                    what: "the response body is larger than the SCIM client reads",
+                    retryable: false,
+                },
+                outbound_http::ReadError::Transport(e) => Transport {
+                    what: if e.is_timeout() {
+                        "timed out reading the response"
+                    } else {
+                        "the response body was cut off"
+                    },
+                    retryable: true,
+                },
+            })?;
         let body = if bytes.is_empty() {
             None
         } else {
@@ -384,5 +401,36 @@ pub(crate) fn status_error(op: &str, answer: &Answer) -> StepError {
         retryable,
         status: Some(status),
         retry_after,
+    }
+}
+
+/// The `Authorization: Bearer …` value, marked sensitive so that reqwest's and hyper's
+/// `Debug` output (and any log of a request or its headers) shows `Sensitive`.
+fn bearer_header(token: &SecretString) -> Result<reqwest::header::HeaderValue, Transport> {
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+            .map_err(|_| Transport {
+                what: "the bearer token cannot be sent in a header",
+                retryable: false,
+            })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_token_never_shows_in_a_request_debug() {
+        let token = SecretString::from("scim-token-never-logged-42".to_string());
+        let request = reqwest::Client::new()
+            .get("https://scim.example.com/v2/Users")
+            .header(AUTHORIZATION, bearer_header(&token).unwrap())
+            .build()
+            .unwrap();
+        let shown = format!("{request:?} {:?}", request.headers());
+        assert!(!shown.contains("scim-token-never-logged-42"), "{shown}");
+        assert!(bearer_header(&SecretString::from("bad\ntoken".to_string())).is_err());
     }
 }
