@@ -7,7 +7,7 @@
 //! | `/admin/directories/{id}/pause`, `/resume` | none | state and schedule follow |
 //! | `/admin/directories/{id}/hold/release`, `/hold/discard` | none | resolves the hold |
 //! | `/admin/directories/{id}/replay` | `{"target", "employeeId"?}` | re-pushes the current state to the target, whatever its ledger says |
-//! | `/admin/dead-letters/redrive` | `{"max"?, "directoryId"?}` | puts dead letters back on the retry path |
+//! | `/admin/dead-letters/redrive` | `{"max"?, "directoryId"?}` | puts dead letters back on the retry path (only that directory's when `directoryId` is given) |
 //!
 //! Each action is its own path (not a field of one body) so an IAM policy can allow
 //! `execute-api:Invoke` on, say, `POST/admin/directories/*/sync` without allowing

@@ -250,6 +250,20 @@ impl RetryQueue for InProcessRetryQueue {
         self.read_dead(max)
     }
 
+    async fn receive_dead_letters_of(
+        &self,
+        directory: &domain::DirectoryId,
+        max: usize,
+    ) -> Result<Vec<ReceivedDeadLetter>, BusError> {
+        // Local queues are small: read them whole and keep the directory's letters.
+        let all = self.read_dead(usize::MAX)?;
+        Ok(all
+            .into_iter()
+            .filter(|r| &r.letter.task.event.directory_id == directory)
+            .take(max)
+            .collect())
+    }
+
     async fn ack_dead_letters(&self, receipts: &[String]) -> Result<(), BusError> {
         self.db
             .write(|tx| {
@@ -348,6 +362,8 @@ mod tests {
         ports::contract_retry::dead_letters_round_trip_until_acknowledged(&queue).await;
         let queue = InProcessRetryQueue::new(Arc::new(SystemClock));
         ports::contract_retry::dead_letter_depth_counts_letters_until_acknowledged(&queue).await;
+        let queue = InProcessRetryQueue::new(Arc::new(SystemClock));
+        ports::contract_retry::dead_letters_of_one_directory_leave_the_others(&queue).await;
     }
 
     #[tokio::test]

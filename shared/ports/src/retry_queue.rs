@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChangeEvent, TargetId};
+use domain::{ChangeEvent, DirectoryId, TargetId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -79,6 +79,15 @@ pub trait RetryQueue: Send + Sync {
     /// Takes up to `max` dead letters, for re-driving. They stay in the queue (invisible
     /// for a while) until acknowledged.
     async fn receive_dead_letters(&self, max: usize) -> Result<Vec<ReceivedDeadLetter>, BusError>;
+
+    /// Takes up to `max` dead letters of `directory` only, for a re-drive scoped to it;
+    /// other directories' letters stay in the queue, visible. (SQS cannot filter: the
+    /// adapter scans a bounded number of letters and releases the others at once.)
+    async fn receive_dead_letters_of(
+        &self,
+        directory: &DirectoryId,
+        max: usize,
+    ) -> Result<Vec<ReceivedDeadLetter>, BusError>;
 
     /// Removes re-driven dead letters for good.
     async fn ack_dead_letters(&self, receipts: &[String]) -> Result<(), BusError>;

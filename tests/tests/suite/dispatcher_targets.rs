@@ -483,7 +483,7 @@ async fn dead_letters_on_sqs_are_re_driven_onto_the_retry_queue() {
         .await
         .unwrap();
 
-    let redriven = sync_engine::deliver::replay::redrive_dead_letters(&engine, 10)
+    let redriven = sync_engine::deliver::replay::redrive_dead_letters(&engine, 10, None)
         .await
         .unwrap();
     assert_eq!(redriven.values().sum::<usize>(), 1);

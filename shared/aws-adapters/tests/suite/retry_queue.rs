@@ -32,6 +32,16 @@ async fn the_sqs_retry_queue_passes_the_dead_letter_contract() {
 }
 
 #[tokio::test]
+async fn the_sqs_retry_queue_scopes_a_receive_to_one_directory() {
+    let sdk = common::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let retry = queue_url(&sqs, "retry").await;
+    let dlq = queue_url(&sqs, "dlq").await;
+    let queue = SqsRetryQueue::new(&sdk, retry, dlq);
+    ports::contract_retry::dead_letters_of_one_directory_leave_the_others(&queue).await;
+}
+
+#[tokio::test]
 async fn the_sqs_retry_queue_passes_the_dead_letter_depth_contract() {
     let sdk = common::sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);

@@ -78,13 +78,17 @@ pub async fn run_retry(engine: &Engine, task: &RetryTask) -> Result<RetryOutcome
 pub async fn redrive_dead_letters(
     engine: &Engine,
     max: usize,
+    only: Option<&DirectoryId>,
 ) -> Result<BTreeMap<DirectoryId, usize>, EngineError> {
     let queue = engine.retry_queue()?;
     let now = engine.clock.now();
     let mut by_directory: BTreeMap<DirectoryId, usize> = BTreeMap::new();
     let mut done = 0;
     while done < max {
-        let letters = queue.receive_dead_letters(max - done).await?;
+        let letters = match only {
+            Some(directory) => queue.receive_dead_letters_of(directory, max - done).await?,
+            None => queue.receive_dead_letters(max - done).await?,
+        };
         if letters.is_empty() {
             break;
         }

@@ -34,17 +34,19 @@ pub async fn repush(
 }
 
 /// Re-drives up to `max` dead letters onto the retry path, each with a fresh retry
-/// schedule (it then re-reads the current state like any retry). Audited under every
-/// directory whose dead letters moved, and under `audit_under` when given (so an
-/// operator's redrive is on record even when it found nothing of that directory).
-/// Returns how many were re-driven.
+/// schedule (it then re-reads the current state like any retry): only `directory`'s
+/// when given, else every directory's. Audited under every directory whose dead letters
+/// moved, and under `directory` when given (so an operator's redrive is on record even
+/// when it found nothing). Returns how many were re-driven.
 pub async fn redrive(
     engine: &Engine,
     max: usize,
-    audit_under: Option<&DirectoryId>,
+    directory: Option<&DirectoryId>,
     actor: &str,
 ) -> Result<usize, EngineError> {
-    let mut by_directory = crate::deliver::replay::redrive_dead_letters(engine, max).await?;
+    let audit_under = directory;
+    let mut by_directory =
+        crate::deliver::replay::redrive_dead_letters(engine, max, directory).await?;
     let done: usize = by_directory.values().sum();
     if let Some(id) = audit_under {
         by_directory.entry(id.clone()).or_insert(0);

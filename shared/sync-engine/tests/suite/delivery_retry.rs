@@ -357,7 +357,7 @@ async fn a_target_failing_every_attempt_is_dead_lettered_after_ten_retries_over_
     // Re-driven once the target is fixed: it gets the current state as soon as the
     // breaker (opened by the failures) lets a probe through.
     assert_eq!(
-        redrive_dead_letters(&h.engine, 10)
+        redrive_dead_letters(&h.engine, 10, None)
             .await
             .unwrap()
             .values()
