@@ -345,6 +345,7 @@ mod tests {
             due_at: now,
             first_failed_at: now,
             last_error: "503".into(),
+            force: false,
         }
     }
 
@@ -395,6 +396,7 @@ mod tests {
             due_at: clock.now(),
             first_failed_at: clock.now(),
             last_error: "HTTP 503".into(),
+            force: false,
         };
         queue
             .schedule(&task, Duration::from_secs(30))

@@ -30,6 +30,7 @@ fn letter_of(directory: &str, target: &str, object: &str) -> DeadLetter {
             due_at: at,
             first_failed_at: at,
             last_error: "POST: HTTP 503".into(),
+            force: false,
         },
         reason: "11 attempts failed over 75 hours".into(),
     }

@@ -35,6 +35,11 @@ pub struct RetryTask {
     pub first_failed_at: OffsetDateTime,
     /// Why the last attempt failed.
     pub last_error: String,
+    /// An operator's re-push queued for the retry consumer: delivered whatever the
+    /// target's ledger says (a whole-directory re-push runs this way, outside the
+    /// admin request).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 /// The body of a retry-queue message: `{"retryTask": {...}}`, so the dispatcher tells

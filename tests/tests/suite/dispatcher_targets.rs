@@ -474,6 +474,7 @@ async fn dead_letters_on_sqs_are_re_driven_onto_the_retry_queue() {
         due_at: time::OffsetDateTime::now_utc(),
         first_failed_at: time::OffsetDateTime::now_utc() - time::Duration::hours(76),
         last_error: "POST: HTTP 503".into(),
+        force: false,
     };
     queue
         .dead_letter(&ports::DeadLetter {

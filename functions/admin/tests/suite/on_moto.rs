@@ -204,6 +204,7 @@ async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_
                 due_at: now,
                 first_failed_at: now,
                 last_error: "503".into(),
+                force: false,
             },
             reason: "11 attempts failed".into(),
         })

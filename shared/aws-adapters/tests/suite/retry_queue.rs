@@ -104,6 +104,7 @@ async fn a_scheduled_task_is_one_delayed_message_capped_at_fifteen_minutes() {
         due_at: now + Duration::from_secs(5 * 3600),
         first_failed_at: now,
         last_error: "POST: HTTP 503".into(),
+        force: false,
     };
     queue
         .schedule(&task, Duration::from_secs(5 * 3600))

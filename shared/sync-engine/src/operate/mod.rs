@@ -33,7 +33,7 @@ pub use audit::audit;
 pub use connect::{connect, ConnectOutcome, ConnectRequest, Credential};
 pub use evidence::{evidence_is_stale, evidence_snapshot};
 pub use holds::{resolve_hold, HoldDecision};
-pub use redrive::{redrive, repush};
+pub use redrive::{queue_repush, redrive, repush};
 pub use runs::{record_run, request_sync, run_sync, SyncRequested, REQUESTED_SYNC_AFTER};
 pub use settings::{update_settings, Changed, SettingsChange, SettingsUpdated};
 pub use state::{pause, resume, revoke};

@@ -33,6 +33,26 @@ pub async fn repush(
         .collect())
 }
 
+/// Queues a re-push of a whole directory to a target on the retry path (see
+/// [`crate::deliver::replay::queue_repush`]), audited. Returns how many users.
+pub async fn queue_repush(
+    engine: &Engine,
+    id: &DirectoryId,
+    target: &TargetId,
+    actor: &str,
+) -> Result<usize, EngineError> {
+    let n = crate::deliver::replay::queue_repush(engine, id, target).await?;
+    audit(
+        engine,
+        id,
+        AuditAction::Replay,
+        actor,
+        json!({"target": target, "employee": null, "users": n, "queued": true}),
+    )
+    .await?;
+    Ok(n)
+}
+
 /// Re-drives up to `max` dead letters onto the retry path, each with a fresh retry
 /// schedule (it then re-reads the current state like any retry): only `directory`'s
 /// when given, else every directory's. Audited under every directory whose dead letters
