@@ -3,7 +3,11 @@
 //! port behind a bearer token). Every test starts its own server, so account counts
 //! and versions are exact.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
 
 use domain::{
     ChangeEvent, Directory, DirectoryId, DirectoryUser, Email, EmailKind, EmployeeId, ScimConfig,
@@ -32,7 +36,61 @@ pub struct ScimHarness {
     pub dir: DirectoryId,
     pub target: TargetId,
     pub scim: PeerProcess,
+    /// Every request the engine sent to the SCIM server: method and path with query.
+    pub sent: Sent,
     _tmp: tempfile::TempDir,
+}
+
+/// The requests a [`counting_proxy`] passed on.
+pub type Sent = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A loopback proxy in front of `upstream` that records each request it passes on,
+/// so tests can count what the engine sent (the SCIM server itself cannot say).
+async fn counting_proxy(upstream: String) -> (String, Sent) {
+    let sent: Sent = Arc::default();
+    let state = (upstream, sent.clone(), reqwest::Client::new());
+    let app = Router::new().fallback(forward).with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, sent)
+}
+
+async fn forward(
+    State((upstream, sent, http)): State<(String, Sent, reqwest::Client)>,
+    req: Request,
+) -> Response {
+    let method = req.method().clone();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    sent.lock()
+        .unwrap()
+        .push((method.to_string(), path.clone()));
+    let headers = req.headers().clone();
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let mut out = http.request(method, format!("{upstream}{path}")).body(body);
+    for name in ["authorization", "content-type", "accept", "if-match"] {
+        if let Some(v) = headers.get(name) {
+            out = out.header(name, v.as_bytes());
+        }
+    }
+    let answer = out.send().await.unwrap();
+    let status = answer.status().as_u16();
+    let etag = answer.headers().get("etag").cloned();
+    let bytes = answer.bytes().await.unwrap();
+    let mut resp = (axum::http::StatusCode::from_u16(status).unwrap(), bytes).into_response();
+    resp.headers_mut()
+        .insert("content-type", "application/scim+json".parse().unwrap());
+    if let Some(tag) = etag {
+        resp.headers_mut()
+            .insert("etag", tag.as_bytes().try_into().unwrap());
+    }
+    resp
 }
 
 pub fn now() -> OffsetDateTime {
@@ -48,6 +106,7 @@ pub async fn scim_harness(config: ScimConfig) -> ScimHarness {
 pub async fn scim_harness_filtered(config: ScimConfig, filter: TargetFilter) -> ScimHarness {
     let script = test_peers::workspace_root().join("tests/peers/scim_server.py");
     let scim = test_peers::spawn_python_peer(&script, &[], &[("SCIM_BEARER_TOKEN", TOKEN)]);
+    let (proxy, sent) = counting_proxy(scim.base_url()).await;
     let tmp = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::in_memory());
     let secrets = Arc::new(FileSecrets::open(tmp.path().join("secrets.json")));
@@ -60,7 +119,7 @@ pub async fn scim_harness_filtered(config: ScimConfig, filter: TargetFilter) -> 
     d.targets = vec![Target {
         id: target.clone(),
         kind: TargetKind::Scim {
-            base_url: format!("{}/v2", scim.base_url()),
+            base_url: format!("{proxy}/v2"),
             scim: config,
         },
         filter,
@@ -93,6 +152,7 @@ pub async fn scim_harness_filtered(config: ScimConfig, filter: TargetFilter) -> 
         dir,
         target,
         scim,
+        sent,
         _tmp: tmp,
     }
 }
@@ -263,6 +323,11 @@ impl ScimHarness {
         let expected = d.version;
         d.version += 1;
         self.store.put_directory(&d, Some(expected)).await.unwrap();
+    }
+
+    /// The requests sent so far, forgetting them: (method, path with query).
+    pub fn take_sent(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.sent.lock().unwrap())
     }
 
     /// Runs the target reconciliation, without pacing (a local peer).

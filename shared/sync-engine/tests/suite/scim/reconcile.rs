@@ -26,7 +26,18 @@ async fn reconciliation_recreates_a_deleted_account_reactivates_a_suspended_one_
         .await;
     let untouched = h.account_of("403").await;
 
+    h.take_sent();
     let report = h.reconcile().await;
+    let sent = h.take_sent();
+    let writes: Vec<&(String, String)> = sent.iter().filter(|(m, _)| m != "GET").collect();
+    assert_eq!(writes.len(), 2, "one POST and one PATCH: {sent:#?}");
+    assert_eq!(writes[0].0, "POST");
+    assert_eq!(writes[1].0, "PATCH");
+    let untouched_path = format!("/v2/Users/{}", untouched["id"].as_str().unwrap());
+    assert!(
+        sent.iter().all(|(_, p)| !p.starts_with(&untouched_path)),
+        "no request about the identical account: {sent:#?}"
+    );
     assert_eq!(report.accounts_read, 2);
     assert_eq!(report.pages_read, 1, "two accounts fit one page of two");
     assert_eq!(report.users_checked, 3);
@@ -62,10 +73,20 @@ async fn reconciliation_recreates_a_deleted_account_reactivates_a_suspended_one_
 
     // Nothing drifted since: a second run reads and writes nothing else.
     let before = versions(&h.accounts().await);
+    h.take_sent();
     let again = h.reconcile().await;
     assert_eq!(again.unchanged, 3, "{again:#?}");
     assert_eq!(again.repairs_attempted(), 0);
     assert_eq!(again.pages_read, 2);
+    let sent = h.take_sent();
+    assert_eq!(
+        sent.len(),
+        2,
+        "two listing pages and nothing else: {sent:#?}"
+    );
+    assert!(sent
+        .iter()
+        .all(|(m, p)| m == "GET" && p.contains("startIndex=") && p.contains("count=2")));
     assert_eq!(versions(&h.accounts().await), before);
 }
 
@@ -85,7 +106,18 @@ async fn switching_the_name_source_to_preferred_updates_exactly_the_accounts_who
 
     h.reconfigure(|scim, _| scim.name_source = ScimNameSource::Preferred)
         .await;
+    let amelie_path = format!(
+        "/v2/Users/{}",
+        h.account_of("411").await["id"].as_str().unwrap()
+    );
+    h.take_sent();
     let report = h.reconcile().await;
+    let writes: Vec<(String, String)> = h
+        .take_sent()
+        .into_iter()
+        .filter(|(m, _)| m != "GET")
+        .collect();
+    assert_eq!(writes, [("PATCH".to_string(), amelie_path)]);
     assert_eq!((report.updated, report.unchanged), (1, 2), "{report:#?}");
     assert_eq!(report.repairs[0].employee_id, "411");
     assert_eq!(report.repairs[0].action, RepairAction::Update);
