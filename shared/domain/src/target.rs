@@ -173,7 +173,8 @@ pub struct ScimConfig {
     /// preferred (else first) name and the last name.
     pub name_source: ScimNameSource,
     /// How an employee's existing account is looked for, in order; the first key that
-    /// finds one wins. Default: stored id, externalId, work email, userName.
+    /// finds one wins. Default (and what an empty list means): stored id, externalId,
+    /// work email, userName.
     pub match_order: Vec<ScimMatchKey>,
     /// Whether a new BambooHR record may adopt an account whose `externalId` names
     /// another employee who is inactive or deleted here, found by the same work email

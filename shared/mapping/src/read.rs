@@ -92,7 +92,8 @@ mod tests {
         let sent = json!({
             "employeeNumber": "E1", "firstName": "A", "middleName": "B", "lastName": "C",
             "preferredName": "D", "displayName": "E F", "workEmail": "w@x.io",
-            "homeEmail": "h@x.io", "workPhone": "1", "Work Ext.": "11", "mobilePhone": "2", "homePhone": "3",
+            "homeEmail": "h@x.io", "workPhone": "1", "Work Ext.": "11", "mobilePhone": "2",
+            "homePhone": "3",
             "jobTitle": "T", "department": "Dep", "division": "Div", "location": "L",
             "supervisorEId": "9", "address1": "a1", "address2": "a2", "city": "c",
             "state": "s", "zipcode": "z", "country": "k", "workAddressLine1": "w1",

@@ -157,7 +157,10 @@ pub fn to_scim_user_with_manager(
     let phones: Vec<Value> = [PhoneKind::Work, PhoneKind::Mobile, PhoneKind::Home]
         .into_iter()
         .filter_map(|kind| user.phones.iter().find(|p| p.kind == kind))
-        .map(|p| json!({"value": phone_value(&p.value, p.extension.as_deref()), "type": phone_type(p.kind)}))
+        .map(|p| {
+            let value = phone_value(&p.value, p.extension.as_deref());
+            json!({"value": value, "type": phone_type(p.kind)})
+        })
         .collect();
     if !phones.is_empty() {
         out.insert("phoneNumbers".into(), Value::Array(phones));
