@@ -92,6 +92,13 @@ async fn a_rehire_entered_as_a_new_employee_adopts_the_terminated_records_accoun
         "{outcome:?}"
     );
     assert_eq!(h.only_account().await["active"], true);
+    // Nor does the reconciliation: the account is the rehire's, and already right.
+    let report = h.reconcile().await;
+    assert_eq!(
+        (report.unchanged, report.repairs_attempted()),
+        (2, 0),
+        "{report:#?}"
+    );
 }
 
 #[tokio::test]
