@@ -254,9 +254,6 @@ impl Client<'_> {
             } else {
                 (Method::PUT, replacement(&current, desired, &self.owned))
             };
-            if let Ok(mut landed) = self.landed.lock() {
-                landed.changed = changes.attribute_names();
-            }
             let answer = self
                 .send(
                     method,
@@ -267,7 +264,9 @@ impl Client<'_> {
                 .await
                 .map_err(|e| e.during(op))?;
             if answer.status.is_success() {
-                debug!(resource_id = %id, status = answer.status.as_u16(), "SCIM account replaced");
+                // Attribute names only: their values are HR data.
+                let attributes = changes.attribute_names().join(",");
+                debug!(resource_id = %id, status = answer.status.as_u16(), attributes, "SCIM account updated");
                 self.landed_on(Some(&id));
                 return Ok(delivered(answer.status, version));
             }

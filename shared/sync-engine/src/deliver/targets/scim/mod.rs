@@ -176,16 +176,12 @@ impl From<StepError> for Attempt {
     }
 }
 
-/// Where a delivery left the user's account: its resource id, or deleted, and what
-/// was done to it.
+/// Where a delivery left the user's account: its resource id, or deleted, and whose
+/// account it adopted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Landed {
     pub(crate) id: Option<String>,
     pub(crate) deleted: bool,
-    /// The account was created by this delivery.
-    pub(crate) created: bool,
-    /// The owned attributes an update wrote (names only).
-    pub(crate) changed: Vec<String>,
     /// The employee id whose account this delivery adopted.
     pub(crate) adopted_from: Option<String>,
 }
@@ -461,9 +457,6 @@ impl ScimTarget<'_> {
                 "SCIM account created"
             );
             client.landed_on(answer.body.as_ref().and_then(resource_id));
-            if let Ok(mut landed) = client.landed.lock() {
-                landed.created = true;
-            }
             return Ok(delivered(answer.status, version));
         }
         if answer.status != StatusCode::CONFLICT {
