@@ -10,4 +10,5 @@ mod full_sync;
 mod outbound;
 mod outbox_and_dispatch;
 mod retention;
+mod scim;
 mod simulator_webhooks;
