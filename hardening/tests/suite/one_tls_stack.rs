@@ -16,10 +16,7 @@ fn cargo_lock_holds_one_version_of_each_tls_and_http_stack_crate() {
         if let Some(n) = line.strip_prefix("name = \"") {
             name = n.strip_suffix('"');
         } else if let (Some(v), Some(n)) = (line.strip_prefix("version = \""), name) {
-            versions
-                .entry(n)
-                .or_default()
-                .push(v.trim_end_matches('"'));
+            versions.entry(n).or_default().push(v.trim_end_matches('"'));
             name = None;
         }
     }
@@ -32,7 +29,9 @@ fn cargo_lock_holds_one_version_of_each_tls_and_http_stack_crate() {
         );
     }
     assert!(
-        versions.get("rustls").is_some_and(|v| v[0].starts_with("0.23")),
+        versions
+            .get("rustls")
+            .is_some_and(|v| v[0].starts_with("0.23")),
         "{:?}",
         versions.get("rustls")
     );

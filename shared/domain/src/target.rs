@@ -193,6 +193,9 @@ pub struct ScimConfig {
     /// ignoring case, spaces and punctuation. A value that is not an alpha-2 code is
     /// ignored, so a non-ISO country is never sent.
     pub country_codes: BTreeMap<String, String>,
+    /// Hours between reconciliations of this target (its accounts read back and drift
+    /// repaired); 0 runs one only on demand and after a settings change. Default 24.
+    pub reconcile_every_hours: u32,
 }
 
 impl ScimConfig {
@@ -220,6 +223,7 @@ impl Default for ScimConfig {
                 .map(|a| a.to_string())
                 .collect(),
             country_codes: BTreeMap::new(),
+            reconcile_every_hours: 24,
         }
     }
 }

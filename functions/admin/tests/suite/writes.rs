@@ -169,8 +169,12 @@ async fn a_whole_directory_replay_over_a_hundred_users_is_queued_and_answered_20
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["queued"], total);
     assert_eq!(h.retry.waiting(), total, "one forced task per user");
-    let tasks = h.retry.take_visible(OffsetDateTime::now_utc() + time::Duration::minutes(1));
-    assert!(tasks.iter().all(|t| t.force && t.target_id.as_str() == "app"));
+    let tasks = h
+        .retry
+        .take_visible(OffsetDateTime::now_utc() + time::Duration::minutes(1));
+    assert!(tasks
+        .iter()
+        .all(|t| t.force && t.target_id.as_str() == "app"));
     let audit = store.list_audit(&h.id, 1).await.unwrap();
     assert_eq!(audit[0].action.as_str(), "replay");
     assert_eq!(audit[0].details["queued"], true);

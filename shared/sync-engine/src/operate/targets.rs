@@ -196,7 +196,19 @@ pub async fn update_target(
         if *t == spec.target {
             return Ok(false);
         }
+        // A SCIM target whose rendering or admission may have changed is reconciled
+        // at the poller's next run: changed accounts updated, newly admitted users
+        // created, newly excluded ones deprovisioned.
+        let scim_changed = match (&t.kind, &spec.target.kind) {
+            (TargetKind::Scim { .. }, TargetKind::Scim { .. }) => {
+                t.kind != spec.target.kind || t.filter != spec.target.filter
+            }
+            _ => false,
+        };
         *t = spec.target.clone();
+        if scim_changed {
+            d.cursors.reconcile_requested.insert(target_id.to_string());
+        }
         Ok(true)
     })
     .await?;

@@ -4,6 +4,7 @@
 //! is admitted, and managers resolved for reports delivered before them.
 
 use domain::{ScimConfig, ScimNameSource};
+use ports::Store;
 use serde_json::json;
 use sync_engine::deliver::targets::scim::reconcile::RepairAction;
 
@@ -190,4 +191,66 @@ async fn a_report_delivered_before_its_manager_gets_the_managers_id_from_the_rec
         h.account_of("431").await[ENTERPRISE]["manager"]["value"],
         manager["id"]
     );
+}
+
+#[tokio::test]
+async fn a_settings_change_through_the_control_plane_is_reconciled_at_the_next_run_and_audited() {
+    let h = scim_harness(ScimConfig::default()).await;
+    let mut ada = employee(&h.dir, "501", "Amélie", "Durand");
+    ada.preferred_name = Some("Ami".into());
+    h.deliver(ada).await;
+    h.deliver(employee(&h.dir, "502", "Bo", "Berg")).await;
+    let d = h.store.get_directory(&h.dir).await.unwrap().unwrap();
+    let mut target = d.targets[0].clone();
+    let domain::TargetKind::Scim { scim, .. } = &mut target.kind else {
+        unreachable!("the harness target is SCIM")
+    };
+    scim.name_source = ScimNameSource::Preferred;
+    sync_engine::operate::update_target(
+        &h.engine,
+        &h.dir,
+        sync_engine::operate::TargetSpec {
+            target,
+            secrets: None,
+        },
+        "operator",
+    )
+    .await
+    .unwrap();
+    let d = h.store.get_directory(&h.dir).await.unwrap().unwrap();
+    assert!(
+        d.cursors.reconcile_requested.contains(h.target.as_str()),
+        "the change asks for a reconciliation"
+    );
+
+    h.take_sent();
+    let done = sync_engine::operate::reconcile_due(&h.engine, &h.dir)
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 1);
+    let report = done[0].1.as_ref().unwrap();
+    assert_eq!(
+        report.updated, 1,
+        "only Amélie renders differently: {report:#?}"
+    );
+    let writes: Vec<(String, String)> = h
+        .take_sent()
+        .into_iter()
+        .filter(|(m, _)| m != "GET")
+        .collect();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(
+        h.account_of("501").await["name"]["givenName"],
+        "Ami",
+        "the preferred name now"
+    );
+    let audit = h.engine.store.list_audit(&h.dir, 5).await.unwrap();
+    assert_eq!(audit[0].details["change"], "reconciled");
+    assert_eq!(audit[0].details["updated"], 1);
+
+    // Done: not due again until its interval passes.
+    let again = sync_engine::operate::reconcile_due(&h.engine, &h.dir)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
 }

@@ -62,6 +62,53 @@ pub struct Owned {
 /// Attributes an update never writes: identity, server-managed and read-only ones.
 const NEVER_OWNED: [&str; 5] = ["id", "userName", "meta", "schemas", "groups"];
 
+/// RFC 7643's User attributes (§4.1) a target may own; `userName`, `password` and the
+/// read-only ones are not among them.
+const CORE_USER_ATTRIBUTES: [&str; 19] = [
+    "externalId",
+    "name",
+    "displayName",
+    "nickName",
+    "profileUrl",
+    "title",
+    "userType",
+    "preferredLanguage",
+    "locale",
+    "timezone",
+    "active",
+    "emails",
+    "phoneNumbers",
+    "ims",
+    "photos",
+    "addresses",
+    "entitlements",
+    "roles",
+    "x509Certificates",
+];
+
+/// The enterprise extension (RFC 7643 §4.3) and its attributes.
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const ENTERPRISE_ATTRIBUTES: [&str; 6] = [
+    "employeeNumber",
+    "costCenter",
+    "organization",
+    "division",
+    "department",
+    "manager",
+];
+
+/// Whether `attribute` names something a target may own: a core User attribute, the
+/// enterprise extension, or one of its attributes by full path.
+pub fn is_ownable_attribute(attribute: &str) -> bool {
+    if CORE_USER_ATTRIBUTES.contains(&attribute) || attribute == ENTERPRISE {
+        return true;
+    }
+    attribute
+        .strip_prefix(ENTERPRISE)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .is_some_and(|a| ENTERPRISE_ATTRIBUTES.contains(&a))
+}
+
 impl Owned {
     /// Parses a configured list.
     pub fn new<S: AsRef<str>>(attributes: &[S]) -> Self {

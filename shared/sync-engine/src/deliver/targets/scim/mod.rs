@@ -622,6 +622,6 @@ pub mod reconcile;
 mod tests;
 
 pub(crate) use body::*;
-pub use body::{eq_filter, Owned};
+pub use body::{eq_filter, is_ownable_attribute, Owned};
 pub(crate) use client::*;
 pub(crate) use matching::{Known, MatchedBy};
