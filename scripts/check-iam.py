@@ -30,8 +30,8 @@ Each function reads only its part of a directory's credentials (DESIGN "Tenant
 isolation"). A directory's secrets are three secrets, `<prefix><dir>/bamboohr`,
 `/webhook` and `/targets` (ARNs end in "-" and six characters); SECRET_PART_READERS
 says which role reads which part: the webhook function the webhook part, the
-dispatcher the targets part, the poller the bamboohr part, the admin function all
-three. A statement allowing secretsmanager:GetSecretValue reaches a part when one
+dispatcher the targets part, the poller the bamboohr part (and the targets part:
+it runs SCIM target reconciliations after its runs), the admin function all three. A statement allowing secretsmanager:GetSecretValue reaches a part when one
 of its resource patterns matches that part's ARN (IAM wildcards: * and ?); a
 statement conditioned on the part tag being absent (`"Null":
 {"aws:ResourceTag/bamboohr-sync:part": "true"}`, the pre-split secrets of stacks
@@ -122,7 +122,8 @@ SECRET_PARTS = ("bamboohr", "webhook", "targets")
 SECRET_PART_READERS = {
     "WebhookFunctionRole": {"webhook"},
     "DispatcherFunctionRole": {"targets"},
-    "PollerFunctionRole": {"bamboohr"},
+    # The poller also reconciles SCIM targets after its runs (their bearer tokens).
+    "PollerFunctionRole": {"bamboohr", "targets"},
     "AdminFunctionRole": set(SECRET_PARTS),
 }
 # The tag every part carries; a statement requiring it absent reaches no part.

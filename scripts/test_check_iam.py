@@ -107,7 +107,9 @@ def read(resource: str, sid: str = "Read", extra: str = "") -> str:
 OWN_PARTS = {
     "WebhookFunctionRole": read(SECRETS + "/*/webhook-??????"),
     "DispatcherFunctionRole": read(SECRETS + "/*/targets-??????"),
-    "PollerFunctionRole": read(SECRETS + "/*/bamboohr-??????"),
+    "PollerFunctionRole": read(SECRETS + "/*/bamboohr-??????")
+    + "\n"
+    + read(SECRETS + "/*/targets-??????", "Targets"),
     "AdminFunctionRole": read(SECRETS + "/*"),
 }
 
@@ -290,7 +292,7 @@ class CheckIamTest(unittest.TestCase):
                         reads.setdefault(logical_id, set()).update(check_iam.secret_parts_read(stmt))
         self.assertEqual(reads["WebhookFunctionRole"], {"webhook"})
         self.assertEqual(reads["DispatcherFunctionRole"], {"targets"})
-        self.assertEqual(reads["PollerFunctionRole"], {"bamboohr"})
+        self.assertEqual(reads["PollerFunctionRole"], {"bamboohr", "targets"})
         self.assertEqual(reads["AdminFunctionRole"], {"bamboohr", "webhook", "targets"})
         self.assertFalse({r for r, parts in reads.items() if parts} - set(check_iam.SECRET_PART_READERS))
 
@@ -332,7 +334,7 @@ class CheckIamTest(unittest.TestCase):
           Environment:
             Variables:
               SECRET_READERS_WEBHOOK: !Join [",", [!GetAtt WebhookFunctionRole.Arn, !GetAtt DispatcherFunctionRole.Arn]]
-              SECRET_READERS_TARGETS: !Join [",", [!GetAtt DispatcherFunctionRole.Arn, !GetAtt AdminFunctionRole.Arn]]
+              SECRET_READERS_TARGETS: !Join [",", [!GetAtt DispatcherFunctionRole.Arn, !GetAtt PollerFunctionRole.Arn, !GetAtt AdminFunctionRole.Arn]]
 """
         code, out = run_check(roles(OWN_PARTS, extra=extra))
         self.assertEqual(code, 1, out)

@@ -77,6 +77,14 @@ pub(super) async fn run(
                 .await;
             progress.finish_and_clear();
             let r = r?;
+            if let Some(queued) = r["queued"].as_u64() {
+                return emit(out, mode, &r, |o| {
+                    writeln!(
+                        o,
+                        "{queued} users queued for re-push to {t}; the dispatcher delivers them (see `deliveries list`)"
+                    )
+                });
+            }
             let users = r["users"].as_u64().unwrap_or_default();
             let delivered = r["delivered"].as_u64().unwrap_or_default();
             emit(out, mode, &r, |o| {

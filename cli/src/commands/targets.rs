@@ -63,6 +63,14 @@ pub enum TargetsCmd {
         /// Target id.
         target: String,
     },
+    /// Reconcile a SCIM target: its accounts are read back and drift repaired (deleted
+    /// or suspended accounts, changed attributes) by the poller's next run.
+    Reconcile {
+        /// Directory id.
+        directory: String,
+        /// Target id.
+        target: String,
+    },
     /// An app webhook's signing secrets (ids and ages only).
     Secrets {
         /// Directory id.
@@ -157,6 +165,26 @@ pub struct TargetArgs {
     /// SCIM: push groups (and their members) as well as users.
     #[arg(long)]
     pub push_groups: bool,
+    /// SCIM: which name `name.givenName` carries.
+    #[arg(long, value_parser = ["first", "preferred"])]
+    pub name_source: Option<String>,
+    /// SCIM: how existing accounts are found, in order (repeat: stored-id,
+    /// external-id, work-email, user-name).
+    #[arg(long = "match-key", value_parser = ["stored-id", "external-id", "work-email", "user-name"])]
+    pub match_order: Vec<String>,
+    /// SCIM: an attribute this target owns (repeat; replaces the default seed table),
+    /// e.g. `title` or `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department`.
+    #[arg(long = "owned-attribute")]
+    pub owned_attributes: Vec<String>,
+    /// SCIM: never let a new employee record adopt an inactive employee's account.
+    #[arg(long)]
+    pub no_adopt_inactive_accounts: bool,
+    /// SCIM: a country name mapped to its ISO code, `Name=XX` (repeat).
+    #[arg(long = "country-code")]
+    pub country_codes: Vec<String>,
+    /// SCIM: hours between reconciliations (0: on demand only; default 24).
+    #[arg(long)]
+    pub reconcile_every_hours: Option<u32>,
     /// Create the target disabled.
     #[arg(long)]
     pub disabled: bool,
@@ -192,7 +220,13 @@ fn target_body(
     let scim_only = a.user_name_source.is_some()
         || a.deprovision.is_some()
         || a.pending_active
-        || a.push_groups;
+        || a.push_groups
+        || a.name_source.is_some()
+        || !a.match_order.is_empty()
+        || !a.owned_attributes.is_empty()
+        || a.no_adopt_inactive_accounts
+        || !a.country_codes.is_empty()
+        || a.reconcile_every_hours.is_some();
     if scim_only && a.kind != KindArg::Scim {
         return Err(usage("--user-name-source, --deprovision, --pending-active and --push-groups are SCIM options"));
     }
@@ -213,8 +247,36 @@ fn target_body(
                 DeprovisionArg::Deactivate => "deactivate",
                 DeprovisionArg::Delete => "delete",
             };
-            body["scim"] = json!({"userName": user_name, "deprovision": deprovision,
-                                  "pendingActive": a.pending_active, "pushGroups": a.push_groups});
+            let mut scim = json!({"userName": user_name, "deprovision": deprovision,
+                                  "pendingActive": a.pending_active, "pushGroups": a.push_groups,
+                                  "adoptInactiveAccounts": !a.no_adopt_inactive_accounts});
+            if let Some(n) = &a.name_source {
+                scim["nameSource"] = json!(n);
+            }
+            if !a.match_order.is_empty() {
+                scim["matchOrder"] = json!(a
+                    .match_order
+                    .iter()
+                    .map(|k| k.replace('-', "_"))
+                    .collect::<Vec<_>>());
+            }
+            if !a.owned_attributes.is_empty() {
+                scim["ownedAttributes"] = json!(a.owned_attributes);
+            }
+            if !a.country_codes.is_empty() {
+                let mut map = BTreeMap::new();
+                for entry in &a.country_codes {
+                    let Some((name, code)) = entry.rsplit_once('=') else {
+                        return Err(usage(format!("--country-code {entry:?}: write Name=XX")));
+                    };
+                    map.insert(name.trim().to_string(), code.trim().to_string());
+                }
+                scim["countryCodes"] = json!(map);
+            }
+            if let Some(h) = a.reconcile_every_hours {
+                scim["reconcileEveryHours"] = json!(h);
+            }
+            body["scim"] = scim;
         }
         KindArg::HttpUpsert => {
             body["kind"] = json!("http_upsert");
@@ -367,6 +429,22 @@ pub(super) async fn run(
             } else {
                 Err(usage(format!("target {t} test failed: {}", result.detail)))
             }
+        }
+        TargetsCmd::Reconcile { directory, target } => {
+            let id = dir_id(&directory)?;
+            let t = target_id(&target)?;
+            let r = api
+                .post(
+                    &format!("/admin/directories/{id}/targets/{t}/reconcile"),
+                    &json!({}),
+                )
+                .await?;
+            emit(out, mode, &r, |o| {
+                writeln!(
+                    o,
+                    "{id}: reconciliation of {t} requested; the poller runs it shortly (see `audit list`)"
+                )
+            })
         }
         TargetsCmd::Secrets { directory, target } => {
             let id = dir_id(&directory)?;

@@ -559,6 +559,7 @@ async fn plant_dead_letter(data: &std::path::Path) {
         due_at: now,
         first_failed_at: now,
         last_error: "503".into(),
+        force: false,
     };
     queue
         .dead_letter(&ports::DeadLetter {

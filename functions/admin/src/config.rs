@@ -16,13 +16,14 @@
 //! | `GET/POST /admin/directories/{id}/targets` | list, add (201) |
 //! | `GET/POST /admin/directories/{id}/targets/{t}` | show, replace |
 //! | `POST …/targets/{t}/remove`, `POST …/targets/{t}/test` | remove, test |
+//! | `POST …/targets/{t}/reconcile` | a SCIM target's accounts read back and drift repaired by the poller's next run (202) |
 //! | `GET/POST …/targets/{t}/secrets`, `POST …/secrets/{key}/retire` | list, add, retire signing secrets |
 
 use std::collections::BTreeMap;
 
 use domain::{
-    MissingUserPolicy, Safeguard, ScimConfig, ScimDeprovision, ScimUserName, Target, TargetFilter,
-    TargetId, TargetKind, UserState,
+    MissingUserPolicy, Safeguard, ScimConfig, ScimDeprovision, ScimMatchKey, ScimNameSource,
+    ScimUserName, Target, TargetFilter, TargetId, TargetKind, UserState,
 };
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
@@ -47,7 +48,7 @@ pub fn methods(parts: &[&str]) -> Option<&'static [Method]> {
         ["admin", "directories", _, "webhook-keys" | "targets"] => Some(BOTH),
         ["admin", "directories", _, "webhook-keys", _, "retire"] => Some(POST),
         ["admin", "directories", _, "targets", _] => Some(BOTH),
-        ["admin", "directories", _, "targets", _, "remove" | "test"] => Some(POST),
+        ["admin", "directories", _, "targets", _, "remove" | "test" | "reconcile"] => Some(POST),
         ["admin", "directories", _, "targets", _, "secrets"] => Some(BOTH),
         ["admin", "directories", _, "targets", _, "secrets", _, "retire"] => Some(POST),
         _ => None,
@@ -179,23 +180,81 @@ fn yes() -> bool {
 
 /// SCIM options in a body: [`ScimConfig`] with its unknown fields refused (the domain
 /// type reads stored records leniently; a mistyped option here must not be dropped).
+/// An option left out takes [`ScimConfig`]'s default.
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ScimBody {
-    user_name: ScimUserName,
-    deprovision: ScimDeprovision,
-    pending_active: bool,
-    push_groups: bool,
+    user_name: Option<ScimUserName>,
+    deprovision: Option<ScimDeprovision>,
+    pending_active: Option<bool>,
+    push_groups: Option<bool>,
+    name_source: Option<ScimNameSource>,
+    match_order: Option<Vec<ScimMatchKey>>,
+    adopt_inactive_accounts: Option<bool>,
+    owned_attributes: Option<Vec<String>>,
+    country_codes: Option<BTreeMap<String, String>>,
+    reconcile_every_hours: Option<u32>,
 }
 
-impl From<ScimBody> for ScimConfig {
-    fn from(b: ScimBody) -> Self {
-        Self {
-            user_name: b.user_name,
-            deprovision: b.deprovision,
-            pending_active: b.pending_active,
-            push_groups: b.push_groups,
+/// Longest reconciliation interval, in hours (a month).
+const MAX_RECONCILE_HOURS: u32 = 24 * 31;
+
+impl ScimBody {
+    fn config(self) -> Result<ScimConfig, AdminError> {
+        let d = ScimConfig::default();
+        let refuse = |field: &str, why: String| {
+            AdminError::Engine(sync_engine::EngineError::InvalidInput {
+                what: format!("scim.{field}"),
+                reason: why,
+            })
+        };
+        let match_order = self.match_order.unwrap_or(d.match_order);
+        let mut seen = std::collections::HashSet::new();
+        if match_order.iter().any(|k| !seen.insert(*k)) {
+            return Err(refuse("matchOrder", "a match key is listed twice".into()));
         }
+        let owned = self.owned_attributes.unwrap_or(d.owned_attributes);
+        for a in &owned {
+            if !sync_engine::deliver::targets::scim::is_ownable_attribute(a) {
+                return Err(refuse(
+                    "ownedAttributes",
+                    format!("{a:?} is not a SCIM User attribute this target can own"),
+                ));
+            }
+        }
+        let country_codes = self.country_codes.unwrap_or_default();
+        for (name, code) in &country_codes {
+            let iso = code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase());
+            if name.trim().is_empty() || !iso {
+                return Err(refuse(
+                    "countryCodes",
+                    format!("{name:?} -> {code:?}: give a country name and an ISO 3166-1 alpha-2 code such as US"),
+                ));
+            }
+        }
+        let reconcile_every_hours = self
+            .reconcile_every_hours
+            .unwrap_or(d.reconcile_every_hours);
+        if reconcile_every_hours > MAX_RECONCILE_HOURS {
+            return Err(refuse(
+                "reconcileEveryHours",
+                format!("must be 0 (on demand only) to {MAX_RECONCILE_HOURS}"),
+            ));
+        }
+        Ok(ScimConfig {
+            user_name: self.user_name.unwrap_or(d.user_name),
+            deprovision: self.deprovision.unwrap_or(d.deprovision),
+            pending_active: self.pending_active.unwrap_or(d.pending_active),
+            push_groups: self.push_groups.unwrap_or(d.push_groups),
+            name_source: self.name_source.unwrap_or(d.name_source),
+            match_order,
+            adopt_inactive_accounts: self
+                .adopt_inactive_accounts
+                .unwrap_or(d.adopt_inactive_accounts),
+            owned_attributes: owned,
+            country_codes,
+            reconcile_every_hours,
+        })
     }
 }
 
@@ -232,7 +291,7 @@ impl TargetBody {
             },
             KindName::Scim => TargetKind::Scim {
                 base_url: need(self.base_url, "baseUrl")?,
-                scim: self.scim.map(ScimConfig::from).unwrap_or_default(),
+                scim: self.scim.unwrap_or_default().config()?,
             },
             KindName::HttpUpsert => TargetKind::HttpUpsert {
                 url: need(self.url, "url")?,
@@ -488,6 +547,14 @@ pub async fn route(
             let t = target_id(t)?;
             no_body(req)?;
             ok(to_json(&operate::test_target(engine, &id, &t).await?))
+        }
+        (Method::POST, ["admin", "directories", id, "targets", t, "reconcile"]) => {
+            let id = dir_id(id)?;
+            let t = target_id(t)?;
+            no_body(req)?;
+            let requested =
+                operate::request_reconcile(engine, scheduler(api)?, &id, &t, actor()?).await?;
+            Ok((StatusCode::ACCEPTED, to_json(&requested)))
         }
         (Method::GET, ["admin", "directories", id, "targets", t, "secrets"]) => {
             let list = keys::signing_secrets(engine, &dir_id(id)?, &target_id(t)?).await?;

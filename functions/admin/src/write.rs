@@ -6,8 +6,8 @@
 //! | `/admin/directories/{id}/sync` | `{"mode": "incremental"\|"full"}` (optional) | a one-time schedule runs the poller for it in 30 s (202) |
 //! | `/admin/directories/{id}/pause`, `/resume` | none | state and schedule follow |
 //! | `/admin/directories/{id}/hold/release`, `/hold/discard` | none | resolves the hold |
-//! | `/admin/directories/{id}/replay` | `{"target", "employeeId"?}` | re-pushes the current state to the target, whatever its ledger says |
-//! | `/admin/dead-letters/redrive` | `{"max"?, "directoryId"?}` | puts dead letters back on the retry path |
+//! | `/admin/directories/{id}/replay` | `{"target", "employeeId"?}` | re-pushes the current state to the target, whatever its ledger says (over 100 users: queued for the retry consumer, 202) |
+//! | `/admin/dead-letters/redrive` | `{"max"?, "directoryId"?}` | puts dead letters back on the retry path (only that directory's when `directoryId` is given) |
 //!
 //! Each action is its own path (not a field of one body) so an IAM policy can allow
 //! `execute-api:Invoke` on, say, `POST/admin/directories/*/sync` without allowing
@@ -29,6 +29,10 @@ use crate::{caller, dir_id, scheduler, to_json, AdminApi, AdminError};
 
 /// Most dead letters one redrive request moves (each is one SQS send).
 pub const MAX_REDRIVE: usize = 1000;
+
+/// Most users a re-push delivers within the request; a larger directory's re-push is
+/// queued for the retry consumer and answered 202.
+pub const INLINE_REPUSH_MAX: usize = 100;
 
 /// Dead letters a redrive moves when the body names no `max`.
 pub const DEFAULT_REDRIVE: usize = 100;
@@ -128,6 +132,17 @@ pub async fn route(
                 if engine.store.get_user(&id, e).await?.is_none() {
                     operate::directory(engine, &id).await?;
                     return Err(AdminError::NotFound(format!("no employee {e} in {id}")));
+                }
+            }
+            if employee.is_none() {
+                let users = engine.store.list_users(&id).await?.len();
+                if users > INLINE_REPUSH_MAX {
+                    // Too many for the request's 29 s: the retry consumer delivers them.
+                    let queued = operate::queue_repush(engine, &id, &target, &actor).await?;
+                    return Ok((
+                        StatusCode::ACCEPTED,
+                        json!({"directoryId": id, "targetId": target, "queued": queued}),
+                    ));
                 }
             }
             let outcomes = operate::repush(engine, &id, &target, employee.as_ref(), &actor).await?;

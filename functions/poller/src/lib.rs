@@ -247,6 +247,14 @@ pub async fn handler(
                 }
             }
         }
+        RunStatus::Completed => {
+            // Due target reconciliations run after a completed run, in this
+            // invocation's time; a failing one is logged and tried at the next run.
+            if let Err(e) = sync_engine::operate::reconcile_due(engine, &request.directory_id).await
+            {
+                tracing::warn!(directory_id = %request.directory_id, reason = %e, "target reconciliations not run");
+            }
+        }
         _ => {}
     }
     Ok(PollerResponse {

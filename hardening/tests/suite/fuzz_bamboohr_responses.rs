@@ -374,6 +374,7 @@ fn arbitrary_bamboohr_answers_give_typed_results_and_never_panic() {
             max_backoff: Duration::from_millis(2),
             budget: Duration::from_millis(500),
             max_concurrency: 4,
+            ..ClientOptions::default()
         },
     )
     .unwrap();

@@ -76,6 +76,7 @@ fn retry_body() -> Value {
             due_at: now(),
             first_failed_at: now(),
             last_error: "HTTP 503".into(),
+            force: false,
         },
     })
     .unwrap()

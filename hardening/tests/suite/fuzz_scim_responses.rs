@@ -301,6 +301,7 @@ async fn setup(
                 },
                 pending_active: false,
                 push_groups: case.push_groups,
+                ..ScimConfig::default()
             },
         },
         filter: TargetFilter::default(),

@@ -8,3 +8,4 @@ mod fuzz_queue_payloads;
 mod fuzz_scim_responses;
 mod fuzz_signatures;
 mod no_secrets_in_logs;
+mod one_tls_stack;

@@ -2,8 +2,9 @@
 //! directory's secrets ([`SecretPart`]) is its own secret, `<prefix><name>/<part>` (the
 //! stack uses the prefix `bamboohr-sync/<stack>/`), so IAM can let each function read
 //! only its part: the template grants `…/*/webhook-??????` to the webhook function,
-//! `…/*/targets-??????` to the dispatcher, `…/*/bamboohr-??????` to the poller, and
-//! everything under the prefix to the admin API (scripts/check-iam.py asserts it).
+//! `…/*/targets-??????` to the dispatcher, `…/*/bamboohr-??????` to the poller (and the
+//! targets part, read only, for the SCIM reconciliations it runs), and everything under
+//! the prefix to the admin API (scripts/check-iam.py asserts it).
 //!
 //! The control plane's store ([`SecretsManagerStore::with_kms_key`],
 //! [`SecretsManagerStore::with_access_policy`]) creates each part encrypted with the

@@ -31,6 +31,10 @@ where
     BusError::Unavailable { reason }
 }
 
+/// How many batches of dead letters a re-drive scoped to one directory scans (10 a
+/// batch): a bound on the work one admin request does.
+pub const DEAD_LETTER_SCAN_BATCHES: usize = 20;
+
 /// Receives up to `max` (1-10) messages, long-polling up to `wait_secs` (0-20) seconds,
 /// with every system attribute (message group, sequence number, receive count).
 /// The attempt timeout is stretched past the poll so a long poll is not cut short.
@@ -262,6 +266,45 @@ impl ports::RetryQueue for SqsRetryQueue {
             }
         }
         Ok(out)
+    }
+
+    async fn receive_dead_letters_of(
+        &self,
+        directory: &domain::DirectoryId,
+        max: usize,
+    ) -> Result<Vec<ports::ReceivedDeadLetter>, BusError> {
+        // SQS cannot filter: scan a bounded number of batches, keep the directory's
+        // letters, and make the others visible again at once (they stay invisible
+        // during the scan, so no batch repeats one).
+        let mut mine = Vec::new();
+        let mut others = Vec::new();
+        for _ in 0..DEAD_LETTER_SCAN_BATCHES {
+            let batch = self.receive_dead_letters(SQS_BATCH).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for r in batch {
+                if &r.letter.task.event.directory_id == directory && mine.len() < max {
+                    mine.push(r);
+                } else {
+                    others.push(r.receipt);
+                }
+            }
+            if mine.len() >= max {
+                break;
+            }
+        }
+        for receipt in &others {
+            self.client
+                .change_message_visibility()
+                .queue_url(&self.dead_letter_url)
+                .receipt_handle(receipt)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .map_err(|e| unavailable(&self.dead_letter_url, "ChangeMessageVisibility", &e))?;
+        }
+        Ok(mine)
     }
 
     async fn ack_dead_letters(&self, receipts: &[String]) -> Result<(), BusError> {

@@ -106,7 +106,12 @@ impl BambooClient {
             }
             _ => Credential::Fixed(auth_header),
         };
-        let http = reqwest::Client::builder()
+        // Never following a redirect: the credential would go wherever it points.
+        let policy = outbound_http::Policy {
+            loopback_http: true,
+            block_private: opts.block_private,
+        };
+        let http = outbound_http::client_builder(policy)
             .use_rustls_tls()
             .user_agent(concat!("bamboohr-sync/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -535,8 +540,22 @@ impl BambooClient {
         {
             inner.throttles.fetch_add(1, Ordering::Relaxed);
         }
+        if status.is_redirection() {
+            return Err(BambooError::bad_response(format!(
+                "answered a redirect (HTTP {}), which is not followed: check the base URL",
+                status.as_u16()
+            )));
+        }
         if status.is_success() {
-            let body = response.bytes().await.map_err(transport_error)?;
+            let body = outbound_http::read_capped(response, inner.opts.max_body_bytes)
+                .await
+                .map_err(|e| match e {
+                    outbound_http::ReadError::Refused(r) => BambooError::InvalidRequest {
+                        status: Some(status.as_u16()),
+                        reason: r.to_string(),
+                    },
+                    outbound_http::ReadError::Transport(e) => transport_error(e),
+                })?;
             tracing::trace!(
                 op = call.op,
                 status = status.as_u16(),
@@ -552,7 +571,9 @@ impl BambooClient {
             .and_then(|v| parse_retry_after(v, OffsetDateTime::now_utc()));
         // The error body only tells which code BambooHR used; a failure to read it is
         // not a reason to lose the status.
-        let body = response.bytes().await.unwrap_or_default();
+        let body = outbound_http::read_capped(response, 64 << 10)
+            .await
+            .unwrap_or_default();
         tracing::debug!(op = call.op, status = status.as_u16(), "error status");
         Err(classify(status, retry_after, &body, call))
     }

@@ -24,6 +24,12 @@ pub struct ClientOptions {
     /// Requests this client (one directory) may have in flight at once; clones share
     /// the limit. Default: 4 (BambooHR throttles per company).
     pub max_concurrency: usize,
+    /// Refuse to connect to private, loopback and link-local addresses (a deployed
+    /// stack). Default: false (the local stack and its simulator are on loopback).
+    pub block_private: bool,
+    /// Largest response body read. Default: 64 MiB (a 1000-row dataset page with many
+    /// fields is a few MB).
+    pub max_body_bytes: usize,
 }
 
 /// 20 s per request, 5 attempts, backoff from 500 ms up to 30 s, a 120 s budget per call,
@@ -37,6 +43,8 @@ impl Default for ClientOptions {
             max_backoff: Duration::from_secs(30),
             budget: Duration::from_secs(120),
             max_concurrency: 4,
+            block_private: false,
+            max_body_bytes: 64 << 20,
         }
     }
 }

@@ -85,7 +85,15 @@ impl BambooClient {
             .map_err(transport_error)?;
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let status = response.status();
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        let bytes = outbound_http::read_capped(response, 1 << 20)
+            .await
+            .map_err(|e| match e {
+                outbound_http::ReadError::Refused(r) => BambooError::InvalidRequest {
+                    status: Some(status.as_u16()),
+                    reason: r.to_string(),
+                },
+                outbound_http::ReadError::Transport(e) => transport_error(e),
+            })?;
         if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
             tracing::warn!(
                 status = status.as_u16(),

@@ -106,6 +106,13 @@ pub struct DirectoryCursors {
     /// The directory-local day whose date-driven transitions were last applied.
     #[serde(default)]
     pub lifecycle_checked_on: Option<time::Date>,
+    /// When each SCIM target (by id) was last reconciled (its accounts read back).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets_reconciled_at: BTreeMap<String, i64>,
+    /// SCIM targets (by id) whose reconciliation was asked for (on demand, or after a
+    /// settings change) and has not run yet.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub reconcile_requested: std::collections::BTreeSet<String>,
 }
 
 /// What the safeguard held, for the operator who releases or discards it.

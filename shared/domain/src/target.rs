@@ -107,8 +107,56 @@ pub enum ScimDeprovision {
     Delete,
 }
 
-/// Per-target SCIM behaviour.
+/// Which given name a SCIM account carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScimNameSource {
+    /// BambooHR's First Name (the seed table's mapping; the preferred name then shows
+    /// only in `displayName`).
+    #[default]
+    First,
+    /// The preferred name when there is one, else the first name.
+    Preferred,
+}
+
+/// One way of finding an employee's existing account at a SCIM provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScimMatchKey {
+    /// The account's resource id remembered from an earlier delivery.
+    StoredId,
+    /// `externalId` = the BambooHR employee id.
+    ExternalId,
+    /// The work email among the account's `emails`.
+    WorkEmail,
+    /// The `userName` this target would give the employee.
+    UserName,
+}
+
+/// The attributes a SCIM target owns by default: the seed (JumpCloud) table. Core
+/// attributes by name; enterprise extension attributes by their full path
+/// (`<schema URN>:<attribute>`, RFC 7644 §3.10). `userName` is never in it: it is
+/// chosen once, when the account is created, and never overwritten.
+pub const SCIM_SEED_OWNED_ATTRIBUTES: [&str; 13] = [
+    "externalId",
+    "name",
+    "displayName",
+    "title",
+    "active",
+    "emails",
+    "phoneNumbers",
+    "addresses",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:division",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:organization",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+];
+
+/// Per-target SCIM behaviour, as the control plane stores and shows it (camelCase
+/// JSON). Every field has a default, so records stored before a field existed read
+/// back unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ScimConfig {
     /// Where `userName` comes from (used only when an account is created: an existing
@@ -120,4 +168,109 @@ pub struct ScimConfig {
     pub pending_active: bool,
     /// Push groups (`/Groups` with their members) as well as users.
     pub push_groups: bool,
+    /// Which name `name.givenName` carries: `first` (default, the seed table) or
+    /// `preferred` (preferred name, else first name). `displayName` is always the
+    /// preferred (else first) name and the last name.
+    pub name_source: ScimNameSource,
+    /// How an employee's existing account is looked for, in order; the first key that
+    /// finds one wins. Default (and what an empty list means): stored id, externalId,
+    /// work email, userName.
+    pub match_order: Vec<ScimMatchKey>,
+    /// Whether a new BambooHR record may adopt an account whose `externalId` names
+    /// another employee who is inactive or deleted here, found by the same work email
+    /// or userName (a rehire entered as a new employee). Default true; every adoption
+    /// is written to the audit log.
+    pub adopt_inactive_accounts: bool,
+    /// The attributes this target owns: only these are written by an update (replaced,
+    /// or removed when BambooHR no longer has a value). Others set at the provider (its
+    /// admins' values, another system's) are left as they are. Core attributes by name
+    /// (`title`, `phoneNumbers`), enterprise ones by full path
+    /// (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department`).
+    /// Default: [`SCIM_SEED_OWNED_ATTRIBUTES`].
+    pub owned_attributes: Vec<String>,
+    /// Country names (as BambooHR spells them) mapped to ISO 3166-1 alpha-2 codes,
+    /// consulted before the built-in ISO table; e.g. `{"UK": "GB"}`. Matched
+    /// ignoring case, spaces and punctuation. A value that is not an alpha-2 code is
+    /// ignored, so a non-ISO country is never sent.
+    pub country_codes: BTreeMap<String, String>,
+    /// Hours between reconciliations of this target (its accounts read back and drift
+    /// repaired); 0 runs one only on demand and after a settings change. Default 24.
+    pub reconcile_every_hours: u32,
+}
+
+impl ScimConfig {
+    /// The match order used when none is configured.
+    pub const DEFAULT_MATCH_ORDER: [ScimMatchKey; 4] = [
+        ScimMatchKey::StoredId,
+        ScimMatchKey::ExternalId,
+        ScimMatchKey::WorkEmail,
+        ScimMatchKey::UserName,
+    ];
+}
+
+impl Default for ScimConfig {
+    fn default() -> Self {
+        Self {
+            user_name: ScimUserName::default(),
+            deprovision: ScimDeprovision::default(),
+            pending_active: false,
+            push_groups: false,
+            name_source: ScimNameSource::default(),
+            match_order: Self::DEFAULT_MATCH_ORDER.to_vec(),
+            adopt_inactive_accounts: true,
+            owned_attributes: SCIM_SEED_OWNED_ATTRIBUTES
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+            country_codes: BTreeMap::new(),
+            reconcile_every_hours: 24,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scim_config_stored_before_the_new_settings_reads_back_with_their_defaults() {
+        let old = serde_json::json!({"userName": "full_email", "deprovision": "delete",
+                                     "pendingActive": true, "pushGroups": true});
+        let config: ScimConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(config.user_name, ScimUserName::FullEmail);
+        assert_eq!(config.deprovision, ScimDeprovision::Delete);
+        assert!(config.pending_active && config.push_groups);
+        assert_eq!(config.name_source, ScimNameSource::First);
+        assert_eq!(config.match_order, ScimConfig::DEFAULT_MATCH_ORDER.to_vec());
+        assert!(config.adopt_inactive_accounts);
+        assert_eq!(
+            config.owned_attributes.len(),
+            SCIM_SEED_OWNED_ATTRIBUTES.len()
+        );
+        assert!(config.country_codes.is_empty());
+    }
+
+    #[test]
+    fn a_scim_config_serializes_in_camel_case_with_snake_case_values() {
+        let mut config = ScimConfig {
+            name_source: ScimNameSource::Preferred,
+            match_order: vec![ScimMatchKey::WorkEmail, ScimMatchKey::UserName],
+            ..ScimConfig::default()
+        };
+        config.country_codes.insert("UK".into(), "GB".into());
+        let v = serde_json::to_value(&config).unwrap();
+        assert_eq!(v["nameSource"], "preferred");
+        assert_eq!(
+            v["matchOrder"],
+            serde_json::json!(["work_email", "user_name"])
+        );
+        assert_eq!(v["adoptInactiveAccounts"], true);
+        assert_eq!(v["countryCodes"]["UK"], "GB");
+        assert!(v["ownedAttributes"]
+            .as_array()
+            .unwrap()
+            .contains(&"title".into()));
+        let back: ScimConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back, config);
+    }
 }

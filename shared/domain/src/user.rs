@@ -83,6 +83,11 @@ pub struct Phone {
     pub value: String,
     /// Work, mobile or home.
     pub kind: PhoneKind,
+    /// The extension (BambooHR's "Work Ext.", `workPhoneExtension`), digits as
+    /// BambooHR holds them; only work phones have one. Left out of the stored JSON when
+    /// absent, so users stored before it existed fingerprint as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 /// A postal address; every part optional because BambooHR requires none.

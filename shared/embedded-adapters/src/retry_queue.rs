@@ -250,6 +250,20 @@ impl RetryQueue for InProcessRetryQueue {
         self.read_dead(max)
     }
 
+    async fn receive_dead_letters_of(
+        &self,
+        directory: &domain::DirectoryId,
+        max: usize,
+    ) -> Result<Vec<ReceivedDeadLetter>, BusError> {
+        // Local queues are small: read them whole and keep the directory's letters.
+        let all = self.read_dead(usize::MAX)?;
+        Ok(all
+            .into_iter()
+            .filter(|r| &r.letter.task.event.directory_id == directory)
+            .take(max)
+            .collect())
+    }
+
     async fn ack_dead_letters(&self, receipts: &[String]) -> Result<(), BusError> {
         self.db
             .write(|tx| {
@@ -331,6 +345,7 @@ mod tests {
             due_at: now,
             first_failed_at: now,
             last_error: "503".into(),
+            force: false,
         }
     }
 
@@ -348,6 +363,8 @@ mod tests {
         ports::contract_retry::dead_letters_round_trip_until_acknowledged(&queue).await;
         let queue = InProcessRetryQueue::new(Arc::new(SystemClock));
         ports::contract_retry::dead_letter_depth_counts_letters_until_acknowledged(&queue).await;
+        let queue = InProcessRetryQueue::new(Arc::new(SystemClock));
+        ports::contract_retry::dead_letters_of_one_directory_leave_the_others(&queue).await;
     }
 
     #[tokio::test]
@@ -379,6 +396,7 @@ mod tests {
             due_at: clock.now(),
             first_failed_at: clock.now(),
             last_error: "HTTP 503".into(),
+            force: false,
         };
         queue
             .schedule(&task, Duration::from_secs(30))

@@ -74,6 +74,21 @@ fn revoked_retention_from(
     })
 }
 
+/// OUTBOUND_BLOCK_PRIVATE: `true` (the default when unset) or `false`.
+fn block_private_from_env() -> Result<bool, ConfigError> {
+    match std::env::var("OUTBOUND_BLOCK_PRIVATE") {
+        Err(_) => Ok(true),
+        Ok(v) => match v.trim() {
+            "" | "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ConfigError::Invalid {
+                name: "OUTBOUND_BLOCK_PRIVATE",
+                reason: "must be true or false".into(),
+            }),
+        },
+    }
+}
+
 /// What every function reads: the stack's resources, its audit table and where its
 /// metrics go. Each function's own `Settings` adds what only it needs.
 #[derive(Debug, Clone)]
@@ -87,6 +102,9 @@ pub struct CommonSettings {
     /// Whether this function creates directory secrets (the admin API) or only reads
     /// and updates them.
     pub secrets: SecretsAccess,
+    /// OUTBOUND_BLOCK_PRIVATE (default true): refuse private, loopback and link-local
+    /// addresses. A deployed stack calls HTTPS only either way.
+    pub block_private_networks: bool,
 }
 
 impl CommonSettings {
@@ -97,11 +115,13 @@ impl CommonSettings {
             audit_table: audit_table_from_env()?,
             metrics_namespace: metrics_namespace_from_env(),
             secrets: SecretsAccess::from_env()?,
+            block_private_networks: block_private_from_env()?,
         })
     }
 
     /// The engine on the AWS adapters, audit entries in the audit table, directory
-    /// secrets as [`CommonSettings::secrets`] says.
+    /// secrets as [`CommonSettings::secrets`] says, calling out under the deployed
+    /// stack's policy (HTTPS only, private networks as configured).
     pub fn engine(&self, sdk: &aws_config::SdkConfig) -> Engine {
         engine_on(
             sdk,
@@ -109,6 +129,9 @@ impl CommonSettings {
             DynamoStore::new(sdk, &self.stack.table_name).with_audit_table(&self.audit_table),
             self.secrets.store(sdk, &self.stack.secret_prefix),
         )
+        .with_outbound(sync_engine::outbound_http::Policy::deployed(
+            self.block_private_networks,
+        ))
     }
 }
 

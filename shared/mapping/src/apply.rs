@@ -222,13 +222,22 @@ fn apply_phones(user: &mut DirectoryUser, record: &EmployeeRecord) {
     user.phones = kinds
         .into_iter()
         .filter_map(|(kind, field)| {
-            let mut value = user
-                .phones
-                .iter()
-                .find(|p| p.kind == kind)
-                .map(|p| p.value.clone());
+            let stored = user.phones.iter().find(|p| p.kind == kind);
+            let mut value = stored.map(|p| p.value.clone());
+            let mut extension = stored.and_then(|p| p.extension.clone());
             set(&mut value, record.fields.get(&field));
-            value.map(|value| Phone { value, kind })
+            if kind == PhoneKind::Work {
+                set(
+                    &mut extension,
+                    record.fields.get(&Field::WorkPhoneExtension),
+                );
+            }
+            // An extension without a number to dial is not a phone.
+            value.map(|value| Phone {
+                value,
+                kind,
+                extension,
+            })
         })
         .collect();
 }
@@ -313,6 +322,45 @@ mod tests {
         assert_eq!(u.work_address, None);
         assert_eq!(u.fingerprint, u.compute_fingerprint());
         assert_ne!(u.fingerprint, domain::Fingerprint::EMPTY);
+    }
+
+    #[test]
+    fn the_work_extension_is_kept_with_the_work_phone() {
+        let u = apply(
+            None,
+            &record(
+                json!({"workEmail": "ada@acme.test", "Work Phone": "+1 555 0100",
+                           "Work Ext.": "123", "mobilePhone": "+1 555 0101"}),
+            ),
+            &ctx(),
+        );
+        assert_eq!(u.phones[0].kind, PhoneKind::Work);
+        assert_eq!(u.phones[0].extension.as_deref(), Some("123"));
+        assert_eq!(u.phones[1].extension, None);
+        let cleared = apply(Some(&u), &record(json!({"workPhoneExtension": ""})), &ctx());
+        assert_eq!(cleared.phones[0].value, "+1 555 0100");
+        assert_eq!(cleared.phones[0].extension, None);
+    }
+
+    #[test]
+    fn the_location_address_fields_become_the_work_address() {
+        let u = apply(
+            None,
+            &record(
+                json!({"Location Street 1": "335 S 560 W", "Location Street 2": "Suite 100",
+                           "Location City": "Lindon", "Location State": "UT",
+                           "Location ZIP": "84042", "Location Country": "United States"}),
+            ),
+            &ctx(),
+        );
+        let work = u.work_address.unwrap();
+        assert_eq!(work.line1.as_deref(), Some("335 S 560 W"));
+        assert_eq!(work.line2.as_deref(), Some("Suite 100"));
+        assert_eq!(work.city.as_deref(), Some("Lindon"));
+        assert_eq!(work.region.as_deref(), Some("UT"));
+        assert_eq!(work.postal_code.as_deref(), Some("84042"));
+        assert_eq!(work.country.as_deref(), Some("United States"));
+        assert_eq!(u.home_address, None);
     }
 
     #[test]

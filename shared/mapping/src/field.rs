@@ -32,6 +32,8 @@ pub enum Field {
     HomeEmail,
     /// Desk phone.
     WorkPhone,
+    /// The desk phone's extension (`workPhoneExtension`, "Work Ext.").
+    WorkPhoneExtension,
     /// Mobile phone.
     MobilePhone,
     /// Home phone.
@@ -58,8 +60,8 @@ pub enum Field {
     HomePostalCode,
     /// Home country.
     HomeCountry,
-    /// Work address, first street line (no standard BambooHR field: reach it by alias or
-    /// by its canonical key).
+    /// Work address, first street line: the street of the employee's Location
+    /// ("Location Street 1" in the seed table and in reports).
     WorkAddressLine1,
     /// Work address, second street line.
     WorkAddressLine2,
@@ -101,7 +103,7 @@ pub(crate) enum FieldKind {
 
 impl Field {
     /// Every field, in declaration order.
-    pub const ALL: [Field; 34] = [
+    pub const ALL: [Field; 35] = [
         Field::EmployeeNumber,
         Field::FirstName,
         Field::MiddleName,
@@ -111,6 +113,7 @@ impl Field {
         Field::WorkEmail,
         Field::HomeEmail,
         Field::WorkPhone,
+        Field::WorkPhoneExtension,
         Field::MobilePhone,
         Field::HomePhone,
         Field::JobTitle,
@@ -151,6 +154,7 @@ impl Field {
             Field::WorkEmail => "workEmail",
             Field::HomeEmail => "homeEmail",
             Field::WorkPhone => "workPhone",
+            Field::WorkPhoneExtension => "workPhoneExtension",
             Field::MobilePhone => "mobilePhone",
             Field::HomePhone => "homePhone",
             Field::JobTitle => "jobTitle",
@@ -281,6 +285,7 @@ const VOCABULARY: &[(&str, Known)] = &[
     ("state", Known::Field(Field::HomeRegion)),
     ("zipcode", Known::Field(Field::HomePostalCode)),
     ("country", Known::Field(Field::HomeCountry)),
+    // (`workPhoneExtension` is also the canonical key.)
     (
         "employmentHistoryStatus",
         Known::Field(Field::EmploymentStatus),
@@ -297,6 +302,21 @@ const VOCABULARY: &[(&str, Known)] = &[
     ("jobInformationLocation", Known::Field(Field::Location)),
     ("addressLineOne", Known::Field(Field::HomeAddressLine1)),
     ("addressLineTwo", Known::Field(Field::HomeAddressLine2)),
+    ("workPhoneExt", Known::Field(Field::WorkPhoneExtension)),
+    // The employee's Location's address (the work address), named in datasets as the
+    // home address fields are, under the location.
+    (
+        "locationAddressLineOne",
+        Known::Field(Field::WorkAddressLine1),
+    ),
+    (
+        "locationAddressLineTwo",
+        Known::Field(Field::WorkAddressLine2),
+    ),
+    ("locationCity", Known::Field(Field::WorkCity)),
+    ("locationState", Known::Field(Field::WorkRegion)),
+    ("locationZipCode", Known::Field(Field::WorkPostalCode)),
+    ("locationCountry", Known::Field(Field::WorkCountry)),
     // Field-based webhook display names.
     ("Employee #", Known::Field(Field::EmployeeNumber)),
     ("First Name", Known::Field(Field::FirstName)),
@@ -309,6 +329,20 @@ const VOCABULARY: &[(&str, Known)] = &[
     ("Work Phone", Known::Field(Field::WorkPhone)),
     ("Mobile Phone", Known::Field(Field::MobilePhone)),
     ("Home Phone", Known::Field(Field::HomePhone)),
+    ("Work Ext.", Known::Field(Field::WorkPhoneExtension)),
+    ("Work Ext", Known::Field(Field::WorkPhoneExtension)),
+    ("Work Phone Ext.", Known::Field(Field::WorkPhoneExtension)),
+    (
+        "Work Phone Extension",
+        Known::Field(Field::WorkPhoneExtension),
+    ),
+    ("Location Street 1", Known::Field(Field::WorkAddressLine1)),
+    ("Location Street 2", Known::Field(Field::WorkAddressLine2)),
+    ("Location City", Known::Field(Field::WorkCity)),
+    ("Location State", Known::Field(Field::WorkRegion)),
+    ("Location ZIP", Known::Field(Field::WorkPostalCode)),
+    ("Location Zip Code", Known::Field(Field::WorkPostalCode)),
+    ("Location Country", Known::Field(Field::WorkCountry)),
     ("Job Title", Known::Field(Field::JobTitle)),
     ("Supervisor EID", Known::Field(Field::ManagerEmployeeId)),
     ("Address Line 1", Known::Field(Field::HomeAddressLine1)),
@@ -399,6 +433,7 @@ pub fn employee_endpoint_fields() -> Vec<&'static str> {
         "workEmail",
         "homeEmail",
         "workPhone",
+        "workPhoneExtension",
         "mobilePhone",
         "homePhone",
         "jobTitle",
@@ -463,6 +498,44 @@ mod tests {
         assert_eq!(Field::from_key("zip code"), Some(Field::HomePostalCode));
         assert_eq!(Field::from_key("Zipcode"), Some(Field::HomePostalCode));
         assert_eq!(Field::from_key("employee #"), Some(Field::EmployeeNumber));
+    }
+
+    #[test]
+    fn the_work_extension_and_the_location_address_are_known_in_every_vocabulary() {
+        for key in [
+            "workPhoneExtension",
+            "workPhoneExt",
+            "Work Ext.",
+            "Work Phone Ext.",
+        ] {
+            assert_eq!(
+                Field::from_key(key),
+                Some(Field::WorkPhoneExtension),
+                "{key}"
+            );
+        }
+        let location = [
+            (
+                "Location Street 1",
+                "locationAddressLineOne",
+                Field::WorkAddressLine1,
+            ),
+            (
+                "Location Street 2",
+                "locationAddressLineTwo",
+                Field::WorkAddressLine2,
+            ),
+            ("Location City", "locationCity", Field::WorkCity),
+            ("Location State", "locationState", Field::WorkRegion),
+            ("Location ZIP", "locationZipCode", Field::WorkPostalCode),
+            ("Location Country", "locationCountry", Field::WorkCountry),
+        ];
+        for (display, dataset, field) in location {
+            assert_eq!(Field::from_key(display), Some(field), "{display}");
+            assert_eq!(Field::from_key(dataset), Some(field), "{dataset}");
+            assert_eq!(Field::from_key(field.key()), Some(field));
+        }
+        assert!(employee_endpoint_fields().contains(&"workPhoneExtension"));
     }
 
     #[test]

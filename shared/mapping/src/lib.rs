@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod apply;
+pub mod country;
 pub mod error;
 pub mod field;
 pub mod groups;
@@ -21,6 +22,7 @@ pub mod state;
 pub mod upsert;
 
 pub use apply::{apply, ApplyContext};
+pub use country::CountryCodes;
 pub use error::MappingError;
 pub use field::{dataset_fields, employee_endpoint_fields, Field, FieldValue};
 pub use groups::{user_groups, GroupRef};
@@ -29,7 +31,8 @@ pub use record::{
     is_truthy, parse_date, parse_timestamp, record_from_fields, EmployeeRecord, MappingConfig,
 };
 pub use scim::{
-    to_scim_user, ScimOptions, UsernameSource, SCIM_ENTERPRISE_SCHEMA, SCIM_USER_SCHEMA,
+    phone_value, to_scim_user, to_scim_user_with_manager, ScimOptions, UsernameSource,
+    SCIM_ENTERPRISE_SCHEMA, SCIM_USER_SCHEMA,
 };
 pub use state::{derive_state, next_transition, refresh_state};
 pub use upsert::{to_upsert_body, UPSERT_FIELDS};

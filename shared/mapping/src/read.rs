@@ -39,6 +39,11 @@ pub fn user_field(user: &DirectoryUser, field: Field) -> Option<String> {
         Field::WorkEmail => email(EmailKind::Work),
         Field::HomeEmail => email(EmailKind::Home),
         Field::WorkPhone => phone(PhoneKind::Work),
+        Field::WorkPhoneExtension => user
+            .phones
+            .iter()
+            .find(|p| p.kind == PhoneKind::Work)
+            .and_then(|p| p.extension.clone()),
         Field::MobilePhone => phone(PhoneKind::Mobile),
         Field::HomePhone => phone(PhoneKind::Home),
         Field::JobTitle => user.job_title.clone(),
@@ -87,7 +92,8 @@ mod tests {
         let sent = json!({
             "employeeNumber": "E1", "firstName": "A", "middleName": "B", "lastName": "C",
             "preferredName": "D", "displayName": "E F", "workEmail": "w@x.io",
-            "homeEmail": "h@x.io", "workPhone": "1", "mobilePhone": "2", "homePhone": "3",
+            "homeEmail": "h@x.io", "workPhone": "1", "Work Ext.": "11", "mobilePhone": "2",
+            "homePhone": "3",
             "jobTitle": "T", "department": "Dep", "division": "Div", "location": "L",
             "supervisorEId": "9", "address1": "a1", "address2": "a2", "city": "c",
             "state": "s", "zipcode": "z", "country": "k", "workAddressLine1": "w1",

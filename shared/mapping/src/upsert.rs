@@ -108,6 +108,7 @@ mod tests {
         u.phones = vec![Phone {
             value: "555".into(),
             kind: PhoneKind::Mobile,
+            extension: None,
         }];
         u.home_address = Some(Address {
             line1: Some("Rua 1".into()),

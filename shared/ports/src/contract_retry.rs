@@ -9,7 +9,11 @@ use time::OffsetDateTime;
 use crate::retry_queue::{DeadLetter, RetryQueue, RetryTask};
 
 fn letter(target: &str, object: &str) -> DeadLetter {
-    let dir = DirectoryId::parse("contract").expect("valid id");
+    letter_of("contract", target, object)
+}
+
+fn letter_of(directory: &str, target: &str, object: &str) -> DeadLetter {
+    let dir = DirectoryId::parse(directory).expect("valid id");
     let at = OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("valid timestamp");
     DeadLetter {
         task: RetryTask {
@@ -26,6 +30,7 @@ fn letter(target: &str, object: &str) -> DeadLetter {
             due_at: at,
             first_failed_at: at,
             last_error: "POST: HTTP 503".into(),
+            force: false,
         },
         reason: "11 attempts failed over 75 hours".into(),
     }
@@ -92,4 +97,48 @@ pub async fn dead_letter_depth_counts_letters_until_acknowledged(queue: &dyn Ret
         0,
         "acknowledged dead letters no longer count"
     );
+}
+
+/// A re-drive scoped to one directory takes only its letters; the others stay in the
+/// queue for a later receive.
+pub async fn dead_letters_of_one_directory_leave_the_others(queue: &dyn RetryQueue) {
+    let mine = [
+        letter_of("acme", "app", "usr_1"),
+        letter_of("acme", "app", "usr_2"),
+    ];
+    let theirs = [
+        letter_of("globex", "app", "usr_3"),
+        letter_of("globex", "lms", "usr_4"),
+    ];
+    for l in theirs.iter().chain(&mine) {
+        queue.dead_letter(l).await.unwrap();
+    }
+    let acme = DirectoryId::parse("acme").unwrap();
+    let got = queue.receive_dead_letters_of(&acme, 10).await.unwrap();
+    let mut objects: Vec<&str> = got
+        .iter()
+        .map(|r| r.letter.task.event.object_id.as_str())
+        .collect();
+    objects.sort();
+    assert_eq!(objects, ["usr_1", "usr_2"], "only acme's letters");
+    let receipts: Vec<String> = got.iter().map(|r| r.receipt.clone()).collect();
+    queue.ack_dead_letters(&receipts).await.unwrap();
+    assert!(queue
+        .receive_dead_letters_of(&acme, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let mut rest = Vec::new();
+    for _ in 0..5 {
+        rest.extend(queue.receive_dead_letters(10).await.unwrap());
+        if rest.len() >= 2 {
+            break;
+        }
+    }
+    let mut objects: Vec<String> = rest
+        .iter()
+        .map(|r| r.letter.task.event.object_id.clone())
+        .collect();
+    objects.sort();
+    assert_eq!(objects, ["usr_3", "usr_4"], "globex's letters stay");
 }

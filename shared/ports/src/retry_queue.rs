@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChangeEvent, TargetId};
+use domain::{ChangeEvent, DirectoryId, TargetId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -35,6 +35,11 @@ pub struct RetryTask {
     pub first_failed_at: OffsetDateTime,
     /// Why the last attempt failed.
     pub last_error: String,
+    /// An operator's re-push queued for the retry consumer: delivered whatever the
+    /// target's ledger says (a whole-directory re-push runs this way, outside the
+    /// admin request).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 /// The body of a retry-queue message: `{"retryTask": {...}}`, so the dispatcher tells
@@ -79,6 +84,15 @@ pub trait RetryQueue: Send + Sync {
     /// Takes up to `max` dead letters, for re-driving. They stay in the queue (invisible
     /// for a while) until acknowledged.
     async fn receive_dead_letters(&self, max: usize) -> Result<Vec<ReceivedDeadLetter>, BusError>;
+
+    /// Takes up to `max` dead letters of `directory` only, for a re-drive scoped to it;
+    /// other directories' letters stay in the queue, visible. (SQS cannot filter: the
+    /// adapter scans a bounded number of letters and releases the others at once.)
+    async fn receive_dead_letters_of(
+        &self,
+        directory: &DirectoryId,
+        max: usize,
+    ) -> Result<Vec<ReceivedDeadLetter>, BusError>;
 
     /// Removes re-driven dead letters for good.
     async fn ack_dead_letters(&self, receipts: &[String]) -> Result<(), BusError>;

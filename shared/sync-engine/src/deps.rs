@@ -32,6 +32,9 @@ pub struct Engine {
     pub scheduler: Option<Arc<dyn ports::Scheduler>>,
     /// What SCIM providers announced about themselves, per base URL.
     pub scim_capabilities: Arc<ProviderCapabilities>,
+    /// Which URLs targets and BambooHR may be called at (HTTPS only on a deployed
+    /// stack, private networks blocked unless the stack allows them).
+    pub outbound: outbound_http::Policy,
 }
 
 /// Whether each SCIM provider (by base URL) announced PATCH support, with when that
@@ -63,6 +66,18 @@ impl ProviderCapabilities {
     }
 }
 
+/// The outbound client: the delivery contract's timeouts (15 s a request), no
+/// redirects, and under a policy blocking private networks, public addresses only.
+fn outbound_client(policy: outbound_http::Policy) -> reqwest::Client {
+    outbound_http::client_builder(policy)
+        .timeout(Duration::from_secs(15))
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("bamboohr-sync/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client configuration is static and valid")
+}
+
 impl Engine {
     /// Builds an engine with an outbound HTTP client whose timeout matches the delivery
     /// contract (15 s per request).
@@ -72,13 +87,8 @@ impl Engine {
         bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("bamboohr-sync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client configuration is static and valid");
+        let outbound = outbound_http::Policy::local();
+        let http = outbound_client(outbound);
         Self {
             store,
             secrets,
@@ -89,7 +99,16 @@ impl Engine {
             foreign_bus: None,
             scheduler: None,
             scim_capabilities: Arc::default(),
+            outbound,
         }
+    }
+
+    /// The same engine, calling targets and BambooHR under `policy` (a deployed stack:
+    /// [`outbound_http::Policy::deployed`]; the default is the local stack's).
+    pub fn with_outbound(mut self, policy: outbound_http::Policy) -> Self {
+        self.outbound = policy;
+        self.http = outbound_client(policy);
+        self
     }
 
     /// The same engine, handing failed deliveries to `queue` instead of failing the

@@ -25,3 +25,5 @@ pub mod source;
 
 pub use deps::Engine;
 pub use error::{ConnectProblem, EngineError};
+/// The outbound HTTP policy engines call out under.
+pub use outbound_http;

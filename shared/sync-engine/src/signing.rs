@@ -63,6 +63,22 @@ pub fn parse_timestamp(value: &str) -> Option<OffsetDateTime> {
         .ok()
 }
 
+/// Shortest signing key accepted for a new secret, in bytes (Standard Webhooks).
+pub const MIN_SECRET_BYTES: usize = 24;
+/// Longest signing key accepted for a new secret, in bytes (Standard Webhooks).
+pub const MAX_SECRET_BYTES: usize = 64;
+
+/// Why a new signing secret was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyStrength {
+    /// Not `whsec_` + base64.
+    #[error("signing secret must be `whsec_` followed by base64 key bytes")]
+    Malformed,
+    /// The key is too short or too long.
+    #[error("signing secret key is {0} bytes; Standard Webhooks asks for {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES}")]
+    Length(usize),
+}
+
 /// A Standard Webhooks signing secret (`whsec_` + base64 key bytes).
 pub struct WebhookSecret(Vec<u8>);
 
@@ -81,6 +97,18 @@ impl WebhookSecret {
             return Err(BadSecret);
         }
         Ok(Self(key))
+    }
+
+    /// Parses a secret being configured: as [`WebhookSecret::parse`], and its key must
+    /// be 24 to 64 bytes, as Standard Webhooks asks (a short key makes signatures
+    /// guessable). Secrets already stored still sign after this check tightened.
+    pub fn parse_new(secret: &SecretString) -> Result<Self, KeyStrength> {
+        let parsed = Self::parse(secret).map_err(|_| KeyStrength::Malformed)?;
+        let n = parsed.0.len();
+        if !(MIN_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&n) {
+            return Err(KeyStrength::Length(n));
+        }
+        Ok(parsed)
     }
 
     /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.

@@ -474,6 +474,7 @@ async fn dead_letters_on_sqs_are_re_driven_onto_the_retry_queue() {
         due_at: time::OffsetDateTime::now_utc(),
         first_failed_at: time::OffsetDateTime::now_utc() - time::Duration::hours(76),
         last_error: "POST: HTTP 503".into(),
+        force: false,
     };
     queue
         .dead_letter(&ports::DeadLetter {
@@ -483,7 +484,7 @@ async fn dead_letters_on_sqs_are_re_driven_onto_the_retry_queue() {
         .await
         .unwrap();
 
-    let redriven = sync_engine::deliver::replay::redrive_dead_letters(&engine, 10)
+    let redriven = sync_engine::deliver::replay::redrive_dead_letters(&engine, 10, None)
         .await
         .unwrap();
     assert_eq!(redriven.values().sum::<usize>(), 1);

@@ -206,6 +206,7 @@ async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_
                 due_at: now,
                 first_failed_at: now,
                 last_error: "503".into(),
+                force: false,
             },
             reason: "11 attempts failed".into(),
         })
@@ -275,7 +276,7 @@ async fn on_aws_configuration_through_the_api_lands_in_dynamodb_and_secrets_mana
         ("SECRETS_KMS_KEY_ARN", SECRETS_KEY_ARN),
         ("SECRET_READERS_BAMBOOHR", "arn:aws:iam::123456789012:role/s-PollerFunctionRole-1,arn:aws:iam::123456789012:role/s-AdminFunctionRole-4"),
         ("SECRET_READERS_WEBHOOK", "arn:aws:iam::123456789012:role/s-WebhookFunctionRole-2,arn:aws:iam::123456789012:role/s-AdminFunctionRole-4"),
-        ("SECRET_READERS_TARGETS", "arn:aws:iam::123456789012:role/s-DispatcherFunctionRole-3,arn:aws:iam::123456789012:role/s-AdminFunctionRole-4"),
+        ("SECRET_READERS_TARGETS", "arn:aws:iam::123456789012:role/s-DispatcherFunctionRole-3,arn:aws:iam::123456789012:role/s-PollerFunctionRole-1,arn:aws:iam::123456789012:role/s-AdminFunctionRole-4"),
     ];
     let settings = function_support::CommonSettings {
         stack: config.clone(),
@@ -316,10 +317,13 @@ async fn on_aws_configuration_through_the_api_lands_in_dynamodb_and_secrets_mana
     // Each part of the directory's secrets: the stack's key, its part tag, and a
     // resource policy that lets only its own function (and the admin API) use it.
     let secrets_manager = clients::secrets_manager(&sdk);
-    for (part, reader) in [
-        (ports::SecretPart::Bamboohr, "PollerFunctionRole"),
-        (ports::SecretPart::Webhook, "WebhookFunctionRole"),
-        (ports::SecretPart::Targets, "DispatcherFunctionRole"),
+    for (part, readers) in [
+        (ports::SecretPart::Bamboohr, &["PollerFunctionRole"][..]),
+        (ports::SecretPart::Webhook, &["WebhookFunctionRole"][..]),
+        (
+            ports::SecretPart::Targets,
+            &["DispatcherFunctionRole", "PollerFunctionRole"][..],
+        ),
     ] {
         let secret_id = format!("{}{}", config.secret_prefix, part.secret_name(&id));
         let described = secrets_manager
@@ -342,18 +346,16 @@ async fn on_aws_configuration_through_the_api_lands_in_dynamodb_and_secrets_mana
             .await
             .unwrap();
         let policy = policy.resource_policy().unwrap_or_default();
-        assert!(
-            policy.contains(reader) && policy.contains("AdminFunctionRole"),
-            "{part}: {policy}"
-        );
-        for other in [
+        assert!(policy.contains("AdminFunctionRole"), "{part}: {policy}");
+        for role in [
             "PollerFunctionRole",
             "WebhookFunctionRole",
             "DispatcherFunctionRole",
         ] {
-            assert!(
-                other == reader || !policy.contains(other),
-                "{part}: {policy}"
+            assert_eq!(
+                policy.contains(role),
+                readers.contains(&role),
+                "{part}, {role}: {policy}"
             );
         }
     }

@@ -227,7 +227,14 @@ async fn every_route_answers_what_the_openapi_document_describes() {
             Some(
                 json!({"id": "scim", "kind": "scim", "baseUrl": "https://scim.example.test/v2",
                         "scim": {"userName": "full_email", "deprovision": "delete",
-                                 "pendingActive": true, "pushGroups": true},
+                                 "pendingActive": true, "pushGroups": true,
+                                 "nameSource": "preferred",
+                                 "matchOrder": ["external_id", "work_email"],
+                                 "adoptInactiveAccounts": false,
+                                 "ownedAttributes": ["name", "title", "active",
+                                     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"],
+                                 "countryCodes": {"UK": "GB"},
+                                 "reconcileEveryHours": 12},
                         "filter": {"states": ["active"], "requireWorkEmail": true},
                         "secret": "scim-bearer-token"}),
             ),
@@ -334,6 +341,37 @@ async fn every_route_answers_what_the_openapi_document_describes() {
             t("/targets/{targetId}/test"),
             None,
             404,
+        ),
+        // A SCIM target's reconciliation, asked for; refused for other kinds.
+        post(
+            format!("{base}/acme/targets/scim/reconcile"),
+            t("/targets/{targetId}/reconcile"),
+            None,
+            202,
+        ),
+        post(
+            format!("{base}/acme/targets/app/reconcile"),
+            t("/targets/{targetId}/reconcile"),
+            None,
+            400,
+        ),
+        post(
+            format!("{base}/acme/targets"),
+            t("/targets"),
+            Some(
+                json!({"id": "scim3", "kind": "scim", "baseUrl": "https://scim.example.test/v2",
+                        "scim": {"ownedAttributes": ["userName"]}, "secret": "t"}),
+            ),
+            400,
+        ),
+        post(
+            format!("{base}/acme/targets"),
+            t("/targets"),
+            Some(
+                json!({"id": "scim3", "kind": "scim", "baseUrl": "https://scim.example.test/v2",
+                        "scim": {"countryCodes": {"United States": "USA"}}, "secret": "t"}),
+            ),
+            400,
         ),
         // An app webhook's signing secrets: add the successor, retire the old one.
         get(

@@ -119,6 +119,7 @@ async fn a_redrive_moves_dead_letters_back_and_audits_under_their_directory() {
                 due_at: now,
                 first_failed_at: now,
                 last_error: "503".into(),
+                force: false,
             },
             reason: "11 attempts failed".into(),
         })
@@ -134,4 +135,47 @@ async fn a_redrive_moves_dead_letters_back_and_audits_under_their_directory() {
     assert_eq!(audit[0].action.as_str(), "replay");
     assert_eq!(audit[0].actor, CALLER);
     assert_eq!(audit[0].details["deadLetters"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_directory_replay_over_a_hundred_users_is_queued_and_answered_202() {
+    let h = harness().await;
+    let store = h.api.engine.store.clone();
+    // Enough users that delivering them would not fit in the request.
+    for n in 0..101 {
+        let mut u = domain::DirectoryUser::new(
+            h.id.clone(),
+            domain::EmployeeId::parse(format!("{}", 9000 + n)).unwrap(),
+            domain::UserState::Active,
+        );
+        u.version = 1;
+        u.refresh_fingerprint();
+        store
+            .write_user(&ports::UserWrite {
+                user: u,
+                expected_version: None,
+                events: vec![],
+            })
+            .await
+            .unwrap();
+    }
+    let total = store.list_users(&h.id).await.unwrap().len();
+    let (status, body) = post(
+        &h.api,
+        "/admin/directories/acme/replay",
+        Some(serde_json::json!({"target": "app"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["queued"], total);
+    assert_eq!(h.retry.waiting(), total, "one forced task per user");
+    let tasks = h
+        .retry
+        .take_visible(OffsetDateTime::now_utc() + time::Duration::minutes(1));
+    assert!(tasks
+        .iter()
+        .all(|t| t.force && t.target_id.as_str() == "app"));
+    let audit = store.list_audit(&h.id, 1).await.unwrap();
+    assert_eq!(audit[0].action.as_str(), "replay");
+    assert_eq!(audit[0].details["queued"], true);
 }

@@ -137,6 +137,7 @@ fn retry_message(id: &str, event: &ChangeEvent, directory: Option<&str>) -> SqsM
         due_at: time::OffsetDateTime::UNIX_EPOCH,
         first_failed_at: time::OffsetDateTime::UNIX_EPOCH,
         last_error: "HTTP 503".into(),
+        force: false,
     };
     message(
         id,

@@ -32,6 +32,16 @@ async fn the_sqs_retry_queue_passes_the_dead_letter_contract() {
 }
 
 #[tokio::test]
+async fn the_sqs_retry_queue_scopes_a_receive_to_one_directory() {
+    let sdk = common::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let retry = queue_url(&sqs, "retry").await;
+    let dlq = queue_url(&sqs, "dlq").await;
+    let queue = SqsRetryQueue::new(&sdk, retry, dlq);
+    ports::contract_retry::dead_letters_of_one_directory_leave_the_others(&queue).await;
+}
+
+#[tokio::test]
 async fn the_sqs_retry_queue_passes_the_dead_letter_depth_contract() {
     let sdk = common::sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -94,6 +104,7 @@ async fn a_scheduled_task_is_one_delayed_message_capped_at_fifteen_minutes() {
         due_at: now + Duration::from_secs(5 * 3600),
         first_failed_at: now,
         last_error: "POST: HTTP 503".into(),
+        force: false,
     };
     queue
         .schedule(&task, Duration::from_secs(5 * 3600))

@@ -29,6 +29,7 @@ fn fast() -> ClientOptions {
         max_backoff: Duration::from_millis(20),
         budget: Duration::from_secs(20),
         max_concurrency: 4,
+        ..ClientOptions::default()
     }
 }
 

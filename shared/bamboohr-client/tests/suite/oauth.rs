@@ -42,6 +42,7 @@ fn opts() -> ClientOptions {
         max_backoff: Duration::from_millis(5),
         budget: Duration::from_secs(10),
         max_concurrency: 4,
+        ..ClientOptions::default()
     }
 }
 

@@ -278,6 +278,7 @@ fn fast() -> ClientOptions {
         max_backoff: Duration::from_millis(2),
         budget: Duration::from_secs(10),
         max_concurrency: 2,
+        ..ClientOptions::default()
     }
 }
 

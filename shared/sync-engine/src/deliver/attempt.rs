@@ -118,6 +118,18 @@ pub(crate) fn judge(
     if resp.status().is_success() {
         return Attempt::plain(TargetOutcome::Delivered { status, version });
     }
+    if let Some(refused) = outbound_http::refuse_redirect(resp.status()) {
+        // Following it would re-send the body (HR data) and a query-string API key to
+        // wherever the target points; an operator fixes the URL instead.
+        return Attempt {
+            outcome: TargetOutcome::Failed {
+                reason: format!("{what}: {refused}"),
+                retryable: false,
+            },
+            status: Some(status),
+            retry_after: None,
+        };
+    }
     let retryable = retry::is_retryable_status(status);
     let retry_after = resp
         .headers()
@@ -136,8 +148,16 @@ pub(crate) fn judge(
     }
 }
 
-/// Names a transport failure without its (possibly URL-bearing) details.
+/// Names a transport failure without its (possibly URL-bearing) details. A name that
+/// resolved only to private addresses (refused by the policy) is permanent.
 pub(crate) fn transport_failure(e: &reqwest::Error, what: &str) -> Attempt {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<outbound_http::Refused>() {
+            return Attempt::failed(format!("{what}: {refused}"), false);
+        }
+        source = s.source();
+    }
     let why = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -298,6 +298,7 @@ pub(crate) async fn deliver_and_record(
                             due_at: now,
                             first_failed_at: first,
                             last_error: reason.clone(),
+                            force: task.is_some_and(|t| t.force),
                         },
                         reason: format!(
                             "{} attempts failed over {} hours",
@@ -350,6 +351,7 @@ async fn schedule(
         due_at,
         first_failed_at: task.map_or(now, |t| t.first_failed_at),
         last_error: reason.clone(),
+        force: task.is_some_and(|t| t.force),
     };
     queue.schedule(&next, delay).await?;
     record.status = DeliveryStatus::Retrying;

@@ -69,7 +69,7 @@ pub async fn run_retry(engine: &Engine, task: &RetryTask) -> Result<RetryOutcome
         user.as_ref(),
         &secrets,
         Some(task),
-        false,
+        task.force,
     )
     .await?;
     Ok(RetryOutcome::Attempted { outcome })
@@ -81,13 +81,17 @@ pub async fn run_retry(engine: &Engine, task: &RetryTask) -> Result<RetryOutcome
 pub async fn redrive_dead_letters(
     engine: &Engine,
     max: usize,
+    only: Option<&DirectoryId>,
 ) -> Result<BTreeMap<DirectoryId, usize>, EngineError> {
     let queue = engine.retry_queue()?;
     let now = engine.clock.now();
     let mut by_directory: BTreeMap<DirectoryId, usize> = BTreeMap::new();
     let mut done = 0;
     while done < max {
-        let letters = queue.receive_dead_letters(max - done).await?;
+        let letters = match only {
+            Some(directory) => queue.receive_dead_letters_of(directory, max - done).await?,
+            None => queue.receive_dead_letters(max - done).await?,
+        };
         if letters.is_empty() {
             break;
         }
@@ -116,6 +120,47 @@ pub async fn redrive_dead_letters(
         "dead letters re-driven"
     );
     Ok(by_directory)
+}
+
+/// Queues a re-push of every user of a directory to one target on the retry path, one
+/// forced task a user, for the retry consumer to deliver (each re-reads the current
+/// state, whatever the ledger says): a whole directory takes longer than a request.
+/// Returns how many were queued.
+pub async fn queue_repush(
+    engine: &Engine,
+    directory_id: &DirectoryId,
+    target_id: &TargetId,
+) -> Result<usize, EngineError> {
+    let queue = engine.retry_queue()?;
+    let directory = engine
+        .store
+        .get_directory(directory_id)
+        .await?
+        .ok_or_else(|| EngineError::DirectoryNotFound(directory_id.clone()))?;
+    if !directory.targets.iter().any(|t| &t.id == target_id) {
+        return Err(EngineError::TargetNotFound(target_id.clone()));
+    }
+    let now = engine.clock.now();
+    let users = engine.store.list_users(directory_id).await?;
+    for user in &users {
+        let event_type = if user.state == UserState::Deleted {
+            EventType::UserDeleted
+        } else {
+            EventType::UserUpdated
+        };
+        let task = RetryTask {
+            target_id: target_id.clone(),
+            event: domain::ChangeEvent::for_user(event_type, user, now),
+            retries: 0,
+            due_at: now,
+            first_failed_at: now,
+            last_error: "re-push requested by an operator".into(),
+            force: true,
+        };
+        queue.schedule(&task, std::time::Duration::ZERO).await?;
+    }
+    info!(directory_id = %directory_id, target_id = %target_id, count = users.len(), "re-push queued");
+    Ok(users.len())
 }
 
 /// Re-pushes the current state of every user of a directory (or of one employee) to

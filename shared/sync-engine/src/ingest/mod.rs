@@ -39,8 +39,9 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::minutes(5);
 /// 20, 40, 80); a day covers that with room for a delayed retry.
 pub const RECEIPT_TTL: Duration = Duration::hours(24);
 
-/// One inbound request, as the HTTP layer saw it.
-#[derive(Debug, Clone, Copy, Default)]
+/// One inbound request, as the HTTP layer saw it. Its `Debug` shows sizes and which
+/// headers came, never the body (HR field values), the signature or the URL token.
+#[derive(Clone, Copy, Default)]
 pub struct InboundWebhook<'a> {
     /// Raw body bytes, exactly as received (the signature covers them).
     pub body: &'a [u8],
@@ -52,6 +53,18 @@ pub struct InboundWebhook<'a> {
     pub timestamp: Option<&'a str>,
     /// The `token` query parameter (URL-token mode only).
     pub url_token: Option<&'a str>,
+}
+
+impl std::fmt::Debug for InboundWebhook<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundWebhook")
+            .field("body_bytes", &self.body.len())
+            .field("content_type", &self.content_type)
+            .field("signed", &self.signature.is_some())
+            .field("timestamp", &self.timestamp)
+            .field("url_token", &self.url_token.map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Why an inbound webhook was refused. Messages name the problem, never field values.
@@ -506,4 +519,25 @@ async fn apply_field_based(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::InboundWebhook;
+
+    #[test]
+    fn an_inbound_webhook_debug_shows_no_body_signature_or_url_token() {
+        let w = InboundWebhook {
+            body: br#"{"employees":[{"fields":{"Last Name":"Zyxwv"}}]}"#,
+            content_type: Some("application/json"),
+            signature: Some("deadbeef-signature"),
+            timestamp: Some("2026-12-07T10:00:00Z"),
+            url_token: Some("url-token-secret-77"),
+        };
+        let shown = format!("{w:?}");
+        for hidden in ["Zyxwv", "deadbeef-signature", "url-token-secret-77"] {
+            assert!(!shown.contains(hidden), "{shown}");
+        }
+        assert!(shown.contains("body_bytes"), "{shown}");
+    }
 }

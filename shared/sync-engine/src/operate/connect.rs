@@ -90,12 +90,11 @@ pub async fn connect(
         directory.subdomain = fresh.subdomain;
     }
     if let Some(url) = &request.base_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(invalid(
-                "base url",
-                "must start with https:// (or http:// on loopback)",
-            ));
-        }
+        // The credential is sent there: the same rules as any outbound call.
+        engine
+            .outbound
+            .check(url)
+            .map_err(|refused| invalid("base url", refused.to_string()))?;
     }
     directory.base_url = request.base_url.clone();
     if let Some(tz) = &request.time_zone {
@@ -111,6 +110,7 @@ pub async fn connect(
         &directory.subdomain,
         &directory.bamboohr_base_url(),
         auth_of(&request.credential),
+        engine.outbound.block_private,
     )
     .await?;
 

@@ -177,7 +177,7 @@ pub async fn add_signing_secret(
     let d = directory(engine, id).await?;
     live(&d)?;
     app_webhook(&d, target)?;
-    crate::signing::WebhookSecret::parse(&secret)
+    crate::signing::WebhookSecret::parse_new(&secret)
         .map_err(|e| invalid("signing secret", e.to_string()))?;
     let added = key_id(&secret);
     let mut s = secrets_of(engine, &d).await?;

@@ -33,18 +33,40 @@ pub async fn repush(
         .collect())
 }
 
+/// Queues a re-push of a whole directory to a target on the retry path (see
+/// [`crate::deliver::replay::queue_repush`]), audited. Returns how many users.
+pub async fn queue_repush(
+    engine: &Engine,
+    id: &DirectoryId,
+    target: &TargetId,
+    actor: &str,
+) -> Result<usize, EngineError> {
+    let n = crate::deliver::replay::queue_repush(engine, id, target).await?;
+    audit(
+        engine,
+        id,
+        AuditAction::Replay,
+        actor,
+        json!({"target": target, "employee": null, "users": n, "queued": true}),
+    )
+    .await?;
+    Ok(n)
+}
+
 /// Re-drives up to `max` dead letters onto the retry path, each with a fresh retry
-/// schedule (it then re-reads the current state like any retry). Audited under every
-/// directory whose dead letters moved, and under `audit_under` when given (so an
-/// operator's redrive is on record even when it found nothing of that directory).
-/// Returns how many were re-driven.
+/// schedule (it then re-reads the current state like any retry): only `directory`'s
+/// when given, else every directory's. Audited under every directory whose dead letters
+/// moved, and under `directory` when given (so an operator's redrive is on record even
+/// when it found nothing). Returns how many were re-driven.
 pub async fn redrive(
     engine: &Engine,
     max: usize,
-    audit_under: Option<&DirectoryId>,
+    directory: Option<&DirectoryId>,
     actor: &str,
 ) -> Result<usize, EngineError> {
-    let mut by_directory = crate::deliver::replay::redrive_dead_letters(engine, max).await?;
+    let audit_under = directory;
+    let mut by_directory =
+        crate::deliver::replay::redrive_dead_letters(engine, max, directory).await?;
     let done: usize = by_directory.values().sum();
     if let Some(id) = audit_under {
         by_directory.entry(id.clone()).or_insert(0);

@@ -68,29 +68,32 @@ pub struct TargetSpec {
     pub secrets: Option<TargetSecrets>,
 }
 
-fn check_target(spec: &TargetSpec) -> Result<(), EngineError> {
-    let url_ok = |u: &str| u.starts_with("https://") || u.starts_with("http://");
+fn check_target(engine: &Engine, spec: &TargetSpec) -> Result<(), EngineError> {
+    let url_ok = |what: &str, u: &str| {
+        engine
+            .outbound
+            .check(u)
+            .map(|_| ())
+            .map_err(|refused| invalid(what, refused.to_string()))
+    };
     match &spec.target.kind {
-        TargetKind::AppWebhook { url } | TargetKind::HttpUpsert { url, .. } if !url_ok(url) => {
-            Err(invalid("target url", "must start with https:// or http://"))
+        TargetKind::AppWebhook { url } | TargetKind::HttpUpsert { url, .. } => {
+            url_ok("target url", url)?
         }
-        TargetKind::Scim { base_url, .. } if !url_ok(base_url) => Err(invalid(
-            "SCIM base url",
-            "must start with https:// or http://",
-        )),
-        TargetKind::EventBridge { bus_arn } if !bus_arn.starts_with("arn:") => {
-            Err(invalid("bus arn", "must be an EventBridge bus ARN"))
-        }
-        _ => {
-            if let (TargetKind::AppWebhook { .. }, Some(s)) = (&spec.target.kind, &spec.secrets) {
-                for secret in &s.signing_secrets {
-                    crate::signing::WebhookSecret::parse(secret)
-                        .map_err(|e| invalid("signing secret", e.to_string()))?;
-                }
+        TargetKind::Scim { base_url, .. } => url_ok("SCIM base url", base_url)?,
+        TargetKind::EventBridge { bus_arn } => {
+            if !bus_arn.starts_with("arn:") || !bus_arn.contains(":event-bus/") {
+                return Err(invalid("bus arn", "must be an EventBridge bus ARN"));
             }
-            Ok(())
         }
     }
+    if let (TargetKind::AppWebhook { .. }, Some(s)) = (&spec.target.kind, &spec.secrets) {
+        for secret in &s.signing_secrets {
+            crate::signing::WebhookSecret::parse_new(secret)
+                .map_err(|e| invalid("signing secret", e.to_string()))?;
+        }
+    }
+    Ok(())
 }
 
 async fn put_target_secrets(
@@ -137,7 +140,7 @@ pub async fn add_target(
     spec: TargetSpec,
     actor: &str,
 ) -> Result<TargetsChanged, EngineError> {
-    check_target(&spec)?;
+    check_target(engine, &spec)?;
     let target_id = spec.target.id.clone();
     let current = directory(engine, id).await?;
     check_filter(&current, &spec.target)?;
@@ -185,7 +188,7 @@ pub async fn update_target(
     spec: TargetSpec,
     actor: &str,
 ) -> Result<TargetsChanged, EngineError> {
-    check_target(&spec)?;
+    check_target(engine, &spec)?;
     let target_id = spec.target.id.clone();
     let current = directory(engine, id).await?;
     check_filter(&current, &spec.target)?;
@@ -202,7 +205,19 @@ pub async fn update_target(
         if *t == spec.target {
             return Ok(false);
         }
+        // A SCIM target whose rendering or admission may have changed is reconciled
+        // at the poller's next run: changed accounts updated, newly admitted users
+        // created, newly excluded ones deprovisioned.
+        let scim_changed = match (&t.kind, &spec.target.kind) {
+            (TargetKind::Scim { .. }, TargetKind::Scim { .. }) => {
+                t.kind != spec.target.kind || t.filter != spec.target.filter
+            }
+            _ => false,
+        };
         *t = spec.target.clone();
+        if scim_changed {
+            d.cursors.reconcile_requested.insert(target_id.to_string());
+        }
         Ok(true)
     })
     .await?;

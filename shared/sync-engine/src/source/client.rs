@@ -54,7 +54,8 @@ pub async fn bamboohr_client(
     engine: &Engine,
     directory: &Directory,
 ) -> Result<BambooClient, EngineError> {
-    // Only the BambooHR credential: the poller's role may read no other part.
+    // Only the BambooHR credential, the part a sync needs (the poller's role may read
+    // no webhook key).
     let secrets = engine
         .secrets
         .get_parts(&directory.secret_name, &[ports::SecretPart::Bamboohr])
@@ -73,7 +74,10 @@ pub async fn bamboohr_client(
     Ok(BambooClient::new(
         &directory.bamboohr_base_url(),
         auth,
-        ClientOptions::default(),
+        ClientOptions {
+            block_private: engine.outbound.block_private,
+            ..ClientOptions::default()
+        },
     )?)
 }
 

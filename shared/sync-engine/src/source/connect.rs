@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use bamboohr_client::{Auth, BambooClient, BambooError, ClientOptions, FieldInfo, NewWebhook};
 use domain::{Directory, DirectoryId, RegisteredWebhook};
+use secrecy::ExposeSecret;
 use tracing::info;
 
 use crate::deps::Engine;
@@ -93,6 +94,19 @@ pub async fn register_event_webhook(
             post_fields: Vec::new(),
         })
         .await?;
+    if created.private_key.expose_secret().trim().chars().count()
+        < crate::operate::keys::MIN_WEBHOOK_KEY_CHARS
+    {
+        // An empty or short key would make every signature forgeable; the webhook
+        // stays at BambooHR, unusable, for the operator to delete.
+        return Err(EngineError::Connect(ConnectProblem::Unreachable {
+            subdomain: directory.subdomain.clone(),
+            reason: format!(
+                "BambooHR registered webhook {} without a usable private key",
+                created.id
+            ),
+        }));
+    }
     let mut secrets = engine
         .secrets
         .get_parts(&directory.secret_name, &[ports::SecretPart::Webhook])
@@ -196,12 +210,15 @@ pub const ESSENTIAL_FIELDS: [&str; 6] = [
 
 /// Checks credentials with one real BambooHR call: the first row of the employee
 /// dataset with the essential fields. Returns how many employees BambooHR reports.
+/// `block_private`: refuse private, loopback and link-local addresses (a deployed stack).
 pub async fn validate_credentials(
     subdomain: &str,
     base_url: &str,
     auth: Auth,
+    block_private: bool,
 ) -> Result<u64, EngineError> {
     let opts = ClientOptions {
+        block_private,
         timeout: StdDuration::from_secs(15),
         max_attempts: 3,
         budget: StdDuration::from_secs(45),

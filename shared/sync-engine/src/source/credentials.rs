@@ -1,5 +1,5 @@
 //! BambooHR credentials from a directory's secret (its [`SecretPart::Bamboohr`] part, the
-//! only one the poller may read), and the write-back of refreshed OAuth tokens into it.
+//! only one the poller may write), and the write-back of refreshed OAuth tokens into it.
 //!
 //! BambooHR rotates the refresh token on every refresh: the old one stops working. The
 //! client therefore hands each refreshed pair to [`SecretTokenSink`], which writes it into

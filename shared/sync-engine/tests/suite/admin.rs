@@ -244,12 +244,13 @@ async fn settings_changes_are_validated_ask_for_a_full_sync_and_are_audited() {
     assert_eq!(actions(&audit), vec![AuditAction::SettingsChange]);
     assert_eq!(
         audit[0].details["changed"],
-        serde_json::json!([
-            "incrementalEveryMinutes",
-            "groupSources",
-            "staleAfterMinutes",
-            "timeZone"
-        ])
+        serde_json::json!({
+            "incrementalEveryMinutes": {"before": 30, "after": 60},
+            "groupSources": {"before": [], "after": [{"field": "department"}]},
+            "staleAfterMinutes": {"before": null, "after": 240},
+            "timeZone": {"before": "UTC", "after": "America/New_York"},
+        }),
+        "each changed setting, before and after"
     );
 }
 

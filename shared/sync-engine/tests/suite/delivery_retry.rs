@@ -357,7 +357,7 @@ async fn a_target_failing_every_attempt_is_dead_lettered_after_ten_retries_over_
     // Re-driven once the target is fixed: it gets the current state as soon as the
     // breaker (opened by the failures) lets a probe through.
     assert_eq!(
-        redrive_dead_letters(&h.engine, 10)
+        redrive_dead_letters(&h.engine, 10, None)
             .await
             .unwrap()
             .values()
@@ -459,6 +459,34 @@ async fn a_repush_sends_the_current_state_even_when_the_ledger_has_it() {
     .await
     .unwrap();
     assert_eq!(one.len(), 1);
+}
+
+#[tokio::test]
+async fn a_queued_repush_is_delivered_by_the_retry_consumer_whatever_the_ledger_says() {
+    let (url, app) = scripted().await;
+    let (h, queue) = with_retries(vec![app_target("app", &url)]).await;
+    let v1 = store_version(&h, "7", 1, "Ada").await;
+    dispatch(&h.engine, &v1).await.unwrap();
+    store_version(&h, "8", 1, "Grace").await;
+    let target = domain::TargetId::parse("app").unwrap();
+    let queued = sync_engine::deliver::replay::queue_repush(&h.engine, &h.dir, &target)
+        .await
+        .unwrap();
+    assert_eq!(queued, 2);
+    assert_eq!(app.accepted_versions(), vec![1], "nothing sent yet");
+    let outcomes = run_due(&h, &queue).await;
+    assert_eq!(outcomes.len(), 2);
+    assert!(outcomes.iter().all(|o| matches!(
+        o,
+        RetryOutcome::Attempted {
+            outcome: TargetOutcome::Delivered { .. }
+        }
+    )));
+    assert_eq!(
+        app.accepted_versions(),
+        vec![1, 1, 1],
+        "Ada again although the ledger had her version, and Grace"
+    );
 }
 
 #[tokio::test]

@@ -22,6 +22,16 @@ pub(crate) async fn attempt(
     secrets: &ports::DirectorySecrets,
 ) -> Attempt {
     let target_secrets = secrets.targets.get(target.id.as_str());
+    // A URL the policy refuses (plain HTTP on a deployed stack, a private address) is
+    // never called; the delivery fails for good with the reason.
+    let address = match &target.kind {
+        TargetKind::AppWebhook { url } | TargetKind::HttpUpsert { url, .. } => Some(url),
+        TargetKind::Scim { base_url, .. } => Some(base_url),
+        TargetKind::EventBridge { .. } => None,
+    };
+    if let Some(Err(refused)) = address.map(|u| engine.outbound.check(u)) {
+        return Attempt::failed(format!("target URL refused: {refused}"), false);
+    }
     match &target.kind {
         TargetKind::AppWebhook { url } => {
             let signing = target_secrets

@@ -16,6 +16,9 @@ use super::*;
 use crate::deliver::attempt::TargetOutcome;
 use ports::Clock;
 
+/// Largest SCIM response body read (a page of 100 users is well under it).
+pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
+
 /// The HTTP side: one target, one token.
 pub(crate) struct Client<'a> {
     pub(super) http: &'a reqwest::Client,
@@ -28,6 +31,8 @@ pub(crate) struct Client<'a> {
     pub(super) landed: Mutex<Landed>,
     /// Update with PATCH instead of PUT (the provider announced PATCH support).
     pub(crate) patch: bool,
+    /// The attributes an update may write.
+    pub(crate) owned: Owned,
 }
 
 /// A transport or protocol failure before a status could be judged.
@@ -48,6 +53,20 @@ impl Transport {
 }
 
 impl Client<'_> {
+    /// Another client on the same target and resource type, with its own record of
+    /// where it landed.
+    pub(super) fn shallow(&self) -> Self {
+        Client {
+            http: self.http,
+            clock: self.clock,
+            base: self.base.clone(),
+            token: self.token,
+            landed: Mutex::new(Landed::default()),
+            patch: self.patch,
+            owned: self.owned.clone(),
+        }
+    }
+
     /// `Users` or `Groups`: the resource type this client's base URL addresses.
     pub(super) fn kind(&self) -> &str {
         self.base
@@ -63,13 +82,11 @@ impl Client<'_> {
         body: Option<&Value>,
         if_match: Option<&str>,
     ) -> Result<Answer, Transport> {
+        let bearer = bearer_header(&self.token)?;
         let mut req = self
             .http
             .request(method, url)
-            .header(
-                AUTHORIZATION,
-                format!("Bearer {}", self.token.expose_secret()),
-            )
+            .header(AUTHORIZATION, bearer)
             .header(ACCEPT, SCIM_MEDIA_TYPE);
         if let Some(body) = body {
             let bytes = serde_json::to_vec(body).expect("a JSON value serializes");
@@ -89,17 +106,33 @@ impl Client<'_> {
             retryable: true,
         })?;
         let status = resp.status();
+        if status.is_redirection() {
+            // Not followed: it would re-send the account (HR data) and the bearer token
+            // wherever the server points.
+            return Err(Transport {
+                what: "answered a redirect, which is not followed",
+                retryable: false,
+            });
+        }
         let headers = resp.headers().clone();
         let etag = header_str(&headers, ETAG);
         let retry_after = header_str(&headers, RETRY_AFTER);
-        let bytes = resp.bytes().await.map_err(|e| Transport {
-            what: if e.is_timeout() {
-                "timed out reading the response"
-            } else {
-                "the response body was cut off"
-            },
-            retryable: true,
-        })?;
+        let bytes = outbound_http::read_capped(resp, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| match e {
+                outbound_http::ReadError::Refused(_) => Transport {
+                    what: "the response body is larger than the SCIM client reads",
+                    retryable: false,
+                },
+                outbound_http::ReadError::Transport(e) => Transport {
+                    what: if e.is_timeout() {
+                        "timed out reading the response"
+                    } else {
+                        "the response body was cut off"
+                    },
+                    retryable: true,
+                },
+            })?;
         let body = if bytes.is_empty() {
             None
         } else {
@@ -114,7 +147,10 @@ impl Client<'_> {
         })
     }
 
-    /// The one account whose `attribute` equals `value`, if any.
+    /// The one account whose `attribute` equals `value`, if any. `attribute` is
+    /// `externalId`, `userName` or `emails.value` (the work email among the account's
+    /// emails). A provider that cannot filter on `externalId` or `emails.value` (400
+    /// invalidFilter, 501) is treated as having no match, so the next key is tried.
     pub(crate) async fn find(
         &self,
         attribute: &'static str,
@@ -129,12 +165,12 @@ impl Client<'_> {
             .send(Method::GET, url, None, None)
             .await
             .map_err(|e| e.during(op))?;
-        if attribute == "externalId" && filter_unsupported(&answer) {
-            // Some providers cannot filter on externalId; the userName lookup still
-            // finds accounts whose username has not changed.
+        if matches!(attribute, "externalId" | "emails.value") && filter_unsupported(&answer) {
+            // Some providers cannot filter on these; the userName lookup still finds
+            // accounts whose username has not changed.
             info!(
                 status = answer.status.as_u16(),
-                "SCIM target cannot filter on externalId"
+                attribute, "SCIM target cannot filter on this attribute"
             );
             return Ok(None);
         }
@@ -150,19 +186,10 @@ impl Client<'_> {
             .cloned()
             .unwrap_or_default();
         // A provider that ignores the filter would list everyone; only a resource that
-        // really carries the value counts (userName and displayName are not case-exact,
-        // RFC 7643 §4.1.1 and §4.2).
+        // really carries the value counts.
         let resources: Vec<Value> = resources
             .into_iter()
-            .filter(|r| {
-                r.get(attribute).and_then(Value::as_str).is_some_and(|v| {
-                    if attribute != "externalId" {
-                        v.to_lowercase() == value.to_lowercase()
-                    } else {
-                        v == value
-                    }
-                })
-            })
+            .filter(|r| carries(r, attribute, value))
             .collect();
         match resources.len() {
             0 => Ok(None),
@@ -228,8 +255,8 @@ impl Client<'_> {
         let mut current = existing;
         let mut current_etag = None;
         for attempt in 0..2 {
-            let body = replacement(&current, desired);
-            if attempt == 0 && holds_already(&current, &body) {
+            let changes = changes(&current, desired, &self.owned);
+            if changes.is_empty() {
                 // Idempotent and cheap: a repeated push of unchanged state writes nothing.
                 debug!(resource_id = %id, "SCIM account already up to date");
                 self.landed_on(Some(&id));
@@ -237,11 +264,12 @@ impl Client<'_> {
             }
             let tag = meta_version(&current).or(current_etag.clone());
             // PATCH sends only what changed, when the provider announced it (RFC 7644
-            // §3.5.2); the account's userName is never part of it.
+            // §3.5.2); PUT sends the account with only the owned attributes changed.
+            // Neither touches the account's userName or an attribute it does not own.
             let (method, payload) = if self.patch {
-                (Method::PATCH, patch_body(&current, &body))
+                (Method::PATCH, patch_body(&changes))
             } else {
-                (Method::PUT, body)
+                (Method::PUT, replacement(&current, desired, &self.owned))
             };
             let answer = self
                 .send(
@@ -253,7 +281,9 @@ impl Client<'_> {
                 .await
                 .map_err(|e| e.during(op))?;
             if answer.status.is_success() {
-                debug!(resource_id = %id, status = answer.status.as_u16(), "SCIM account replaced");
+                // Attribute names only: their values are HR data.
+                let attributes = changes.attribute_names().join(",");
+                debug!(resource_id = %id, status = answer.status.as_u16(), attributes, "SCIM account updated");
                 self.landed_on(Some(&id));
                 return Ok(delivered(answer.status, version));
             }
@@ -317,6 +347,26 @@ impl Client<'_> {
             .expect("the base was checked to take a path")
             .push(id);
         url
+    }
+}
+
+/// Whether `resource` really carries `value` in `attribute`: `externalId` exactly,
+/// `userName` and email addresses ignoring case (RFC 7643 §4.1.1, §4.1.2).
+pub(super) fn carries(resource: &Value, attribute: &str, value: &str) -> bool {
+    let same = |v: &str| v.to_lowercase() == value.to_lowercase();
+    match attribute {
+        "externalId" => resource.get(attribute).and_then(Value::as_str) == Some(value),
+        "emails.value" => resource
+            .get("emails")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.get("value").and_then(Value::as_str))
+            .any(same),
+        _ => resource
+            .get(attribute)
+            .and_then(Value::as_str)
+            .is_some_and(same),
     }
 }
 
@@ -384,5 +434,36 @@ pub(crate) fn status_error(op: &str, answer: &Answer) -> StepError {
         retryable,
         status: Some(status),
         retry_after,
+    }
+}
+
+/// The `Authorization: Bearer …` value, marked sensitive so that reqwest's and hyper's
+/// `Debug` output (and any log of a request or its headers) shows `Sensitive`.
+fn bearer_header(token: &SecretString) -> Result<reqwest::header::HeaderValue, Transport> {
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+            .map_err(|_| Transport {
+                what: "the bearer token cannot be sent in a header",
+                retryable: false,
+            })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_token_never_shows_in_a_request_debug() {
+        let token = SecretString::from("scim-token-never-logged-42".to_string());
+        let request = reqwest::Client::new()
+            .get("https://scim.example.com/v2/Users")
+            .header(AUTHORIZATION, bearer_header(&token).unwrap())
+            .build()
+            .unwrap();
+        let shown = format!("{request:?} {:?}", request.headers());
+        assert!(!shown.contains("scim-token-never-logged-42"), "{shown}");
+        assert!(bearer_header(&SecretString::from("bad\ntoken".to_string())).is_err());
     }
 }

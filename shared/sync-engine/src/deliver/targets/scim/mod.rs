@@ -1,19 +1,33 @@
-//! Delivery of users to a SCIM 2.0 service provider (RFC 7644), stateless: every
-//! delivery finds the account at the target again, so nothing beyond the ledger is
-//! stored.
+//! Delivery of users to a SCIM 2.0 service provider (RFC 7644). The engine keeps one
+//! thing per (target, user): the account's resource id, so a changed work email still
+//! updates the same account.
 //!
 //! For one user it:
-//! 1. finds the account by `externalId` (the BambooHR employee id), then by `userName`;
+//! 1. finds the account by the target's match order ([`domain::ScimConfig::match_order`],
+//!    by default the stored resource id, then `externalId` (the BambooHR employee id),
+//!    then the work email among the account's `emails` (`filter=emails.value eq "…"`),
+//!    then `userName`);
 //! 2. creates it with POST when there is none (never for an inactive or deleted user),
 //!    and on a 409 uniqueness answer looks it up by `userName` and updates that one;
-//! 3. otherwise replaces it with PUT, keeping the account's own `id` and `userName`
-//!    (a username is never overwritten, as JumpCloud does), with `If-Match` when the
-//!    target versions its resources, refetching once on 412, and writing nothing when
-//!    the account already holds that state;
-//! 4. never takes over, through a userName match or a 409, an account whose
-//!    `externalId` names another employee (two work emails sharing a local part);
+//! 3. otherwise updates only the attributes the target owns
+//!    ([`domain::ScimConfig::owned_attributes`]) with PATCH when the provider announces
+//!    it, else PUT of the account with only those changed, keeping the account's own
+//!    `id`, `userName` (never overwritten, as JumpCloud does) and every attribute it
+//!    does not own; with `If-Match` when the target versions its resources, refetching
+//!    once on 412, and writing nothing when the account already holds that state;
+//! 4. never takes over, through a work email, userName or 409 match, an account whose
+//!    `externalId` names another employee, unless that employee is inactive or deleted
+//!    here and the target allows adoption (a rehire entered as a new BambooHR record):
+//!    then the account is adopted, the old record's stored id is forgotten and the
+//!    adoption is written to the audit log;
 //! 5. deprovisions inactive and deleted users with `active: false` (or DELETE, when
 //!    [`Deprovision::Delete`] is chosen).
+//!
+//! The enterprise `manager.value` is the manager's resource id at this target (RFC
+//! 7643 §4.3), read from the stored ids: a report delivered before its manager's
+//! account exists is sent without a manager, and its next delivery (any change, a
+//! re-push, or the daily [`reconcile`]) carries the id once the manager's account was
+//! created.
 //!
 //! Errors carry the operation and status, never a response body or an HR value:
 //! SCIM error details may quote the values that were refused.
@@ -21,10 +35,10 @@
 use std::sync::Mutex;
 
 use domain::{
-    ChangeEvent, DirectoryId, DirectoryUser, ScimConfig, ScimDeprovision, ScimUserName, TargetId,
-    UserState,
+    ChangeEvent, DirectoryId, DirectoryUser, ScimConfig, ScimDeprovision, ScimMatchKey,
+    ScimUserName, TargetId, UserState,
 };
-use mapping::{to_scim_user, MappingError, ScimOptions, UsernameSource};
+use mapping::{to_scim_user_with_manager, CountryCodes, MappingError, ScimOptions, UsernameSource};
 use reqwest::header::{ACCEPT, AUTHORIZATION};
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -50,14 +64,26 @@ pub enum Deprovision {
 }
 
 /// Per-target SCIM behaviour, from the target's [`ScimConfig`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScimSettings {
-    /// How users are rendered (username source, pending users).
+    /// How users are rendered (username and name source, pending users, countries).
     pub user: ScimOptions,
     /// How users are deprovisioned.
     pub deprovision: Deprovision,
     /// Push groups (`/Groups` with members) as well as users.
     pub push_groups: bool,
+    /// How an existing account is looked for, in order.
+    pub match_order: Vec<ScimMatchKey>,
+    /// Whether an inactive or deleted employee's account may be adopted.
+    pub adopt_inactive_accounts: bool,
+    /// The attributes an update may write.
+    pub owned: Owned,
+}
+
+impl Default for ScimSettings {
+    fn default() -> Self {
+        Self::from_config(&ScimConfig::default())
+    }
 }
 
 impl ScimSettings {
@@ -71,18 +97,32 @@ impl ScimSettings {
                     ScimUserName::EmployeeNumber => UsernameSource::EmployeeNumber,
                 },
                 pending_active: config.pending_active,
+                name_source: config.name_source,
+                countries: CountryCodes::with_overrides(
+                    config
+                        .country_codes
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                ),
             },
             deprovision: match config.deprovision {
                 ScimDeprovision::Deactivate => Deprovision::Deactivate,
                 ScimDeprovision::Delete => Deprovision::Delete,
             },
             push_groups: config.push_groups,
+            match_order: if config.match_order.is_empty() {
+                ScimConfig::DEFAULT_MATCH_ORDER.to_vec()
+            } else {
+                config.match_order.clone()
+            },
+            adopt_inactive_accounts: config.adopt_inactive_accounts,
+            owned: Owned::new(&config.owned_attributes),
         }
     }
 }
 
 /// One SCIM target, ready to deliver to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ScimTarget<'a> {
     /// The target's id, for logs.
     pub id: &'a TargetId,
@@ -136,31 +176,14 @@ impl From<StepError> for Attempt {
     }
 }
 
-/// Where a delivery left the user's account: its resource id, or deleted.
+/// Where a delivery left the user's account: its resource id, or deleted, and whose
+/// account it adopted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Landed {
-    pub(super) id: Option<String>,
-    pub(super) deleted: bool,
-}
-
-/// How an existing account was found; both are updated the same way, but the
-/// distinction is logged because a userName match adopts an account we did not create.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum MatchedBy {
-    /// The resource id remembered from an earlier delivery.
-    StoredId,
-    ExternalId,
-    UserName,
-}
-
-impl MatchedBy {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Self::StoredId => "stored resource id",
-            Self::ExternalId => "externalId",
-            Self::UserName => "userName",
-        }
-    }
+    pub(crate) id: Option<String>,
+    pub(crate) deleted: bool,
+    /// The employee id whose account this delivery adopted.
+    pub(crate) adopted_from: Option<String>,
 }
 
 /// An answer from the target, with what the steps need of it.
@@ -175,7 +198,8 @@ pub(crate) struct Answer {
 
 impl ScimTarget<'_> {
     /// Delivers one user event; `user` is the user's current stored state. (Group
-    /// events go to [`crate::deliver::targets::scim::groups`].)
+    /// events go to [`crate::deliver::targets::scim::groups`].) Stateless: no stored
+    /// account id, no manager, no adoption.
     pub async fn deliver(
         &self,
         http: &reqwest::Client,
@@ -196,13 +220,14 @@ impl ScimTarget<'_> {
                 reason: "the user is not in the store, so there is no state to send".into(),
             };
         };
-        self.run(http, clock, user, event.version, None, false)
+        self.run(http, clock, user, event.version, Known::default(), false)
             .await
             .0
             .outcome
     }
 
-    /// Delivers one event and keeps the account's resource id in the store, so the
+    /// Delivers one event with what the engine knows (the stored account id, the
+    /// manager's account id) and keeps the account's resource id in the store, so the
     /// next delivery goes straight to that account even after the work email (and so
     /// the userName a lookup would use) changed.
     pub(crate) async fn deliver_recorded(
@@ -225,18 +250,46 @@ impl ScimTarget<'_> {
                 reason: "the user is not in the store, so there is no state to send".into(),
             });
         };
-        let known = match engine
-            .store
-            .get_target_account(directory, self.id, &event.object_id)
+        self.deliver_user_recorded(engine, directory, &event.object_id, user, event.version)
             .await
-        {
+            .0
+    }
+
+    /// [`Self::deliver_recorded`] for one user, also returning where its account
+    /// landed (the reconciliation reports it).
+    pub(crate) async fn deliver_user_recorded(
+        &self,
+        engine: &Engine,
+        directory: &DirectoryId,
+        object_id: &str,
+        user: &DirectoryUser,
+        version: u64,
+    ) -> (Attempt, Landed) {
+        let store = engine.store.as_ref();
+        let read = async {
+            let account = store
+                .get_target_account(directory, self.id, object_id)
+                .await?;
+            let manager = match &user.manager_employee_id {
+                Some(m) => self.manager_account(store, directory, m).await?,
+                None => None,
+            };
+            Ok::<_, ports::StoreError>((account, manager))
+        };
+        let (account, manager) = match read.await {
             Ok(k) => k,
             Err(e) => {
-                return Attempt::plain(TargetOutcome::Failed {
-                    reason: format!("reading the stored SCIM resource id: {e}"),
+                let attempt = Attempt::plain(TargetOutcome::Failed {
+                    reason: format!("reading the stored SCIM resource ids: {e}"),
                     retryable: e.is_retryable(),
-                })
+                });
+                return (attempt, Landed::default());
             }
+        };
+        let known = Known {
+            account: account.clone(),
+            manager,
+            store: Some((store, directory)),
         };
         let patch = self.patch_supported(engine).await;
         let (attempt, landed) = self
@@ -244,22 +297,20 @@ impl ScimTarget<'_> {
                 &engine.http,
                 engine.clock.as_ref(),
                 user,
-                event.version,
-                known.as_deref(),
+                version,
+                known,
                 patch,
             )
             .await;
         let kept = if landed.deleted {
-            engine
-                .store
-                .delete_target_account(directory, self.id, &event.object_id)
+            store
+                .delete_target_account(directory, self.id, object_id)
                 .await
         } else {
-            match landed.id {
-                Some(id) if known.as_deref() != Some(id.as_str()) => {
-                    engine
-                        .store
-                        .put_target_account(directory, self.id, &event.object_id, &id)
+            match &landed.id {
+                Some(id) if account.as_deref() != Some(id.as_str()) => {
+                    store
+                        .put_target_account(directory, self.id, object_id, id)
                         .await
                 }
                 _ => Ok(()),
@@ -270,7 +321,15 @@ impl ScimTarget<'_> {
             // next delivery finds it by externalId again.
             warn!(target_id = %self.id, reason = %e, "could not keep the SCIM resource id");
         }
-        attempt
+        if let (Some(from), Some(id)) = (&landed.adopted_from, &landed.id) {
+            if let Err(e) = self
+                .record_adoption(engine, directory, user, from, id)
+                .await
+            {
+                warn!(target_id = %self.id, reason = %e, "could not record a SCIM account adoption");
+            }
+        }
+        (attempt, landed)
     }
 
     pub(super) async fn run(
@@ -279,7 +338,7 @@ impl ScimTarget<'_> {
         clock: &dyn Clock,
         user: &DirectoryUser,
         version: u64,
-        known: Option<&str>,
+        known: Known<'_>,
         patch: bool,
     ) -> (Attempt, Landed) {
         let Some(token) = self.token else {
@@ -297,8 +356,9 @@ impl ScimTarget<'_> {
             token,
             landed: Mutex::new(Landed::default()),
             patch,
+            owned: self.settings.owned.clone(),
         };
-        let attempt = match self.deliver_user(&client, user, version, known).await {
+        let attempt = match self.deliver_user(&client, user, version, &known).await {
             Ok(outcome) => Attempt::plain(outcome),
             Err(e) => e.into(),
         };
@@ -311,46 +371,35 @@ impl ScimTarget<'_> {
         client: &Client<'_>,
         user: &DirectoryUser,
         version: u64,
-        known: Option<&str>,
+        known: &Known<'_>,
     ) -> Result<TargetOutcome, StepError> {
         let leaving = matches!(user.state, UserState::Inactive | UserState::Deleted);
-        let desired = match to_scim_user(user, &self.settings.user) {
-            Ok(v) => v,
-            // A leaver whose work email was removed can still be deprovisioned: the
-            // employee id finds the account.
-            Err(MappingError::MissingWorkEmail) if leaving => {
-                return self.deprovision_by_external_id(client, user, version).await;
-            }
-            Err(e @ MappingError::MissingWorkEmail) => {
-                return Ok(TargetOutcome::Skipped {
-                    reason: e.to_string(),
-                })
-            }
-            Err(e) => {
-                return Err(StepError {
-                    reason: format!("the user cannot be rendered for SCIM: {e}"),
-                    retryable: e.is_retryable(),
-                    ..StepError::default()
-                })
-            }
-        };
-        let user_name = desired["userName"].as_str().unwrap_or_default().to_string();
+        let desired =
+            match to_scim_user_with_manager(user, &self.settings.user, known.manager.as_deref()) {
+                Ok(v) => v,
+                // A leaver whose work email was removed can still be deprovisioned: the
+                // employee id finds the account.
+                Err(MappingError::MissingWorkEmail) if leaving => {
+                    return self.deprovision_by_external_id(client, user, version).await;
+                }
+                Err(e @ MappingError::MissingWorkEmail) => {
+                    return Ok(TargetOutcome::Skipped {
+                        reason: e.to_string(),
+                    })
+                }
+                Err(e) => {
+                    return Err(StepError {
+                        reason: format!("the user cannot be rendered for SCIM: {e}"),
+                        retryable: e.is_retryable(),
+                        ..StepError::default()
+                    })
+                }
+            };
+        let user_name = desired["userName"].as_str().map(str::to_string);
         let employee_id = user.employee_id.as_str();
-
-        let stored = match known {
-            Some(id) => client.get_if_exists(id).await?,
-            None => None,
-        };
-        let found = match stored {
-            Some(r) => Some((r, MatchedBy::StoredId)),
-            None => match client.find("externalId", employee_id).await? {
-                Some(r) => Some((r, MatchedBy::ExternalId)),
-                None => client
-                    .find("userName", &user_name)
-                    .await?
-                    .map(|r| (r, MatchedBy::UserName)),
-            },
-        };
+        let found = self
+            .find_account(client, user, user.work_email(), user_name.as_deref(), known)
+            .await?;
 
         let Some((existing, matched_by)) = found else {
             if leaving {
@@ -361,16 +410,26 @@ impl ScimTarget<'_> {
                     ),
                 });
             }
-            return self.create(client, user, &desired, version).await;
+            return self.create(client, user, &desired, version, known).await;
         };
 
         info!(
             target_id = %self.id, employee_id, resource_id = resource_id(&existing).unwrap_or("?"),
             matched_by = matched_by.as_str(), "SCIM account found"
         );
-        if matched_by == MatchedBy::UserName {
-            refuse_if_another_employees(&existing, employee_id)?;
+        if leaving && foreign_owner(&existing, employee_id).is_some() {
+            // A leaver never deprovisions an account another employee holds (e.g. the
+            // rehire that adopted it).
+            return Ok(TargetOutcome::Skipped {
+                reason: format!(
+                    "the account found by {} belongs to another employee; a leaver does not \
+                     deprovision it",
+                    matched_by.as_str()
+                ),
+            });
         }
+        self.claim(client, &existing, user, matched_by, known)
+            .await?;
         if leaving && self.settings.deprovision == Deprovision::Delete {
             return client.delete(&existing, version).await;
         }
@@ -384,6 +443,7 @@ impl ScimTarget<'_> {
         user: &DirectoryUser,
         desired: &Value,
         version: u64,
+        known: &Known<'_>,
     ) -> Result<TargetOutcome, StepError> {
         let employee_id = user.employee_id.as_str();
         let answer = client
@@ -404,7 +464,7 @@ impl ScimTarget<'_> {
         }
         // Someone took the userName between our lookup and our create (an admin, SSO
         // just-in-time provisioning). Adopt it as a userName match would, unless it is
-        // another employee's.
+        // another (active) employee's.
         let user_name = desired["userName"].as_str().unwrap_or_default();
         let Some(existing) = client.find("userName", user_name).await? else {
             return Err(StepError::permanent(
@@ -412,7 +472,8 @@ impl ScimTarget<'_> {
                  another attribute conflicts at the target",
             ));
         };
-        refuse_if_another_employees(&existing, employee_id)?;
+        self.claim(client, &existing, user, MatchedBy::Conflict, known)
+            .await?;
         info!(
             target_id = %self.id, employee_id, resource_id = resource_id(&existing).unwrap_or("?"),
             "SCIM create conflicted; updating the account holding the userName"
@@ -437,14 +498,18 @@ impl ScimTarget<'_> {
         if self.settings.deprovision == Deprovision::Delete {
             return client.delete(&existing, version).await;
         }
-        // Without a work email there is nothing to render: keep the account as the
-        // target has it and only switch it off.
-        let mut desired = existing.clone();
-        if let Some(obj) = desired.as_object_mut() {
-            obj.remove("meta");
-            obj.insert("active".into(), Value::Bool(false));
+        // Without a work email there is nothing to render: only switch it off.
+        let desired =
+            serde_json::json!({ "active": false, "externalId": user.employee_id.as_str() });
+        let off = Client {
+            owned: Owned::new(&["active"]),
+            ..client.shallow()
+        };
+        let outcome = off.replace(existing, &desired, version).await;
+        if let (Ok(mut mine), Ok(theirs)) = (client.landed.lock(), off.landed.into_inner()) {
+            *mine = theirs;
         }
-        client.replace(existing, &desired, version).await
+        outcome
     }
 
     /// Whether the provider's `/ServiceProviderConfig` announces PATCH, read once an
@@ -525,6 +590,7 @@ impl ScimTarget<'_> {
             token,
             landed: Mutex::new(Landed::default()),
             patch,
+            owned: self.settings.owned.clone(),
         })
     }
 }
@@ -550,9 +616,12 @@ pub(crate) fn probe(
 mod body;
 mod client;
 pub mod groups;
+mod matching;
+pub mod reconcile;
 #[cfg(test)]
 mod tests;
 
-pub use body::eq_filter;
 pub(crate) use body::*;
+pub use body::{eq_filter, is_ownable_attribute, Owned};
 pub(crate) use client::*;
+pub(crate) use matching::{Known, MatchedBy};

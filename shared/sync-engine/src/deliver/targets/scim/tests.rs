@@ -11,6 +11,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::*;
+use mapping::{to_scim_user, ScimOptions, SCIM_ENTERPRISE_SCHEMA as ENTERPRISE, SCIM_USER_SCHEMA};
 
 /// What the scripted target saw: method, path with query, If-Match, body.
 type Seen = (String, String, Option<String>, Option<Value>);
@@ -133,12 +134,14 @@ fn filter_values_are_json_strings_with_quotes_and_backslashes_escaped() {
 }
 
 #[test]
-fn a_patch_replaces_only_changed_attributes_and_removes_cleared_ones() {
+fn a_patch_replaces_changed_owned_attributes_removes_cleared_ones_and_leaves_the_rest() {
     let current = json!({"id": "abc", "userName": "a.lovelace", "title": "Engineer",
-                         "nickName": "Ada", "active": true, "meta": {"version": "W/\"1\""},
-                         "groups": [{"value": "g1"}]});
-    let body = json!({"id": "abc", "userName": "a.lovelace", "title": "CTO", "active": true});
-    let patch = patch_body(&current, &body);
+                         "displayName": "Ada L", "nickName": "Ada", "active": true,
+                         "meta": {"version": "W/\"1\""}, "groups": [{"value": "g1"}],
+                         ENTERPRISE: {"department": "R&D", "costCenter": "42"}});
+    let body = json!({"id": "abc", "userName": "someone.else", "title": "CTO", "active": true,
+                      ENTERPRISE: {"department": "Research"}});
+    let patch = patch_body(&changes(&current, &body, &Owned::default()));
     assert_eq!(
         patch["schemas"],
         json!(["urn:ietf:params:scim:api:messages:2.0:PatchOp"])
@@ -146,20 +149,43 @@ fn a_patch_replaces_only_changed_attributes_and_removes_cleared_ones() {
     assert_eq!(
         patch["Operations"],
         json!([
-            {"op": "remove", "path": "nickName"},
-            {"op": "replace", "value": {"title": "CTO"}}
+            {"op": "remove", "path": "displayName"},
+            {"op": "replace", "value": {"title": "CTO", ENTERPRISE: {"department": "Research"}}}
         ])
     );
 }
 
 #[test]
-fn a_replacement_keeps_the_accounts_id_and_username() {
-    let existing = json!({"id": "abc", "userName": "a.lovelace", "meta": {"version": "W/\"1\""}});
-    let desired = json!({"userName": "ada", "externalId": "42", "active": true});
-    let body = replacement(&existing, &desired);
+fn owned_attributes_name_core_attributes_and_enterprise_paths() {
+    let owned = Owned::new(&["title", "userName", &format!("{ENTERPRISE}:manager")]);
+    let current = json!({"title": "A", "displayName": "X", "userName": "u",
+                         ENTERPRISE: {"manager": {"value": "m1"}, "department": "D"}});
+    let body = json!({"title": "B", "userName": "v", ENTERPRISE: {}});
+    let c = changes(&current, &body, &owned);
+    assert_eq!(c.attribute_names(), ["manager", "title"]);
+}
+
+#[test]
+fn a_replacement_keeps_the_accounts_id_username_and_unowned_attributes() {
+    let existing = json!({"id": "abc", "userName": "a.lovelace", "meta": {"version": "W/\"1\""},
+                          "nickName": "Ada", "title": "Engineer",
+                          ENTERPRISE: {"costCenter": "42", "department": "R&D"}});
+    let desired = json!({"userName": "ada", "externalId": "42", "active": true,
+                         "schemas": [SCIM_USER_SCHEMA, ENTERPRISE],
+                         ENTERPRISE: {"department": "Research"}});
+    let body = replacement(&existing, &desired, &Owned::default());
     assert_eq!(body["id"], "abc");
     assert_eq!(body["userName"], "a.lovelace");
     assert_eq!(body["externalId"], "42");
+    assert_eq!(body["nickName"], "Ada");
+    assert!(
+        body.get("title").is_none(),
+        "an owned attribute we no longer render is cleared"
+    );
+    assert_eq!(
+        body[ENTERPRISE],
+        json!({"costCenter": "42", "department": "Research"})
+    );
     assert!(body.get("meta").is_none());
 }
 
@@ -240,6 +266,7 @@ async fn a_400_is_permanent_and_never_repeats_the_detail() {
     let (url, _script) = scripted(vec![
         (200, vec![], list(vec![])),
         (200, vec![], list(vec![])),
+        (200, vec![], list(vec![])),
         (
             400,
             vec![],
@@ -278,6 +305,7 @@ async fn an_unknown_leaver_is_skipped_rather_than_created() {
     let (url, script) = scripted(vec![
         (200, vec![], list(vec![])),
         (200, vec![], list(vec![])),
+        (200, vec![], list(vec![])),
     ])
     .await;
     let outcome = deliver(&url, &user(UserState::Inactive, Some("ada@acme.test"))).await;
@@ -314,6 +342,7 @@ async fn a_leaver_without_a_work_email_is_still_deactivated_by_employee_id() {
 async fn an_account_matched_by_username_but_owned_by_another_employee_is_not_taken_over() {
     let other = json!({"id": "abc", "userName": "ada", "externalId": "77"});
     let (url, script) = scripted(vec![
+        (200, vec![], list(vec![])),
         (200, vec![], list(vec![])),
         (200, vec![], list(vec![other])),
     ])
@@ -355,6 +384,7 @@ async fn a_provider_that_ignores_the_filter_does_not_make_us_adopt_a_stranger() 
     let stranger = json!({"id": "zzz", "userName": "someone", "externalId": "9"});
     let (url, script) = scripted(vec![
         (200, vec![], list(vec![stranger.clone()])),
+        (200, vec![], list(vec![stranger.clone()])),
         (200, vec![], list(vec![stranger])),
         (201, vec![], json!({"id": "new"})),
     ])
@@ -367,7 +397,7 @@ async fn a_provider_that_ignores_the_filter_does_not_make_us_adopt_a_stranger() 
             version: 3
         }
     );
-    assert_eq!(script.seen.lock().unwrap()[2].0, "POST");
+    assert_eq!(script.seen.lock().unwrap()[3].0, "POST");
 }
 
 #[tokio::test]
@@ -379,6 +409,7 @@ async fn a_provider_without_external_id_filtering_falls_back_to_the_username() {
             vec![],
             json!({"status": "400", "scimType": "invalidFilter"}),
         ),
+        (200, vec![], list(vec![existing.clone()])),
         (200, vec![], list(vec![existing])),
         (200, vec![], json!({"id": "abc"})),
     ])
@@ -392,9 +423,10 @@ async fn a_provider_without_external_id_filtering_falls_back_to_the_username() {
         }
     );
     let seen = script.seen.lock().unwrap().clone();
-    assert_eq!(seen[2].0, "PUT");
-    assert_eq!(seen[2].3.as_ref().unwrap()["userName"], "ADA");
-    assert_eq!(seen[2].3.as_ref().unwrap()["externalId"], "42");
+    assert!(seen[1].1.contains("emails.value"), "{}", seen[1].1);
+    assert_eq!(seen[3].0, "PUT");
+    assert_eq!(seen[3].3.as_ref().unwrap()["userName"], "ADA");
+    assert_eq!(seen[3].3.as_ref().unwrap()["externalId"], "42");
 }
 
 #[tokio::test]
