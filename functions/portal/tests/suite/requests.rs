@@ -1,0 +1,173 @@
+//! The setup page's POST checks over plain HTTP (what a browser would never send, so
+//! a browser cannot test it): a POST without the session's CSRF token, with a wrong
+//! one, from another site or not as JSON is refused and changes nothing; credential
+//! checks past the per-link limit are refused before BambooHR is called; every answer
+//! carries the strict Content-Security-Policy.
+
+use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use serde_json::{json, Value};
+
+use crate::common::{Stack, GOOD_KEY};
+
+/// Opens a session with the link's token: the cookie to send back and the page's CSRF
+/// token.
+async fn open(stack: &Stack, url: &str) -> (String, String) {
+    let token = url.split("#t=").nth(1).unwrap();
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{}/setup/session", stack.base_url))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let set = resp.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(!set.contains("Secure"), "plain HTTP on loopback: {set}");
+    let cookie = set.split(';').next().unwrap().to_string();
+    let page = http
+        .get(format!("{}/setup/", stack.base_url))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries its CSRF token")
+        .to_string();
+    (cookie, csrf)
+}
+
+async fn connect(
+    stack: &Stack,
+    cookie: &str,
+    csrf: Option<&str>,
+    key: &str,
+    extra: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/setup/connect", stack.base_url))
+        .header(COOKIE, cookie)
+        .json(&json!({"subdomain": "acme", "apiKey": key}));
+    if let Some(t) = csrf {
+        req = req.header("x-csrf-token", t);
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing() {
+    let stack = Stack::start().await;
+    let (_, url) = stack.setup_link("acme").await;
+    let (cookie, csrf) = open(&stack, &url).await;
+    let before = stack.sim.request_count();
+
+    let (status, body) = connect(&stack, &cookie, None, GOOD_KEY, &[]).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    let (status, _) = connect(&stack, &cookie, Some(&"0".repeat(64)), GOOD_KEY, &[]).await;
+    assert_eq!(status, 403, "a wrong token");
+    // Another session's token is no good either.
+    let (_, other_csrf) = open(&stack, &url).await;
+    assert_ne!(other_csrf, csrf);
+    let (status, _) = connect(&stack, &cookie, Some(&other_csrf), GOOD_KEY, &[]).await;
+    assert_eq!(status, 403, "the token of another session");
+    // From another site, even with the token.
+    let (status, _) = connect(
+        &stack,
+        &cookie,
+        Some(&csrf),
+        GOOD_KEY,
+        &[("origin", "https://evil.example")],
+    )
+    .await;
+    assert_eq!(status, 403, "a foreign origin");
+    // A plain form post (what a cross-site form can send) is not JSON.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/setup/connect", stack.base_url))
+        .header(COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("subdomain=acme&apiKey=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+    // Without a session at all.
+    let (status, _) = connect(&stack, "bsync_setup=acme.sl00.x", Some(&csrf), GOOD_KEY, &[]).await;
+    assert_eq!(status, 401);
+
+    assert!(stack.directory("acme").await.is_none(), "nothing connected");
+    assert_eq!(stack.sim.request_count(), before, "BambooHR never called");
+
+    // With its token, the same request connects.
+    let (status, body) = connect(&stack, &cookie, Some(&csrf), GOOD_KEY, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["linked"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_checks_past_five_a_minute_are_refused_before_bamboohr_is_called() {
+    let stack = Stack::start().await;
+    let (_, url) = stack.setup_link("acme").await;
+    let (cookie, csrf) = open(&stack, &url).await;
+    for _ in 0..5 {
+        let (status, body) = connect(&stack, &cookie, Some(&csrf), "wrong", &[]).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "bad_api_key");
+        assert_eq!(body["error"]["field"], "apiKey");
+    }
+    let before = stack.sim.request_count();
+    let (status, body) = connect(&stack, &cookie, Some(&csrf), GOOD_KEY, &[]).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(stack.sim.request_count(), before, "BambooHR not called");
+    assert!(stack.directory("acme").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_token_opens_nothing_and_every_answer_carries_a_strict_policy() {
+    let stack = Stack::start().await;
+    let (_, url) = stack.setup_link("acme").await;
+    let token = url.split("#t=").nth(1).unwrap();
+    let (prefix, _) = token.rsplit_once('.').unwrap();
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{}/setup/session", stack.base_url))
+        .json(&json!({ "token": format!("{prefix}.{}", "A".repeat(43)) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers().get(SET_COOKIE).is_none());
+    for path in ["/setup/", "/setup/assets/portal.js", "/setup/nope"] {
+        let resp = http
+            .get(format!("{}{path}", stack.base_url))
+            .send()
+            .await
+            .unwrap();
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe"), "{csp}");
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    }
+    let page = http
+        .get(format!("{}/setup/", stack.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("<script>") && !page.contains(" style="), "no inline code");
+}
