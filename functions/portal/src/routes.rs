@@ -19,12 +19,8 @@ pub(crate) async fn route(portal: &Portal, req: &Request) -> Result<Response<Bod
     let path = req.uri().path();
     let method = req.method();
     match path {
-        "/setup" if *method == Method::GET => Ok(Response::builder()
-            .status(StatusCode::PERMANENT_REDIRECT)
-            .header(header::LOCATION, "/setup/")
-            .body(Body::Empty)
-            .expect("a redirect is valid")),
-        "/setup/" => {
+        // Both: API Gateway may hand over the bare path for `…/setup/`.
+        "/setup" | "/setup/" => {
             only(method, Method::GET, "GET")?;
             page::page(portal, cookie(req).as_deref()).await
         }

@@ -8,7 +8,7 @@
   var csrf = meta ? meta.getAttribute('content') : '';
 
   function post(path, body) {
-    return fetch(path, {
+    return fetch('/setup/' + path, {
       method: 'POST',
       credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
