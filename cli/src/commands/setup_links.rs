@@ -85,7 +85,12 @@ pub(super) async fn run(
                 .await?;
             let link: LinkView = serde_json::from_value(answer["link"].clone()).map_err(shape)?;
             emit(out, mode, &answer, |o| {
-                writeln!(o, "{id}: setup link {} (expires {})", link.id, when(Some(link.expires_at)))?;
+                writeln!(
+                    o,
+                    "{id}: setup link {} (expires {})",
+                    link.id,
+                    when(Some(link.expires_at))
+                )?;
                 match answer["url"].as_str() {
                     Some(url) => writeln!(o, "  send this to the customer's IT admin: {url}")?,
                     None => writeln!(
@@ -94,7 +99,11 @@ pub(super) async fn run(
                         answer["token"].as_str().unwrap_or_default()
                     )?,
                 }
-                writeln!(o, "  it is shown only now; revoke it with `setup-links revoke {id} {}`", link.id)
+                writeln!(
+                    o,
+                    "  it is shown only now; revoke it with `setup-links revoke {id} {}`",
+                    link.id
+                )
             })
         }
         SetupLinksCmd::List { directory } => {
@@ -117,7 +126,11 @@ pub(super) async fn run(
                         ]
                     })
                     .collect();
-                table(o, &["LINK", "STATE", "EXPIRES", "LAST USED", "CREATED", "BY"], &rows)
+                table(
+                    o,
+                    &["LINK", "STATE", "EXPIRES", "LAST USED", "CREATED", "BY"],
+                    &rows,
+                )
             })
         }
         SetupLinksCmd::Revoke { directory, link } => {

@@ -123,9 +123,7 @@ impl PortalError {
                 EngineError::Connect(ConnectProblem::RateLimited { .. }) => {
                     StatusCode::TOO_MANY_REQUESTS
                 }
-                EngineError::Connect(ConnectProblem::Unreachable { .. }) => {
-                    StatusCode::BAD_GATEWAY
-                }
+                EngineError::Connect(ConnectProblem::Unreachable { .. }) => StatusCode::BAD_GATEWAY,
                 EngineError::Connect(_) | EngineError::InvalidInput { .. } => {
                     StatusCode::BAD_REQUEST
                 }
@@ -262,10 +260,7 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Body> 
 }
 
 /// Answers one request. Never fails: every error is an answer.
-pub async fn handler(
-    portal: &Portal,
-    req: Request,
-) -> Result<Response<Body>, lambda_http::Error> {
+pub async fn handler(portal: &Portal, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let resp = match routes::route(portal, &req).await {

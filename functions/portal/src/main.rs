@@ -11,7 +11,10 @@ async fn main() -> Result<(), Error> {
     let sdk = aws_config::load_from_env().await;
     // Connecting writes the directory's schedule, as the admin API's connect does.
     let scheduler = settings.schedules.scheduler(&sdk)?;
-    let engine = settings.common.engine(&sdk).with_scheduler(Arc::new(scheduler));
+    let engine = settings
+        .common
+        .engine(&sdk)
+        .with_scheduler(Arc::new(scheduler));
     let portal = portal::Portal::new(engine, portal::Cookies::Secure);
     run(service_fn(|req| portal::handler(&portal, req))).await
 }

@@ -161,7 +161,10 @@ pub async fn page(portal: &Portal, cookie: Option<&str>) -> Result<Response<Body
     };
     // The outcomes of opening another link from this tab (hidden until then).
     let main = format!("{main}{}", closed_sections(None));
-    Ok(html(StatusCode::OK, layout("Connect BambooHR", Some(&csrf), &main)))
+    Ok(html(
+        StatusCode::OK,
+        layout("Connect BambooHR", Some(&csrf), &main),
+    ))
 }
 
 fn opening() -> Response<Body> {
@@ -175,7 +178,10 @@ fn opening() -> Response<Body> {
         ),
         closed_sections(None)
     );
-    html(StatusCode::OK, layout("Opening your setup link", None, &main))
+    html(
+        StatusCode::OK,
+        layout("Opening your setup link", None, &main),
+    )
 }
 
 const STEPS: &str = r#"<section class="card" aria-labelledby="steps-heading">
@@ -231,10 +237,7 @@ async fn linked(portal: &Portal, link: &SetupLink, d: &Directory) -> Result<Stri
     let status = operate::status(engine, &d.id, None).await?;
     let employees = match link.linked_employees {
         Some(n) => format!("{n} in BambooHR"),
-        None => format!(
-            "{} synced",
-            status.users.values().sum::<u64>()
-        ),
+        None => format!("{} synced", status.users.values().sum::<u64>()),
     };
     let mut out = format!(
         r#"<h1>BambooHR is connected</h1>
@@ -280,7 +283,9 @@ fn last_run(status: &operate::Status) -> String {
         "<section class=\"card\" aria-labelledby=\"run-heading\" id=\"last-run\">\n<h2 id=\"run-heading\">Last sync</h2>\n",
     );
     match &status.last_run {
-        None => out.push_str("<p>No sync has run yet. The first one starts within a few minutes.</p>\n"),
+        None => {
+            out.push_str("<p>No sync has run yet. The first one starts within a few minutes.</p>\n")
+        }
         Some(run) => {
             let c = &run.counts;
             out.push_str(&format!(

@@ -11,8 +11,8 @@ use sync_engine::operate::setup_links::{self, csrf_matches, link_actor};
 use sync_engine::operate::{self, ConnectRequest, Credential, SettingsChange};
 use sync_engine::EngineError;
 
-use crate::{assets, json_response, page, Cookies, Portal, PortalError, MAX_BODY_BYTES};
 use crate::SESSION_COOKIE;
+use crate::{assets, json_response, page, Cookies, Portal, PortalError, MAX_BODY_BYTES};
 
 /// Answers one request, or says why not.
 pub(crate) async fn route(portal: &Portal, req: &Request) -> Result<Response<Body>, PortalError> {
@@ -67,7 +67,9 @@ fn header_text<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 fn same_site(req: &Request) -> Result<(), PortalError> {
     if let Some(site) = header_text(req, "sec-fetch-site") {
         if !matches!(site, "same-origin" | "none") {
-            return Err(PortalError::Forbidden("a setup page request from another site"));
+            return Err(PortalError::Forbidden(
+                "a setup page request from another site",
+            ));
         }
     }
     if let (Some(origin), Some(host)) = (header_text(req, "origin"), header_text(req, "host")) {
@@ -76,7 +78,9 @@ fn same_site(req: &Request) -> Result<(), PortalError> {
             .map(|(_, rest)| rest)
             .unwrap_or(origin);
         if origin_host != host {
-            return Err(PortalError::Forbidden("a setup page request from another site"));
+            return Err(PortalError::Forbidden(
+                "a setup page request from another site",
+            ));
         }
     }
     let json = header_text(req, "content-type")
@@ -101,7 +105,11 @@ fn body<T: DeserializeOwned>(req: &Request) -> Result<T, PortalError> {
     serde_json::from_slice(bytes).map_err(|e| {
         PortalError::BadRequest(format!(
             "the request was not understood ({})",
-            if e.is_data() { "a field is missing or of the wrong kind" } else { "not JSON" }
+            if e.is_data() {
+                "a field is missing or of the wrong kind"
+            } else {
+                "not JSON"
+            }
         ))
     })
 }
@@ -177,12 +185,15 @@ async fn post(portal: &Portal, path: &str, req: &Request) -> Result<Response<Bod
     // Every other POST: the session first (an expired or revoked link stops here,
     // before anything is read or changed), then its CSRF token.
     let cookie = cookie(req).ok_or(PortalError::NoSession)?;
-    let (link, session) = setup_links::session_link(engine, &cookie)
-        .await
-        .map_err(|e| match e {
-            EngineError::SetupLink(operate::SetupLinkProblem::Invalid) => PortalError::NoSession,
-            other => other.into(),
-        })?;
+    let (link, session) =
+        setup_links::session_link(engine, &cookie)
+            .await
+            .map_err(|e| match e {
+                EngineError::SetupLink(operate::SetupLinkProblem::Invalid) => {
+                    PortalError::NoSession
+                }
+                other => other.into(),
+            })?;
     let csrf = header_text(req, "x-csrf-token").unwrap_or_default();
     if !csrf_matches(&session, csrf) {
         return Err(PortalError::Forbidden(
@@ -247,7 +258,10 @@ async fn post(portal: &Portal, path: &str, req: &Request) -> Result<Response<Bod
             operate::directory(engine, id).await?;
             operate::revoke(engine, scheduler.as_ref(), id, &actor).await?;
             setup_links::record_linked(engine, &link, None).await?;
-            Ok(json_response(StatusCode::OK, &json!({"disconnected": true})))
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"disconnected": true}),
+            ))
         }
         _ => Err(PortalError::NotFound),
     }
@@ -259,7 +273,12 @@ mod tests {
 
     #[test]
     fn a_pasted_address_reads_as_its_subdomain() {
-        for given in ["acme", " Acme ", "acme.bamboohr.com", "https://acme.bamboohr.com/home"] {
+        for given in [
+            "acme",
+            " Acme ",
+            "acme.bamboohr.com",
+            "https://acme.bamboohr.com/home",
+        ] {
             assert_eq!(subdomain(given), "acme", "{given}");
         }
     }

@@ -79,7 +79,12 @@ pub async fn setup_links_are_written_conditionally_and_listed_per_directory(
     assert_eq!(got, changed);
     assert_eq!(got.state(at(40)), SetupLinkState::Revoked);
     assert_eq!(
-        store.get_setup_link(&dir, "sl1").await.unwrap().unwrap().state(at(7 * 86_400)),
+        store
+            .get_setup_link(&dir, "sl1")
+            .await
+            .unwrap()
+            .unwrap()
+            .state(at(7 * 86_400)),
         SetupLinkState::Expired
     );
     let ids: Vec<String> = store

@@ -713,7 +713,10 @@ async fn every_route_answers_what_the_openapi_document_describes() {
     );
     // A setup link's token is answered once, when it is made, and never listed.
     let created = at("POST", &format!("{base}/acme/setup-links"), 201);
-    assert!(created["url"].is_null(), "the harness names no setup base URL");
+    assert!(
+        created["url"].is_null(),
+        "the harness names no setup base URL"
+    );
     let listed = at("GET", &format!("{base}/acme/setup-links"), 200).to_string();
     assert!(listed.contains(made.link.id.as_str()), "{listed}");
     for token in [made_token.as_str(), created["token"].as_str().unwrap()] {

@@ -28,7 +28,10 @@ async fn an_it_admin_connects_their_company_through_a_setup_link_and_the_first_s
     );
     let page = browser.script("return document.body.innerText").await;
     let page = page.as_str().unwrap();
-    assert!(page.contains("API Keys") && page.contains("read-only"), "{page}");
+    assert!(
+        page.contains("API Keys") && page.contains("read-only"),
+        "{page}"
+    );
     browser.screenshot(&shots.join("01-open-link.png")).await;
 
     // 2. A bad key: BambooHR refuses it, the page says so beside the key, nothing is
@@ -66,7 +69,9 @@ async fn an_it_admin_connects_their_company_through_a_setup_link_and_the_first_s
     // 3. The good key: Linked, with the employee count BambooHR reported.
     browser.clear(&key).await;
     browser.type_into(&key, GOOD_KEY).await;
-    let connect = browser.wait_for("form[data-action=connect] button[type=submit]").await;
+    let connect = browser
+        .wait_for("form[data-action=connect] button[type=submit]")
+        .await;
     browser.click(&connect).await;
     browser.wait_for("#linked").await;
     let count = browser
@@ -74,7 +79,10 @@ async fn an_it_admin_connects_their_company_through_a_setup_link_and_the_first_s
         .await;
     assert_eq!(count, format!("{EMPLOYEES} in BambooHR"));
     let d = stack.directory("acme").await.expect("connected");
-    assert_eq!(d.subdomain, "acme", "the pasted address reads as its subdomain");
+    assert_eq!(
+        d.subdomain, "acme",
+        "the pasted address reads as its subdomain"
+    );
     let page = browser.script("return document.body.innerHTML").await;
     assert!(
         !page.as_str().unwrap().contains(GOOD_KEY),
@@ -119,7 +127,9 @@ async fn an_it_admin_connects_their_company_through_a_setup_link_and_the_first_s
         .wait_for("input[name=groupSources][value=department]")
         .await;
     assert_eq!(browser.property(&department, "checked").await, json!(true));
-    browser.screenshot(&shots.join("04-department-groups.png")).await;
+    browser
+        .screenshot(&shots.join("04-department-groups.png"))
+        .await;
 
     // 5. The first sync: every user, and the department groups, reach the app, each
     //    delivery verified by the official Standard Webhooks library.
@@ -144,7 +154,10 @@ async fn an_it_admin_connects_their_company_through_a_setup_link_and_the_first_s
     assert!(deliveries.iter().all(|d| d["verified"] == true));
     let of = |t: &str| deliveries.iter().filter(|d| d["type"] == t).count();
     assert_eq!(of("user.created"), EMPLOYEES, "{deliveries:?}");
-    assert!(of("group.created") >= 1, "department groups: {deliveries:?}");
+    assert!(
+        of("group.created") >= 1,
+        "department groups: {deliveries:?}"
+    );
     assert!(of("group.user_added") >= 1, "{deliveries:?}");
 
     // The page shows the run and its counts.
@@ -179,7 +192,9 @@ async fn an_it_admin_connects_their_company_through_a_setup_link_and_the_first_s
     browser.screenshot(&shots.join("07-disconnected.png")).await;
 
     // Every change the page made is audited under the link, never with the key.
-    let (_, audit) = stack.admin("GET", "/admin/directories/acme/audit", None).await;
+    let (_, audit) = stack
+        .admin("GET", "/admin/directories/acme/audit", None)
+        .await;
     let entries = audit["items"].as_array().unwrap();
     let by_link: Vec<&str> = entries
         .iter()
@@ -216,9 +231,7 @@ async fn an_expired_or_revoked_link_shows_a_clear_page_and_changes_nothing() {
     browser
         .goto(&format!("{}/setup/#t={token}", stack.base_url))
         .await;
-    let shown = browser
-        .wait_for_text("#link-expired", "has expired")
-        .await;
+    let shown = browser.wait_for_text("#link-expired", "has expired").await;
     assert!(shown.contains("Nothing was changed"), "{shown}");
     browser.screenshot(&shots.join("08-expired-link.png")).await;
     let link = stack
@@ -242,9 +255,7 @@ async fn an_expired_or_revoked_link_shows_a_clear_page_and_changes_nothing() {
         .await;
     assert_eq!(status, 200);
     browser.goto(&url).await;
-    browser
-        .wait_for_text("#link-revoked", "was revoked")
-        .await;
+    browser.wait_for_text("#link-revoked", "was revoked").await;
     browser.screenshot(&shots.join("09-revoked-link.png")).await;
 
     // Revoked while open: the next load says so (410), and a POST changes nothing.
@@ -263,9 +274,7 @@ async fn an_expired_or_revoked_link_shows_a_clear_page_and_changes_nothing() {
     let key = browser.wait_for("#apiKey").await;
     browser.type_into(&key, GOOD_KEY).await;
     browser.type_into(&key, ENTER).await;
-    browser
-        .wait_for_text("#link-revoked", "was revoked")
-        .await;
+    browser.wait_for_text("#link-revoked", "was revoked").await;
     assert!(
         stack.directory("acme").await.is_none(),
         "nothing was connected"

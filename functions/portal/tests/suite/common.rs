@@ -68,7 +68,10 @@ impl Stack {
         let api = Arc::new(
             admin::AdminApi::new(engine.clone(), None).with_setup_base_url(Some(base_url.clone())),
         );
-        let page = Arc::new(portal::Portal::new(engine.clone(), portal::Cookies::Loopback));
+        let page = Arc::new(portal::Portal::new(
+            engine.clone(),
+            portal::Cookies::Loopback,
+        ));
         let app = portal::local::router(page).merge(admin::local::router(
             api,
             admin::local::LocalAuth {

@@ -22,7 +22,10 @@ async fn open(stack: &Stack, url: &str) -> (String, String) {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let set = resp.headers()[SET_COOKIE].to_str().unwrap().to_string();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     assert!(!set.contains("Secure"), "plain HTTP on loopback: {set}");
     let cookie = set.split(';').next().unwrap().to_string();
     let page = http
@@ -104,7 +107,14 @@ async fn a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing()
         .unwrap();
     assert_eq!(resp.status(), 415);
     // Without a session at all.
-    let (status, _) = connect(&stack, "bsync_setup=acme.sl00.x", Some(&csrf), GOOD_KEY, &[]).await;
+    let (status, _) = connect(
+        &stack,
+        "bsync_setup=acme.sl00.x",
+        Some(&csrf),
+        GOOD_KEY,
+        &[],
+    )
+    .await;
     assert_eq!(status, 401);
 
     assert!(stack.directory("acme").await.is_none(), "nothing connected");
@@ -158,7 +168,10 @@ async fn a_wrong_token_opens_nothing_and_every_answer_carries_a_strict_policy() 
             .unwrap();
         let csp = resp.headers()["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe"), "{csp}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+            "{csp}"
+        );
         assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
     }
     let page = http
@@ -169,5 +182,8 @@ async fn a_wrong_token_opens_nothing_and_every_answer_carries_a_strict_policy() 
         .text()
         .await
         .unwrap();
-    assert!(!page.contains("<script>") && !page.contains(" style="), "no inline code");
+    assert!(
+        !page.contains("<script>") && !page.contains(" style="),
+        "no inline code"
+    );
 }

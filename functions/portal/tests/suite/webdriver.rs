@@ -103,12 +103,18 @@ impl Browser {
         let req = match method {
             "GET" => self.http.get(&url),
             "DELETE" => self.http.delete(&url),
-            _ => self.http.post(&url).json(&body.unwrap_or_else(|| json!({}))),
+            _ => self
+                .http
+                .post(&url)
+                .json(&body.unwrap_or_else(|| json!({}))),
         };
         let resp = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "WebDriver {method} {path}: {status} {v}");
+        assert!(
+            status.is_success(),
+            "WebDriver {method} {path}: {status} {v}"
+        );
         v["value"].clone()
     }
 
@@ -116,7 +122,10 @@ impl Browser {
         let url = format!("{}{path}", self.base);
         let req = match method {
             "GET" => self.http.get(&url),
-            _ => self.http.post(&url).json(&body.unwrap_or_else(|| json!({}))),
+            _ => self
+                .http
+                .post(&url)
+                .json(&body.unwrap_or_else(|| json!({}))),
         };
         let resp = req.send().await.ok()?;
         let ok = resp.status().is_success();
@@ -176,7 +185,10 @@ impl Browser {
             }
             if Instant::now() > deadline {
                 let body = self.script("return document.body.innerText").await;
-                panic!("no visible {css} at {}; the page says: {body}", self.url().await);
+                panic!(
+                    "no visible {css} at {}; the page says: {body}",
+                    self.url().await
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -37,11 +37,11 @@ pub use evidence::{evidence_is_stale, evidence_snapshot};
 pub use holds::{resolve_hold, HoldDecision};
 pub use redrive::{redrive, repush};
 pub use runs::{record_run, request_sync, run_sync, SyncRequested, REQUESTED_SYNC_AFTER};
+pub use settings::{update_settings, Changed, SettingsChange, SettingsUpdated};
 pub use setup_links::{
     create_setup_link, list_setup_links, revoke_setup_link, CreatedSetupLink, NewSetupLink,
     SetupLinkProblem, SetupLinkView,
 };
-pub use settings::{update_settings, Changed, SettingsChange, SettingsUpdated};
 pub use state::{pause, resume, revoke};
 pub use status::{stale_sweep, status, Status, TargetHealth};
 pub use targets::{

@@ -322,7 +322,9 @@ fn count(link: &mut SetupLink, now: OffsetDateTime) -> Result<(), SetupLinkProbl
     link.attempts.retain(|t| now - *t < Duration::minutes(1));
     if link.attempts.len() >= ATTEMPTS_PER_MINUTE {
         let oldest = link.attempts.first().copied().unwrap_or(now);
-        let wait = (Duration::minutes(1) - (now - oldest)).whole_seconds().max(1);
+        let wait = (Duration::minutes(1) - (now - oldest))
+            .whole_seconds()
+            .max(1);
         return Err(SetupLinkProblem::RateLimited {
             retry_after_seconds: u64::try_from(wait).unwrap_or(60),
         });
@@ -447,8 +449,19 @@ mod tests {
     #[test]
     fn tokens_split_into_directory_link_and_secret_and_nothing_else() {
         let (d, id, s) = split("acme.sl0a.abc-_9").unwrap();
-        assert_eq!((d.as_str(), id.as_str(), s.as_str()), ("acme", "sl0a", "abc-_9"));
-        for bad in ["", "acme", "acme.sl", "acme..x", "acme.sl.a.b", "ac me.sl.x", "acme.sl.x y"] {
+        assert_eq!(
+            (d.as_str(), id.as_str(), s.as_str()),
+            ("acme", "sl0a", "abc-_9")
+        );
+        for bad in [
+            "",
+            "acme",
+            "acme.sl",
+            "acme..x",
+            "acme.sl.a.b",
+            "ac me.sl.x",
+            "acme.sl.x y",
+        ] {
             assert!(split(bad).is_none(), "{bad}");
         }
     }
@@ -485,7 +498,12 @@ mod tests {
             count(&mut link, now + Duration::seconds(i)).unwrap();
         }
         let err = count(&mut link, now + Duration::seconds(10)).unwrap_err();
-        assert_eq!(err, SetupLinkProblem::RateLimited { retry_after_seconds: 50 });
+        assert_eq!(
+            err,
+            SetupLinkProblem::RateLimited {
+                retry_after_seconds: 50
+            }
+        );
         count(&mut link, now + Duration::seconds(60)).unwrap();
     }
 }
