@@ -343,7 +343,7 @@ async fn choices(portal: &Portal, d: &Directory) -> String {
                         .map(|a| (a.clone(), format!("{} ({})", f.name, f.field_type)))
                 })
                 .collect();
-            items.sort_by(|a, b| a.1.to_lowercase().cmp(&b.1.to_lowercase()));
+            items.sort_by_key(|item| item.1.to_lowercase());
             items.dedup_by(|a, b| a.0 == b.0);
             format!(
                 "<p class=\"hint\" id=\"fields-hint\">The fields BambooHR lets this API key see ({}). Tick any to send beyond the standard profile.</p>\n{}",
