@@ -9,4 +9,5 @@ mod delivery_retry;
 mod full_sync;
 mod outbox_and_dispatch;
 mod retention;
+mod setup_links;
 mod simulator_webhooks;
