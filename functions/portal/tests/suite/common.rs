@@ -47,9 +47,16 @@ pub struct Stack {
 impl Stack {
     /// Starts everything.
     pub async fn start() -> Self {
+        Self::start_with(Vec::new()).await
+    }
+
+    /// Starts everything, the simulated company withholding `restricted` fields from
+    /// the API key.
+    pub async fn start_with(restricted: Vec<String>) -> Self {
         let sim = Simulator::generate(SimConfig {
             api_key: GOOD_KEY.into(),
             employees: EMPLOYEES,
+            restricted_fields: restricted,
             ..SimConfig::default()
         });
         let sim_server = sim.serve().await.unwrap();
@@ -109,11 +116,16 @@ impl Stack {
     /// A setup link for `directory` made through the admin API, on the simulator: its
     /// id and URL.
     pub async fn setup_link(&self, directory: &str) -> (String, String) {
+        self.setup_link_to(directory, &self.sim_url).await
+    }
+
+    /// A setup link for `directory` whose page connects to BambooHR at `bamboohr`.
+    pub async fn setup_link_to(&self, directory: &str, bamboohr: &str) -> (String, String) {
         let (status, body) = self
             .admin(
                 "POST",
                 &format!("/admin/directories/{directory}/setup-links"),
-                Some(json!({"bamboohrBaseUrl": self.sim_url})),
+                Some(json!({ "bamboohrBaseUrl": bamboohr })),
             )
             .await;
         assert_eq!(status, 201, "{body}");

@@ -187,3 +187,65 @@ async fn a_wrong_token_opens_nothing_and_every_answer_carries_a_strict_policy() 
         "no inline code"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bamboohrs_refusals_read_as_plain_errors_beside_the_field_to_fix() {
+    // Missing permission: the key's user cannot see work emails.
+    let stack = Stack::start_with(vec!["email".into()]).await;
+    let (_, url) = stack.setup_link("acme").await;
+    let (cookie, csrf) = open(&stack, &url).await;
+    let (status, body) = connect(&stack, &cookie, Some(&csrf), GOOD_KEY, &[]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "missing_permission");
+    assert_eq!(body["error"]["field"], "apiKey");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("read-only access level is enough"),
+        "{body}"
+    );
+
+    // Rate limited: BambooHR answers 429, asking for longer than the check may wait.
+    let stack = Stack::start().await;
+    let (_, url) = stack.setup_link("acme").await;
+    let (cookie, csrf) = open(&stack, &url).await;
+    stack.sim.inject(
+        bamboohr_simulator::FaultPlan::next(bamboohr_simulator::Fault::rate_limited(120))
+            .times(u64::MAX),
+    );
+    let (status, body) = connect(&stack, &cookie, Some(&csrf), GOOD_KEY, &[]).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "bamboohr_rate_limited");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Try again in"),
+        "{body}"
+    );
+    stack.sim.clear_faults();
+
+    // Unknown subdomain: nothing answers for the company.
+    let nowhere = format!("http://127.0.0.1:{}", test_peers::free_port());
+    let (_, url) = stack.setup_link_to("beta", &nowhere).await;
+    let (cookie, csrf) = open(&stack, &url).await;
+    let (status, body) = connect(&stack, &cookie, Some(&csrf), GOOD_KEY, &[]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_subdomain");
+    assert_eq!(body["error"]["field"], "subdomain");
+    // A subdomain that cannot be one is refused before BambooHR is asked.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/setup/connect", stack.base_url))
+        .header(COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"subdomain": "not a company!", "apiKey": GOOD_KEY}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "subdomain", "{body}");
+    assert!(stack.directory("acme").await.is_none());
+    assert!(stack.directory("beta").await.is_none());
+}

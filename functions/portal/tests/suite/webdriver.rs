@@ -296,13 +296,31 @@ impl Browser {
             .delete(format!("{}{}", self.base, self.s("")))
             .send()
             .await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // Ended: nothing left for `drop` to end but the driver.
+        self.session.clear();
     }
 }
 
 impl Drop for Browser {
+    /// Ends the session first (so Chromium quits, also when a test panicked before
+    /// [`Browser::close`]), with a plain blocking request, then the driver.
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        if self.session.is_empty() {
+            let _ = self.driver.kill();
+            let _ = self.driver.wait();
+            return;
+        }
+        let host = self.base.trim_start_matches("http://").to_string();
+        if let Ok(mut s) = std::net::TcpStream::connect(&host) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                s,
+                "DELETE /session/{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            let _ = s.read_to_end(&mut Vec::new());
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
