@@ -249,3 +249,73 @@ async fn bamboohrs_refusals_read_as_plain_errors_beside_the_field_to_fix() {
     assert!(stack.directory("acme").await.is_none());
     assert!(stack.directory("beta").await.is_none());
 }
+
+/// An HTTP API (payload 2.0) event as API Gateway hands it to the function.
+fn event(method: &str, path: &str, body: Option<Value>, cookies: &[&str]) -> lambda_http::Request {
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": format!("{method} /setup/{{proxy+}}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": "abc123.execute-api.us-east-1.amazonaws.com",
+                    "origin": "https://abc123.execute-api.us-east-1.amazonaws.com",
+                    "content-type": "application/json"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "192.0.2.1", "userAgent": "portal-tests"},
+            "requestId": "req-1", "routeKey": format!("{method} /setup/{{proxy+}}"),
+            "stage": "$default", "time": "07/Dec/2026:13:00:00 +0000",
+            "timeEpoch": 1_796_648_400_000i64
+        },
+        "isBase64Encoded": false
+    });
+    if !cookies.is_empty() {
+        event["cookies"] = json!(cookies);
+    }
+    if let Some(b) = body {
+        event["body"] = json!(b.to_string());
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_lambda_the_session_cookie_is_secure_and_read_from_api_gateways_cookies() {
+    let stack = Stack::start().await;
+    let (_, url) = stack.setup_link("acme").await;
+    let token = url.split("#t=").nth(1).unwrap();
+    let portal = portal::Portal::new(stack.engine.clone(), portal::Cookies::Secure);
+    let resp = portal::handler(
+        &portal,
+        event(
+            "POST",
+            "/setup/session",
+            Some(json!({ "token": token })),
+            &[],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set.ends_with("; Secure"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_string();
+
+    let resp = portal::handler(&portal, event("GET", "/setup/", None, &[&cookie]))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let page = match resp.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(page.contains("Connect your BambooHR company"), "{page}");
+    assert!(page.contains("name=\"csrf-token\""));
+    // The bare path API Gateway may hand over for `/setup/` is the page too.
+    let resp = portal::handler(&portal, event("GET", "/setup", None, &[&cookie]))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
