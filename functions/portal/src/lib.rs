@@ -127,7 +127,10 @@ impl PortalError {
                 EngineError::Connect(_) | EngineError::InvalidInput { .. } => {
                     StatusCode::BAD_REQUEST
                 }
-                EngineError::DirectoryNotActive { .. } => StatusCode::CONFLICT,
+                // Settings or disconnect before the company is connected.
+                EngineError::DirectoryNotActive { .. } | EngineError::DirectoryNotFound(_) => {
+                    StatusCode::CONFLICT
+                }
                 _ if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -157,7 +160,9 @@ impl PortalError {
                 ConnectProblem::Unreachable { .. } => "bamboohr_unreachable",
             },
             Self::Engine(EngineError::InvalidInput { .. }) => "invalid",
-            Self::Engine(EngineError::DirectoryNotActive { .. }) => "not_connected",
+            Self::Engine(
+                EngineError::DirectoryNotActive { .. } | EngineError::DirectoryNotFound(_),
+            ) => "not_connected",
             Self::Engine(_) => "unavailable",
         }
     }
@@ -218,9 +223,9 @@ impl PortalError {
                 format!("Subdomain: {reason}.")
             }
             Self::Engine(EngineError::InvalidInput { reason, .. }) => format!("{reason}."),
-            Self::Engine(EngineError::DirectoryNotActive { .. }) => {
-                "Connect your BambooHR company first.".into()
-            }
+            Self::Engine(
+                EngineError::DirectoryNotActive { .. } | EngineError::DirectoryNotFound(_),
+            ) => "Connect your BambooHR company first.".into(),
             Self::Engine(_) => "Something went wrong on our side. Try again in a minute.".into(),
             other => capitalised(&other.to_string()),
         }

@@ -120,6 +120,19 @@ async fn a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing()
     assert!(stack.directory("acme").await.is_none(), "nothing connected");
     assert_eq!(stack.sim.request_count(), before, "BambooHR never called");
 
+    // Choosing what syncs before connecting is refused plainly, changing nothing.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/setup/settings", stack.base_url))
+        .header(COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"groupSources": ["department"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_connected", "{body}");
+
     // With its token, the same request connects.
     let (status, body) = connect(&stack, &cookie, Some(&csrf), GOOD_KEY, &[]).await;
     assert_eq!(status, 200, "{body}");
