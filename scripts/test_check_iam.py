@@ -93,7 +93,7 @@ class CheckIamTest(unittest.TestCase):
                 "secretsmanager:PutSecretValue, secretsmanager:CreateSecret], "
                 "Resource: !GetAtt Table.Arn}"
             ),
-            "secretsmanager:createsecret, secretsmanager:putsecretvalue: only the admin API",
+            "secretsmanager:createsecret, secretsmanager:putsecretvalue: only the control plane",
         )
 
     def test_the_stack_writes_configuration_only_through_the_admin_api(self):
@@ -111,7 +111,19 @@ class CheckIamTest(unittest.TestCase):
                     if actions & check_iam.SECRET_WRITES:
                         writers.add((logical_id, tuple(sorted(actions & check_iam.SECRET_WRITES))))
         roles = {w[0] for w in writers}
-        self.assertEqual(roles, {"AdminFunctionRole", "PollerFunctionRole"}, writers)
+        self.assertEqual(
+            roles, {"AdminFunctionRole", "PortalFunctionRole", "PollerFunctionRole"}, writers
+        )
+        # The setup page saves and deletes the key it connected with, nothing else.
+        portal = [w for w in writers if w[0] == "PortalFunctionRole"][0][1]
+        self.assertEqual(
+            set(portal),
+            {
+                "secretsmanager:createsecret",
+                "secretsmanager:putsecretvalue",
+                "secretsmanager:deletesecret",
+            },
+        )
         poller = [w for w in writers if w[0] == "PollerFunctionRole"]
         self.assertEqual(poller, [("PollerFunctionRole", ("secretsmanager:putsecretvalue",))])
         admin = [w for w in writers if w[0] == "AdminFunctionRole"][0][1]

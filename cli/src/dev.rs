@@ -3,7 +3,8 @@
 //! the poller handler driven by the in-process scheduler on a timer (schedules rebuilt
 //! from the directory records at every tick, so `directories update|pause|resume`
 //! made while `dev` was stopped take effect), and the dispatcher handler fed from the
-//! in-process bus in SQS-shaped batches.
+//! in-process bus in SQS-shaped batches. One loopback port serves the webhook
+//! endpoint, the admin API and the setup page (`/setup/`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -211,11 +212,22 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
     let base_url = format!("http://{}", listener.local_addr()?);
     let webhook_base = format!("{base_url}/webhooks/bamboohr");
     let webhook_deps = Arc::new(webhook::Deps::new(engine.clone()));
-    let admin_api = Arc::new(admin::AdminApi::new(
+    let admin_api = Arc::new(
+        admin::AdminApi::new(
+            engine
+                .clone()
+                .with_scheduler(Arc::new(InProcessScheduler::from_db(queues.clone()))),
+            Some(webhook_base.clone()),
+        )
+        .with_setup_base_url(Some(base_url.clone())),
+    );
+    // The setup page a setup link opens, on the same port (plain HTTP on loopback, so
+    // its session cookie is not marked Secure).
+    let portal = Arc::new(portal::Portal::new(
         engine
             .clone()
             .with_scheduler(Arc::new(InProcessScheduler::from_db(queues.clone()))),
-        Some(webhook_base.clone()),
+        portal::Cookies::Loopback,
     ));
     let admin_token = {
         let mut bytes = [0u8; 32];
@@ -228,6 +240,7 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
             post(webhook::local::axum_route),
         )
         .with_state(webhook_deps)
+        .merge(portal::local::router(portal))
         .merge(admin::local::router(
             admin_api,
             admin::local::LocalAuth {

@@ -11,4 +11,5 @@ mod outbound;
 mod outbox_and_dispatch;
 mod retention;
 mod scim;
+mod setup_links;
 mod simulator_webhooks;
