@@ -21,10 +21,9 @@ a KMS key policy must say Resource "*" and means "this key".
 
 Configuration has one writer: only the admin function's role (`AdminFunctionRole`,
 the control plane behind the IAM-authorised admin API) may create, change or delete
-directory secrets (credentials, webhook keys, target secrets), with two exceptions:
-the setup page's role (`PortalFunctionRole`) saves and deletes the BambooHR key a
-customer's IT admin connects with through a setup link (audited the same way), and
-the poller writes refreshed OAuth tokens back (PutSecretValue only). Any other
+directory secrets (credentials, webhook keys, target secrets), with one exception:
+the poller writes refreshed OAuth tokens back (PutSecretValue only). The setup page
+changes configuration through the admin API (execute-api:Invoke on its routes). Any other
 statement allowing a secret write is a finding, so the CLI or a function cannot
 bypass the audited API.
 
@@ -93,13 +92,6 @@ SECRET_WRITES = {
 }
 SECRET_WRITERS = {
     "AdminFunctionRole": SECRET_WRITES,
-    # The setup page saves the key a customer's IT admin connected with (after
-    # BambooHR accepted it) and deletes it when they disconnect.
-    "PortalFunctionRole": {
-        "secretsmanager:createsecret",
-        "secretsmanager:putsecretvalue",
-        "secretsmanager:deletesecret",
-    },
     # Refreshed OAuth tokens are written back by the sync that refreshed them.
     "PollerFunctionRole": {"secretsmanager:putsecretvalue"},
 }

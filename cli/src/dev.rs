@@ -223,10 +223,14 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
     );
     // The setup page a setup link opens, on the same port (plain HTTP on loopback, so
     // its session cookie is not marked Secure).
+    // It changes configuration through the same admin API, in this process.
     let portal = Arc::new(portal::Portal::new(
-        engine
-            .clone()
-            .with_scheduler(Arc::new(InProcessScheduler::from_db(queues.clone()))),
+        engine.clone(),
+        admin::client::AdminClient::new(admin::client::Transport::InProcess {
+            api: admin_api.clone(),
+            actor: "portal:local".into(),
+        })
+        .map_err(|e| DevError::Handler(e.to_string()))?,
         portal::Cookies::Loopback,
     ));
     let admin_token = {
@@ -377,14 +381,14 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
     }
 }
 
-/// The data directory's [`crate::client::DEV_ADMIN_FILE`] while `dev` runs: written
+/// The data directory's [`admin::client::DEV_ADMIN_FILE`] while `dev` runs: written
 /// owner-only, removed when dropped.
 struct AdminEndpointFile(PathBuf);
 
 impl AdminEndpointFile {
     fn write(data_dir: &std::path::Path, url: &str, token: &str) -> std::io::Result<Self> {
-        let path = data_dir.join(crate::client::DEV_ADMIN_FILE);
-        let text = serde_json::to_string(&crate::client::DevEndpoint {
+        let path = data_dir.join(admin::client::DEV_ADMIN_FILE);
+        let text = serde_json::to_string(&admin::client::DevEndpoint {
             url: url.to_string(),
             token: token.to_string(),
         })

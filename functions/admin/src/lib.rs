@@ -24,6 +24,8 @@
 
 pub mod body;
 pub mod caller;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 #[cfg(feature = "local")]
 pub mod local;
@@ -244,6 +246,11 @@ pub async fn handler(api: &AdminApi, req: Request) -> Result<Response<Body>, lam
             if let AdminError::Engine(EngineError::InvalidInput { what, .. }) = &e {
                 body["error"]["field"] = json!(what);
             }
+            // BambooHR's refusal of a credential, whole, for a client that shows it
+            // beside the field concerned (the setup page).
+            if let AdminError::Engine(EngineError::Connect(problem)) = &e {
+                body["error"]["connect"] = json!(problem);
+            }
             json_response(status, &body)
         }
     })
@@ -267,7 +274,7 @@ async fn route(
         }
         // Writes need the caller they are audited under before anything is read.
         let actor = if *method == Method::POST {
-            Some(caller::identity(req)?)
+            Some(caller::actor(req)?)
         } else {
             None
         };

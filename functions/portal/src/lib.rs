@@ -13,10 +13,12 @@
 //! - Pages are rendered here ([`page`]) with one script and one stylesheet served by
 //!   this function ([`assets`]) under a strict Content-Security-Policy: nothing inline,
 //!   nothing from elsewhere.
-//! - The page acts through the engine's operator services (connect, which checks the
-//!   credential against BambooHR first; settings; revoke), audited under
-//!   `setup-link:<link id>`, and only ever for the link's own directory. It never shows
-//!   the stored key.
+//! - The page is a client of the admin API, the one writer of configuration: connect
+//!   (which checks the credential against BambooHR first), settings and revoke are its
+//!   routes, called with this function's own IAM identity (SigV4) on behalf of
+//!   `setup-link:<link id>`, so the audit log names both, and only ever for the link's
+//!   own directory. It reads what it shows (status, the company's fields) itself. It
+//!   never shows the stored key.
 //! - Credential checks and failed token exchanges are rate-limited per link; an
 //!   expired or revoked link shows a page saying so and changes nothing.
 
@@ -56,16 +58,22 @@ pub enum Cookies {
 
 /// What the handler works with.
 pub struct Portal {
-    /// The engine (with a scheduler: connecting writes the directory's schedule).
+    /// The engine, for what the page reads and the setup link's own records.
     pub engine: Engine,
+    /// The admin API, through which every configuration change is made.
+    pub admin: admin::client::AdminClient,
     /// How the session cookie is marked.
     pub cookies: Cookies,
 }
 
 impl Portal {
-    /// The portal over `engine`.
-    pub fn new(engine: Engine, cookies: Cookies) -> Self {
-        Self { engine, cookies }
+    /// The portal over `engine`, changing configuration through `admin`.
+    pub fn new(engine: Engine, admin: admin::client::AdminClient, cookies: Cookies) -> Self {
+        Self {
+            engine,
+            admin,
+            cookies,
+        }
     }
 }
 
@@ -91,9 +99,43 @@ pub enum PortalError {
     /// The body was refused.
     #[error("{0}")]
     BadRequest(String),
+    /// Settings or disconnect before the company is connected.
+    #[error("the company is not connected")]
+    NotConnected,
+    /// The admin API could not be reached or failed.
+    #[error("the admin API failed: {0}")]
+    Upstream(String),
     /// The engine refused or failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
+}
+
+impl From<admin::client::ClientError> for PortalError {
+    /// The admin API's refusal as the page shows it: BambooHR's refusal of the key as
+    /// the engine's, a refused value as invalid input naming its field.
+    fn from(e: admin::client::ClientError) -> Self {
+        use admin::client::ClientError;
+        match e {
+            ClientError::Api {
+                connect: Some(problem),
+                ..
+            } => Self::Engine(EngineError::Connect(*problem)),
+            ClientError::Api {
+                status: 400,
+                field,
+                message,
+                ..
+            } => Self::Engine(EngineError::InvalidInput {
+                what: field.unwrap_or_else(|| "request".into()),
+                reason: message,
+            }),
+            ClientError::Api {
+                status: 404 | 409, ..
+            } => Self::NotConnected,
+            ClientError::Api { status, code, .. } => Self::Upstream(format!("{status} {code}")),
+            ClientError::Transport(t) => Self::Upstream(t),
+        }
+    }
 }
 
 impl From<ports::StoreError> for PortalError {
@@ -112,6 +154,8 @@ impl PortalError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NoSession => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotConnected => StatusCode::CONFLICT,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Engine(e) => match e {
                 EngineError::SetupLink(p) => match p {
                     SetupLinkProblem::Invalid | SetupLinkProblem::NotFound(_) => {
@@ -146,6 +190,8 @@ impl PortalError {
             Self::Forbidden(_) => "forbidden",
             Self::NoSession => "no_session",
             Self::BadRequest(_) => "bad_request",
+            Self::NotConnected => "not_connected",
+            Self::Upstream(_) => "unavailable",
             Self::Engine(EngineError::SetupLink(p)) => match p {
                 SetupLinkProblem::Invalid | SetupLinkProblem::NotFound(_) => "invalid_link",
                 SetupLinkProblem::Expired => "expired",
@@ -225,8 +271,11 @@ impl PortalError {
             Self::Engine(EngineError::InvalidInput { reason, .. }) => format!("{reason}."),
             Self::Engine(
                 EngineError::DirectoryNotActive { .. } | EngineError::DirectoryNotFound(_),
-            ) => "Connect your BambooHR company first.".into(),
-            Self::Engine(_) => "Something went wrong on our side. Try again in a minute.".into(),
+            )
+            | Self::NotConnected => "Connect your BambooHR company first.".into(),
+            Self::Engine(_) | Self::Upstream(_) => {
+                "Something went wrong on our side. Try again in a minute.".into()
+            }
             other => capitalised(&other.to_string()),
         }
     }

@@ -7,8 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
+use sync_engine::operate;
 use sync_engine::operate::setup_links::{self, csrf_matches, link_actor};
-use sync_engine::operate::{self, ConnectRequest, Credential, SettingsChange};
 use sync_engine::EngineError;
 
 use crate::SESSION_COOKIE;
@@ -200,49 +200,50 @@ async fn post(portal: &Portal, path: &str, req: &Request) -> Result<Response<Bod
             "this request has no valid CSRF token: reload the page and try again",
         ));
     }
+    // Changes go through the admin API, audited under this function's identity for
+    // the link.
     let actor = link_actor(&link);
     let id = &link.directory_id;
-    let scheduler = engine
-        .scheduler
-        .clone()
-        .ok_or(EngineError::MissingCapability("scheduler"))?;
+    let admin = &portal.admin;
     match path {
         "/setup/connect" => {
             let b: ConnectBody = body(req)?;
             let subdomain = subdomain(&b.subdomain);
             // Counted before BambooHR is called, so guessing keys is slow.
             setup_links::count_attempt(engine, &link).await?;
-            let outcome = operate::connect(
-                engine,
-                scheduler.as_ref(),
-                ConnectRequest {
-                    directory_id: id.clone(),
-                    subdomain,
-                    base_url: link.bamboohr_base_url.clone(),
-                    credential: Credential::ApiKey(b.api_key),
-                    time_zone: None,
-                    register_webhook_at: None,
-                },
-                &actor,
-            )
-            .await?;
-            setup_links::record_linked(engine, &link, Some(outcome.employees)).await?;
+            let outcome = admin
+                .post_for(
+                    "/admin/directories",
+                    &json!({
+                        "id": id,
+                        "subdomain": subdomain,
+                        "baseUrl": link.bamboohr_base_url,
+                        "apiKey": b.api_key.expose_secret(),
+                    }),
+                    &actor,
+                )
+                .await?;
+            let employees = outcome["employees"].as_u64().unwrap_or_default();
+            setup_links::record_linked(engine, &link, Some(employees)).await?;
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"linked": true, "employees": outcome.employees,
-                        "subdomain": outcome.directory.subdomain}),
+                &json!({"linked": true, "employees": employees,
+                        "subdomain": outcome["directory"]["subdomain"]}),
             ))
         }
         "/setup/settings" => {
             let b: SettingsBody = body(req)?;
-            let change = SettingsChange {
-                group_sources: Some(b.group_sources),
-                extra_fields: Some(b.extra_fields),
-                ..SettingsChange::default()
-            };
-            let updated =
-                operate::update_settings(engine, scheduler.as_ref(), id, &change, &actor).await?;
-            let changed: Vec<&String> = updated.changed.keys().collect();
+            let updated = admin
+                .post_for(
+                    &format!("/admin/directories/{id}/settings"),
+                    &json!({"groupSources": b.group_sources, "extraFields": b.extra_fields}),
+                    &actor,
+                )
+                .await?;
+            let changed: Vec<&String> = updated["changed"]
+                .as_object()
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
             Ok(json_response(
                 StatusCode::OK,
                 &json!({"saved": true, "changed": changed}),
@@ -255,8 +256,13 @@ async fn post(portal: &Portal, path: &str, req: &Request) -> Result<Response<Bod
                     "tick the box to confirm that syncing stops".into(),
                 ));
             }
-            operate::directory(engine, id).await?;
-            operate::revoke(engine, scheduler.as_ref(), id, &actor).await?;
+            admin
+                .post_for(
+                    &format!("/admin/directories/{id}/revoke"),
+                    &json!({}),
+                    &actor,
+                )
+                .await?;
             setup_links::record_linked(engine, &link, None).await?;
             Ok(json_response(
                 StatusCode::OK,

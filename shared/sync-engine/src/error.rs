@@ -92,8 +92,10 @@ impl EngineError {
 }
 
 /// Why BambooHR did not accept the credentials being connected. Each reads as one
-/// line an operator can act on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// line an operator can act on. Serialised (tagged by `problem`) in the admin API's
+/// error answer, so a client such as the setup page can place it beside a field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
 pub enum ConnectProblem {
     /// 401.
     #[error("bad API key: BambooHR refused the credentials for {subdomain}")]

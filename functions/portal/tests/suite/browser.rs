@@ -191,14 +191,18 @@ async fn an_it_admin_connects_their_company_through_a_setup_link_and_the_first_s
     );
     browser.screenshot(&shots.join("07-disconnected.png")).await;
 
-    // Every change the page made is audited under the link, never with the key.
+    // Every change the page made went through the admin API and is audited there
+    // under the page's caller for the link, never with the key.
     let (_, audit) = stack
         .admin("GET", "/admin/directories/acme/audit", None)
         .await;
     let entries = audit["items"].as_array().unwrap();
     let by_link: Vec<&str> = entries
         .iter()
-        .filter(|e| e["actor"].as_str().unwrap().starts_with("setup-link:"))
+        .filter(|e| {
+            let actor = e["actor"].as_str().unwrap();
+            actor.starts_with("local:operator for setup-link:")
+        })
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     for action in ["connect", "settings_change", "revoke"] {

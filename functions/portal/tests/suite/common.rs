@@ -75,8 +75,15 @@ impl Stack {
         let api = Arc::new(
             admin::AdminApi::new(engine.clone(), None).with_setup_base_url(Some(base_url.clone())),
         );
+        // The page changes configuration through the admin API on the same server, over
+        // HTTP, as it does through API Gateway on a stack.
         let page = Arc::new(portal::Portal::new(
             engine.clone(),
+            admin::client::AdminClient::new(admin::client::Transport::Dev {
+                url: base_url.clone(),
+                token: SecretString::from(ADMIN_TOKEN),
+            })
+            .unwrap(),
             portal::Cookies::Loopback,
         ));
         let app = portal::local::router(page).merge(admin::local::router(

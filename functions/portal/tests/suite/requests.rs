@@ -299,7 +299,15 @@ async fn on_lambda_the_session_cookie_is_secure_and_read_from_api_gateways_cooki
     let stack = Stack::start().await;
     let (_, url) = stack.setup_link("acme").await;
     let token = url.split("#t=").nth(1).unwrap();
-    let portal = portal::Portal::new(stack.engine.clone(), portal::Cookies::Secure);
+    let portal = portal::Portal::new(
+        stack.engine.clone(),
+        admin::client::AdminClient::new(admin::client::Transport::InProcess {
+            api: std::sync::Arc::new(admin::AdminApi::new(stack.engine.clone(), None)),
+            actor: "arn:aws:iam::123456789012:role/portal".into(),
+        })
+        .unwrap(),
+        portal::Cookies::Secure,
+    );
     let resp = portal::handler(
         &portal,
         event(
