@@ -22,7 +22,8 @@ a KMS key policy must say Resource "*" and means "this key".
 Configuration has one writer: only the admin function's role (`AdminFunctionRole`,
 the control plane behind the IAM-authorised admin API) may create, change or delete
 directory secrets (credentials, webhook keys, target secrets), with one exception:
-the poller writes refreshed OAuth tokens back (PutSecretValue only). Any other
+the poller writes refreshed OAuth tokens back (PutSecretValue only). The setup page
+changes configuration through the admin API (execute-api:Invoke on its routes). Any other
 statement allowing a secret write is a finding, so the CLI or a function cannot
 bypass the audited API.
 
@@ -31,7 +32,8 @@ isolation"). A directory's secrets are three secrets, `<prefix><dir>/bamboohr`,
 `/webhook` and `/targets` (ARNs end in "-" and six characters); SECRET_PART_READERS
 says which role reads which part: the webhook function the webhook part, the
 dispatcher the targets part, the poller the bamboohr part (and the targets part:
-it runs SCIM target reconciliations after its runs), the admin function all three. A statement allowing secretsmanager:GetSecretValue reaches a part when one
+it runs SCIM target reconciliations after its runs), the setup page (portal) the
+bamboohr part, the admin function all three. A statement allowing secretsmanager:GetSecretValue reaches a part when one
 of its resource patterns matches that part's ARN (IAM wildcards: * and ?); a
 statement conditioned on the part tag being absent (`"Null":
 {"aws:ResourceTag/bamboohr-sync:part": "true"}`, the pre-split secrets of stacks
@@ -124,6 +126,8 @@ SECRET_PART_READERS = {
     "DispatcherFunctionRole": {"targets"},
     # The poller also reconciles SCIM targets after its runs (their bearer tokens).
     "PollerFunctionRole": {"bamboohr", "targets"},
+    # The setup page reads the BambooHR credential for the company's field list.
+    "PortalFunctionRole": {"bamboohr"},
     "AdminFunctionRole": set(SECRET_PARTS),
 }
 # The tag every part carries; a statement requiring it absent reaches no part.
@@ -272,8 +276,8 @@ def check_config_writes(where: str, stmt: dict) -> list[str]:
     extra = [a for a in written if a not in allowed]
     if extra:
         return [
-            f"{where}: {', '.join(extra)}: only the admin API (AdminFunctionRole) writes "
-            "configuration secrets"
+            f"{where}: {', '.join(extra)}: only the control plane (the admin API and its "
+            "setup page) writes configuration secrets"
         ]
     return []
 

@@ -140,7 +140,7 @@ class CheckIamTest(unittest.TestCase):
                 "secretsmanager:PutSecretValue, secretsmanager:CreateSecret], "
                 "Resource: !GetAtt Table.Arn}"
             ),
-            "secretsmanager:createsecret, secretsmanager:putsecretvalue: only the admin API",
+            "secretsmanager:createsecret, secretsmanager:putsecretvalue: only the control plane",
         )
 
     def test_the_stack_writes_configuration_only_through_the_admin_api(self):
@@ -159,6 +159,13 @@ class CheckIamTest(unittest.TestCase):
                         writers.add((logical_id, tuple(sorted(actions & check_iam.SECRET_WRITES))))
         roles = {w[0] for w in writers}
         self.assertEqual(roles, {"AdminFunctionRole", "PollerFunctionRole"}, writers)
+        # The setup page changes configuration only through the admin API's routes.
+        portal = loaded["Resources"]["PortalFunctionRole"]["Properties"]["Policies"][0]
+        invokes = [
+            s for s in portal["PolicyDocument"]["Statement"]
+            if s.get("Action") == "execute-api:Invoke"
+        ]
+        self.assertEqual(len(invokes), 1, portal)
         poller = [w for w in writers if w[0] == "PollerFunctionRole"]
         self.assertEqual(poller, [("PollerFunctionRole", ("secretsmanager:putsecretvalue",))])
         admin = [w for w in writers if w[0] == "AdminFunctionRole"][0][1]
@@ -293,6 +300,7 @@ class CheckIamTest(unittest.TestCase):
         self.assertEqual(reads["WebhookFunctionRole"], {"webhook"})
         self.assertEqual(reads["DispatcherFunctionRole"], {"targets"})
         self.assertEqual(reads["PollerFunctionRole"], {"bamboohr", "targets"})
+        self.assertEqual(reads["PortalFunctionRole"], {"bamboohr"})
         self.assertEqual(reads["AdminFunctionRole"], {"bamboohr", "webhook", "targets"})
         self.assertFalse({r for r, parts in reads.items() if parts} - set(check_iam.SECRET_PART_READERS))
 

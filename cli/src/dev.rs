@@ -3,7 +3,8 @@
 //! the poller handler driven by the in-process scheduler on a timer (schedules rebuilt
 //! from the directory records at every tick, so `directories update|pause|resume`
 //! made while `dev` was stopped take effect), and the dispatcher handler fed from the
-//! in-process bus in SQS-shaped batches.
+//! in-process bus in SQS-shaped batches. One loopback port serves the webhook
+//! endpoint, the admin API and the setup page (`/setup/`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -211,11 +212,26 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
     let base_url = format!("http://{}", listener.local_addr()?);
     let webhook_base = format!("{base_url}/webhooks/bamboohr");
     let webhook_deps = Arc::new(webhook::Deps::new(engine.clone()));
-    let admin_api = Arc::new(admin::AdminApi::new(
-        engine
-            .clone()
-            .with_scheduler(Arc::new(InProcessScheduler::from_db(queues.clone()))),
-        Some(webhook_base.clone()),
+    let admin_api = Arc::new(
+        admin::AdminApi::new(
+            engine
+                .clone()
+                .with_scheduler(Arc::new(InProcessScheduler::from_db(queues.clone()))),
+            Some(webhook_base.clone()),
+        )
+        .with_setup_base_url(Some(base_url.clone())),
+    );
+    // The setup page a setup link opens, on the same port (plain HTTP on loopback, so
+    // its session cookie is not marked Secure).
+    // It changes configuration through the same admin API, in this process.
+    let portal = Arc::new(portal::Portal::new(
+        engine.clone(),
+        admin::client::AdminClient::new(admin::client::Transport::InProcess {
+            api: admin_api.clone(),
+            actor: "portal:local".into(),
+        })
+        .map_err(|e| DevError::Handler(e.to_string()))?,
+        portal::Cookies::Loopback,
     ));
     let admin_token = {
         let mut bytes = [0u8; 32];
@@ -228,6 +244,7 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
             post(webhook::local::axum_route),
         )
         .with_state(webhook_deps)
+        .merge(portal::local::router(portal))
         .merge(admin::local::router(
             admin_api,
             admin::local::LocalAuth {
@@ -364,14 +381,14 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
     }
 }
 
-/// The data directory's [`crate::client::DEV_ADMIN_FILE`] while `dev` runs: written
+/// The data directory's [`admin::client::DEV_ADMIN_FILE`] while `dev` runs: written
 /// owner-only, removed when dropped.
 struct AdminEndpointFile(PathBuf);
 
 impl AdminEndpointFile {
     fn write(data_dir: &std::path::Path, url: &str, token: &str) -> std::io::Result<Self> {
-        let path = data_dir.join(crate::client::DEV_ADMIN_FILE);
-        let text = serde_json::to_string(&crate::client::DevEndpoint {
+        let path = data_dir.join(admin::client::DEV_ADMIN_FILE);
+        let text = serde_json::to_string(&admin::client::DevEndpoint {
             url: url.to_string(),
             token: token.to_string(),
         })

@@ -15,14 +15,9 @@ pub enum CliError {
     /// Bad input.
     #[error("{0}")]
     Usage(String),
-    /// The admin API refused or failed the request.
-    #[error("{message}")]
-    Api {
-        /// The HTTP status.
-        status: u16,
-        /// The API's message.
-        message: String,
-    },
+    /// The admin API refused or failed the request, or could not be called.
+    #[error(transparent)]
+    Api(#[from] admin::client::ClientError),
     /// Reading input or writing output failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),

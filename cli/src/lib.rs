@@ -5,7 +5,6 @@ use std::io::{BufRead, Write};
 
 use clap::Parser;
 
-pub mod client;
 pub mod commands;
 pub mod dev;
 pub mod error;

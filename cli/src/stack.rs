@@ -22,8 +22,8 @@ use embedded_adapters::{
 use ports::{BusError, EventBus, PublishOutcome, SecretStore, Store, SystemClock};
 use sync_engine::Engine;
 
-use crate::client::{AdminClient, Transport};
 use crate::error::CliError;
+use admin::client::{AdminClient, Transport};
 
 /// The stack a command operates: its admin API and, for the local stack, the engine a
 /// `sync` runs on in this process.

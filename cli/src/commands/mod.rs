@@ -22,6 +22,7 @@ mod hold;
 mod replay;
 mod runs;
 mod secret;
+mod setup_links;
 mod status;
 mod sync;
 mod targets;
@@ -39,6 +40,7 @@ pub use hold::HoldCmd;
 pub use replay::ReplayCmd;
 pub use runs::RunsCmd;
 pub use secret::SecretSource;
+pub use setup_links::SetupLinksCmd;
 pub use status::StatusArgs;
 pub use sync::SyncArgs;
 pub use targets::{KindArg, TargetArgs, TargetsCmd, TARGET_SECRET_ENV};
@@ -66,6 +68,7 @@ pub async fn execute(
         Command::Hold(c) => hold::run(stack, c, mode, out).await,
         Command::Audit(c) => audit::run(stack, c, mode, out).await,
         Command::Evidence(c) => evidence::run(stack, c, mode, out).await,
+        Command::SetupLinks(c) => setup_links::run(stack, c, mode, out).await,
     }
 }
 
@@ -109,4 +112,7 @@ pub enum Command {
     /// A directory's compliance evidence.
     #[command(subcommand)]
     Evidence(EvidenceCmd),
+    /// Links a customer's IT admin connects their company with (the setup page).
+    #[command(subcommand)]
+    SetupLinks(SetupLinksCmd),
 }

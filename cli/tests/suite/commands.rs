@@ -569,3 +569,54 @@ async fn plant_dead_letter(data: &std::path::Path) {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn setup_links_are_created_listed_without_their_token_and_revoked() {
+    let l = local().await;
+    // A directory that is not connected yet: the link is what connects it.
+    let created = l
+        .json(&["setup-links", "create", "newco", "--expires-in-days", "3"])
+        .await;
+    let token = created["token"].as_str().unwrap().to_string();
+    let id = created["link"]["id"].as_str().unwrap().to_string();
+    assert!(token.starts_with(&format!("newco.{id}.")), "{created}");
+    assert_eq!(created["link"]["state"], "active");
+    let human = l.ok(&["setup-links", "create", "newco"]).await;
+    assert!(human.contains("shown only now"), "{human}");
+
+    let listed = l.ok(&["setup-links", "list", "newco"]).await;
+    assert!(
+        listed.contains(&id) && listed.contains("active"),
+        "{listed}"
+    );
+    let secret = token.rsplit('.').next().unwrap();
+    assert!(!listed.contains(secret), "a list never shows a token");
+    let json = l.json(&["setup-links", "list", "newco"]).await;
+    assert_eq!(json.as_array().unwrap().len(), 2);
+
+    let revoked = l.ok(&["setup-links", "revoke", "newco", &id]).await;
+    assert!(revoked.contains("revoked"), "{revoked}");
+    let err = l
+        .cmd(
+            &["setup-links", "revoke", "newco", "sl0000000000000000"],
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
+    let err = l
+        .cmd(
+            &["setup-links", "create", "newco", "--expires-in-days", "31"],
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("expiresInDays"), "{err}");
+    // Audited under the operator; the audit route reads a connected directory's log.
+    l.connect().await;
+    let made = l.json(&["setup-links", "create", "acme"]).await;
+    let acme_link = made["link"]["id"].as_str().unwrap();
+    l.ok(&["setup-links", "revoke", "acme", acme_link]).await;
+    let audit = l.ok(&["audit", "list", "acme"]).await;
+    assert_eq!(audit.matches("setup_link_change").count(), 2, "{audit}");
+}

@@ -10,6 +10,31 @@ use lambda_http::{Request, RequestExt};
 
 use crate::AdminError;
 
+/// The header in which a client acting for someone else (the setup page, for a setup
+/// link) names them. It is recorded after the verified identity, never instead of it.
+pub const ON_BEHALF_OF: &str = "x-bsync-on-behalf-of";
+
+/// The actor a change is audited under: the verified IAM identity, followed by whom
+/// the caller acted for when it says so (`<arn> for setup-link:<id>`).
+pub fn actor(req: &Request) -> Result<String, AdminError> {
+    let who = identity(req)?;
+    let behalf = req
+        .headers()
+        .get(ON_BEHALF_OF)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 100
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
+        });
+    Ok(match behalf {
+        Some(b) => format!("{who} for {b}"),
+        None => who,
+    })
+}
+
 /// The verified IAM identity of the caller, or `Forbidden` when the request carries
 /// none (it did not come through the IAM-authorised API, so nothing may change).
 pub fn identity(req: &Request) -> Result<String, AdminError> {

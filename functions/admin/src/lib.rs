@@ -6,6 +6,8 @@
 //! - Configuration ([`config`]): connect and re-authenticate, settings, revoke, the
 //!   BambooHR webhook and its keys, targets with every option and their signing
 //!   secrets.
+//! - Setup links ([`setup_links`]): create, list and revoke the links a customer's IT
+//!   admin connects their company with on the setup page (the portal function).
 //! - Reads (`GET`, [`read`]): status (with the stack's dead-letter depth), users,
 //!   groups, runs, deliveries, the audit log and evidence. Lists are paginated
 //!   (`limit`, `cursor`; answers `{"items", "nextCursor"}`).
@@ -22,10 +24,13 @@
 
 pub mod body;
 pub mod caller;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod read;
+pub mod setup_links;
 pub mod write;
 
 use lambda_http::http::{Method, StatusCode};
@@ -41,6 +46,9 @@ pub struct Settings {
     pub scheduling: function_support::SchedulingSettings,
     /// `WEBHOOK_BASE_URL`: where the stack receives BambooHR webhooks (`…/webhooks/bamboohr/`).
     pub webhook_base_url: Option<String>,
+    /// `SETUP_BASE_URL`: the public HTTP API the setup page is served from (links are
+    /// `<base>/setup/#t=<token>`).
+    pub setup_base_url: Option<String>,
 }
 
 impl Settings {
@@ -49,6 +57,10 @@ impl Settings {
         Ok(Self {
             scheduling: function_support::SchedulingSettings::from_env()?,
             webhook_base_url: std::env::var("WEBHOOK_BASE_URL")
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()),
+            setup_base_url: std::env::var("SETUP_BASE_URL")
                 .ok()
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty()),
@@ -68,6 +80,9 @@ pub struct AdminApi {
     /// Base of the stack's BambooHR webhook URLs (`…/webhooks/bamboohr/`): where a
     /// registered webhook posts unless the request names another URL.
     pub webhook_base_url: Option<String>,
+    /// Base of the setup page's URL (the public HTTP API); None: links are answered
+    /// as tokens only.
+    pub setup_base_url: Option<String>,
 }
 
 impl AdminApi {
@@ -76,7 +91,14 @@ impl AdminApi {
         Self {
             engine,
             webhook_base_url,
+            setup_base_url: None,
         }
+    }
+
+    /// The same API answering setup links under `url` (`<url>/setup/#t=<token>`).
+    pub fn with_setup_base_url(mut self, url: Option<String>) -> Self {
+        self.setup_base_url = url;
+        self
     }
 
     /// The stack's webhook URL for directory `id`.
@@ -142,7 +164,9 @@ impl AdminError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Engine(e) => match e {
-                EngineError::DirectoryNotFound(_) | EngineError::TargetNotFound(_) => {
+                EngineError::DirectoryNotFound(_)
+                | EngineError::TargetNotFound(_)
+                | EngineError::SetupLink(sync_engine::operate::SetupLinkProblem::NotFound(_)) => {
                     StatusCode::NOT_FOUND
                 }
                 // The directory's state (paused, held, revoked) or its configuration
@@ -155,6 +179,9 @@ impl AdminError {
                 // unknown subdomain): the request's problem. Unreachable: BambooHR's.
                 EngineError::Connect(sync_engine::ConnectProblem::Unreachable { .. }) => {
                     StatusCode::BAD_GATEWAY
+                }
+                EngineError::Connect(sync_engine::ConnectProblem::RateLimited { .. }) => {
+                    StatusCode::SERVICE_UNAVAILABLE
                 }
                 EngineError::Connect(_) => StatusCode::BAD_REQUEST,
                 _ if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -219,6 +246,11 @@ pub async fn handler(api: &AdminApi, req: Request) -> Result<Response<Body>, lam
             if let AdminError::Engine(EngineError::InvalidInput { what, .. }) = &e {
                 body["error"]["field"] = json!(what);
             }
+            // BambooHR's refusal of a credential, whole, for a client that shows it
+            // beside the field concerned (the setup page).
+            if let AdminError::Engine(EngineError::Connect(problem)) = &e {
+                body["error"]["connect"] = json!(problem);
+            }
             json_response(status, &body)
         }
     })
@@ -232,18 +264,25 @@ async fn route(
 ) -> Result<(StatusCode, Value), AdminError> {
     let wrong_method =
         |takes: &str| AdminError::MethodNotAllowed(format!("{} takes {takes}", req.uri().path()));
-    if let Some(methods) = config::methods(parts) {
+    let configuration = config::methods(parts)
+        .map(|m| (m, false))
+        .or_else(|| setup_links::methods(parts).map(|m| (m, true)));
+    if let Some((methods, is_setup_link)) = configuration {
         if !methods.contains(method) {
             let names: Vec<&str> = methods.iter().map(Method::as_str).collect();
             return Err(wrong_method(&names.join(" or ")));
         }
         // Writes need the caller they are audited under before anything is read.
         let actor = if *method == Method::POST {
-            Some(caller::identity(req)?)
+            Some(caller::actor(req)?)
         } else {
             None
         };
-        let answer = config::route(api, method, parts, req, actor.as_deref()).await?;
+        let answer = if is_setup_link {
+            setup_links::route(api, method, parts, req, actor.as_deref()).await?
+        } else {
+            config::route(api, method, parts, req, actor.as_deref()).await?
+        };
         if let Some(actor) = &actor {
             info!(route = %parts.join("/"), actor = %actor, status = answer.0.as_u16(), "admin change made");
         }

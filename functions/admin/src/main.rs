@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
     let scheduler = settings.scheduling.schedules.scheduler(&sdk)?;
     let engine = function_support::with_delivery(settings.scheduling.common.engine(&sdk), &sdk)?
         .with_scheduler(Arc::new(scheduler));
-    let api = admin::AdminApi::new(engine, settings.webhook_base_url);
+    let api = admin::AdminApi::new(engine, settings.webhook_base_url)
+        .with_setup_base_url(settings.setup_base_url);
     run(service_fn(|req| admin::handler(&api, req))).await
 }

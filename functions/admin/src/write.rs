@@ -77,7 +77,7 @@ pub async fn route(
     parts: &[&str],
     req: &Request,
 ) -> Result<(StatusCode, Value), AdminError> {
-    let actor = caller::identity(req)?;
+    let actor = caller::actor(req)?;
     let engine = &api.engine;
     let result = match parts {
         ["admin", "directories", id, "sync"] => {

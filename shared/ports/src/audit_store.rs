@@ -50,6 +50,9 @@ pub enum AuditAction {
     /// A key was added to or retired from a key list (BambooHR webhook keys, a
     /// target's signing secrets); the entry names key ids, never a key.
     KeyChange,
+    /// A setup link was created or revoked (the entry names the link id, never its
+    /// token).
+    SetupLinkChange,
 }
 
 impl AuditAction {
@@ -71,6 +74,7 @@ impl AuditAction {
             Self::Purge => "purge",
             Self::WebhookChange => "webhook_change",
             Self::KeyChange => "key_change",
+            Self::SetupLinkChange => "setup_link_change",
         }
     }
 }

@@ -383,5 +383,6 @@ pub async fn run_all(store: &dyn Store, tag: &str) {
     crate::contract_sync::run_all(store, tag).await;
     crate::contract_delivery::run_all(store, tag).await;
     crate::contract_audit::run_all(store, tag).await;
+    crate::contract_setup_links::run_all(store, tag).await;
     crate::contract_purge::run_all(store, tag).await;
 }

@@ -137,6 +137,10 @@ async fn seed(store: &dyn Store, dir: &DirectoryId) {
         .await
         .unwrap());
     store
+        .put_setup_link(&crate::contract_setup_links::link(dir, "sl1"), None)
+        .await
+        .unwrap();
+    store
         .append_audit(&AuditEntry::new(
             dir.clone(),
             at(0),
@@ -179,10 +183,11 @@ pub async fn purging_a_directory_removes_everything_but_its_audit_trail(
             refresh_requests: 1,
             receipts: 1,
             evidence: 1,
+            setup_links: 1,
             other: 0,
         }
     );
-    assert_eq!(report.total(), 16);
+    assert_eq!(report.total(), 17);
 
     assert!(store.get_directory(&dir).await.unwrap().is_none());
     assert!(!store
@@ -226,6 +231,7 @@ pub async fn purging_a_directory_removes_everything_but_its_audit_trail(
         .is_empty());
     assert!(!store.has_receipt(&dir, "body-sha", at(0)).await.unwrap());
     assert!(store.list_evidence(&dir, 10).await.unwrap().is_empty());
+    assert!(store.list_setup_links(&dir).await.unwrap().is_empty());
     assert_eq!(
         store.list_audit(&dir, 10).await.unwrap().len(),
         1,

@@ -35,6 +35,8 @@ pub const BREAKER_PREFIX: &str = "BREAKER#";
 pub const EVIDENCE_PREFIX: &str = "EVID#";
 /// Audit entries, by time and nonce.
 pub const AUDIT_PREFIX: &str = "AUDIT#";
+/// Setup links, by link id.
+pub const SETUP_PREFIX: &str = "SETUP#";
 /// The index partition that lists every directory.
 pub const DIRS: &str = "DIRS";
 
@@ -73,6 +75,11 @@ pub fn breaker_sk(target: &TargetId) -> String {
 /// A refresh request's sort key.
 pub fn refresh_sk(emp: &EmployeeId) -> String {
     format!("{REFRESH_PREFIX}{emp}")
+}
+
+/// A setup link's sort key.
+pub fn setup_link_sk(id: &str) -> String {
+    format!("{SETUP_PREFIX}{id}")
 }
 
 /// A receipt's sort key. Receipt keys are hex digests chosen by the engine; any `#`

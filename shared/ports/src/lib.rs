@@ -22,12 +22,15 @@ pub mod contract_scheduler;
 #[cfg(feature = "contract")]
 pub mod contract_secrets;
 #[cfg(feature = "contract")]
+pub mod contract_setup_links;
+#[cfg(feature = "contract")]
 pub mod contract_sync;
 pub mod delivery_store;
 pub mod keys;
 pub mod retry_queue;
 pub mod scheduler;
 pub mod secrets;
+pub mod setup_link_store;
 pub mod store;
 pub mod store_error;
 pub mod sync_store;
@@ -49,6 +52,7 @@ pub use secrets::{
     key_id, CachingSecretStore, DirectorySecrets, KeyInfo, OAuthTokens, SecretPart, SecretStore,
     SecretsError, TargetSecrets,
 };
+pub use setup_link_store::{SetupLink, SetupLinkState, SetupLinkStore, SetupSession};
 pub use store::{
     LedgerAdvance, Lifecycle, PurgeReport, RefreshRequest, Store, StoreError, UserFingerprint,
     UserWrite,

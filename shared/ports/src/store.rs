@@ -153,6 +153,8 @@ pub struct PurgeReport {
     pub receipts: u64,
     /// Evidence rows.
     pub evidence: u64,
+    /// Setup links.
+    pub setup_links: u64,
     /// Items of the directory of no kind above (none today; an adapter that finds one
     /// removes it too, so a purge leaves nothing but the audit trail).
     pub other: u64,
@@ -175,6 +177,7 @@ impl PurgeReport {
             + self.refresh_requests
             + self.receipts
             + self.evidence
+            + self.setup_links
             + self.other
     }
 }
@@ -183,7 +186,14 @@ impl PurgeReport {
 /// checkpoints) are in [`SyncStore`], the dispatcher's (delivery log, target account
 /// ids, circuit breakers) in [`DeliveryStore`].
 #[async_trait]
-pub trait Store: SyncStore + DeliveryStore + crate::audit_store::AuditStore + Send + Sync {
+pub trait Store:
+    SyncStore
+    + DeliveryStore
+    + crate::audit_store::AuditStore
+    + crate::setup_link_store::SetupLinkStore
+    + Send
+    + Sync
+{
     /// Reads a directory.
     async fn get_directory(&self, id: &DirectoryId) -> Result<Option<Directory>, StoreError>;
 
@@ -292,7 +302,7 @@ pub trait Store: SyncStore + DeliveryStore + crate::audit_store::AuditStore + Se
 
     /// Removes everything stored for a directory (its record, users, groups, runs,
     /// outbox, delivery log, ledger, target accounts, breakers, checkpoint, lease,
-    /// refresh requests, receipts and evidence) and says what, by count. Only for a
+    /// refresh requests, receipts, evidence and setup links) and says what, by count. Only for a
     /// revoked directory past its retention window. The audit trail is kept: entries
     /// are append-only and no function may delete them, so it outlives the purge.
     /// Purging a directory with nothing stored reports zeros. Not atomic: a purge

@@ -47,6 +47,9 @@ pub enum EngineError {
     /// BambooHR did not accept the credentials being connected.
     #[error(transparent)]
     Connect(#[from] ConnectProblem),
+    /// A setup link could not be used (unknown, expired, revoked, rate limited).
+    #[error(transparent)]
+    SetupLink(#[from] crate::operate::setup_links::SetupLinkProblem),
     /// An operator's input was refused (nothing was changed).
     #[error("invalid {what}: {reason}")]
     InvalidInput {
@@ -81,6 +84,7 @@ impl EngineError {
             Self::BambooHr(e) => e.is_retryable(),
             Self::TooManyConflicts { .. } => true,
             Self::Connect(p) => p.is_retryable(),
+            Self::SetupLink(p) => p.is_retryable(),
             Self::InvalidInput { .. } => false,
             Self::Scheduler(e) => e.is_retryable(),
         }
@@ -88,8 +92,10 @@ impl EngineError {
 }
 
 /// Why BambooHR did not accept the credentials being connected. Each reads as one
-/// line an operator can act on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// line an operator can act on. Serialised (tagged by `problem`) in the admin API's
+/// error answer, so a client such as the setup page can place it beside a field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
 pub enum ConnectProblem {
     /// 401.
     #[error("bad API key: BambooHR refused the credentials for {subdomain}")]
@@ -113,6 +119,14 @@ pub enum ConnectProblem {
         /// What happened (status or connection failure).
         detail: String,
     },
+    /// BambooHR throttled the check (429) and kept doing so.
+    #[error("rate limited: BambooHR asked to wait before checking {subdomain} again")]
+    RateLimited {
+        /// The company.
+        subdomain: String,
+        /// Seconds BambooHR asked to wait, when it said.
+        retry_after_seconds: Option<u64>,
+    },
     /// BambooHR could not be reached or kept failing.
     #[error("BambooHR unreachable for {subdomain}: {reason}")]
     Unreachable {
@@ -124,8 +138,8 @@ pub enum ConnectProblem {
 }
 
 impl ConnectProblem {
-    /// Only unreachability may pass by itself.
+    /// Only unreachability and throttling may pass by themselves.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unreachable { .. })
+        matches!(self, Self::Unreachable { .. } | Self::RateLimited { .. })
     }
 }

@@ -97,6 +97,16 @@ async fn every_route_answers_what_the_openapi_document_describes() {
     let redrive = "/admin/dead-letters/redrive";
     let secrets = t("/targets/{targetId}/secrets");
     let retire_secret = t("/targets/{targetId}/secrets/{keyId}/retire");
+    // A setup link made beforehand, to list and revoke.
+    let made = sync_engine::operate::create_setup_link(
+        &h.api.engine,
+        &h.id,
+        sync_engine::operate::NewSetupLink::default(),
+        CALLER,
+    )
+    .await
+    .unwrap();
+    let made_token = secrecy::ExposeSecret::expose_secret(&made.token).to_string();
     let configuration: Vec<Call> = vec![
         // Connect (registering the webhook at the stack's URL), re-authenticate, refuse.
         post(
@@ -167,6 +177,43 @@ async fn every_route_answers_what_the_openapi_document_describes() {
             format!("{base}/nope/settings"),
             t("/settings"),
             Some(json!({})),
+            404,
+        ),
+        // Setup links: create (for a directory not connected yet too), list, revoke.
+        post(
+            format!("{base}/acme/setup-links"),
+            t("/setup-links"),
+            Some(json!({"expiresInDays": 3})),
+            201,
+        ),
+        post(
+            format!("{base}/newco/setup-links"),
+            t("/setup-links"),
+            None,
+            201,
+        ),
+        post(
+            format!("{base}/acme/setup-links"),
+            t("/setup-links"),
+            Some(json!({"expiresInDays": 31})),
+            400,
+        ),
+        get(
+            format!("{base}/acme/setup-links"),
+            t("/setup-links"),
+            vec![],
+            200,
+        ),
+        post(
+            format!("{base}/acme/setup-links/{}/revoke", made.link.id),
+            t("/setup-links/{linkId}/revoke"),
+            None,
+            200,
+        ),
+        post(
+            format!("{base}/acme/setup-links/sl0000000000000000/revoke"),
+            t("/setup-links/{linkId}/revoke"),
+            None,
             404,
         ),
         // The BambooHR webhook and its keys.
@@ -702,6 +749,24 @@ async fn every_route_answers_what_the_openapi_document_describes() {
         summary["items"][0].get("emails").is_none(),
         "the list carries no HR fields"
     );
+    // A setup link's token is answered once, when it is made, and never listed.
+    let created = at("POST", &format!("{base}/acme/setup-links"), 201);
+    assert!(
+        created["url"].is_null(),
+        "the harness names no setup base URL"
+    );
+    let listed = at("GET", &format!("{base}/acme/setup-links"), 200).to_string();
+    assert!(listed.contains(made.link.id.as_str()), "{listed}");
+    for token in [made_token.as_str(), created["token"].as_str().unwrap()] {
+        let secret = token.rsplit('.').next().unwrap();
+        assert!(!listed.contains(secret), "a token's secret in a list");
+    }
+    let revoked = at(
+        "POST",
+        &format!("{base}/acme/setup-links/{}/revoke", made.link.id),
+        200,
+    );
+    assert_eq!(revoked["state"], "revoked");
     // No secret given to a route comes back from any.
     let everything = Value::Array(bodies.values().cloned().collect()).to_string();
     for secret in [

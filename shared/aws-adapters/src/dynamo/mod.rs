@@ -17,6 +17,7 @@
 //! | receipt     | `DIR#<dir>`  | `RECEIPT#<key>`                     | `expiresAt` (N, unix seconds; the table's TTL) |
 //! | delivery log, target account, breaker | `DIR#<dir>` | `DLOG#…`, `ACCT#…`, `BREAKER#…`: see `dynamo/delivery.rs` | |
 //! | evidence    | `DIR#<dir>`  | `EVID#<fingerprint>`: see `dynamo/audit.rs` | |
+//! | setup link  | `DIR#<dir>`  | `SETUP#<link id>`: see `dynamo/setup_links.rs` | |
 //!
 //! The sparse global secondary index [`FINGERPRINT_INDEX`] (`fingerprints`: hash
 //! `gsi1pk`, range `gsi1sk`, projection INCLUDE `version`, `fp`, `state`, `lc`) serves two
@@ -77,8 +78,8 @@
 //!   conditional puts, gets, paged queries, batches that retry unprocessed work, the
 //!   transaction with outbox events), and the one mapping of their failures to
 //!   `ports::StoreError`.
-//! - `store`: [`DynamoStore`] and `ports::Store`; `sync`, `delivery`, `audit` and
-//!   `purge`: the other ports and the directory purge.
+//! - `store`: [`DynamoStore`] and `ports::Store`; `sync`, `delivery`, `audit`,
+//!   `setup_links` and `purge`: the other ports and the directory purge.
 //! - `testing` (feature `testing` only): table creation and bulk import for tests,
 //!   benchmarks and tools, so no Lambda carries them.
 
@@ -89,6 +90,7 @@ mod keys;
 mod metering;
 mod ops;
 mod purge;
+mod setup_links;
 mod store;
 mod sync;
 #[cfg(feature = "testing")]

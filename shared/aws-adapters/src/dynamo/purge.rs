@@ -44,6 +44,7 @@ fn tally(report: &mut PurgeReport, sk: &str) {
         _ if sk.starts_with(REFRESH_PREFIX) => &mut report.refresh_requests,
         _ if sk.starts_with(RECEIPT_PREFIX) => &mut report.receipts,
         _ if sk.starts_with("EVID#") => &mut report.evidence,
+        _ if sk.starts_with(ports::keys::SETUP_PREFIX) => &mut report.setup_links,
         _ => &mut report.other,
     };
     *slot += 1;

@@ -25,6 +25,16 @@ contract_tests!(
     receipts_are_recorded_once_until_they_expire,
 );
 
+/// The setup link check, one table of its own.
+#[tokio::test]
+async fn setup_links_are_written_conditionally_and_listed_per_directory() {
+    let store = common::store().await;
+    ports::contract_setup_links::setup_links_are_written_conditionally_and_listed_per_directory(
+        &store, "c",
+    )
+    .await;
+}
+
 /// The purge check, one table of its own.
 #[tokio::test]
 async fn purging_a_directory_removes_everything_but_its_audit_trail() {

@@ -9,7 +9,7 @@
 //! One table `items` mirrors the DynamoDB table: the same `pk`/`sk` strings
 //! (`DIR#acme` / `META`, `USER#42`, `OUTBOX#<event>`, `LEDGER#<target>#<object>`,
 //! `REFRESH#…`, `RECEIPT#…`, `GROUP#…`, `RUN#…`, `LEASE`, `CHECKPOINT`, `DLOG#…`,
-//! `ACCT#…`, `BREAKER#…`, `EVID#…`), the JSON of the value in `data`, and the
+//! `ACCT#…`, `BREAKER#…`, `EVID#…`, `SETUP#…`), the JSON of the value in `data`, and the
 //! attributes the DynamoDB design keeps beside it as columns (`version`, `fp`, `state`,
 //! `lc`, `gsi1pk`, `gsi1sk`, `seq`, `status`, `expires_at`, `requested_at`, `holder`,
 //! `lease_until`, `account_id`, `captured_at`). The primary key serves every
@@ -54,7 +54,8 @@
 //! - `error`: [`SqliteError`] and its mapping to `ports::StoreError`.
 //! - `schema`: the tables and indexes, item keys, and row values.
 //! - `open`: files, permissions and connection settings.
-//! - `store`, `sync`, `delivery`, `audit`: the ports; `purge`: the directory purge.
+//! - `store`, `sync`, `delivery`, `audit`, `setup_links`: the ports; `purge`: the
+//!   directory purge.
 
 mod audit;
 mod delivery;
@@ -62,6 +63,7 @@ mod error;
 mod open;
 mod purge;
 mod schema;
+mod setup_links;
 mod store;
 mod sync;
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! housekeeping call. Connect a directory (credentials checked against BambooHR
 //! first), change its settings, pause, resume or revoke it, manage and test its
 //! targets, report its status, resolve holds, re-push and re-drive deliveries,
-//! request and record runs, keep evidence, and purge revoked directories.
+//! request and record runs, keep evidence, purge revoked directories, and create and
+//! check the setup links a customer's IT admin connects with.
 //!
 //! Every service writes an audit entry naming who acted; entries never carry a secret
 //! or an HR field value. This is the top of the engine: it calls into source,
@@ -25,6 +26,7 @@ pub mod retention;
 pub mod runs;
 pub mod schedule;
 pub mod settings;
+pub mod setup_links;
 pub mod state;
 pub mod status;
 pub mod targets;
@@ -38,6 +40,10 @@ pub use reconcile::{reconcile_due, request_reconcile, ReconcileRequested};
 pub use redrive::{queue_repush, redrive, repush};
 pub use runs::{record_run, request_sync, run_sync, SyncRequested, REQUESTED_SYNC_AFTER};
 pub use settings::{update_settings, Changed, SettingsChange, SettingsUpdated};
+pub use setup_links::{
+    create_setup_link, list_setup_links, revoke_setup_link, CreatedSetupLink, NewSetupLink,
+    SetupLinkProblem, SetupLinkView,
+};
 pub use state::{pause, resume, revoke};
 pub use status::{stale_sweep, status, Status, TargetHealth};
 pub use targets::{

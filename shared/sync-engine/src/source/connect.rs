@@ -229,6 +229,15 @@ pub async fn validate_credentials(
     fields.extend(ESSENTIAL_FIELDS);
     let problem = |e: BambooError| -> EngineError {
         let subdomain = subdomain.to_string();
+        // Throttled until the budget ran out is throttled, however it ended.
+        let e = match e {
+            BambooError::BudgetExceeded { last, .. }
+                if matches!(*last, BambooError::RateLimited { .. }) =>
+            {
+                *last
+            }
+            other => other,
+        };
         EngineError::Connect(match e {
             BambooError::Unauthorized => ConnectProblem::BadApiKey { subdomain },
             BambooError::Forbidden { operation } => ConnectProblem::MissingPermission {
@@ -238,6 +247,10 @@ pub async fn validate_credentials(
             BambooError::NotFound { resource } => ConnectProblem::UnknownSubdomain {
                 subdomain,
                 detail: format!("{resource} not found"),
+            },
+            BambooError::RateLimited { retry_after } => ConnectProblem::RateLimited {
+                subdomain,
+                retry_after_seconds: retry_after.map(|d| d.as_secs()),
             },
             BambooError::Unavailable { reason, .. } if reason.contains("connection failed") => {
                 ConnectProblem::UnknownSubdomain {

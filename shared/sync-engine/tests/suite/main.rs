@@ -12,4 +12,5 @@ mod outbox_and_dispatch;
 mod retention;
 mod scim;
 mod secret_parts;
+mod setup_links;
 mod simulator_webhooks;

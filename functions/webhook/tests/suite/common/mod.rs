@@ -119,6 +119,27 @@ impl ports::SyncStore for FlakyStore {
 }
 
 #[async_trait]
+impl ports::SetupLinkStore for FlakyStore {
+    async fn get_setup_link(
+        &self,
+        d: &DirectoryId,
+        id: &str,
+    ) -> Result<Option<ports::SetupLink>, StoreError> {
+        self.inner.get_setup_link(d, id).await
+    }
+    async fn put_setup_link(
+        &self,
+        link: &ports::SetupLink,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.inner.put_setup_link(link, expected).await
+    }
+    async fn list_setup_links(&self, d: &DirectoryId) -> Result<Vec<ports::SetupLink>, StoreError> {
+        self.inner.list_setup_links(d).await
+    }
+}
+
+#[async_trait]
 impl ports::AuditStore for FlakyStore {
     async fn append_audit(&self, e: &ports::AuditEntry) -> Result<(), StoreError> {
         self.inner.append_audit(e).await

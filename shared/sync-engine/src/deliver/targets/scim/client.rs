@@ -82,7 +82,7 @@ impl Client<'_> {
         body: Option<&Value>,
         if_match: Option<&str>,
     ) -> Result<Answer, Transport> {
-        let bearer = bearer_header(&self.token)?;
+        let bearer = bearer_header(self.token)?;
         let mut req = self
             .http
             .request(method, url)

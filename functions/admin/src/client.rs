@@ -1,5 +1,6 @@
-//! The CLI as a client of the admin API: every configuration change and every read
-//! goes through the same routes and the same handler code, wherever the stack runs.
+//! A client of the admin API (feature `client`): the CLI and the setup page make every
+//! configuration change, and the CLI every read, through the same routes and the same
+//! handler code, wherever the stack runs.
 //!
 //! - A deployed stack: HTTPS to its `AdminApiUrl`, each request signed with SigV4
 //!   (service `execute-api`) from the operator's AWS credentials, as API Gateway's IAM
@@ -9,19 +10,40 @@
 //! - The local stack without `dev`: the admin handler in this process, over the data
 //!   directory's store, with the operator's local identity.
 //!
-//! An answer that is not 2xx becomes [`CliError::Api`] with the API's own message.
+//! An answer that is not 2xx becomes [`ClientError::Api`] with the API's own code,
+//! message and, where the API gives them, the field concerned and BambooHR's refusal.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use admin::AdminApi;
+use crate::AdminApi;
 use http::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::CliError;
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The API answered with an error.
+    #[error("{message}")]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The API's stable code.
+        code: String,
+        /// The API's message.
+        message: String,
+        /// The request field the error is about, when the API names one.
+        field: Option<String>,
+        /// BambooHR's refusal of a credential, when that was the error.
+        connect: Option<Box<sync_engine::ConnectProblem>>,
+    },
+    /// The API could not be called, or answered what this client cannot read.
+    #[error("{0}")]
+    Transport(String),
+}
 
 /// The file in a data directory where a running `dev` names its admin endpoint and
 /// token (owner-only).
@@ -72,12 +94,12 @@ pub struct DevEndpoint {
 
 impl AdminClient {
     /// A client over `transport`.
-    pub fn new(transport: Transport) -> Result<Self, CliError> {
+    pub fn new(transport: Transport) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| CliError::Usage(format!("HTTP client: {e}")))?;
+            .map_err(|e| ClientError::Transport(format!("HTTP client: {e}")))?;
         Ok(Self { transport, http })
     }
 
@@ -109,7 +131,32 @@ impl AdminClient {
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-    ) -> Result<Value, CliError> {
+    ) -> Result<Value, ClientError> {
+        self.call_for(method, path, query, body, None).await
+    }
+
+    /// `POST path` with `body`, naming whom the caller acts for (audited after the
+    /// caller's own identity; see [`crate::caller::ON_BEHALF_OF`]).
+    pub async fn post_for(
+        &self,
+        path: &str,
+        body: &Value,
+        on_behalf_of: &str,
+    ) -> Result<Value, ClientError> {
+        self.call_for(Method::POST, path, &[], Some(body), Some(on_behalf_of))
+            .await
+    }
+
+    /// [`AdminClient::call`], optionally on behalf of someone.
+    pub async fn call_for(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        on_behalf_of: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        let behalf = on_behalf_of.unwrap_or_default();
         let query_string = query
             .iter()
             .map(|(k, v)| format!("{k}={}", urlencode(v)))
@@ -127,13 +174,14 @@ impl AdminClient {
                     .method(method)
                     .uri(&path_and_query)
                     .header("content-type", "application/json")
+                    .header(crate::caller::ON_BEHALF_OF, behalf)
                     .body(axum::body::Body::from(bytes))
-                    .map_err(|e| CliError::Usage(format!("request: {e}")))?;
-                let resp = admin::local::answer(api, req, Some(actor)).await;
+                    .map_err(|e| ClientError::Transport(format!("request: {e}")))?;
+                let resp = crate::local::answer(api, req, Some(actor)).await;
                 let status = resp.status().as_u16();
                 let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
                     .await
-                    .map_err(|e| CliError::Usage(format!("admin answer: {e}")))?;
+                    .map_err(|e| ClientError::Transport(format!("admin answer: {e}")))?;
                 (status, String::from_utf8_lossy(&body).into_owned())
             }
             Transport::Dev { url, token } => {
@@ -142,10 +190,13 @@ impl AdminClient {
                     .request(method, format!("{url}{path_and_query}"))
                     .bearer_auth(token.expose_secret())
                     .header("content-type", "application/json")
+                    .header(crate::caller::ON_BEHALF_OF, behalf)
                     .body(bytes)
                     .send()
                     .await
-                    .map_err(|e| CliError::Usage(format!("the dev stack's admin API: {e}")))?;
+                    .map_err(|e| {
+                        ClientError::Transport(format!("the dev stack's admin API: {e}"))
+                    })?;
                 (
                     resp.status().as_u16(),
                     resp.text().await.unwrap_or_default(),
@@ -158,6 +209,7 @@ impl AdminClient {
                     .http
                     .request(method, &full)
                     .header("content-type", "application/json")
+                    .header(crate::caller::ON_BEHALF_OF, behalf)
                     .body(bytes);
                 for (name, value) in headers {
                     request = request.header(name, value);
@@ -165,7 +217,7 @@ impl AdminClient {
                 let resp = request
                     .send()
                     .await
-                    .map_err(|e| CliError::Usage(format!("the stack's admin API: {e}")))?;
+                    .map_err(|e| ClientError::Transport(format!("the stack's admin API: {e}")))?;
                 (
                     resp.status().as_u16(),
                     resp.text().await.unwrap_or_default(),
@@ -181,7 +233,16 @@ impl AdminClient {
             .map(str::to_string)
             .or_else(|| value["message"].as_str().map(str::to_string))
             .unwrap_or_else(|| format!("HTTP {status}"));
-        Err(CliError::Api { status, message })
+        Err(ClientError::Api {
+            status,
+            code: value["error"]["code"]
+                .as_str()
+                .unwrap_or("error")
+                .to_string(),
+            message,
+            field: value["error"]["field"].as_str().map(str::to_string),
+            connect: serde_json::from_value(value["error"]["connect"].clone()).ok(),
+        })
     }
 
     /// `GET path`.
@@ -189,12 +250,12 @@ impl AdminClient {
         &self,
         path: &str,
         query: &[(&str, String)],
-    ) -> Result<T, CliError> {
+    ) -> Result<T, ClientError> {
         typed(self.call(Method::GET, path, query, None).await?)
     }
 
     /// `POST path` with `body`.
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
         self.call(Method::POST, path, &[], Some(body)).await
     }
 
@@ -203,7 +264,7 @@ impl AdminClient {
         &self,
         path: &str,
         query: &[(&str, String)],
-    ) -> Result<Vec<T>, CliError> {
+    ) -> Result<Vec<T>, ClientError> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -226,7 +287,7 @@ impl AdminClient {
         &self,
         path: &str,
         limit: usize,
-    ) -> Result<Vec<T>, CliError> {
+    ) -> Result<Vec<T>, ClientError> {
         let page = self
             .call(Method::GET, path, &[("limit", limit.to_string())], None)
             .await?;
@@ -234,9 +295,10 @@ impl AdminClient {
     }
 }
 
-fn typed<T: DeserializeOwned>(v: Value) -> Result<T, CliError> {
-    serde_json::from_value(v)
-        .map_err(|e| CliError::Usage(format!("the admin API answered an unexpected shape: {e}")))
+fn typed<T: DeserializeOwned>(v: Value) -> Result<T, ClientError> {
+    serde_json::from_value(v).map_err(|e| {
+        ClientError::Transport(format!("the admin API answered an unexpected shape: {e}"))
+    })
 }
 
 fn urlencode(v: &str) -> String {
@@ -257,20 +319,20 @@ async fn sigv4_headers(
     method: &str,
     url: &str,
     body: &[u8],
-) -> Result<Vec<(String, String)>, CliError> {
+) -> Result<Vec<(String, String)>, ClientError> {
     use aws_credential_types::provider::ProvideCredentials;
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     let provider = sdk
         .credentials_provider()
-        .ok_or_else(|| CliError::Usage("no AWS credentials configured".into()))?;
+        .ok_or_else(|| ClientError::Transport("no AWS credentials configured".into()))?;
     let credentials = provider
         .provide_credentials()
         .await
-        .map_err(|e| CliError::Usage(format!("AWS credentials: {e}")))?;
+        .map_err(|e| ClientError::Transport(format!("AWS credentials: {e}")))?;
     let region = sdk
         .region()
         .map(|r| r.to_string())
-        .ok_or_else(|| CliError::Usage("no AWS region configured (AWS_REGION)".into()))?;
+        .ok_or_else(|| ClientError::Transport("no AWS region configured (AWS_REGION)".into()))?;
     let identity = credentials.into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
@@ -279,7 +341,7 @@ async fn sigv4_headers(
         .time(SystemTime::now())
         .settings(SigningSettings::default())
         .build()
-        .map_err(|e| CliError::Usage(format!("signing: {e}")))?
+        .map_err(|e| ClientError::Transport(format!("signing: {e}")))?
         .into();
     let signable = SignableRequest::new(
         method,
@@ -287,9 +349,9 @@ async fn sigv4_headers(
         std::iter::once(("content-type", "application/json")),
         SignableBody::Bytes(body),
     )
-    .map_err(|e| CliError::Usage(format!("signing: {e}")))?;
+    .map_err(|e| ClientError::Transport(format!("signing: {e}")))?;
     let (instructions, _) = sign(signable, &params)
-        .map_err(|e| CliError::Usage(format!("signing: {e}")))?
+        .map_err(|e| ClientError::Transport(format!("signing: {e}")))?
         .into_parts();
     Ok(instructions
         .headers()
