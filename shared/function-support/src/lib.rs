@@ -123,15 +123,9 @@ impl CommonSettings {
     /// secrets as [`CommonSettings::secrets`] says, calling out under the deployed
     /// stack's policy (HTTPS only, private networks as configured).
     pub fn engine(&self, sdk: &aws_config::SdkConfig) -> Engine {
-        engine_on(
-            sdk,
-            &self.stack,
-            DynamoStore::new(sdk, &self.stack.table_name).with_audit_table(&self.audit_table),
-            self.secrets.store(sdk, &self.stack.secret_prefix),
+        aws_engine_with_secrets(sdk, &self.stack, &self.audit_table, &self.secrets).with_outbound(
+            sync_engine::outbound_http::Policy::deployed(self.block_private_networks),
         )
-        .with_outbound(sync_engine::outbound_http::Policy::deployed(
-            self.block_private_networks,
-        ))
     }
 }
 
@@ -359,6 +353,23 @@ pub fn aws_engine_with_audit_table(
         config,
         DynamoStore::new(sdk, &config.table_name).with_audit_table(audit_table),
         tool_secrets(sdk, config),
+    )
+}
+
+/// [`aws_engine_with_audit_table`] with directory secrets as `secrets` says (what
+/// [`CommonSettings::engine`] builds, without its outbound policy: tests and tools
+/// that call local peers over plain HTTP).
+pub fn aws_engine_with_secrets(
+    sdk: &aws_config::SdkConfig,
+    config: &StackConfig,
+    audit_table: &str,
+    secrets: &SecretsAccess,
+) -> Engine {
+    engine_on(
+        sdk,
+        config,
+        DynamoStore::new(sdk, &config.table_name).with_audit_table(audit_table),
+        secrets.store(sdk, &config.secret_prefix),
     )
 }
 

@@ -270,27 +270,22 @@ async fn on_aws_configuration_through_the_api_lands_in_dynamodb_and_secrets_mana
         audit_table,
         group,
     } = stack(&sdk).await;
-    // The admin function's engine as its main builds it: the stack's settings, with
-    // the secrets key and each part's readers as the template passes them.
+    // The admin function's secret store as its main builds it: the secrets key and
+    // each part's readers as the template passes them.
     let vars = [
         ("SECRETS_KMS_KEY_ARN", SECRETS_KEY_ARN),
         ("SECRET_READERS_BAMBOOHR", "arn:aws:iam::123456789012:role/s-PollerFunctionRole-1,arn:aws:iam::123456789012:role/s-AdminFunctionRole-4"),
         ("SECRET_READERS_WEBHOOK", "arn:aws:iam::123456789012:role/s-WebhookFunctionRole-2,arn:aws:iam::123456789012:role/s-AdminFunctionRole-4"),
         ("SECRET_READERS_TARGETS", "arn:aws:iam::123456789012:role/s-DispatcherFunctionRole-3,arn:aws:iam::123456789012:role/s-PollerFunctionRole-1,arn:aws:iam::123456789012:role/s-AdminFunctionRole-4"),
     ];
-    let settings = function_support::CommonSettings {
-        stack: config.clone(),
-        audit_table: audit_table.clone(),
-        metrics_namespace: "bamboohr-sync/test".into(),
-        secrets: function_support::SecretsAccess::from_lookup(|name| {
-            vars.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap(),
-    };
-    let engine = settings
-        .engine(&sdk)
+    let secrets = function_support::SecretsAccess::from_lookup(|name| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap();
+    // Without the deployed outbound policy: the simulator answers plain HTTP on loopback.
+    let engine = function_support::aws_engine_with_secrets(&sdk, &config, &audit_table, &secrets)
         .with_scheduler(scheduler(&sdk, &group));
     let sim = Simulator::generate(SimConfig {
         api_key: API_KEY.into(),
