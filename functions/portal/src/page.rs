@@ -332,7 +332,9 @@ async fn choices(portal: &Portal, d: &Directory) -> String {
             .collect()
     };
     let extra: Vec<&str> = d.extra_fields.iter().map(String::as_str).collect();
-    let fields = match sync_engine::source::connect::company_fields(&portal.engine, d).await {
+    let fields = match sync_engine::source::connect::company_fields_read_only(&portal.engine, d)
+        .await
+    {
         Ok(list) => {
             let mut items: Vec<(String, String)> = list
                 .iter()

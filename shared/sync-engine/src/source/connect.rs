@@ -197,6 +197,39 @@ pub async fn company_fields(
     Ok(client.meta_fields().await?)
 }
 
+/// The company's fields, read without ever refreshing an OAuth token: for a reader
+/// that may not write the credential back (the setup page), which must not use up a
+/// refresh token whose successor it could not keep. An expired access token fails
+/// the read; the poller's next run refreshes it.
+pub async fn company_fields_read_only(
+    engine: &Engine,
+    directory: &Directory,
+) -> Result<Vec<FieldInfo>, EngineError> {
+    let secrets = engine
+        .secrets
+        .get_parts(&directory.secret_name, &[ports::SecretPart::Bamboohr])
+        .await?;
+    let auth = match (&secrets.bamboohr_api_key, &secrets.oauth) {
+        (Some(key), _) => Auth::ApiKey(key.clone()),
+        (None, Some(o)) => Auth::Bearer(o.access_token.clone()),
+        (None, None) => {
+            return Err(EngineError::MissingCredential {
+                id: directory.id.clone(),
+                what: "BambooHR API key or OAuth token",
+            })
+        }
+    };
+    let client = BambooClient::new(
+        &directory.bamboohr_base_url(),
+        auth,
+        ClientOptions {
+            block_private: engine.outbound.block_private,
+            ..ClientOptions::default()
+        },
+    )?;
+    Ok(client.meta_fields().await?)
+}
+
 /// Fields a sync cannot do without: when BambooHR withholds one of them from the
 /// credential, connecting fails with "missing permission".
 pub const ESSENTIAL_FIELDS: [&str; 6] = [
