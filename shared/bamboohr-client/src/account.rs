@@ -150,6 +150,25 @@ struct WireWebhook {
     url: String,
 }
 
+/// A webhook definition as create and update send it (`format: json`).
+fn webhook_body(new: &NewWebhook) -> Value {
+    let mut body = json!({
+        "name": new.name,
+        "url": new.url,
+        "format": "json",
+        "monitorFields": new.monitor_fields,
+        "postFields": new
+            .post_fields
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect::<Map<String, Value>>(),
+    });
+    if !new.events.is_empty() {
+        body["events"] = json!(new.events);
+    }
+    body
+}
+
 #[derive(Deserialize)]
 struct WireMonitorFields {
     fields: Vec<WireMonitorField>,
@@ -304,20 +323,7 @@ impl BambooClient {
     /// Registers a webhook (`POST /api/v1/webhooks`, `format: json`). Keep the returned
     /// private key: BambooHR never shows it again.
     pub async fn create_webhook(&self, new: &NewWebhook) -> Result<CreatedWebhook, BambooError> {
-        let mut body = json!({
-            "name": new.name,
-            "url": new.url,
-            "format": "json",
-            "monitorFields": new.monitor_fields,
-            "postFields": new
-                .post_fields
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect::<Map<String, Value>>(),
-        });
-        if !new.events.is_empty() {
-            body["events"] = json!(new.events);
-        }
+        let body = webhook_body(new);
         let url = self.url(&["api", "v1", "webhooks"])?;
         // Not idempotent: a retry after a timeout or a 5xx could register a second webhook
         // whose key no answer carried. Only throttling (BambooHR did nothing) is retried;
@@ -352,20 +358,7 @@ impl BambooClient {
                 reason: "a webhook id is an integer".into(),
             });
         }
-        let mut body = json!({
-            "name": new.name,
-            "url": new.url,
-            "format": "json",
-            "monitorFields": new.monitor_fields,
-            "postFields": new
-                .post_fields
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect::<Map<String, Value>>(),
-        });
-        if !new.events.is_empty() {
-            body["events"] = json!(new.events);
-        }
+        let body = webhook_body(new);
         let url = self.url(&["api", "v1", "webhooks", id])?;
         let resource = format!("webhook {id}");
         self.execute(
