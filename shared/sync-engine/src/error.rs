@@ -49,7 +49,7 @@ pub enum EngineError {
     Connect(#[from] ConnectProblem),
     /// A setup link could not be used (unknown, expired, revoked, rate limited).
     #[error(transparent)]
-    SetupLink(#[from] crate::operate::setup_links::SetupLinkProblem),
+    SetupLink(#[from] SetupLinkProblem),
     /// An operator's input was refused (nothing was changed).
     #[error("invalid {what}: {reason}")]
     InvalidInput {
@@ -141,5 +141,37 @@ impl ConnectProblem {
     /// Only unreachability and throttling may pass by themselves.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unreachable { .. } | Self::RateLimited { .. })
+    }
+}
+
+/// Why a setup link could not be used. The page shows each as its own clear message;
+/// none says more than the link's state (an unknown link and a wrong secret read the
+/// same).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupLinkProblem {
+    /// The directory has no link with this id (operator routes).
+    #[error("setup link {0} not found")]
+    NotFound(String),
+    /// The token or session is not one this stack gave (or it was mistyped).
+    #[error("this setup link is not valid")]
+    Invalid,
+    /// The link is past its expiry.
+    #[error("this setup link has expired")]
+    Expired,
+    /// An operator revoked the link.
+    #[error("this setup link was revoked")]
+    Revoked,
+    /// Too many attempts in the last minute.
+    #[error("too many attempts with this setup link: try again in {retry_after_seconds} s")]
+    RateLimited {
+        /// Seconds until another attempt is allowed.
+        retry_after_seconds: u64,
+    },
+}
+
+impl SetupLinkProblem {
+    /// Only the rate limit passes by itself.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::RateLimited { .. })
     }
 }

@@ -16,13 +16,10 @@ use super::{audit, directory, invalid};
 use crate::deps::Engine;
 use crate::error::EngineError;
 use crate::source::connect::ACTIVE_KEYS;
+pub use crate::source::connect::MIN_WEBHOOK_KEY_CHARS;
 
 /// Most signing secrets a target holds at once: the current one and its successor.
 pub const MAX_SIGNING_SECRETS: usize = 2;
-
-/// Shortest BambooHR webhook key accepted on import: BambooHR's keys are long random
-/// strings, and a short one would make signatures guessable.
-pub const MIN_WEBHOOK_KEY_CHARS: usize = 16;
 
 async fn secrets_of(engine: &Engine, d: &Directory) -> Result<DirectorySecrets, EngineError> {
     match engine.secrets.get(&d.secret_name).await {

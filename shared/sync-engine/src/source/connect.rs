@@ -21,6 +21,10 @@ pub const WEBHOOK_EVENTS: [&str; 3] = ["employee.created", "employee.updated", "
 /// How many webhook keys stay active, so a re-registration rotates without downtime.
 pub const ACTIVE_KEYS: usize = 2;
 
+/// Shortest BambooHR webhook key accepted (registered or imported): BambooHR's keys
+/// are long random strings, and a short one would make signatures guessable.
+pub const MIN_WEBHOOK_KEY_CHARS: usize = 16;
+
 /// The BambooHR fields a directory's sync uses, in the employee endpoint's vocabulary:
 /// every field the mapping reads, the extra and custom fields, the group sources and
 /// the fields targets filter on (a custom attribute by the BambooHR field it comes
@@ -94,9 +98,7 @@ pub async fn register_event_webhook(
             post_fields: Vec::new(),
         })
         .await?;
-    if created.private_key.expose_secret().trim().chars().count()
-        < crate::operate::keys::MIN_WEBHOOK_KEY_CHARS
-    {
+    if created.private_key.expose_secret().trim().chars().count() < MIN_WEBHOOK_KEY_CHARS {
         // An empty or short key would make every signature forgeable; the webhook
         // stays at BambooHR, unusable, for the operator to delete.
         return Err(EngineError::Connect(ConnectProblem::Unreachable {
