@@ -85,3 +85,27 @@ pub fn spinner(mode: Output, message: String) -> indicatif::ProgressBar {
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }
+
+/// A key list as a table (`first` names the key column): ids, which is newest, and
+/// when each was added; never a key.
+pub fn key_table(
+    out: &mut dyn Write,
+    first: &str,
+    keys: &[ports::KeyInfo],
+    roles: [&str; 2],
+) -> std::io::Result<()> {
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| {
+            vec![
+                k.id.clone(),
+                if k.position == 0 { roles[0] } else { roles[1] }.into(),
+                k.added_at
+                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                    .map(|t| when(Some(t)))
+                    .unwrap_or_else(|| "unknown".into()),
+            ]
+        })
+        .collect();
+    table(out, &[first, "ROLE", "ADDED"], &rows)
+}

@@ -231,20 +231,7 @@ fn pairs(
 }
 
 fn print_keys(o: &mut dyn Write, keys: &[KeyInfo]) -> std::io::Result<()> {
-    let rows: Vec<Vec<String>> = keys
-        .iter()
-        .map(|k| {
-            vec![
-                k.id.clone(),
-                if k.position == 0 { "newest" } else { "older" }.into(),
-                k.added_at
-                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-                    .map(|t| when(Some(t)))
-                    .unwrap_or_else(|| "unknown".into()),
-            ]
-        })
-        .collect();
-    table(o, &["KEY", "ROLE", "ADDED"], &rows)
+    crate::output::key_table(o, "KEY", keys, ["newest", "older"])
 }
 
 /// Runs a `directories` command.

@@ -314,25 +314,7 @@ fn target_body(
 }
 
 fn print_secrets(o: &mut dyn Write, keys: &[KeyInfo]) -> std::io::Result<()> {
-    let rows: Vec<Vec<String>> = keys
-        .iter()
-        .map(|k| {
-            vec![
-                k.id.clone(),
-                if k.position == 0 {
-                    "newest (signs)"
-                } else {
-                    "older (signs)"
-                }
-                .into(),
-                k.added_at
-                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-                    .map(|t| crate::output::when(Some(t)))
-                    .unwrap_or_else(|| "unknown".into()),
-            ]
-        })
-        .collect();
-    table(o, &["SECRET", "ROLE", "ADDED"], &rows)
+    crate::output::key_table(o, "SECRET", keys, ["newest (signs)", "older (signs)"])
 }
 
 fn kind_and_address(kind: &TargetKind) -> (&'static str, String) {
