@@ -168,10 +168,25 @@ pub async fn handler_with_metrics(
     Ok(response)
 }
 
+/// Time a message may still need when it is started: one change's deliveries run in
+/// parallel, each within the 15 s request timeout, plus the ledger and log writes.
+pub const MESSAGE_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Whether a message started now could finish before the invocation's `deadline`
+/// (Lambda's, from the context; none when run without one, e.g. `dev`).
+fn time_left(deadline: Option<std::time::SystemTime>) -> bool {
+    deadline.is_none_or(|d| {
+        d.duration_since(std::time::SystemTime::now())
+            .is_ok_and(|left| left > MESSAGE_BUDGET)
+    })
+}
+
 /// Handles a batch. Change messages of the FIFO queue must stay in order, so after
 /// the first failed change message every later one of the batch is reported failed
-/// too, unprocessed; retry messages fail only on their own. Returns the response and
-/// what the batch delivered, per target.
+/// too, unprocessed; retry messages fail only on their own. Near the invocation's
+/// deadline no further message is started: the rest are reported as failures, so SQS
+/// hands them out again at once instead of after the visibility timeout. Returns the
+/// response and what the batch delivered, per target.
 pub async fn handle_batch(
     engine: &Engine,
     event: LambdaEvent<SqsEvent>,
@@ -179,8 +194,22 @@ pub async fn handle_batch(
     let mut metrics = metrics::BatchMetrics::default();
     let mut failures = Vec::new();
     let mut fifo_stopped = false;
+    // Lambda's deadline, in ms since the epoch; 0 when there is none.
+    let deadline = (event.context.deadline > 0)
+        .then(|| std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline));
+    let mut out_of_time = false;
     for record in &event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
+        if out_of_time || !time_left(deadline) {
+            if !out_of_time {
+                warn!(message_id = %id, "the invocation's deadline is near: the rest of the batch is handed back");
+            }
+            out_of_time = true;
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failures.push(failure);
+            continue;
+        }
         let parsed = parse_message(record);
         let is_change = !matches!(parsed, Ok(Message::Retry(_)));
         let result = if is_change && fifo_stopped {

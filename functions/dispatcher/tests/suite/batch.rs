@@ -198,3 +198,43 @@ async fn the_change_queue_message_built_for_local_feeding_parses_back_to_its_eve
         dispatcher::Message::Change(event)
     );
 }
+
+#[tokio::test]
+async fn near_the_invocations_deadline_the_rest_of_the_batch_is_handed_back_unprocessed() {
+    let (engine, event, _tmp) = engine_with_user().await;
+    let mut sqs = SqsEvent::default();
+    sqs.records = vec![
+        message("m1", &envelope(&event)),
+        message("m2", &envelope(&event)),
+    ];
+    // Ten seconds left: less than a message may need.
+    let mut context = Context::default();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    context.deadline = now_ms + 10_000;
+    let resp = dispatcher::handler(&engine, LambdaEvent::new(sqs, context))
+        .await
+        .unwrap();
+    let failed: Vec<_> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["m1", "m2"],
+        "nothing started, everything handed back"
+    );
+
+    // With time left, the same batch is handled.
+    let mut sqs = SqsEvent::default();
+    sqs.records = vec![message("m3", &envelope(&event))];
+    let mut context = Context::default();
+    context.deadline = now_ms + 180_000;
+    let resp = dispatcher::handler(&engine, LambdaEvent::new(sqs, context))
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+}
