@@ -29,6 +29,24 @@ async fn secrets_of(engine: &Engine, d: &Directory) -> Result<DirectorySecrets, 
     }
 }
 
+/// Saves the changed part of the directory's secret, then audits the key list's
+/// change (`details`, plus the ids now active) and answers the list's keys.
+async fn save_and_audit(
+    engine: &Engine,
+    d: &Directory,
+    part: SecretPart,
+    s: &DirectorySecrets,
+    keys: &[SecretString],
+    actor: &str,
+    mut details: serde_json::Value,
+) -> Result<Vec<KeyInfo>, EngineError> {
+    engine.secrets.put_parts(&d.secret_name, &[part], s).await?;
+    let infos = s.key_infos(keys);
+    details["active"] = json!(infos.iter().map(|k| &k.id).collect::<Vec<_>>());
+    audit(engine, &d.id, AuditAction::KeyChange, actor, details).await?;
+    Ok(infos)
+}
+
 fn live(d: &Directory) -> Result<(), EngineError> {
     if d.state == domain::DirectoryState::Revoked {
         return Err(EngineError::DirectoryNotActive {
@@ -80,21 +98,16 @@ pub async fn import_webhook_key(
         .collect();
     s.webhook_keys.truncate(ACTIVE_KEYS);
     s.forget_retired_keys();
-    engine
-        .secrets
-        .put_parts(&d.secret_name, &[SecretPart::Webhook], &s)
-        .await?;
-    let infos = s.key_infos(&s.webhook_keys);
-    audit(
+    save_and_audit(
         engine,
-        id,
-        AuditAction::KeyChange,
+        &d,
+        SecretPart::Webhook,
+        &s,
+        &s.webhook_keys,
         actor,
-        json!({"list": "webhookKeys", "added": added, "retired": retired,
-               "active": infos.iter().map(|k| &k.id).collect::<Vec<_>>()}),
+        json!({"list": "webhookKeys", "added": added, "retired": retired}),
     )
-    .await?;
-    Ok(infos)
+    .await
 }
 
 /// Stops accepting one webhook key.
@@ -115,21 +128,16 @@ pub async fn retire_webhook_key(
         });
     }
     s.forget_retired_keys();
-    engine
-        .secrets
-        .put_parts(&d.secret_name, &[SecretPart::Webhook], &s)
-        .await?;
-    let infos = s.key_infos(&s.webhook_keys);
-    audit(
+    save_and_audit(
         engine,
-        id,
-        AuditAction::KeyChange,
+        &d,
+        SecretPart::Webhook,
+        &s,
+        &s.webhook_keys,
         actor,
-        json!({"list": "webhookKeys", "retired": [key],
-               "active": infos.iter().map(|k| &k.id).collect::<Vec<_>>()}),
+        json!({"list": "webhookKeys", "retired": [key]}),
     )
-    .await?;
-    Ok(infos)
+    .await
 }
 
 fn app_webhook(d: &Directory, target: &TargetId) -> Result<(), EngineError> {
@@ -201,21 +209,16 @@ pub async fn add_signing_secret(
     let list = list.clone();
     s.key_added_at
         .insert(added.clone(), engine.clock.now().unix_timestamp());
-    engine
-        .secrets
-        .put_parts(&d.secret_name, &[SecretPart::Targets], &s)
-        .await?;
-    let infos = s.key_infos(&list);
-    audit(
+    save_and_audit(
         engine,
-        id,
-        AuditAction::KeyChange,
+        &d,
+        SecretPart::Targets,
+        &s,
+        &list,
         actor,
-        json!({"list": "signingSecrets", "target": target, "added": added,
-               "active": infos.iter().map(|k| &k.id).collect::<Vec<_>>()}),
+        json!({"list": "signingSecrets", "target": target, "added": added}),
     )
-    .await?;
-    Ok(infos)
+    .await
 }
 
 /// Retires a signing secret; the last one cannot be retired (the target would send
@@ -250,19 +253,14 @@ pub async fn retire_signing_secret(
     list.retain(|k| key_id(k) != key);
     let list = list.clone();
     s.forget_retired_keys();
-    engine
-        .secrets
-        .put_parts(&d.secret_name, &[SecretPart::Targets], &s)
-        .await?;
-    let infos = s.key_infos(&list);
-    audit(
+    save_and_audit(
         engine,
-        id,
-        AuditAction::KeyChange,
+        &d,
+        SecretPart::Targets,
+        &s,
+        &list,
         actor,
-        json!({"list": "signingSecrets", "target": target, "retired": [key],
-               "active": infos.iter().map(|k| &k.id).collect::<Vec<_>>()}),
+        json!({"list": "signingSecrets", "target": target, "retired": [key]}),
     )
-    .await?;
-    Ok(infos)
+    .await
 }
