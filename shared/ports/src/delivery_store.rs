@@ -104,6 +104,25 @@ pub struct DeliveryQuery {
     pub status: Option<DeliveryStatus>,
 }
 
+impl DeliveryQuery {
+    /// The sort-key prefix holding the records asked for (one target's, or every
+    /// target's), in the single-table key design.
+    pub fn key_prefix(&self) -> String {
+        match &self.target {
+            Some(t) => format!("{}{t}#", crate::keys::DLOG_PREFIX),
+            None => crate::keys::DLOG_PREFIX.to_string(),
+        }
+    }
+
+    /// Whether `record` (read under [`DeliveryQuery::key_prefix`]) is one asked for.
+    pub fn matches(&self, record: &DeliveryRecord) -> bool {
+        self.object_id
+            .as_ref()
+            .is_none_or(|o| &record.object_id == o)
+            && self.status.is_none_or(|s| record.status == s)
+    }
+}
+
 /// A target's circuit breaker: consecutive retryable failures, and until when the
 /// dispatcher stops calling it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -65,25 +65,13 @@ impl DeliveryStore for DynamoStore {
         directory: &DirectoryId,
         query: &DeliveryQuery,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let prefix = match &query.target {
-            Some(t) => format!("{DLOG_PREFIX}{t}#"),
-            None => DLOG_PREFIX.to_string(),
-        };
-        let items = self.query_prefix(directory, &prefix).await?;
+        let items = self.query_prefix(directory, &query.key_prefix()).await?;
         let mut out = Vec::with_capacity(items.len());
         for item in &items {
             let record: DeliveryRecord = decode(item, &format!("delivery log of {directory}"))?;
-            if query
-                .object_id
-                .as_ref()
-                .is_some_and(|o| &record.object_id != o)
-            {
-                continue;
+            if query.matches(&record) {
+                out.push(record);
             }
-            if query.status.is_some_and(|st| record.status != st) {
-                continue;
-            }
-            out.push(record);
         }
         Ok(out)
     }

@@ -51,21 +51,14 @@ impl DeliveryStore for SqliteStore {
         directory: &DirectoryId,
         query: &DeliveryQuery,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let prefix = match &query.target {
-            Some(t) => format!("{DLOG_PREFIX}{t}#"),
-            None => DLOG_PREFIX.to_string(),
-        };
+        let prefix = query.key_prefix();
         let all: Vec<DeliveryRecord> = self.read(|c| {
             data_with_prefix(c, &dir_pk(directory), &prefix)?
                 .iter()
                 .map(|d| decode(d, &format!("delivery log of {directory}")))
                 .collect()
         })?;
-        Ok(all
-            .into_iter()
-            .filter(|r| query.object_id.as_ref().is_none_or(|o| &r.object_id == o))
-            .filter(|r| query.status.is_none_or(|s| r.status == s))
-            .collect())
+        Ok(all.into_iter().filter(|r| query.matches(r)).collect())
     }
 
     async fn get_target_account(
