@@ -1,12 +1,11 @@
 //! Shared set-up of the integration tests: a copy of the stack's AWS resources on
-//! moto (table, bus, eight shard rules, FIFO queue), named uniquely per test so tests
+//! moto (table, bus, FIFO change queue), named uniquely per test so tests
 //! can share one moto server, and helpers to move SQS messages into dispatcher events.
 
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_eventbridge::types::{SqsParameters, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
 use function_support::StackConfig;
 use rand::RngCore;
@@ -43,15 +42,13 @@ pub struct TestStack {
     pub config: StackConfig,
     /// The audit table (AUDIT_TABLE_NAME), apart from the main table as deployed.
     pub audit_table: String,
-    /// The FIFO change queue the shard rules feed.
+    /// The FIFO change queue the outbox publishes change notices to.
     pub queue_url: String,
 }
 
-/// Shards the template routes by (see aws_adapters::SHARDS).
-const SHARDS: u8 = 8;
-
 impl TestStack {
-    /// Creates a table, a bus, a FIFO queue and the eight shard rules.
+    /// Creates a table, a bus (for customers' consumers) and the FIFO change queue, as
+    /// the template does.
     pub async fn provision() -> Self {
         let sdk = moto_sdk().await;
         let name = unique("bsync");
@@ -74,17 +71,6 @@ impl TestStack {
             .await
             .expect("create queue");
         let queue_url = queue.queue_url().expect("queue url").to_string();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("queue attributes")
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .expect("queue arn");
-
         let events = aws_sdk_eventbridge::Client::new(&sdk);
         events
             .create_event_bus()
@@ -92,46 +78,14 @@ impl TestStack {
             .send()
             .await
             .expect("create bus");
-        for shard in 0..SHARDS {
-            let rule = format!("{name}-shard-{shard}");
-            events
-                .put_rule()
-                .name(&rule)
-                .event_bus_name(&name)
-                .event_pattern(
-                    serde_json::json!({ "source": ["bamboohr-sync"], "detail": { "shard": [shard] } })
-                        .to_string(),
-                )
-                .send()
-                .await
-                .expect("put rule");
-            events
-                .put_targets()
-                .rule(&rule)
-                .event_bus_name(&name)
-                .targets(
-                    Target::builder()
-                        .id("changes")
-                        .arn(&arn)
-                        .sqs_parameters(
-                            SqsParameters::builder()
-                                .message_group_id(format!("shard-{shard}"))
-                                .build(),
-                        )
-                        .build()
-                        .expect("target"),
-                )
-                .send()
-                .await
-                .expect("put targets");
-        }
         Self {
             sdk,
-            config: StackConfig {
-                table_name: name.clone(),
-                event_bus_name: name.clone(),
-                secret_prefix: format!("bamboohr-sync/{name}/"),
-            },
+            config: StackConfig::bus_only(
+                name.clone(),
+                name.clone(),
+                format!("bamboohr-sync/{name}/"),
+            )
+            .with_change_queue(queue_url.clone()),
             audit_table,
             queue_url,
         }

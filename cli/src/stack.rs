@@ -64,6 +64,7 @@ impl EventBus for DeferredBus {
             Ok(PublishOutcome {
                 published: Vec::new(),
                 failed,
+                rejected: Vec::new(),
             })
         })
     }

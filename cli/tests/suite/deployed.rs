@@ -119,11 +119,8 @@ async fn deploy(sdk: &SdkConfig) -> Deployed {
     let stack = unique("bsync-stack");
     let secret_prefix = format!("bamboohr-sync/{stack}/");
     // The admin function's engine, as its main builds it from the environment.
-    let config = function_support::StackConfig {
-        table_name: table.clone(),
-        event_bus_name: bus.clone(),
-        secret_prefix: secret_prefix.clone(),
-    };
+    let config =
+        function_support::StackConfig::bus_only(table.clone(), bus.clone(), secret_prefix.clone());
     let scheduler = function_support::aws_scheduler(
         sdk,
         &function_support::SchedulerSettings {

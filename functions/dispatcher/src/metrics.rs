@@ -80,6 +80,19 @@ impl BatchMetrics {
         }
     }
 
+    /// Adds `other`'s counts (a lane's) to these.
+    pub fn merge(&mut self, other: BatchMetrics) {
+        for (key, t) in other.targets {
+            let mine = self.targets.entry(key).or_default();
+            mine.delivered += t.delivered;
+            mine.skipped += t.skipped;
+            mine.failed += t.failed;
+            mine.scheduled += t.scheduled;
+            mine.dead_lettered += t.dead_lettered;
+            mine.retry_attempts += t.retry_attempts;
+        }
+    }
+
     /// The EMF documents of the batch, one per target, stamped `at`.
     pub fn emf(&self, namespace: &str, at: OffsetDateTime) -> Vec<Value> {
         self.targets

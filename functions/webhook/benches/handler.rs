@@ -38,6 +38,7 @@ impl EventBus for DropBus {
         Ok(PublishOutcome {
             published: events.iter().map(|e| e.id.clone()).collect(),
             failed: Vec::new(),
+            rejected: Vec::new(),
         })
     }
 }

@@ -1,11 +1,10 @@
 //! [`EventBridgeBus`]: `ports::EventBus` on an EventBridge bus.
 //!
 //! Each change event becomes one PutEvents entry: `Source` [`EVENT_SOURCE`],
-//! `DetailType` the event type (`user.created`), `Detail` the `ChangeEvent` JSON with one
-//! extra top-level field, `shard` = [`shard_of`] the event's ordering key. The stack has
-//! [`SHARDS`] rules, one per shard value, each forwarding to the SQS FIFO queue with
-//! message group `shard-<k>`: every change of one object lands in one group, in order,
-//! while eight groups let the dispatcher work in parallel.
+//! `DetailType` the event type (`user.created`), `Detail` the `ChangeEvent` JSON. The
+//! stack's bus is for the customers' own consumers (their rules, archives, replays);
+//! the dispatcher is fed by the change queue directly (`SqsChangeNotices`), so nothing
+//! here decides delivery order.
 //!
 //! Entries are sent at most 10 per call and at most [`MAX_ENTRY_BYTES`] per call (both
 //! EventBridge limits, sized as EventBridge counts them: Source + DetailType + Detail
@@ -30,9 +29,6 @@ use crate::clients;
 /// `Source` of every event this project publishes; the rules match on it.
 pub const EVENT_SOURCE: &str = "bamboohr-sync";
 
-/// Number of shards (rules and FIFO message groups).
-pub const SHARDS: u8 = 8;
-
 /// EventBridge's limit on one entry, and on the entries of one PutEvents call together.
 pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
 
@@ -42,7 +38,7 @@ const MAX_ENTRIES_PER_CALL: usize = 10;
 /// Extra attempts for entries EventBridge refused individually.
 pub const ENTRY_RETRIES: u32 = 3;
 
-/// Per-entry error codes a retry cannot fix.
+/// Per-entry error codes a retry within the call cannot fix.
 const PERMANENT_ENTRY_ERRORS: &[&str] = &[
     "MalformedDetail",
     "InvalidArgument",
@@ -52,29 +48,15 @@ const PERMANENT_ENTRY_ERRORS: &[&str] = &[
     "NotAuthorizedForDetailTypeException",
 ];
 
-/// The shard of an ordering key: 64-bit FNV-1a of its UTF-8 bytes, modulo [`SHARDS`].
-/// FNV-1a is fixed and trivial to reimplement, so the shard of a key never changes
-/// between builds or languages (Rust's `DefaultHasher` makes no such promise).
-pub fn shard_of(key: &str) -> u8 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let hash = key
-        .bytes()
-        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
-    (hash % u64::from(SHARDS)) as u8
-}
+/// Of those, the codes that say the event itself is at fault: no later publish can
+/// succeed, so the event is reported rejected (and quarantined). A refusal of the
+/// caller (access denied) is an operator's to fix, so it stays refused for now.
+const EVENT_AT_FAULT_ERRORS: &[&str] =
+    &["MalformedDetail", "InvalidArgument", "ValidationException"];
 
-/// The `Detail` of an event: the event itself plus its `shard`.
+/// The `Detail` of an event: the event itself.
 fn detail(event: &ChangeEvent) -> Result<String, String> {
-    let mut value = serde_json::to_value(event).map_err(|e| format!("cannot serialize: {e}"))?;
-    let obj = value
-        .as_object_mut()
-        .ok_or_else(|| "a change event serializes to an object".to_string())?;
-    obj.insert(
-        "shard".into(),
-        serde_json::Value::from(shard_of(&event.ordering_key())),
-    );
-    Ok(value.to_string())
+    serde_json::to_string(event).map_err(|e| format!("cannot serialize: {e}"))
 }
 
 /// The entry size as EventBridge counts it (no Time, no Resources are sent).
@@ -196,9 +178,12 @@ impl EventBridgeBus {
                     }
                     Some(code) => {
                         let message = result.and_then(|r| r.error_message()).unwrap_or("");
-                        outcome
-                            .failed
-                            .push((p.id.clone(), format!("{code}: {message}")));
+                        let refusal = (p.id.clone(), format!("{code}: {message}"));
+                        if EVENT_AT_FAULT_ERRORS.contains(&code) {
+                            outcome.rejected.push(refusal);
+                        } else {
+                            outcome.failed.push(refusal);
+                        }
                     }
                 }
             }
@@ -222,7 +207,7 @@ impl EventBus for EventBridgeBus {
             let detail = match detail(event) {
                 Ok(d) => d,
                 Err(reason) => {
-                    outcome.failed.push((event.id.clone(), reason));
+                    outcome.rejected.push((event.id.clone(), reason));
                     continue;
                 }
             };
@@ -235,7 +220,7 @@ impl EventBus for EventBridgeBus {
                     limit = MAX_ENTRY_BYTES,
                     "event too large for EventBridge; not sent"
                 );
-                outcome.failed.push((
+                outcome.rejected.push((
                     event.id.clone(),
                     format!(
                         "EntryTooLarge: the entry is {size} bytes; EventBridge accepts at most {MAX_ENTRY_BYTES}"
@@ -269,6 +254,7 @@ impl EventBus for EventBridgeBus {
                     .published
                     .iter()
                     .chain(outcome.failed.iter().map(|(id, _)| id))
+                    .chain(outcome.rejected.iter().map(|(id, _)| id))
                     .collect();
                 let rest: Vec<(EventId, String)> = events
                     .iter()
@@ -287,6 +273,7 @@ impl EventBus for EventBridgeBus {
                 bus = %self.bus_name,
                 published = outcome.published.len(),
                 failed = outcome.failed.len(),
+                rejected = outcome.rejected.len(),
                 "some events were not published"
             );
         }
@@ -312,23 +299,9 @@ mod tests {
     }
 
     #[test]
-    fn shards_are_stable_and_spread() {
-        // FNV-1a 64 reference values: "" -> cbf29ce484222325, "a" -> af63dc4c8601ec8c.
-        assert_eq!(shard_of(""), (0xcbf2_9ce4_8422_2325u64 % 8) as u8);
-        assert_eq!(shard_of("a"), (0xaf63_dc4c_8601_ec8cu64 % 8) as u8);
-        let mut seen = [0u32; SHARDS as usize];
-        for i in 0..800 {
-            seen[shard_of(&format!("acme:usr_{i}")) as usize] += 1;
-        }
-        assert!(seen.iter().all(|&c| c > 50), "{seen:?}");
-    }
-
-    #[test]
-    fn the_detail_is_the_event_plus_its_shard() {
+    fn the_detail_is_the_event_itself() {
         let e = event("usr_1", serde_json::json!({"k": 1}));
-        let v: serde_json::Value = serde_json::from_str(&detail(&e).unwrap()).unwrap();
-        assert_eq!(v["shard"], shard_of("acme:usr_1"));
-        let back: ChangeEvent = serde_json::from_value(v).unwrap();
+        let back: ChangeEvent = serde_json::from_str(&detail(&e).unwrap()).unwrap();
         assert_eq!(back, e);
     }
 

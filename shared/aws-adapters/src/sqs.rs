@@ -205,6 +205,20 @@ impl SqsRetryQueue {
     }
 }
 
+/// A deduplication id SQS accepts (at most 128 of its allowed characters) for `id`.
+fn dedup_id(id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .take(128)
+        .collect();
+    if clean.is_empty() {
+        "empty".into()
+    } else {
+        clean
+    }
+}
+
 fn encode<T: serde::Serialize>(value: &T) -> Result<String, BusError> {
     serde_json::to_string(value).map_err(|e| BusError::Unavailable {
         reason: format!("cannot serialize a retry task: {e}"),
@@ -232,6 +246,43 @@ impl ports::RetryQueue for SqsRetryQueue {
             target_id = %letter.task.target_id, event_id = %letter.task.event.id,
             "delivery dead-lettered"
         );
+        Ok(())
+    }
+
+    async fn dead_letter_change(&self, letter: &ports::ChangeDeadLetter) -> Result<(), BusError> {
+        let url = self
+            .change_dead_letter_url
+            .as_deref()
+            .ok_or_else(|| BusError::Unavailable {
+                reason: "no change dead-letter queue is configured (CHANGE_DLQ_URL)".into(),
+            })?;
+        let mut send = self
+            .client
+            .send_message()
+            .queue_url(url)
+            .message_body(&letter.body)
+            .message_attributes(
+                "reason",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(&letter.reason)
+                    .build()
+                    .map_err(|e| BusError::Unavailable {
+                        reason: format!("cannot build the reason attribute: {e}"),
+                    })?,
+            );
+        if url.ends_with(".fifo") {
+            // Its own group, so a re-drive keeps it in order with its object's other
+            // messages; deduplicated on the original id, so setting it aside twice
+            // (a retry after a lost answer) keeps one copy.
+            send = send
+                .message_group_id(letter.group.as_deref().unwrap_or("unreadable"))
+                .message_deduplication_id(dedup_id(&letter.message_id));
+        }
+        send.send()
+            .await
+            .map_err(|e| unavailable(url, "SendMessage", &e))?;
+        tracing::warn!(message_id = %letter.message_id, reason = %letter.reason, "change message set aside");
         Ok(())
     }
 

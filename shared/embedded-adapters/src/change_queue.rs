@@ -288,6 +288,7 @@ impl EventBus for SqliteChangeQueue {
         Ok(PublishOutcome {
             published: events.iter().map(|e| e.id.clone()).collect(),
             failed: Vec::new(),
+            rejected: Vec::new(),
         })
     }
 }

@@ -61,6 +61,16 @@ CREATE TABLE IF NOT EXISTS retry_dead (
     letter  TEXT NOT NULL
 );
 
+-- Change messages the dispatcher can never handle, set aside with why (the change
+-- queue's dead-letter queue on AWS).
+CREATE TABLE IF NOT EXISTS change_dead (
+    receipt    INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    grp        TEXT,
+    body       TEXT NOT NULL,
+    reason     TEXT NOT NULL
+);
+
 -- Recurring poller schedules, one per directory (EventBridge Scheduler).
 CREATE TABLE IF NOT EXISTS schedule_recurring (
     directory_id            TEXT    PRIMARY KEY,

@@ -245,6 +245,25 @@ impl RetryQueue for InProcessRetryQueue {
             .map_err(unavailable)
     }
 
+    async fn dead_letter_change(&self, letter: &ports::ChangeDeadLetter) -> Result<(), BusError> {
+        self.db
+            .write(|tx| {
+                tx.prepare_cached(
+                    "INSERT INTO change_dead (message_id, grp, body, reason) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    letter.message_id,
+                    letter.group,
+                    letter.body,
+                    letter.reason
+                ])
+                .map(drop)
+            })
+            .map_err(unavailable)?;
+        tracing::warn!(message_id = %letter.message_id, reason = %letter.reason, "change message set aside");
+        Ok(())
+    }
+
     /// Received letters are not hidden: locally one re-drive runs at a time.
     async fn receive_dead_letters(&self, max: usize) -> Result<Vec<ReceivedDeadLetter>, BusError> {
         self.read_dead(max)
@@ -279,9 +298,11 @@ impl RetryQueue for InProcessRetryQueue {
     async fn dead_letter_depth(&self) -> Result<u64, BusError> {
         self.db
             .read(|c| {
-                c.query_row("SELECT COUNT(*) FROM retry_dead", [], |r| {
-                    r.get::<_, i64>(0)
-                })
+                c.query_row(
+                    "SELECT (SELECT COUNT(*) FROM retry_dead) + (SELECT COUNT(*) FROM change_dead)",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
             })
             .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(unavailable)
@@ -365,6 +386,9 @@ mod tests {
         ports::contract_retry::dead_letter_depth_counts_letters_until_acknowledged(&queue).await;
         let queue = InProcessRetryQueue::new(Arc::new(SystemClock));
         ports::contract_retry::dead_letters_of_one_directory_leave_the_others(&queue).await;
+        let queue = InProcessRetryQueue::new(Arc::new(SystemClock));
+        ports::contract_retry::set_aside_changes_count_and_stay_out_of_the_delivery_letters(&queue)
+            .await;
     }
 
     #[tokio::test]

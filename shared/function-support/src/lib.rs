@@ -251,10 +251,16 @@ impl SchedulingSettings {
 pub struct StackConfig {
     /// The DynamoDB table.
     pub table_name: String,
-    /// The EventBridge bus change events go to.
+    /// The EventBridge bus change events go to, for the customers' own consumers.
     pub event_bus_name: String,
     /// The Secrets Manager name prefix of directory secrets.
     pub secret_prefix: String,
+    /// The FIFO change queue the dispatcher is fed from (CHANGE_QUEUE_URL). The
+    /// functions always have it; a tool without it publishes to the bus only.
+    pub change_queue_url: Option<String>,
+    /// Message groups per directory on the change queue (DELIVERY_LANES): the most of
+    /// one directory's batches in flight at once.
+    pub delivery_lanes: u16,
 }
 
 fn var(name: &'static str) -> Result<String, ConfigError> {
@@ -265,13 +271,60 @@ fn var(name: &'static str) -> Result<String, ConfigError> {
 }
 
 impl StackConfig {
-    /// Reads TABLE_NAME, EVENT_BUS_NAME and SECRET_PREFIX.
+    /// Reads TABLE_NAME, EVENT_BUS_NAME, SECRET_PREFIX, CHANGE_QUEUE_URL (required: a
+    /// function that publishes without it would reach no target) and DELIVERY_LANES
+    /// (optional, 1-1024, default [`aws_adapters::DEFAULT_LANES`]).
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: var("TABLE_NAME")?,
             event_bus_name: var("EVENT_BUS_NAME")?,
             secret_prefix: var("SECRET_PREFIX")?,
+            change_queue_url: Some(var("CHANGE_QUEUE_URL")?),
+            delivery_lanes: lanes_from(std::env::var(DELIVERY_LANES).ok().as_deref())?,
         })
+    }
+
+    /// A configuration with the default lanes and no change queue (tools and tests
+    /// that publish to the bus only).
+    pub fn bus_only(
+        table_name: impl Into<String>,
+        event_bus_name: impl Into<String>,
+        secret_prefix: impl Into<String>,
+    ) -> Self {
+        Self {
+            table_name: table_name.into(),
+            event_bus_name: event_bus_name.into(),
+            secret_prefix: secret_prefix.into(),
+            change_queue_url: None,
+            delivery_lanes: aws_adapters::DEFAULT_LANES,
+        }
+    }
+
+    /// This configuration publishing to `change_queue_url` too.
+    pub fn with_change_queue(mut self, change_queue_url: impl Into<String>) -> Self {
+        self.change_queue_url = Some(change_queue_url.into());
+        self
+    }
+}
+
+/// The environment variable with the change queue's lanes per directory.
+pub const DELIVERY_LANES: &str = "DELIVERY_LANES";
+
+/// Parses [`DELIVERY_LANES`]: absent or empty is the default; otherwise 1-1024.
+fn lanes_from(value: Option<&str>) -> Result<u16, ConfigError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(aws_adapters::DEFAULT_LANES),
+        Some(v) => v
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (1..=aws_adapters::MAX_LANES).contains(n))
+            .ok_or_else(|| ConfigError::Invalid {
+                name: DELIVERY_LANES,
+                reason: format!(
+                    "{v:?} is not a whole number from 1 to {}",
+                    aws_adapters::MAX_LANES
+                ),
+            }),
     }
 }
 
@@ -380,10 +433,18 @@ fn engine_on(
     secrets: CachingSecretStore<SecretsManagerStore>,
 ) -> Engine {
     let bus = EventBridgeBus::new(sdk, &config.event_bus_name);
+    let bus: Arc<dyn ports::EventBus> = match &config.change_queue_url {
+        // The change queue first: it is what reaches the targets (see TeeBus).
+        Some(url) => Arc::new(ports::TeeBus::new(
+            aws_adapters::SqsChangeNotices::new(sdk, url, config.delivery_lanes),
+            bus,
+        )),
+        None => Arc::new(bus),
+    };
     Engine::new(
         Arc::new(store),
         Arc::new(secrets),
-        Arc::new(bus),
+        bus,
         Arc::new(SystemClock),
     )
 }

@@ -142,3 +142,28 @@ pub async fn dead_letters_of_one_directory_leave_the_others(queue: &dyn RetryQue
     objects.sort();
     assert_eq!(objects, ["usr_3", "usr_4"], "globex's letters stay");
 }
+
+/// A change message set aside counts as a dead letter, and stays out of the delivery
+/// letters a re-drive takes (it is no retry task).
+pub async fn set_aside_changes_count_and_stay_out_of_the_delivery_letters(queue: &dyn RetryQueue) {
+    let before = queue.dead_letter_depth().await.unwrap();
+    queue
+        .dead_letter_change(&crate::ChangeDeadLetter {
+            message_id: "msg-poison-1".into(),
+            group: Some("acme.3".into()),
+            body: "{not json".into(),
+            reason: "unreadable: line 1, column 2".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        queue.dead_letter_depth().await.unwrap(),
+        before + 1,
+        "a set-aside change counts as a dead letter"
+    );
+    let letters = queue.receive_dead_letters(10).await.unwrap();
+    assert!(
+        letters.is_empty(),
+        "a set-aside change is not a delivery letter: {letters:?}"
+    );
+}

@@ -7,7 +7,7 @@ use domain::{
 use time::{Duration, OffsetDateTime};
 
 use crate::store::{Lifecycle, Store, StoreError, UserWrite};
-use crate::sync_store::GroupWrite;
+use crate::sync_store::{GroupWrite, QuarantinedEvent};
 
 fn dir_id(tag: &str, n: &str) -> DirectoryId {
     DirectoryId::parse(format!("{tag}-{n}")).expect("contract ids are valid")
@@ -33,6 +33,58 @@ fn group_event(g: &Group, t: EventType) -> ChangeEvent {
         at(0),
         serde_json::to_value(g).expect("group serializes"),
     )
+}
+
+/// Quarantining takes an event out of the outbox (the later ones stay, in order) and
+/// keeps it with its reason; doing it twice keeps one entry.
+pub async fn quarantined_events_leave_the_outbox_and_are_kept_with_their_reason(
+    store: &dyn Store,
+    tag: &str,
+) {
+    let dir = dir_id(tag, "quarantine");
+    let events: Vec<ChangeEvent> = (1..=3)
+        .map(|v| {
+            ChangeEvent::new(
+                EventType::DirectorySyncCompleted,
+                dir.clone(),
+                dir.as_str(),
+                v,
+                at(v as i64),
+                serde_json::json!({"n": v}),
+            )
+        })
+        .collect();
+    store.append_events(&dir, &events).await.expect("append");
+    let q = QuarantinedEvent {
+        event: events[0].clone(),
+        reason: "EntryTooLarge: 300000 bytes".into(),
+        quarantined_at: at(10),
+    };
+    store
+        .quarantine_events(&dir, std::slice::from_ref(&q))
+        .await
+        .expect("quarantine");
+    store
+        .quarantine_events(&dir, std::slice::from_ref(&q))
+        .await
+        .expect("quarantining again is harmless");
+    let pending = store.pending_events(&dir, 10).await.expect("pending");
+    assert_eq!(
+        pending.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![2, 3],
+        "the quarantined event left the outbox, the later ones stay in order"
+    );
+    let kept = store.list_quarantined(&dir, 10).await.expect("list");
+    assert_eq!(kept, vec![q], "kept once, with its reason and time");
+    assert!(store
+        .list_quarantined(&dir_id(tag, "quarantine-other"), 10)
+        .await
+        .expect("list other")
+        .is_empty());
+    assert_eq!(
+        store.list_quarantined(&dir, 0).await.expect("limit").len(),
+        0
+    );
 }
 
 /// Group writes are conditional on the version and carry their events atomically.
@@ -276,6 +328,7 @@ pub async fn fingerprints_carry_the_lifecycle_inputs(store: &dyn Store, tag: &st
 pub async fn run_all(store: &dyn Store, tag: &str) {
     group_writes_are_conditional_and_carry_their_events(store, tag).await;
     appended_events_queue_after_earlier_ones(store, tag).await;
+    quarantined_events_leave_the_outbox_and_are_kept_with_their_reason(store, tag).await;
     runs_are_listed_newest_first(store, tag).await;
     the_lease_excludes_other_holders_until_it_expires(store, tag).await;
     checkpoints_are_replaced_and_cleared(store, tag).await;

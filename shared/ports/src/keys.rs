@@ -19,6 +19,8 @@ pub const GROUP_PREFIX: &str = "GROUP#";
 pub const RUN_PREFIX: &str = "RUN#";
 /// Outbox events, by event id.
 pub const OUTBOX_PREFIX: &str = "OUTBOX#";
+/// Events quarantined out of the outbox, by event id.
+pub const QUARANTINE_PREFIX: &str = "QUAR#";
 /// Delivery ledger entries, by target and object.
 pub const LEDGER_PREFIX: &str = "LEDGER#";
 /// Refresh requests of event-based webhooks, by employee id.
@@ -58,6 +60,11 @@ pub fn user_sk(emp: &EmployeeId) -> String {
 /// An outbox event's sort key.
 pub fn outbox_sk(id: &EventId) -> String {
     format!("{OUTBOX_PREFIX}{id}")
+}
+
+/// A quarantined event's sort key.
+pub fn quarantine_sk(id: &EventId) -> String {
+    format!("{QUARANTINE_PREFIX}{id}")
 }
 
 /// A (target, object) pair's sort key under `prefix` (ledger, delivery log, account).

@@ -36,14 +36,14 @@ pub mod store_error;
 pub mod sync_store;
 
 pub use audit_store::{AuditAction, AuditEntry, AuditStore, EvidenceRow};
-pub use bus::{BusError, EventBus, PublishOutcome};
+pub use bus::{BusError, EventBus, PublishOutcome, TeeBus};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use delivery_store::{
     BreakerState, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore,
 };
 pub use retry_queue::{
-    DeadLetter, ForeignBus, ForeignBusError, ReceivedDeadLetter, RetryEnvelope, RetryQueue,
-    RetryTask,
+    ChangeDeadLetter, DeadLetter, ForeignBus, ForeignBusError, ReceivedDeadLetter, RetryEnvelope,
+    RetryQueue, RetryTask,
 };
 pub use scheduler::{
     DirectorySchedule, OnceOutcome, Scheduler, SchedulerError, MAX_FLEXIBLE_WINDOW_MINUTES,
@@ -57,4 +57,4 @@ pub use store::{
     LedgerAdvance, Lifecycle, PurgeReport, RefreshRequest, Store, StoreError, UserFingerprint,
     UserWrite,
 };
-pub use sync_store::{GroupWrite, SyncStore};
+pub use sync_store::{GroupWrite, QuarantinedEvent, SyncStore};

@@ -61,6 +61,22 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
+/// A change-queue message the dispatcher can never handle (unreadable, its directory
+/// gone, its secret missing or unparsable), set aside with why instead of retried in
+/// place, so it holds up nothing behind it. On AWS it goes to the change queue's
+/// dead-letter queue (alarmed, re-drivable to the change queue) in its own message group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeDeadLetter {
+    /// The message's id on the change queue (the deduplication id of the set-aside copy).
+    pub message_id: String,
+    /// Its message group, when it had one.
+    pub group: Option<String>,
+    /// The body as received.
+    pub body: String,
+    /// Why it was set aside (ids and error kinds only, never HR data).
+    pub reason: String,
+}
+
 /// A dead letter taken off the dead-letter queue, with what removes it for good.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReceivedDeadLetter {
@@ -80,6 +96,11 @@ pub trait RetryQueue: Send + Sync {
 
     /// Parks a task whose attempts are exhausted in the dead-letter queue (which alarms).
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), BusError>;
+
+    /// Sets aside a change-queue message that can never be handled. It counts in
+    /// [`RetryQueue::dead_letter_depth`] and is not among the delivery letters
+    /// [`RetryQueue::receive_dead_letters`] returns.
+    async fn dead_letter_change(&self, letter: &ChangeDeadLetter) -> Result<(), BusError>;
 
     /// Takes up to `max` dead letters, for re-driving. They stay in the queue (invisible
     /// for a while) until acknowledged.

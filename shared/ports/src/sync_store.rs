@@ -1,6 +1,7 @@
-//! The poller's part of the store: groups, directory-level outbox events, sync run
-//! records, the per-directory lease that keeps two runs from interleaving their writes,
-//! and the checkpoint a long full sync continues from.
+//! The poller's part of the store: groups, directory-level outbox events, events
+//! quarantined out of the outbox, sync run records, the per-directory lease that keeps
+//! two runs from interleaving their writes, and the checkpoint a long full sync
+//! continues from.
 
 use async_trait::async_trait;
 use domain::{ChangeEvent, DirectoryId, Group, RunId, SyncRun};
@@ -19,6 +20,20 @@ pub struct GroupWrite {
     pub events: Vec<ChangeEvent>,
 }
 
+/// An event the buses refused for good (too large, malformed), set aside out of the
+/// outbox so the directory's later events go on. Kept for an operator, with why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuarantinedEvent {
+    /// The event as the outbox held it.
+    pub event: ChangeEvent,
+    /// The bus's reason, e.g. "EntryTooLarge: the entry is 300000 bytes; ...".
+    pub reason: String,
+    /// When it was set aside.
+    #[serde(with = "time::serde::rfc3339")]
+    pub quarantined_at: OffsetDateTime,
+}
+
 /// Store operations the poller needs beyond users and the outbox.
 #[async_trait]
 pub trait SyncStore: Send + Sync {
@@ -35,6 +50,22 @@ pub trait SyncStore: Send + Sync {
         directory: &DirectoryId,
         events: &[ChangeEvent],
     ) -> Result<(), StoreError>;
+
+    /// Sets events aside: each is stored under `QUAR#<event id>` and removed from the
+    /// outbox. Quarantining an event again replaces its entry (harmless), and an event
+    /// no longer in the outbox is still stored.
+    async fn quarantine_events(
+        &self,
+        directory: &DirectoryId,
+        events: &[QuarantinedEvent],
+    ) -> Result<(), StoreError>;
+
+    /// The directory's quarantined events, in event-id order, at most `limit`.
+    async fn list_quarantined(
+        &self,
+        directory: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<QuarantinedEvent>, StoreError>;
 
     /// Creates or replaces a run record.
     async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError>;

@@ -90,11 +90,11 @@ async fn stack(sdk: &SdkConfig) -> Stack {
         .await
         .unwrap();
     Stack {
-        config: function_support::StackConfig {
-            table_name: table,
-            event_bus_name: bus,
-            secret_prefix: format!("bamboohr-sync/{}/", unique("stack")),
-        },
+        config: function_support::StackConfig::bus_only(
+            table,
+            bus,
+            format!("bamboohr-sync/{}/", unique("stack")),
+        ),
         audit_table,
         group,
     }

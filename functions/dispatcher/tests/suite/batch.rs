@@ -1,5 +1,6 @@
-//! The dispatcher handler on SQS batches: partial failures are reported per message,
-//! and a FIFO batch stops at its first failure.
+//! The dispatcher handler on SQS batches: partial failures are reported per message;
+//! a lane (message group) stops at its first retryable failure; a message that can
+//! never be handled is set aside with its reason and holds up nothing.
 
 use std::sync::Arc;
 
@@ -89,8 +90,12 @@ async fn a_batch_of_good_messages_reports_no_failures() {
     assert!(resp.batch_item_failures.is_empty());
 }
 
+fn retry_queue_of(engine: &Engine) -> Arc<dyn ports::RetryQueue> {
+    engine.retry_queue().unwrap().clone()
+}
+
 #[tokio::test]
-async fn after_an_unreadable_message_every_later_message_of_the_batch_is_reported_failed() {
+async fn an_unreadable_message_is_set_aside_and_the_rest_of_the_batch_goes_on() {
     let (engine, event, _tmp) = engine_with_user().await;
     let mut sqs = SqsEvent::default();
     sqs.records = vec![
@@ -101,20 +106,20 @@ async fn after_an_unreadable_message_every_later_message_of_the_batch_is_reporte
     let resp = dispatcher::handler(&engine, LambdaEvent::new(sqs, Context::default()))
         .await
         .unwrap();
-    let failed: Vec<_> = resp
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "acknowledged, never retried in place: {:?}",
+        resp.batch_item_failures
+    );
     assert_eq!(
-        failed,
-        ["m2", "m3"],
-        "FIFO order: nothing after a failure is processed"
+        retry_queue_of(&engine).dead_letter_depth().await.unwrap(),
+        1,
+        "the unreadable message is set aside"
     );
 }
 
 #[tokio::test]
-async fn a_message_for_an_unknown_directory_is_retried_not_dropped() {
+async fn a_change_for_an_unknown_directory_is_set_aside_not_retried_in_place() {
     let (engine, mut event, _tmp) = engine_with_user().await;
     event.directory_id = DirectoryId::parse("gone").unwrap();
     let mut sqs = SqsEvent::default();
@@ -122,7 +127,39 @@ async fn a_message_for_an_unknown_directory_is_retried_not_dropped() {
     let resp = dispatcher::handler(&engine, LambdaEvent::new(sqs, Context::default()))
         .await
         .unwrap();
-    assert_eq!(resp.batch_item_failures.len(), 1);
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(
+        retry_queue_of(&engine).dead_letter_depth().await.unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_directorys_queued_changes_are_acknowledged_and_dropped() {
+    let (engine, event, _tmp) = engine_with_user().await;
+    let mut d = engine
+        .store
+        .get_directory(&event.directory_id)
+        .await
+        .unwrap()
+        .unwrap();
+    d.state = domain::DirectoryState::Revoked;
+    engine
+        .store
+        .put_directory(&d, Some(d.version))
+        .await
+        .unwrap();
+    let mut sqs = SqsEvent::default();
+    sqs.records = vec![message("m1", &envelope(&event))];
+    let resp = dispatcher::handler(&engine, LambdaEvent::new(sqs, Context::default()))
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(
+        retry_queue_of(&engine).dead_letter_depth().await.unwrap(),
+        0,
+        "nothing to deliver any more is no dead letter"
+    );
 }
 
 fn retry_message(id: &str, event: &ChangeEvent, directory: Option<&str>) -> SqsMessage {
@@ -146,7 +183,7 @@ fn retry_message(id: &str, event: &ChangeEvent, directory: Option<&str>) -> SqsM
 }
 
 #[tokio::test]
-async fn a_retry_body_is_told_apart_from_a_change_envelope() {
+async fn a_retry_body_is_told_apart_from_a_change_and_from_an_older_releases_envelope() {
     let (_engine, event, _tmp) = engine_with_user().await;
     assert!(matches!(
         dispatcher::parse_message(&retry_message("r1", &event, None)).unwrap(),
@@ -156,6 +193,10 @@ async fn a_retry_body_is_told_apart_from_a_change_envelope() {
         dispatcher::parse_message(&message("m1", &envelope(&event))).unwrap(),
         dispatcher::Message::Change(_)
     ));
+    assert_eq!(
+        dispatcher::parse_message(&message("m2", &serde_json::to_string(&event).unwrap())).unwrap(),
+        dispatcher::Message::Change(event)
+    );
 }
 
 #[tokio::test]
@@ -190,9 +231,10 @@ async fn the_change_queue_message_built_for_local_feeding_parses_back_to_its_eve
     let (_engine, event, _tmp) = engine_with_user().await;
     let m = dispatcher::change_queue_message(&event, "local-1");
     assert_eq!(m.message_id.as_deref(), Some(event.id.as_str()));
-    let body: serde_json::Value = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
-    assert_eq!(body["id"], "local-1");
-    assert_eq!(body["detail-type"], event.event_type.as_str());
+    assert_eq!(m.receipt_handle.as_deref(), Some("handle-local-1"));
+    let body: ChangeEvent = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body, event, "the body is the event, as the outbox sends it");
+    assert_eq!(m.attributes["MessageGroupId"], event.ordering_key());
     assert_eq!(
         dispatcher::parse_message(&m).unwrap(),
         dispatcher::Message::Change(event)

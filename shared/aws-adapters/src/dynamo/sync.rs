@@ -7,6 +7,7 @@
 //! | run        | `RUN#<run id>`     | `data` (JSON of the `SyncRun`); run ids sort by start time |
 //! | lease      | `LEASE`            | `holder` (S), `leaseUntil` (N, unix nanoseconds) |
 //! | checkpoint | `CHECKPOINT`       | `data` (the engine's JSON) |
+//! | quarantine | `QUAR#<event id>`  | `data` (JSON of the `QuarantinedEvent`) |
 //!
 //! The lease is one PutItem conditional on `attribute_not_exists(pk) OR holder = :h
 //! OR leaseUntil <= :now`, released with a DeleteItem conditional on the holder, so a
@@ -17,14 +18,14 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use domain::{ChangeEvent, DirectoryId, Group, RunId, SyncRun};
-use ports::{GroupWrite, StoreError, SyncStore};
+use ports::{GroupWrite, QuarantinedEvent, StoreError, SyncStore};
 use time::OffsetDateTime;
 
 use super::codec::{decode, encode, get_s, n, names, nanos_attr, outbox_item, s};
-use super::keys::{dir_pk, key, DATA, PK, SK, VERSION};
+use super::keys::{dir_pk, key, outbox_sk, DATA, PK, SK, VERSION};
 use super::ops::{unavailable, unless_condition_failed};
 use super::DynamoStore;
-use ports::keys::{CHECKPOINT, GROUP_PREFIX, LEASE, RUN_PREFIX};
+use ports::keys::{quarantine_sk, CHECKPOINT, GROUP_PREFIX, LEASE, QUARANTINE_PREFIX, RUN_PREFIX};
 
 const HOLDER: &str = "holder";
 const LEASE_UNTIL: &str = "leaseUntil";
@@ -62,6 +63,37 @@ impl SyncStore for DynamoStore {
                 .await?;
         }
         Ok(())
+    }
+
+    async fn quarantine_events(
+        &self,
+        directory: &DirectoryId,
+        events: &[QuarantinedEvent],
+    ) -> Result<(), StoreError> {
+        // Stored first, then released from the outbox: a crash between the two leaves
+        // the event in both, and the next flush is refused again and stores it again.
+        for q in events {
+            let what = format!("quarantined event {directory}/{}", q.event.id);
+            let mut item = key(dir_pk(directory), quarantine_sk(&q.event.id));
+            item.insert(DATA.into(), s(encode(q, &what)?));
+            self.put_plain(item).await?;
+            self.delete_key(key(dir_pk(directory), outbox_sk(&q.event.id)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn list_quarantined(
+        &self,
+        directory: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<QuarantinedEvent>, StoreError> {
+        let items = self.query_prefix(directory, QUARANTINE_PREFIX).await?;
+        items
+            .iter()
+            .take(limit)
+            .map(|i| decode(i, &format!("quarantined event of {directory}")))
+            .collect()
     }
 
     async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError> {

@@ -1,16 +1,14 @@
-//! `EventBridgeBus` end to end on moto: a bus with one rule per shard forwarding to an
-//! SQS FIFO queue (message group `shard-<k>`), as the SAM template wires it; events
-//! published in several batches arrive once each, as EventBridge envelopes whose
-//! `detail` is the change event plus its shard.
+//! `EventBridgeBus` end to end on moto: the stack's bus with a customer's rule
+//! forwarding every change to an SQS FIFO queue (one message group, so order is
+//! visible); events published in several batches arrive once each, as EventBridge
+//! envelopes whose `detail` is the change event.
 
 use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_adapters::{
-    clients, delete_batch, receive_batch, shard_of, EventBridgeBus, EVENT_SOURCE, SHARDS,
-};
+use aws_adapters::{clients, delete_batch, receive_batch, EventBridgeBus, EVENT_SOURCE};
 use aws_sdk_eventbridge::types::{RuleState, SqsParameters, Target};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use domain::{ChangeEvent, DirectoryId, EventType};
@@ -25,7 +23,7 @@ struct Routing {
 }
 
 /// A bus, a FIFO queue (content-based deduplication, which EventBridge requires of a
-/// FIFO target) and the eight shard rules of the template.
+/// FIFO target) and a customer's rule taking every change event to it.
 async fn routing() -> Routing {
     let sdk = common::sdk().await;
     let eventbridge = clients::eventbridge(&sdk);
@@ -58,39 +56,31 @@ async fn routing() -> Routing {
         .unwrap()
         .remove(&QueueAttributeName::QueueArn)
         .unwrap();
-    for k in 0..SHARDS {
-        let rule = format!("shard-{k}");
-        eventbridge
-            .put_rule()
-            .name(&rule)
-            .event_bus_name(&bus)
-            .event_pattern(
-                serde_json::json!({"source": [EVENT_SOURCE], "detail": {"shard": [k]}}).to_string(),
-            )
-            .state(RuleState::Enabled)
-            .send()
-            .await
-            .unwrap();
-        eventbridge
-            .put_targets()
-            .rule(&rule)
-            .event_bus_name(&bus)
-            .targets(
-                Target::builder()
-                    .id("change-queue")
-                    .arn(&queue_arn)
-                    .sqs_parameters(
-                        SqsParameters::builder()
-                            .message_group_id(format!("shard-{k}"))
-                            .build(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-    }
+    let rule = "customer-consumer";
+    eventbridge
+        .put_rule()
+        .name(rule)
+        .event_bus_name(&bus)
+        .event_pattern(serde_json::json!({"source": [EVENT_SOURCE]}).to_string())
+        .state(RuleState::Enabled)
+        .send()
+        .await
+        .unwrap();
+    eventbridge
+        .put_targets()
+        .rule(rule)
+        .event_bus_name(&bus)
+        .targets(
+            Target::builder()
+                .id("consumer-queue")
+                .arn(&queue_arn)
+                .sqs_parameters(SqsParameters::builder().message_group_id("all").build())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
     Routing {
         bus,
         queue_url,
@@ -132,18 +122,16 @@ async fn drain(r: &Routing, count: usize) -> Vec<Message> {
 }
 
 fn expected_detail(e: &ChangeEvent) -> serde_json::Value {
-    let mut v = serde_json::to_value(e).unwrap();
-    v["shard"] = serde_json::Value::from(shard_of(&e.ordering_key()));
-    v
+    serde_json::to_value(e).unwrap()
 }
 
 #[tokio::test]
-async fn events_reach_the_fifo_queue_in_shard_groups_as_envelopes() {
+async fn events_reach_a_customers_rule_as_envelopes_whose_detail_is_the_event() {
     let r = routing().await;
     let bus = EventBridgeBus::from_client(r.eventbridge.clone(), &r.bus);
 
     // 20 different objects across directories, and 5 versions of one object whose
-    // order must survive (same ordering key, same shard, same FIFO group).
+    // order must survive (the consumer's rule puts all in one FIFO group).
     let mut events: Vec<ChangeEvent> = (0..20)
         .map(|i| {
             event(
@@ -184,7 +172,6 @@ async fn events_reach_the_fifo_queue_in_shard_groups_as_envelopes() {
             .attributes()
             .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
             .unwrap();
-        assert_eq!(group, &format!("shard-{}", detail["shard"]));
         groups.insert(group.clone());
         *seen.entry(id.to_string()).or_insert(0) += 1;
         if e.object_id == "usr_same" {
@@ -194,7 +181,7 @@ async fn events_reach_the_fifo_queue_in_shard_groups_as_envelopes() {
     assert_eq!(seen.len(), events.len(), "every event arrives");
     assert!(seen.values().all(|&n| n == 1), "and only once");
     assert_eq!(same_object_versions, [1, 2, 3, 4, 5]);
-    assert!(groups.len() > 2, "keys spread over shards: {groups:?}");
+    assert_eq!(groups.len(), 1, "the consumer's own routing: {groups:?}");
 
     // The envelope's detail is what the dispatcher decodes.
     let body: serde_json::Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
@@ -208,7 +195,7 @@ async fn events_reach_the_fifo_queue_in_shard_groups_as_envelopes() {
 }
 
 #[tokio::test]
-async fn an_oversized_event_is_reported_failed_and_the_rest_published() {
+async fn an_oversized_event_is_reported_rejected_and_the_rest_published() {
     let r = routing().await;
     let bus = EventBridgeBus::from_client(r.eventbridge.clone(), &r.bus);
     let small_a = event("big", "usr_a", 1, serde_json::json!({}));
@@ -227,8 +214,12 @@ async fn an_oversized_event_is_reported_failed_and_the_rest_published() {
         outcome.published,
         vec![small_a.id.clone(), small_b.id.clone()]
     );
-    assert_eq!(outcome.failed.len(), 1);
-    let (id, reason) = &outcome.failed[0];
+    assert!(
+        outcome.failed.is_empty(),
+        "too large is for good, not for now"
+    );
+    assert_eq!(outcome.rejected.len(), 1);
+    let (id, reason) = &outcome.rejected[0];
     assert_eq!(id, &huge.id);
     assert!(reason.contains("EntryTooLarge"), "{reason}");
     assert!(

@@ -2,6 +2,7 @@
 //! below was its own binary, and linking dozens of binaries that each carry the
 //! AWS SDK cost CI minutes and gigabytes of disk.
 
+mod change_notices;
 mod common;
 mod dynamo_store;
 mod eventbridge;

@@ -53,6 +53,46 @@ async fn the_sqs_retry_queue_passes_the_dead_letter_depth_contract() {
 }
 
 #[tokio::test]
+async fn a_set_aside_change_goes_to_the_change_dead_letter_queue_with_its_reason() {
+    let sdk = common::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let retry = queue_url(&sqs, "retry").await;
+    let dlq = queue_url(&sqs, "dlq").await;
+    let change_dlq = sqs
+        .create_queue()
+        .queue_name(format!("{}.fifo", common::unique("change-dlq")))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let queue =
+        SqsRetryQueue::new(&sdk, retry, dlq).with_change_dead_letter_queue(change_dlq.clone());
+    ports::contract_retry::set_aside_changes_count_and_stay_out_of_the_delivery_letters(&queue)
+        .await;
+    let got = sqs
+        .receive_message()
+        .queue_url(&change_dlq)
+        .message_attribute_names("All")
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let m = &got.messages()[0];
+    assert_eq!(m.body(), Some("{not json"));
+    assert_eq!(
+        m.message_attributes().unwrap()["reason"].string_value(),
+        Some("unreadable: line 1, column 2")
+    );
+    assert_eq!(
+        m.attributes().unwrap()[&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId],
+        "acme.3"
+    );
+}
+
+#[tokio::test]
 async fn the_sqs_dead_letter_depth_sums_the_delivery_and_change_dead_letter_queues() {
     let sdk = common::sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);

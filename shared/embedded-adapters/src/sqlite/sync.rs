@@ -3,16 +3,17 @@
 
 use async_trait::async_trait;
 use domain::{ChangeEvent, DirectoryId, Group, RunId, SyncRun};
-use ports::{GroupWrite, StoreError, SyncStore};
+use ports::{GroupWrite, QuarantinedEvent, StoreError, SyncStore};
 use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
 
 use super::error::conflict;
 use super::schema::{
     data_with_prefix, decode, delete, dir_pk, encode, from_version, get_data, limit, nanos,
-    prefix_end, stored_version, Row, CHECKPOINT, GROUP_PREFIX, LEASE, RUN_PREFIX,
+    outbox_sk, prefix_end, stored_version, Row, CHECKPOINT, GROUP_PREFIX, LEASE, RUN_PREFIX,
 };
 use super::{push_events, SqliteStore};
+use ports::keys::{quarantine_sk, QUARANTINE_PREFIX};
 
 #[async_trait]
 impl SyncStore for SqliteStore {
@@ -50,6 +51,46 @@ impl SyncStore for SqliteStore {
             return Ok(());
         }
         self.write(|tx| push_events(tx, directory, events))
+    }
+
+    async fn quarantine_events(
+        &self,
+        directory: &DirectoryId,
+        events: &[QuarantinedEvent],
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let pk = dir_pk(directory);
+        let mut rows = Vec::with_capacity(events.len());
+        for q in events {
+            let what = format!("quarantined event {directory}/{}", q.event.id);
+            let mut row = Row::new(pk.clone(), quarantine_sk(&q.event.id));
+            row.data = Some(encode(q, &what)?);
+            rows.push((row, outbox_sk(&q.event.id)));
+        }
+        // One transaction: the event is either still in the outbox or set aside.
+        self.write(|tx| {
+            for (row, outbox) in &rows {
+                row.put(tx)?;
+                delete(tx, &pk, outbox)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn list_quarantined(
+        &self,
+        directory: &DirectoryId,
+        limit_to: usize,
+    ) -> Result<Vec<QuarantinedEvent>, StoreError> {
+        self.read(|c| {
+            data_with_prefix(c, &dir_pk(directory), QUARANTINE_PREFIX)?
+                .iter()
+                .take(limit_to)
+                .map(|d| decode(d, &format!("quarantined event of {directory}")))
+                .collect()
+        })
     }
 
     async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError> {

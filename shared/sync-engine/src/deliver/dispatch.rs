@@ -74,6 +74,15 @@ pub async fn dispatch(engine: &Engine, event: &ChangeEvent) -> Result<DispatchRe
         .get_directory(&event.directory_id)
         .await?
         .ok_or_else(|| EngineError::DirectoryNotFound(event.directory_id.clone()))?;
+    // A revoked directory's queued changes reach nobody; only its revocation does.
+    if directory.state == domain::DirectoryState::Revoked
+        && event.event_type != EventType::DirectoryRevoked
+    {
+        return Err(EngineError::DirectoryNotActive {
+            id: directory.id.clone(),
+            state: "revoked",
+        });
+    }
     let (delivery, user) = current_state(engine, &directory, event).await?;
     // The dispatcher reads only the target credentials (IAM allows it no other part).
     let secrets = engine

@@ -2,12 +2,19 @@
 //! published. Whatever a crash or a bus failure left unpublished is published by the
 //! next run of the same directory, and event ids are stable, so nothing is lost and a
 //! re-publish is harmless.
+//!
+//! An event the bus refuses for good (too large, malformed) is quarantined: stored aside
+//! with the reason and logged as "event quarantined" (the stack's alarm counts those
+//! lines), so it never blocks the directory's later events. A flush that leaves events
+//! behind logs "outbox not drained" with the age of the oldest, which the stack's
+//! outbox-age alarm watches.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::future::Future;
 
 use domain::{ChangeEvent, DirectoryId, EventId};
+use ports::QuarantinedEvent;
 use time::Duration;
 use tracing::{info, warn};
 
@@ -76,8 +83,10 @@ pub(crate) fn note_touched(object_id: String) {
 pub struct FlushReport {
     /// Events the bus accepted and the outbox released.
     pub published: usize,
-    /// Events the bus refused; they stay in the outbox.
+    /// Events the bus refused for now; they stay in the outbox.
     pub failed: usize,
+    /// Events the bus refused for good; set aside in the quarantine.
+    pub quarantined: usize,
 }
 
 /// Publishes every pending event of a directory, oldest first. Stops at the first page
@@ -97,10 +106,25 @@ pub async fn flush(engine: &Engine, directory: &DirectoryId) -> Result<FlushRepo
             break;
         }
     }
-    if report.published > 0 || report.failed > 0 {
-        info!(directory_id = %directory, published = report.published, failed = report.failed, "outbox flushed");
+    if report.published > 0 || report.failed > 0 || report.quarantined > 0 {
+        info!(directory_id = %directory, published = report.published, failed = report.failed, quarantined = report.quarantined, "outbox flushed");
+    }
+    if report.failed > 0 {
+        log_outbox_age(engine, directory).await;
     }
     Ok(report)
+}
+
+/// Logs the age of the directory's oldest unpublished event ("outbox not drained",
+/// field `outbox_age_seconds`), for the outbox-age alarm. A store that cannot be read
+/// here only costs the log line.
+async fn log_outbox_age(engine: &Engine, directory: &DirectoryId) {
+    if let Ok(oldest) = engine.store.pending_events(directory, 1).await {
+        if let Some(e) = oldest.first() {
+            let age = (engine.clock.now() - e.occurred_at).whole_seconds().max(0);
+            warn!(directory_id = %directory, event_id = %e.id, outbox_age_seconds = age, "outbox not drained");
+        }
+    }
 }
 
 /// Publishes the events one request wrote (in write order), after pending events of
@@ -132,15 +156,16 @@ pub async fn publish_written(
     if publish_in_order(engine, directory, &leftovers, &mut report).await? {
         publish_in_order(engine, directory, &own, &mut report).await?;
     }
-    if report.published > 0 || report.failed > 0 {
-        info!(directory_id = %directory, published = report.published, failed = report.failed, leftovers = leftovers.len(), "request's events published");
+    if report.published > 0 || report.failed > 0 || report.quarantined > 0 {
+        info!(directory_id = %directory, published = report.published, failed = report.failed, quarantined = report.quarantined, leftovers = leftovers.len(), "request's events published");
     }
     Ok(report)
 }
 
 /// Publishes `events` in order, [`FLUSH_PAGE`] a call, releasing what the bus accepted
-/// from the outbox and adding to `report`. Stops after a call with a refused event, so
-/// later events of the same object are not published ahead of earlier ones; false then.
+/// from the outbox, quarantining what it rejected for good, and adding to `report`.
+/// Stops after a call with an event refused for now, so later events of the same object
+/// are not published ahead of earlier ones; false then.
 async fn publish_in_order(
     engine: &Engine,
     directory: &DirectoryId,
@@ -154,6 +179,10 @@ async fn publish_in_order(
             .mark_published(directory, &outcome.published)
             .await?;
         report.published += outcome.published.len();
+        if !outcome.rejected.is_empty() {
+            quarantine(engine, directory, chunk, &outcome.rejected).await?;
+            report.quarantined += outcome.rejected.len();
+        }
         if !outcome.failed.is_empty() {
             report.failed += outcome.failed.len();
             for (id, reason) in &outcome.failed {
@@ -163,4 +192,33 @@ async fn publish_in_order(
         }
     }
     Ok(true)
+}
+
+/// Sets the rejected events of `chunk` aside, each with its reason, and logs each as
+/// "event quarantined" (ids and reason only: the event holds HR data).
+async fn quarantine(
+    engine: &Engine,
+    directory: &DirectoryId,
+    chunk: &[ChangeEvent],
+    rejected: &[(EventId, String)],
+) -> Result<(), EngineError> {
+    let now = engine.clock.now();
+    let entries: Vec<QuarantinedEvent> = rejected
+        .iter()
+        .filter_map(|(id, reason)| {
+            chunk
+                .iter()
+                .find(|e| &e.id == id)
+                .map(|e| QuarantinedEvent {
+                    event: e.clone(),
+                    reason: reason.clone(),
+                    quarantined_at: now,
+                })
+        })
+        .collect();
+    engine.store.quarantine_events(directory, &entries).await?;
+    for q in &entries {
+        warn!(directory_id = %directory, event_id = %q.event.id, object_id = %q.event.object_id, reason = %q.reason, "event quarantined");
+    }
+    Ok(())
 }

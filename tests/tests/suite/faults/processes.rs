@@ -89,11 +89,8 @@ async fn a_child_process_plays_one_function_for_the_sigkill_scenario() {
         ))
         .load()
         .await;
-    let config = StackConfig {
-        table_name: text("table"),
-        event_bus_name: text("bus"),
-        secret_prefix: text("secretPrefix"),
-    };
+    let config = StackConfig::bus_only(text("table"), text("bus"), text("secretPrefix"))
+        .with_change_queue(text("queueUrl"));
     let engine = function_support::aws_engine(&sdk, &config).with_retry_queue(Arc::new(
         aws_adapters::SqsRetryQueue::new(&sdk, text("retryUrl"), text("dlqUrl")),
     ));

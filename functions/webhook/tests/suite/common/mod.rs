@@ -78,6 +78,20 @@ impl ports::SyncStore for FlakyStore {
         self.check()?;
         self.inner.append_events(d, e).await
     }
+    async fn quarantine_events(
+        &self,
+        d: &DirectoryId,
+        e: &[ports::QuarantinedEvent],
+    ) -> Result<(), StoreError> {
+        self.inner.quarantine_events(d, e).await
+    }
+    async fn list_quarantined(
+        &self,
+        d: &DirectoryId,
+        limit: usize,
+    ) -> Result<Vec<ports::QuarantinedEvent>, StoreError> {
+        self.inner.list_quarantined(d, limit).await
+    }
     async fn put_run(&self, r: &domain::SyncRun) -> Result<(), StoreError> {
         self.inner.put_run(r).await
     }
