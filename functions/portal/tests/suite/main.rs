@@ -5,5 +5,6 @@
 
 mod browser;
 mod common;
+mod oauth;
 mod requests;
 mod webdriver;
