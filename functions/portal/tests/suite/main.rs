@@ -6,5 +6,6 @@
 mod browser;
 mod common;
 mod oauth;
+mod on_moto;
 mod requests;
 mod webdriver;
