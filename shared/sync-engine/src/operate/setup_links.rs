@@ -507,6 +507,37 @@ mod tests {
     }
 
     #[test]
+    fn an_oauth_state_names_its_subdomain_for_its_own_session_only_and_only_while_fresh() {
+        let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let a = SecretString::from("one".to_string());
+        let b = SecretString::from("two".to_string());
+        let state = oauth_state(&a, "acme", now);
+        assert_eq!(oauth_state_subdomain(&a, &state, now).unwrap(), "acme");
+        assert_eq!(
+            oauth_state_subdomain(&b, &state, now),
+            Err(OAuthStateProblem::Invalid),
+            "another session's"
+        );
+        let forged = state.replacen("acme", "evil", 1);
+        assert_eq!(
+            oauth_state_subdomain(&a, &forged, now),
+            Err(OAuthStateProblem::Invalid),
+            "another subdomain"
+        );
+        for bad in ["", "x", "1.acme", "nan.acme.00"] {
+            assert_eq!(
+                oauth_state_subdomain(&a, bad, now),
+                Err(OAuthStateProblem::Invalid)
+            );
+        }
+        let later = now + Duration::minutes(OAUTH_STATE_MINUTES) + Duration::seconds(1);
+        assert_eq!(
+            oauth_state_subdomain(&a, &state, later),
+            Err(OAuthStateProblem::Expired)
+        );
+    }
+
+    #[test]
     fn a_sixth_attempt_within_a_minute_is_refused_until_the_first_is_a_minute_old() {
         let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
         let mut link = SetupLink {
