@@ -197,7 +197,18 @@ pub fn oauth_callback(
             } else {
                 OAuthProblem::CodeRefused
             });
-            tracing::info!(error = %esc(&code), "BambooHR sent back no code");
+            // Only RFC 6749's codes are logged: the parameter is anyone's to set.
+            let known = [
+                "access_denied",
+                "invalid_request",
+                "unauthorized_client",
+                "unsupported_response_type",
+                "invalid_scope",
+                "server_error",
+                "temporarily_unavailable",
+            ];
+            let logged = known.iter().find(|k| **k == code).copied().unwrap_or("other");
+            tracing::info!(error = logged, "BambooHR sent back no code");
             section(
                 "oauth-failed",
                 false,

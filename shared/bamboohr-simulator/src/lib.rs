@@ -10,8 +10,10 @@
 //! are scheduled by request count; field-based and event-based webhooks are built and
 //! signed the way BambooHR sends them and retried on 5xx on BambooHR's schedule (scalable
 //! for tests). Also served: the field list, list fields, the directory, the webhooks API
-//! (registered webhooks fire on control-API mutations) and the OAuth token endpoint
-//! (`/token.php`, refresh-token grant with rotation). Exchanges can be recorded for
+//! (registered webhooks fire on control-API mutations) and the OAuth endpoints (the
+//! consent page `/authorize.php`, and `/token.php`: the authorization-code grant with
+//! single-use, short-lived codes, and the refresh-token grant with rotation). Exchanges
+//! can be recorded for
 //! contract tests ([`Simulator::start_recording`]).
 
 #![warn(missing_docs)]

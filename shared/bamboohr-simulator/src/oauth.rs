@@ -127,23 +127,23 @@ fn back_to(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
 fn checked_request(
     sim: &Simulator,
     form: &BTreeMap<String, String>,
-) -> Result<(String, String, String), Response> {
+) -> Result<(String, String, String), Box<Response>> {
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
     let client_id = field("client_id");
     if !sim.lock().oauth.clients.contains_key(&client_id) {
-        return Err(page(
+        return Err(Box::new(page(
             StatusCode::BAD_REQUEST,
             "Unknown application",
             "<p>This application is not registered with BambooHR (invalid client_id).</p>",
-        ));
+        )));
     }
     let redirect_uri = field("redirect_uri");
     if url::Url::parse(&redirect_uri).is_err() {
-        return Err(page(
+        return Err(Box::new(page(
             StatusCode::BAD_REQUEST,
             "Invalid redirect_uri",
             "<p>The application sent no valid redirect_uri.</p>",
-        ));
+        )));
     }
     Ok((client_id, redirect_uri, field("state")))
 }
@@ -154,7 +154,7 @@ pub(crate) async fn authorize(AxState(sim): AxState<Simulator>, RawQuery(q): Raw
     let form = form_of(q.unwrap_or_default().as_bytes());
     let (client_id, redirect_uri, state) = match checked_request(&sim, &form) {
         Ok(checked) => checked,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if form.get("response_type").map(String::as_str) != Some("code") {
         return back_to(
@@ -186,7 +186,7 @@ pub(crate) async fn decide(AxState(sim): AxState<Simulator>, body: Bytes) -> Res
     let form = form_of(&body);
     let (client_id, redirect_uri, state) = match checked_request(&sim, &form) {
         Ok(checked) => checked,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if form.get("decision").map(String::as_str) != Some("allow") {
         return back_to(
