@@ -192,15 +192,14 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
     if let Some(subdomain) = &args.subdomain {
         connect_company(&engine, &args, subdomain).await?;
     }
-    if !args.demo
+    // An empty stack starts too: a setup link for a brand-new directory, or a
+    // connect, is how its first directory arrives (said below, once serving).
+    let empty = !args.demo
         && !store
             .list_directories()
             .await?
             .iter()
-            .any(|d| d.state != DirectoryState::Revoked)
-    {
-        return Err(DevError::NeedsDemo);
-    }
+            .any(|d| d.state != DirectoryState::Revoked);
 
     // Dispatcher: drains the in-process bus through the dispatcher handler.
     let dispatched = Arc::new(AtomicUsize::new(0));
@@ -283,6 +282,7 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
             console.say(format!(
                 "  webhook endpoint   : {webhook_base}/<directory id>"
             ));
+            console.say(format!("  setup page         : {base_url}/setup/"));
         }
     }
     console.say(format!(
@@ -290,6 +290,20 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
         args.data_dir.display()
     ));
     console.say("");
+    if empty {
+        // Said on stderr too, so `--quiet` and `--output json` runs see it.
+        let line = format!(
+            "no directory is connected yet: create a setup link for a new one with \
+             `bamboohr-sync setup-links create <directory id>` (its page is served at \
+             {base_url}/setup/), or connect one with `bamboohr-sync directories connect`; \
+             `dev --demo` runs a simulated company"
+        );
+        if console.human {
+            console.say(&line);
+        } else {
+            eprintln!("{line}");
+        }
+    }
 
     if let Some(d) = &demo {
         let before = d.receiver.count();

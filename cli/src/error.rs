@@ -29,9 +29,6 @@ pub enum CliError {
 /// Why the local stack stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
-    /// Nothing to run: no connected directory and no demo.
-    #[error("no directory is connected in this data directory: run `dev --demo`, or connect one with `bamboohr-sync directories connect` first")]
-    NeedsDemo,
     /// A local file or port could not be used.
     #[error("{0}")]
     Io(#[from] std::io::Error),

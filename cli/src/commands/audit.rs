@@ -15,7 +15,7 @@ use crate::stack::Stack;
 pub enum AuditCmd {
     /// Newest entries first.
     List {
-        /// Directory id.
+        /// Directory id (`_stack`: the stack-wide entries, such as the OAuth client's).
         directory: String,
         /// How many.
         #[arg(long, default_value_t = 50)]

@@ -19,6 +19,7 @@ pub(crate) mod directories;
 mod evidence;
 mod groups;
 mod hold;
+mod oauth_client;
 mod replay;
 mod runs;
 mod secret;
@@ -37,6 +38,7 @@ pub use directories::{
 pub use evidence::EvidenceCmd;
 pub use groups::GroupsCmd;
 pub use hold::HoldCmd;
+pub use oauth_client::{OAuthClientCmd, OAUTH_CLIENT_SECRET_ENV};
 pub use replay::ReplayCmd;
 pub use runs::RunsCmd;
 pub use secret::SecretSource;
@@ -69,6 +71,7 @@ pub async fn execute(
         Command::Audit(c) => audit::run(stack, c, mode, out).await,
         Command::Evidence(c) => evidence::run(stack, c, mode, out).await,
         Command::SetupLinks(c) => setup_links::run(stack, c, mode, out).await,
+        Command::OauthClient(c) => oauth_client::run(stack, c, mode, out, input).await,
     }
 }
 
@@ -115,4 +118,7 @@ pub enum Command {
     /// Links a customer's IT admin connects their company with (the setup page).
     #[command(subcommand)]
     SetupLinks(SetupLinksCmd),
+    /// The stack's BambooHR OAuth client ("Connect with BambooHR" on the setup page).
+    #[command(subcommand)]
+    OauthClient(OAuthClientCmd),
 }

@@ -620,3 +620,69 @@ async fn setup_links_are_created_listed_without_their_token_and_revoked() {
     let audit = l.ok(&["audit", "list", "acme"]).await;
     assert_eq!(audit.matches("setup_link_change").count(), 2, "{audit}");
 }
+
+#[tokio::test]
+async fn the_stacks_oauth_client_is_set_from_stdin_shown_without_its_secret_audited_and_removed() {
+    let l = local().await;
+    let shown = l.json(&["oauth-client", "show"]).await;
+    assert_eq!(shown["configured"], false, "{shown}");
+
+    // The secret from stdin (or BAMBOOHR_OAUTH_CLIENT_SECRET), never the command line.
+    let err = l
+        .cmd(&["oauth-client", "set", "--client-id", "stack-app"], "")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("BAMBOOHR_OAUTH_CLIENT_SECRET"),
+        "{err}"
+    );
+    let set = l
+        .cmd(
+            &[
+                "oauth-client",
+                "set",
+                "--client-id",
+                "stack-app",
+                "--secret-stdin",
+            ],
+            "stack-app-client-secret-42\n",
+        )
+        .await
+        .unwrap();
+    assert!(
+        set.contains("stack-app") && set.contains("Connect with BambooHR"),
+        "{set}"
+    );
+    assert!(!set.contains("stack-app-client-secret-42"));
+    let shown = l.json(&["oauth-client", "show"]).await;
+    assert_eq!(shown["configured"], true);
+    assert_eq!(shown["clientId"], "stack-app");
+    assert!(!shown.to_string().contains("client-secret-42"));
+    // A refused value names its field.
+    let err = l
+        .cmd(
+            &[
+                "oauth-client",
+                "set",
+                "--client-id",
+                "has space",
+                "--secret-stdin",
+            ],
+            "stack-app-client-secret-42\n",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("clientId"), "{err}");
+
+    // Audited under the operator in the stack-wide scope, without the secret.
+    let audit = l.ok(&["audit", "list", "_stack"]).await;
+    assert_eq!(audit.matches("oauth_client_change").count(), 1, "{audit}");
+    let audit = l.json(&["audit", "list", "_stack"]).await;
+    assert!(!audit.to_string().contains("client-secret-42"), "{audit}");
+    assert_eq!(audit[0]["details"]["after"]["clientId"], "stack-app");
+
+    let removed = l.ok(&["oauth-client", "remove"]).await;
+    assert!(removed.contains("not set"), "{removed}");
+    let shown = l.json(&["oauth-client", "show"]).await;
+    assert_eq!(shown["configured"], false);
+}

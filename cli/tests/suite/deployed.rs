@@ -10,34 +10,19 @@
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use aws_adapters::{clients, create_audit_table, create_table, DynamoStore};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_adapters::{clients, DynamoStore};
+use aws_config::SdkConfig;
 use bamboohr_simulator::{SimConfig, Simulator};
 use domain::DirectoryId;
+use function_support::testing::{
+    moto_sdk, MotoStack, POLLER_ARN, POLLER_DLQ_ARN, SCHEDULER_ROLE_ARN,
+};
 use ports::{AuditStore, Store};
 
 const KEY: &str = "sim-key-deployed-93c1";
-const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/bsync-scheduler";
-const POLLER_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:bsync-poller";
 
 async fn sdk() -> SdkConfig {
-    let moto = test_peers::moto();
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
+    moto_sdk(&test_peers::moto().endpoint).await
 }
 
 /// The deployed stack's resources on moto, its admin API on loopback, and a
@@ -53,97 +38,22 @@ struct Deployed {
     engine: sync_engine::Engine,
 }
 
-/// API Gateway's IAM authorizer, as the admin function sees it: an unsigned request is
-/// refused before the function runs; a signed one reaches it with the signer's
-/// identity in the request context. (The signature itself is AWS's to check; here the
-/// access key id names the caller.)
-async fn iam_authorizer(
-    axum::extract::State(api): axum::extract::State<Arc<admin::AdminApi>>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let auth = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let signed = request.headers().contains_key("x-amz-date");
-    let Some(key_id) = auth
-        .strip_prefix("AWS4-HMAC-SHA256 Credential=")
-        .and_then(|c| c.split('/').next())
-        .filter(|_| signed && auth.contains("/execute-api/aws4_request"))
-    else {
-        return (
-            axum::http::StatusCode::FORBIDDEN,
-            r#"{"message":"Missing Authentication Token"}"#,
-        )
-            .into_response();
-    };
-    let caller = format!("arn:aws:iam::123456789012:user/{key_id}");
-    admin::local::answer(&api, request, Some(&caller)).await
-}
-
 async fn deploy(sdk: &SdkConfig) -> Deployed {
-    let table = unique("bsync-cli");
-    create_table(&clients::dynamodb(sdk), &table).await.unwrap();
-    let audit_table = format!("{table}-audit");
-    create_audit_table(&clients::dynamodb(sdk), &audit_table)
-        .await
-        .unwrap();
-    let bus = unique("bsync-bus");
-    clients::eventbridge(sdk)
-        .create_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .unwrap();
-    let sqs = clients::sqs(sdk);
-    let mut urls = Vec::new();
-    for name in ["retry", "delivery-dlq", "poller-dlq", "change-dlq"] {
-        let out = sqs
-            .create_queue()
-            .queue_name(unique(name))
-            .send()
-            .await
-            .unwrap();
-        urls.push(out.queue_url().unwrap().to_string());
-    }
-    let group = unique("bsync-schedules");
-    clients::scheduler(sdk)
-        .create_schedule_group()
-        .name(&group)
-        .send()
-        .await
-        .unwrap();
-    let stack = unique("bsync-stack");
-    let secret_prefix = format!("bamboohr-sync/{stack}/");
-    // The admin function's engine, as its main builds it from the environment.
-    let config =
-        function_support::StackConfig::bus_only(table.clone(), bus.clone(), secret_prefix.clone());
-    let scheduler = function_support::aws_scheduler(
-        sdk,
-        &function_support::SchedulerSettings {
-            group_name: group.clone(),
-            role_arn: ROLE_ARN.to_string(),
-            dead_letter_arn: "arn:aws:sqs:us-east-1:123456789012:poller-dlq".to_string(),
-        },
-        POLLER_ARN,
-    )
-    .unwrap();
-    let engine = function_support::aws_engine_with_audit_table(sdk, &config, &audit_table)
-        .with_retry_queue(Arc::new(
-            aws_adapters::SqsRetryQueue::new(sdk, urls[0].clone(), urls[1].clone())
-                .with_change_dead_letter_queue(&urls[3]),
-        ))
-        .with_scheduler(Arc::new(scheduler));
+    let MotoStack {
+        stack,
+        config,
+        audit_table,
+        group,
+        queues,
+        engine,
+    } = function_support::testing::deploy(sdk, "bsync-cli").await;
     let api = Arc::new(admin::AdminApi::new(
         engine.clone(),
         Some("https://api.example.com/webhooks/bamboohr/".to_string()),
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin_url = format!("http://{}/admin/", listener.local_addr().unwrap());
-    let app = axum::Router::new().fallback(iam_authorizer).with_state(api);
+    let app = admin::local::iam_authorizer_stand_in(api);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -153,20 +63,20 @@ async fn deploy(sdk: &SdkConfig) -> Deployed {
             "WebhookBaseUrl",
             "https://api.example.com/webhooks/bamboohr/".to_string(),
         ),
-        ("TableName", table.clone()),
+        ("TableName", config.table_name.clone()),
         ("AuditTableName", audit_table.clone()),
-        ("EventBusName", bus.clone()),
-        ("RetryQueueUrl", urls[0].clone()),
-        ("DeliveryDeadLetterQueueUrl", urls[1].clone()),
-        ("ChangeDeadLetterQueueUrl", urls[3].clone()),
+        ("EventBusName", config.event_bus_name.clone()),
+        ("RetryQueueUrl", queues.retry.clone()),
+        ("DeliveryDeadLetterQueueUrl", queues.delivery_dlq.clone()),
+        ("ChangeDeadLetterQueueUrl", queues.change_dlq.clone()),
         (
             "PollerScheduleDeadLetterQueueArn",
-            "arn:aws:sqs:us-east-1:123456789012:poller-dlq".to_string(),
+            POLLER_DLQ_ARN.to_string(),
         ),
         ("SchedulerGroupName", group.clone()),
-        ("SchedulerRoleArn", ROLE_ARN.to_string()),
+        ("SchedulerRoleArn", SCHEDULER_ROLE_ARN.to_string()),
         ("PollerFunctionArn", POLLER_ARN.to_string()),
-        ("SecretPrefix", secret_prefix.clone()),
+        ("SecretPrefix", config.secret_prefix.clone()),
     ];
     let mut template = String::from(
         "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  Marker:\n    Type: AWS::SQS::Queue\nOutputs:\n",
@@ -183,11 +93,11 @@ async fn deploy(sdk: &SdkConfig) -> Deployed {
         .unwrap();
     Deployed {
         stack,
-        table,
+        table: config.table_name,
         audit_table,
         group,
-        secret_prefix,
-        change_dlq: urls[3].clone(),
+        secret_prefix: config.secret_prefix,
+        change_dlq: queues.change_dlq,
         engine,
     }
 }

@@ -53,18 +53,128 @@ fn the_demo_syncs_a_generated_company_and_delivers_every_user_to_the_local_app()
     assert_eq!(second.matches("delivered user.").count(), 0, "{second}");
 }
 
-#[test]
-fn dev_without_demo_explains_what_to_do_and_exits_non_zero() {
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_without_a_directory_starts_empty_and_a_setup_link_connects_a_brand_new_company() {
+    let sim = bamboohr_simulator::Simulator::generate(bamboohr_simulator::SimConfig {
+        api_key: "new-company-key".into(),
+        employees: 4,
+        ..bamboohr_simulator::SimConfig::default()
+    });
+    let server = sim.serve().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_bamboohr-sync"))
-        .args(["dev", "--data-dir"])
+    let child = Command::new(env!("CARGO_BIN_EXE_bamboohr-sync"))
+        .args(["dev", "--poll-seconds", "3600", "--data-dir"])
         .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the CLI starts");
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // It starts, and says what to do next in one line.
+    let mut seen = Vec::new();
+    let said = tokio::task::block_in_place(|| {
+        wait_for(&lines, &mut seen, |l| {
+            l.starts_with("no directory is connected yet")
+        })
+    });
+    assert!(said.contains("setup-links create"), "{said}");
+    let base = said
+        .split("served at ")
+        .nth(1)
+        .and_then(|rest| rest.split("/setup/").next())
+        .expect("the line names the setup page")
+        .to_string();
+    tokio::task::block_in_place(|| wait_for(&lines, &mut seen, |l| l.starts_with("serving;")));
+
+    // The operator makes a setup link for a directory that does not exist yet, from
+    // another terminal.
+    let created = Command::new(env!("CARGO_BIN_EXE_bamboohr-sync"))
+        .arg("--local-data-dir")
+        .arg(dir.path())
+        .args([
+            "--output",
+            "json",
+            "setup-links",
+            "create",
+            "newco",
+            "--bamboohr-base-url",
+        ])
+        .arg(&server.base_url)
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--demo"), "{stderr}");
-    assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
+    assert!(created.status.success(), "{created:?}");
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let url = created["url"].as_str().expect("the link's URL").to_string();
+    assert!(url.starts_with(&format!("{base}/setup/#t=")), "{url}");
+    let token = url.split("#t=").nth(1).unwrap();
+
+    // The customer's IT admin opens it and connects with their key, as the page's
+    // script does.
+    let http = reqwest::Client::new();
+    let opened = http
+        .post(format!("{base}/setup/session"))
+        .json(&serde_json::json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    let cookie = opened.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = http
+        .get(format!("{base}/setup/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries its CSRF token")
+        .to_string();
+    let linked = http
+        .post(format!("{base}/setup/connect"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({"subdomain": "newco", "apiKey": "new-company-key"}))
+        .send()
+        .await
+        .unwrap();
+    let status = linked.status();
+    let body: serde_json::Value = linked.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["employees"], 4, "{body}");
+
+    let listed = Command::new(env!("CARGO_BIN_EXE_bamboohr-sync"))
+        .arg("--local-data-dir")
+        .arg(dir.path())
+        .args(["--output", "json", "directories", "list"])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("newco"),
+        "{listed:?}"
+    );
 }
 
 /// Kills the demo when the test ends, however it ends.

@@ -8,6 +8,8 @@
 //!   secrets.
 //! - Setup links ([`setup_links`]): create, list and revoke the links a customer's IT
 //!   admin connects their company with on the setup page (the portal function).
+//! - The stack's BambooHR OAuth client ([`oauth_client`]): with one set, the setup page
+//!   also offers "Connect with BambooHR".
 //! - Reads (`GET`, [`read`]): status (with the stack's dead-letter depth), users,
 //!   groups, runs, deliveries, the audit log and evidence. Lists are paginated
 //!   (`limit`, `cursor`; answers `{"items", "nextCursor"}`).
@@ -29,6 +31,7 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "local")]
 pub mod local;
+pub mod oauth_client;
 pub mod read;
 pub mod setup_links;
 pub mod write;
@@ -264,10 +267,17 @@ async fn route(
 ) -> Result<(StatusCode, Value), AdminError> {
     let wrong_method =
         |takes: &str| AdminError::MethodNotAllowed(format!("{} takes {takes}", req.uri().path()));
+    #[derive(Clone, Copy)]
+    enum Family {
+        Config,
+        SetupLinks,
+        OAuthClient,
+    }
     let configuration = config::methods(parts)
-        .map(|m| (m, false))
-        .or_else(|| setup_links::methods(parts).map(|m| (m, true)));
-    if let Some((methods, is_setup_link)) = configuration {
+        .map(|m| (m, Family::Config))
+        .or_else(|| setup_links::methods(parts).map(|m| (m, Family::SetupLinks)))
+        .or_else(|| oauth_client::methods(parts).map(|m| (m, Family::OAuthClient)));
+    if let Some((methods, family)) = configuration {
         if !methods.contains(method) {
             let names: Vec<&str> = methods.iter().map(Method::as_str).collect();
             return Err(wrong_method(&names.join(" or ")));
@@ -278,10 +288,11 @@ async fn route(
         } else {
             None
         };
-        let answer = if is_setup_link {
-            setup_links::route(api, method, parts, req, actor.as_deref()).await?
-        } else {
-            config::route(api, method, parts, req, actor.as_deref()).await?
+        let actor_ref = actor.as_deref();
+        let answer = match family {
+            Family::Config => config::route(api, method, parts, req, actor_ref).await?,
+            Family::SetupLinks => setup_links::route(api, method, parts, req, actor_ref).await?,
+            Family::OAuthClient => oauth_client::route(api, method, parts, req, actor_ref).await?,
         };
         if let Some(actor) = &actor {
             info!(route = %parts.join("/"), actor = %actor, status = answer.0.as_u16(), "admin change made");

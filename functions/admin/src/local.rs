@@ -116,3 +116,39 @@ pub async fn answer(
         Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
+
+/// The handler behind a stand-in for API Gateway's IAM authorizer, for tests on moto
+/// (which does not run HTTP APIs): a request without a SigV4 `execute-api` signature is
+/// refused before the handler, as API Gateway refuses it; a signed one reaches the
+/// handler with the signer as the caller (`arn:aws:iam::123456789012:user/<access key
+/// id>`). The signature itself is AWS's to check. Compiled with the `testing` feature
+/// only.
+#[cfg(feature = "testing")]
+pub fn iam_authorizer_stand_in(api: Arc<AdminApi>) -> axum::Router {
+    async fn authorize(
+        State(api): State<Arc<AdminApi>>,
+        request: axum::extract::Request,
+    ) -> axum::response::Response {
+        let auth = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let signed = request.headers().contains_key("x-amz-date");
+        let Some(key_id) = auth
+            .strip_prefix("AWS4-HMAC-SHA256 Credential=")
+            .and_then(|c| c.split('/').next())
+            .filter(|_| signed && auth.contains("/execute-api/aws4_request"))
+        else {
+            return (
+                axum::http::StatusCode::FORBIDDEN,
+                r#"{"message":"Missing Authentication Token"}"#,
+            )
+                .into_response();
+        };
+        let caller = format!("arn:aws:iam::123456789012:user/{key_id}");
+        answer(&api, request, Some(&caller)).await
+    }
+    axum::Router::new().fallback(authorize).with_state(api)
+}

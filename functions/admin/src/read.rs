@@ -150,7 +150,10 @@ pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Valu
         }
         ["admin", "directories", id, "audit"] => {
             let id = dir_id(id)?;
-            operate::directory(engine, &id).await?;
+            // `_stack`: the stack-wide entries (the OAuth client), of no directory.
+            if !operate::oauth_client::is_reserved(&id) {
+                operate::directory(engine, &id).await?;
+            }
             let entries = engine.store.list_audit(&id, MAX_SCAN).await?;
             page(req, entries, |e| e.id.clone(), 50)
         }

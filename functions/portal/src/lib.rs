@@ -21,10 +21,14 @@
 //!   never shows the stored key.
 //! - Credential checks and failed token exchanges are rate-limited per link; an
 //!   expired or revoked link shows a page saying so and changes nothing.
+//! - When the operator set the stack's BambooHR OAuth client, the page also offers
+//!   "Connect with BambooHR" ([`oauth`]: the authorization-code flow, its `state`
+//!   bound to the session).
 
 pub mod assets;
 #[cfg(feature = "local")]
 pub mod local;
+pub mod oauth;
 pub mod page;
 mod routes;
 
@@ -77,6 +81,26 @@ impl Portal {
     }
 }
 
+/// Why "Connect with BambooHR" did not connect. Each changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthProblem {
+    /// The stack has no BambooHR OAuth client set.
+    #[error("connecting with BambooHR is not offered here: use an API key")]
+    NotOffered,
+    /// The company's admin did not allow access at BambooHR.
+    #[error("access was not allowed at BambooHR")]
+    Denied,
+    /// The `state` was not made by this session (another site or browser started it).
+    #[error("the sign-in did not start from this page")]
+    BadState,
+    /// The `state` is older than the time allowed for consent.
+    #[error("the sign-in took too long")]
+    StateExpired,
+    /// BambooHR refused the code: expired, used already, or another client's.
+    #[error("BambooHR refused the sign-in code")]
+    CodeRefused,
+}
+
 /// Why a request was refused or failed. [`PortalError::status`] and
 /// [`PortalError::code`] are the one place each becomes an answer.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +129,9 @@ pub enum PortalError {
     /// The admin API could not be reached or failed.
     #[error("the admin API failed: {0}")]
     Upstream(String),
+    /// "Connect with BambooHR" did not connect.
+    #[error(transparent)]
+    OAuth(OAuthProblem),
     /// The engine refused or failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -156,6 +183,9 @@ impl PortalError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotConnected => StatusCode::CONFLICT,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::OAuth(OAuthProblem::NotOffered) => StatusCode::NOT_FOUND,
+            Self::OAuth(OAuthProblem::Denied) => StatusCode::FORBIDDEN,
+            Self::OAuth(_) => StatusCode::BAD_REQUEST,
             Self::Engine(e) => match e {
                 EngineError::SetupLink(p) => match p {
                     SetupLinkProblem::Invalid | SetupLinkProblem::NotFound(_) => {
@@ -192,6 +222,13 @@ impl PortalError {
             Self::BadRequest(_) => "bad_request",
             Self::NotConnected => "not_connected",
             Self::Upstream(_) => "unavailable",
+            Self::OAuth(p) => match p {
+                OAuthProblem::NotOffered => "oauth_not_offered",
+                OAuthProblem::Denied => "oauth_denied",
+                OAuthProblem::BadState => "oauth_bad_state",
+                OAuthProblem::StateExpired => "oauth_state_expired",
+                OAuthProblem::CodeRefused => "oauth_code_refused",
+            },
             Self::Engine(EngineError::SetupLink(p)) => match p {
                 SetupLinkProblem::Invalid | SetupLinkProblem::NotFound(_) => "invalid_link",
                 SetupLinkProblem::Expired => "expired",
@@ -233,7 +270,24 @@ impl PortalError {
     /// What the customer's IT admin reads: plain words and what to do, never a
     /// stack detail.
     pub fn message(&self) -> String {
+        const AGAIN: &str = "Nothing was changed. Start again with Connect with BambooHR.";
         match self {
+            Self::OAuth(p) => match p {
+                OAuthProblem::NotOffered => {
+                    "Connecting with BambooHR is not offered here. Use an API key instead.".into()
+                }
+                OAuthProblem::Denied => format!("Access was not allowed at BambooHR. {AGAIN}"),
+                OAuthProblem::BadState => format!(
+                    "This sign-in did not start from this setup page in this browser. {AGAIN}"
+                ),
+                OAuthProblem::StateExpired => format!(
+                    "The sign-in at BambooHR took longer than {} minutes. {AGAIN}",
+                    sync_engine::operate::setup_links::OAUTH_STATE_MINUTES
+                ),
+                OAuthProblem::CodeRefused => format!(
+                    "BambooHR did not accept the sign-in: it expired or was already used. {AGAIN}"
+                ),
+            },
             Self::Engine(EngineError::Connect(p)) => match p {
                 ConnectProblem::BadApiKey { .. } => "BambooHR did not accept this API key. \
                     Check that you copied all of it, and that it was not deleted."

@@ -1,7 +1,8 @@
 //! The pages, rendered here as HTML (no template engine, every value escaped): the
 //! shell that opens a link, the page that connects a company, the page of a linked
 //! company (employee count, what syncs, the last run and any held safeguard,
-//! re-authenticate, disconnect), and the pages that say a link no longer works.
+//! re-authenticate, disconnect), the page BambooHR's consent returns to, and the
+//! pages that say a link no longer works.
 
 use domain::{Directory, DirectoryState};
 use lambda_http::http::StatusCode;
@@ -12,7 +13,7 @@ use sync_engine::operate::{self, SetupLinkProblem};
 use sync_engine::EngineError;
 use time::format_description::well_known::Rfc2822;
 
-use crate::{Portal, PortalError};
+use crate::{OAuthProblem, Portal, PortalError};
 
 /// Group sources the page offers (the directory's own choices are offered too).
 const GROUP_FIELDS: [(&str, &str); 3] = [
@@ -148,15 +149,16 @@ pub async fn page(portal: &Portal, cookie: Option<&str>) -> Result<Response<Body
     };
     let csrf = csrf_token(&session);
     let directory = engine.store.get_directory(&link.directory_id).await?;
+    let oauth = oauth_offered(portal).await;
     let main = match directory {
-        Some(d) if d.state != DirectoryState::Revoked => linked(portal, &link, &d).await?,
+        Some(d) if d.state != DirectoryState::Revoked => linked(portal, &link, &d, oauth).await?,
         Some(d) => format!(
             "<h1>Connect your BambooHR company</h1>\n<p class=\"status\" role=\"status\">Disconnected: syncing stopped. You can connect again below.</p>\n{}",
-            connect_cards(Some(&d.subdomain))
+            connect_cards(Some(&d.subdomain), oauth)
         ),
         None => format!(
             "<h1>Connect your BambooHR company</h1>\n<p>Connect your company's BambooHR account so your employee directory stays in sync. It takes a few minutes.</p>\n{}",
-            connect_cards(None)
+            connect_cards(None, oauth)
         ),
     };
     // The outcomes of opening another link from this tab (hidden until then).
@@ -165,6 +167,79 @@ pub async fn page(portal: &Portal, cookie: Option<&str>) -> Result<Response<Body
         StatusCode::OK,
         layout("Connect BambooHR", Some(&csrf), &main),
     ))
+}
+
+/// Whether "Connect with BambooHR" is offered: the stack's OAuth client is set. A
+/// secret store that cannot be read leaves the API-key form alone on the page.
+async fn oauth_offered(portal: &Portal) -> bool {
+    match sync_engine::operate::oauth_client(&portal.engine).await {
+        Ok(client) => client.is_some(),
+        Err(e) => {
+            tracing::warn!(reason = %e, "the OAuth client could not be read; offering API keys only");
+            false
+        }
+    }
+}
+
+/// `GET /setup/oauth/callback`: BambooHR sent the browser back. Denied consent (or any
+/// `error`) is said here and changes nothing; with a code, the page's script finishes
+/// (`POST /setup/oauth/finish`, which carries the session cookie) and shows the
+/// outcome.
+pub fn oauth_callback(
+    query: Option<&lambda_http::aws_lambda_events::query_map::QueryMap>,
+) -> Response<Body> {
+    let error = query.and_then(|q| q.first("error").map(str::to_string));
+    let back = "<p><a href=\"/setup/\">Back to the setup page</a></p>";
+    let main = match error {
+        Some(code) => {
+            let problem = PortalError::OAuth(if code == "access_denied" {
+                OAuthProblem::Denied
+            } else {
+                OAuthProblem::CodeRefused
+            });
+            // Only RFC 6749's codes are logged: the parameter is anyone's to set.
+            let known = [
+                "access_denied",
+                "invalid_request",
+                "unauthorized_client",
+                "unsupported_response_type",
+                "invalid_scope",
+                "server_error",
+                "temporarily_unavailable",
+            ];
+            let logged = known.iter().find(|k| **k == code).copied().unwrap_or("other");
+            tracing::info!(error = logged, "BambooHR sent back no code");
+            section(
+                "oauth-failed",
+                false,
+                "BambooHR is not connected",
+                &format!(
+                    "<p class=\"error\" id=\"oauth-error\" role=\"alert\">{}</p>\n{back}",
+                    esc(&problem.message())
+                ),
+            )
+        }
+        None => format!(
+            "{}{}",
+            section(
+                "oauth-finishing",
+                false,
+                "Connecting to BambooHR…",
+                "<p role=\"status\">Checking the sign-in with BambooHR. One moment.</p>\n<noscript><p class=\"error\">This page needs JavaScript to finish. Turn it on and reload.</p></noscript>",
+            ),
+            section(
+                "oauth-failed",
+                true,
+                "BambooHR is not connected",
+                &format!("<p class=\"error\" id=\"oauth-error\" role=\"alert\"></p>\n{back}"),
+            ),
+        ),
+    };
+    let main = format!("{main}{}", closed_sections(None));
+    html(
+        StatusCode::OK,
+        layout("Connecting to BambooHR", None, &main),
+    )
 }
 
 fn opening() -> Response<Body> {
@@ -195,7 +270,18 @@ const STEPS: &str = r#"<section class="card" aria-labelledby="steps-heading">
 </section>
 "#;
 
-fn connect_form(subdomain: Option<&str>, button: &str) -> String {
+fn connect_form(subdomain: Option<&str>, button: &str, oauth: bool) -> String {
+    // With the stack's OAuth client set: sign in at BambooHR instead of pasting a key
+    // (after the key's button, so the keyboard path through the form stays the same).
+    let oauth = if oauth {
+        r#"
+<div class="alternative">
+<p class="hint" id="oauth-hint">Or sign in to BambooHR as an administrator and allow access: no API key needed.</p>
+<button type="button" class="secondary" id="oauth-connect" aria-describedby="oauth-hint">Connect with BambooHR</button>
+</div>"#
+    } else {
+        ""
+    };
     format!(
         r#"<form data-action="connect" data-busy="Checking with BambooHR…" data-done="Linked." novalidate>
 <label for="subdomain">BambooHR subdomain</label>
@@ -207,17 +293,17 @@ fn connect_form(subdomain: Option<&str>, button: &str) -> String {
 <input type="password" id="apiKey" name="apiKey" required autocomplete="off" spellcheck="false" aria-describedby="apiKey-hint apiKey-error">
 <p class="error" id="apiKey-error" data-error-for="apiKey" role="alert" hidden></p>
 <p class="error" data-error-for="form" role="alert" hidden></p>
-<button type="submit">{button}</button>
+<button type="submit">{button}</button>{oauth}
 <p class="status" data-role="status" role="status" aria-live="polite"></p>
 </form>"#,
         sub = esc(subdomain.unwrap_or_default()),
     )
 }
 
-fn connect_cards(subdomain: Option<&str>) -> String {
+fn connect_cards(subdomain: Option<&str>, oauth: bool) -> String {
     format!(
         "{STEPS}<section class=\"card\" aria-labelledby=\"connect-heading\">\n<h2 id=\"connect-heading\">2. Connect</h2>\n{}\n</section>\n",
-        connect_form(subdomain, "Connect")
+        connect_form(subdomain, "Connect", oauth)
     )
 }
 
@@ -232,7 +318,12 @@ fn name_of<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-async fn linked(portal: &Portal, link: &SetupLink, d: &Directory) -> Result<String, PortalError> {
+async fn linked(
+    portal: &Portal,
+    link: &SetupLink,
+    d: &Directory,
+    oauth: bool,
+) -> Result<String, PortalError> {
     let engine = &portal.engine;
     let status = operate::status(engine, &d.id, None).await?;
     let employees = match link.linked_employees {
@@ -273,7 +364,7 @@ async fn linked(portal: &Portal, link: &SetupLink, d: &Directory) -> Result<Stri
 </form>
 </section>
 "#,
-        form = connect_form(Some(&d.subdomain), "Save new key"),
+        form = connect_form(Some(&d.subdomain), "Save new key", oauth),
     ));
     Ok(out)
 }

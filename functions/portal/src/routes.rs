@@ -1,5 +1,6 @@
-//! The routes: the page, its two assets, and the four POSTs (session, connect,
-//! settings, disconnect), with the checks every POST passes first.
+//! The routes: the page, its two assets, the OAuth callback page, and the POSTs
+//! (session, connect, settings, disconnect, and OAuth's start and finish), with the
+//! checks every POST passes first.
 
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -11,8 +12,10 @@ use sync_engine::operate;
 use sync_engine::operate::setup_links::{self, csrf_matches, link_actor};
 use sync_engine::EngineError;
 
+use lambda_http::RequestExt;
+
 use crate::SESSION_COOKIE;
-use crate::{assets, json_response, page, Cookies, Portal, PortalError, MAX_BODY_BYTES};
+use crate::{assets, json_response, oauth, page, Cookies, Portal, PortalError, MAX_BODY_BYTES};
 
 /// Answers one request, or says why not.
 pub(crate) async fn route(portal: &Portal, req: &Request) -> Result<Response<Body>, PortalError> {
@@ -28,7 +31,19 @@ pub(crate) async fn route(portal: &Portal, req: &Request) -> Result<Response<Bod
             only(method, Method::GET, "GET")?;
             Ok(assets::answer(path))
         }
-        "/setup/session" | "/setup/connect" | "/setup/settings" | "/setup/disconnect" => {
+        // Where BambooHR sends the browser back after consent (`code` and `state`, or
+        // `error`). No session is needed to show it: a cross-site redirect carries no
+        // SameSite=Strict cookie; the page's script finishes with a same-site POST.
+        oauth::CALLBACK_PATH => {
+            only(method, Method::GET, "GET")?;
+            Ok(page::oauth_callback(req.query_string_parameters_ref()))
+        }
+        "/setup/session"
+        | "/setup/connect"
+        | "/setup/settings"
+        | "/setup/disconnect"
+        | "/setup/oauth/start"
+        | "/setup/oauth/finish" => {
             only(method, Method::POST, "POST")?;
             same_site(req)?;
             post(portal, path, req).await
@@ -57,7 +72,7 @@ pub(crate) fn cookie(req: &Request) -> Option<String> {
         .map(|(_, value)| value.trim().to_string())
 }
 
-fn header_text<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+pub(crate) fn header_text<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -142,6 +157,19 @@ struct DisconnectBody {
     confirm: bool,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuthStartBody {
+    subdomain: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuthFinishBody {
+    code: SecretString,
+    state: String,
+}
+
 /// `acme`, from what people paste: `acme`, `acme.bamboohr.com`,
 /// `https://acme.bamboohr.com/home`.
 pub(crate) fn subdomain(given: &str) -> String {
@@ -194,6 +222,12 @@ async fn post(portal: &Portal, path: &str, req: &Request) -> Result<Response<Bod
                 }
                 other => other.into(),
             })?;
+    if path == "/setup/oauth/finish" {
+        // The callback page has no CSRF token (it was reached from BambooHR, with no
+        // cookie); the OAuth `state`, bound to this session, is the CSRF check.
+        let b: OAuthFinishBody = body(req)?;
+        return oauth::finish(portal, req, &link, &session, b.code, &b.state).await;
+    }
     let csrf = header_text(req, "x-csrf-token").unwrap_or_default();
     if !csrf_matches(&session, csrf) {
         return Err(PortalError::Forbidden(
@@ -230,6 +264,10 @@ async fn post(portal: &Portal, path: &str, req: &Request) -> Result<Response<Bod
                 &json!({"linked": true, "employees": employees,
                         "subdomain": outcome["directory"]["subdomain"]}),
             ))
+        }
+        "/setup/oauth/start" => {
+            let b: OAuthStartBody = body(req)?;
+            oauth::start(portal, req, &link, &session, &subdomain(&b.subdomain)).await
         }
         "/setup/settings" => {
             let b: SettingsBody = body(req)?;

@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::auth::{Credential, OAuthState, RefreshedTokens};
 use crate::client::{classify, error_code, transport_error, Call};
-use crate::{Auth, BambooClient, BambooError};
+use crate::{Auth, BambooClient, BambooError, ClientOptions};
 
 /// An access token this close to its expiry is refreshed before use, so it does not
 /// expire in flight.
@@ -72,6 +72,29 @@ impl BambooClient {
             .append_pair("client_id", &st.oauth.client_id)
             .append_pair("client_secret", st.oauth.client_secret.expose_secret())
             .finish();
+        let tokens = self
+            .token_request(&token_url, body, "refresh_token")
+            .await?;
+        let header = Auth::Bearer(tokens.access_token.clone())
+            .header_value()
+            .ok_or_else(|| BambooError::bad_response("the access token cannot be a header"))?;
+        st.oauth.absorb(&tokens);
+        st.header = header;
+        st.generation += 1;
+        tracing::info!(generation = st.generation, "OAuth tokens refreshed");
+        store_tokens(st, &tokens).await
+    }
+
+    /// One grant at the token endpoint (a form body), its tokens parsed. A refused
+    /// grant (400, 401: `invalid_grant`, `invalid_client`) is
+    /// [`BambooError::Unauthorized`].
+    async fn token_request(
+        &self,
+        token_url: &str,
+        body: String,
+        op: &'static str,
+    ) -> Result<RefreshedTokens, BambooError> {
+        let token_url = token_url.to_string();
         let response = self
             .inner
             .http
@@ -98,7 +121,7 @@ impl BambooClient {
             tracing::warn!(
                 status = status.as_u16(),
                 error = error_code(&bytes).as_deref().unwrap_or("none"),
-                "the token endpoint refused the refresh"
+                "the token endpoint refused the grant"
             );
             return Err(BambooError::Unauthorized);
         }
@@ -108,7 +131,7 @@ impl BambooClient {
                 None,
                 &bytes,
                 &Call {
-                    op: "refresh_token",
+                    op,
                     resource: "token endpoint",
                     method: Method::POST,
                     url: Url::parse(&token_url).map_err(|_| BambooError::InvalidConfig {
@@ -119,15 +142,35 @@ impl BambooClient {
                 },
             ));
         }
-        let tokens = parse_token_response(&bytes, OffsetDateTime::now_utc())?;
-        let header = Auth::Bearer(tokens.access_token.clone())
-            .header_value()
-            .ok_or_else(|| BambooError::bad_response("the access token cannot be a header"))?;
-        st.oauth.absorb(&tokens);
-        st.header = header;
-        st.generation += 1;
-        tracing::info!(generation = st.generation, "OAuth tokens refreshed");
-        store_tokens(st, &tokens).await
+        parse_token_response(&bytes, OffsetDateTime::now_utc())
+    }
+
+    /// The authorization-code grant (RFC 6749 §4.1.3) at the company's token endpoint
+    /// (`<base_url>/token.php`, the spec's `tokenUrl`): how the first OAuth tokens of a
+    /// company are obtained after its admin consented at `<base_url>/authorize.php`.
+    /// `redirect_uri` must be the one the code was issued for. A refused code (expired,
+    /// already used, another client's) is [`BambooError::Unauthorized`].
+    pub async fn exchange_authorization_code(
+        base_url: &str,
+        opts: ClientOptions,
+        code: &SecretString,
+        redirect_uri: &str,
+        client_id: &str,
+        client_secret: &SecretString,
+    ) -> Result<RefreshedTokens, BambooError> {
+        // The client's own credential is never sent by a token request.
+        let client = Self::new(base_url, Auth::Bearer(SecretString::from("none")), opts)?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "authorization_code")
+            .append_pair("code", code.expose_secret())
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("client_id", client_id)
+            .append_pair("client_secret", client_secret.expose_secret())
+            .finish();
+        let token_url = format!("{}/token.php", client.inner.base);
+        client
+            .token_request(&token_url, body, "authorization_code")
+            .await
     }
 }
 

@@ -10,8 +10,10 @@
 //! are scheduled by request count; field-based and event-based webhooks are built and
 //! signed the way BambooHR sends them and retried on 5xx on BambooHR's schedule (scalable
 //! for tests). Also served: the field list, list fields, the directory, the webhooks API
-//! (registered webhooks fire on control-API mutations) and the OAuth token endpoint
-//! (`/token.php`, refresh-token grant with rotation). Exchanges can be recorded for
+//! (registered webhooks fire on control-API mutations) and the OAuth endpoints (the
+//! consent page `/authorize.php`, and `/token.php`: the authorization-code grant with
+//! single-use, short-lived codes, and the refresh-token grant with rotation). Exchanges
+//! can be recorded for
 //! contract tests ([`Simulator::start_recording`]).
 
 #![warn(missing_docs)]
@@ -250,6 +252,7 @@ impl Simulator {
         // so it sits outside the API gate; it is recorded like the API.
         let token = Router::new()
             .route("/token.php", post(oauth::token))
+            .route("/authorize.php", get(oauth::authorize).post(oauth::decide))
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 record::record,
@@ -417,6 +420,22 @@ impl Simulator {
             .refresh_tokens
             .insert(refresh.clone(), client_id.to_string());
         (access, refresh)
+    }
+
+    /// Registers an OAuth client (its id and secret), as a BambooHR developer
+    /// application: it may then send people to `GET /authorize.php` and exchange the
+    /// codes it gets back at `POST /token.php`.
+    pub fn register_oauth_client(&self, client_id: &str, client_secret: &str) {
+        self.lock()
+            .oauth
+            .clients
+            .insert(client_id.to_string(), client_secret.to_string());
+    }
+
+    /// Ages every authorization code issued so far past its lifetime: exchanging one
+    /// is then `invalid_grant`.
+    pub fn expire_authorization_codes(&self) {
+        self.lock().oauth.expire_codes();
     }
 
     /// Expires an access token now: BambooHR answers 401 to it from here on.

@@ -13,6 +13,8 @@ pub mod emf;
 pub mod scheduler;
 
 pub use scheduler::{aws_scheduler, PollerSchedules, SchedulerSettings};
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// How long directory secrets stay cached in a warm function.
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);

@@ -53,6 +53,9 @@ pub enum AuditAction {
     /// A setup link was created or revoked (the entry names the link id, never its
     /// token).
     SetupLinkChange,
+    /// The stack's BambooHR OAuth client was set or removed (the entry names the client
+    /// id, never its secret). Stack-wide, so audited under the reserved scope `_stack`.
+    OauthClientChange,
 }
 
 impl AuditAction {
@@ -75,6 +78,7 @@ impl AuditAction {
             Self::WebhookChange => "webhook_change",
             Self::KeyChange => "key_change",
             Self::SetupLinkChange => "setup_link_change",
+            Self::OauthClientChange => "oauth_client_change",
         }
     }
 }

@@ -9,13 +9,14 @@
 use std::sync::Arc;
 
 use ::admin::AdminApi;
-use aws_adapters::{
-    clients, create_audit_table, create_table, EventBridgeScheduler, SqsRetryQueue,
-};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_adapters::clients;
+use aws_config::SdkConfig;
 use bamboohr_simulator::{SimConfig, Simulator};
 use domain::{DirectoryId, EventType, TargetId};
-use ports::{DeadLetter, RetryQueue, RetryTask};
+use function_support::testing::{
+    deploy, moto_sdk, scheduler_settings, unique, MotoStack, POLLER_ARN,
+};
+use ports::{DeadLetter, RetryTask};
 use secrecy::SecretString;
 use serde_json::json;
 use sync_engine::operate::{self, ConnectRequest, Credential};
@@ -27,111 +28,23 @@ use crate::common::{get, post, API_KEY, CALLER, WEBHOOK_BASE_URL, WHSEC};
 
 const SECRETS_KEY_ARN: &str =
     "arn:aws:kms:us-east-1:123456789012:key/11112222-3333-4444-5555-666677778888";
-const POLLER_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:bsync-poller";
 
 async fn sdk() -> SdkConfig {
-    let moto = test_peers::moto();
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-async fn queue(sdk: &SdkConfig, name: &str) -> String {
-    clients::sqs(sdk)
-        .create_queue()
-        .queue_name(unique(name))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string()
-}
-
-/// A stack's tables, bus and schedule group on moto, each uniquely named.
-struct Stack {
-    config: function_support::StackConfig,
-    audit_table: String,
-    group: String,
-}
-
-async fn stack(sdk: &SdkConfig) -> Stack {
-    let table = unique("bsync-admin");
-    create_table(&clients::dynamodb(sdk), &table).await.unwrap();
-    let audit_table = format!("{table}-audit");
-    create_audit_table(&clients::dynamodb(sdk), &audit_table)
-        .await
-        .unwrap();
-    let bus = unique("bsync-bus");
-    clients::eventbridge(sdk)
-        .create_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .unwrap();
-    let group = unique("bsync-schedules");
-    clients::scheduler(sdk)
-        .create_schedule_group()
-        .name(&group)
-        .send()
-        .await
-        .unwrap();
-    Stack {
-        config: function_support::StackConfig::bus_only(
-            table,
-            bus,
-            format!("bamboohr-sync/{}/", unique("stack")),
-        ),
-        audit_table,
-        group,
-    }
-}
-
-/// The stack's EventBridge Scheduler, targeting the poller.
-fn scheduler(sdk: &SdkConfig, group: &str) -> Arc<EventBridgeScheduler> {
-    let settings = function_support::SchedulerSettings {
-        group_name: group.to_string(),
-        role_arn: "arn:aws:iam::123456789012:role/bsync-scheduler".into(),
-        dead_letter_arn: "arn:aws:sqs:us-east-1:123456789012:bsync-poller-dlq".into(),
-    };
-    Arc::new(EventBridgeScheduler::new(
-        sdk,
-        settings.targeting(POLLER_ARN).unwrap(),
-    ))
+    moto_sdk(&test_peers::moto().endpoint).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn on_aws_a_sync_request_is_a_schedule_and_a_redrive_empties_the_reported_dead_letters() {
     let sdk = sdk().await;
-    let Stack {
-        config,
-        audit_table,
-        group,
-    } = stack(&sdk).await;
-    let retry_url = queue(&sdk, "retry").await;
-    let delivery_dlq = queue(&sdk, "delivery-dlq").await;
-    let change_dlq = queue(&sdk, "change-dlq").await;
     // As the template configures it: the status counts both dead-letter queues.
-    let retry = Arc::new(
-        SqsRetryQueue::new(&sdk, retry_url.clone(), delivery_dlq.clone())
-            .with_change_dead_letter_queue(change_dlq),
-    );
-    let engine = function_support::aws_engine_with_audit_table(&sdk, &config, &audit_table)
-        .with_retry_queue(retry.clone())
-        .with_scheduler(scheduler(&sdk, &group));
+    let MotoStack {
+        group,
+        queues,
+        engine,
+        ..
+    } = deploy(&sdk, "bsync-admin").await;
+    let retry_url = queues.retry.clone();
+    let retry = engine.retry_queue.clone().unwrap();
 
     let sim = Simulator::generate(SimConfig {
         api_key: "k".into(),
@@ -265,11 +178,12 @@ async fn first_synced_user(
 #[tokio::test(flavor = "multi_thread")]
 async fn on_aws_configuration_through_the_api_lands_in_dynamodb_and_secrets_manager_audited() {
     let sdk = sdk().await;
-    let Stack {
+    let MotoStack {
         config,
         audit_table,
         group,
-    } = stack(&sdk).await;
+        ..
+    } = deploy(&sdk, "bsync-admin").await;
     // The admin function's secret store as its main builds it: the secrets key and
     // each part's readers as the template passes them.
     let vars = [
@@ -286,7 +200,9 @@ async fn on_aws_configuration_through_the_api_lands_in_dynamodb_and_secrets_mana
     .unwrap();
     // Without the deployed outbound policy: the simulator answers plain HTTP on loopback.
     let engine = function_support::aws_engine_with_secrets(&sdk, &config, &audit_table, &secrets)
-        .with_scheduler(scheduler(&sdk, &group));
+        .with_scheduler(Arc::new(
+            function_support::aws_scheduler(&sdk, &scheduler_settings(&group), POLLER_ARN).unwrap(),
+        ));
     let sim = Simulator::generate(SimConfig {
         api_key: API_KEY.into(),
         employees: 3,

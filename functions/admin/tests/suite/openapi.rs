@@ -216,6 +216,44 @@ async fn every_route_answers_what_the_openapi_document_describes() {
             None,
             404,
         ),
+        // The stack's BambooHR OAuth client: set, refused, read, its audit, removed.
+        get(
+            "/admin/oauth-client".into(),
+            "/admin/oauth-client",
+            vec![],
+            200,
+        ),
+        post(
+            "/admin/oauth-client".into(),
+            "/admin/oauth-client",
+            Some(json!({"clientId": "stack-app", "clientSecret": "oauth-client-secret-value"})),
+            200,
+        ),
+        post(
+            "/admin/oauth-client".into(),
+            "/admin/oauth-client",
+            Some(json!({"clientId": "stack app", "clientSecret": "oauth-client-secret-value"})),
+            400,
+        ),
+        post(
+            "/admin/oauth-client".into(),
+            "/admin/oauth-client",
+            Some(json!({"clientId": "stack-app"})),
+            400,
+        ),
+        get(
+            "/admin/oauth-client".into(),
+            "/admin/oauth-client",
+            vec![],
+            200,
+        ),
+        get(format!("{base}/_stack/audit"), t("/audit"), vec![], 200),
+        post(
+            "/admin/oauth-client/remove".into(),
+            "/admin/oauth-client/remove",
+            None,
+            200,
+        ),
         // The BambooHR webhook and its keys.
         post(format!("{base}/acme/webhook"), t("/webhook"), None, 200),
         post(
@@ -771,6 +809,7 @@ async fn every_route_answers_what_the_openapi_document_describes() {
     let everything = Value::Array(bodies.values().cloned().collect()).to_string();
     for secret in [
         hand_made,
+        "oauth-client-secret-value",
         "scim-bearer-token",
         "lms-api-key",
         old_secret.trim_start_matches("whsec_"),

@@ -47,6 +47,25 @@
     }, function () { reveal('link-offline'); });
     return true;
   }
+  // Back from BambooHR's consent page with a code: drop it from the address bar, then
+  // finish with a same-site POST (which carries the session cookie; the OAuth state
+  // stands for the CSRF token) and show the linked page, or what went wrong.
+  var finishing = document.getElementById('oauth-finishing');
+  if (finishing) {
+    var query = new URLSearchParams(window.location.search);
+    window.history.replaceState(null, '', window.location.pathname);
+    post('oauth/finish', { code: query.get('code') || '', state: query.get('state') || '' }).then(function (r) {
+      if (r.ok) { window.location.replace('/setup/'); return; }
+      var code = r.body && r.body.error ? r.body.error.code : '';
+      var outcome = { expired: 'link-expired', revoked: 'link-revoked', rate_limited: 'link-limited', no_session: 'link-invalid' }[code];
+      if (outcome) { reveal(outcome); return; }
+      document.getElementById('oauth-error').textContent =
+        (r.body && r.body.error && r.body.error.message) || 'Something went wrong. Try again.';
+      reveal('oauth-failed');
+    }, function () { reveal('link-offline'); });
+    return;
+  }
+
   // A link opened in a tab that shows this page already changes only the fragment.
   window.addEventListener('hashchange', openLink);
   var opening = document.getElementById('opening');
@@ -115,6 +134,29 @@
       });
     });
   });
+
+  // Connect with BambooHR: the authorize URL for the subdomain entered, then there.
+  var oauthButton = document.getElementById('oauth-connect');
+  if (oauthButton) {
+    oauthButton.addEventListener('click', function () {
+      var form = oauthButton.form;
+      clearErrors(form);
+      var status = form.querySelector('[data-role="status"]');
+      oauthButton.disabled = true;
+      if (status) { status.textContent = 'Going to BambooHR…'; }
+      post('oauth/start', { subdomain: form.elements.subdomain.value }).then(function (r) {
+        if (r.ok && r.body.authorizeUrl) { window.location.assign(r.body.authorizeUrl); return; }
+        oauthButton.disabled = false;
+        if (status) { status.textContent = ''; }
+        if (r.status === 401 || r.status === 410) { window.location.reload(); return; }
+        showError(form, r.body && r.body.error);
+      }, function () {
+        oauthButton.disabled = false;
+        if (status) { status.textContent = ''; }
+        showError(form, { message: 'The setup page could not be reached. Check your connection and try again.' });
+      });
+    });
+  }
 
   // Re-authenticate: show the key form again.
   var again = document.getElementById('reauthenticate');

@@ -5,5 +5,7 @@
 
 mod browser;
 mod common;
+mod oauth;
+mod on_moto;
 mod requests;
 mod webdriver;

@@ -340,3 +340,99 @@ async fn on_lambda_the_session_cookie_is_secure_and_read_from_api_gateways_cooki
         .unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// `POST /setup/oauth/<step>` with `body` as the session `cookie`, with `csrf` if given.
+async fn oauth_post(
+    stack: &Stack,
+    step: &str,
+    cookie: &str,
+    csrf: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/setup/oauth/{step}", stack.base_url))
+        .header(COOKIE, cookie)
+        .json(&body);
+    if let Some(t) = csrf {
+        req = req.header("x-csrf-token", t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connecting_with_bamboohr_is_refused_unconfigured_without_the_csrf_token_or_with_a_foreign_state(
+) {
+    let stack = Stack::start().await;
+    let (_, url) = stack.setup_link("acme").await;
+    let (cookie, csrf) = open(&stack, &url).await;
+    let start = json!({"subdomain": "acme"});
+
+    // Not offered until the operator sets the stack's OAuth client.
+    let (status, body) = oauth_post(&stack, "start", &cookie, Some(&csrf), start.clone()).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "oauth_not_offered");
+    let (status, body) = stack
+        .admin(
+            "POST",
+            "/admin/oauth-client",
+            Some(json!({"clientId": "app", "clientSecret": "app-secret-0123456789"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Starting needs the session's CSRF token.
+    let (status, _) = oauth_post(&stack, "start", &cookie, None, start.clone()).await;
+    assert_eq!(status, 403);
+    let (status, body) = oauth_post(&stack, "start", &cookie, Some(&csrf), start).await;
+    assert_eq!(status, 200, "{body}");
+    let authorize = body["authorizeUrl"].as_str().unwrap();
+    assert!(authorize.starts_with(&format!("{}/authorize.php?", stack.sim_url)));
+    assert!(!authorize.contains("app-secret"), "{authorize}");
+
+    // Finishing with a state another session made (or none) changes nothing, and
+    // BambooHR's token endpoint is never called.
+    let before = stack.sim.token_request_count();
+    let (_, other_session_url) = stack.setup_link("acme").await;
+    let (other_cookie, other_csrf) = open(&stack, &other_session_url).await;
+    let (_, other) = oauth_post(
+        &stack,
+        "start",
+        &other_cookie,
+        Some(&other_csrf),
+        json!({"subdomain": "acme"}),
+    )
+    .await;
+    let other_state = url::Url::parse(other["authorizeUrl"].as_str().unwrap())
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    for state in [other_state.as_str(), ""] {
+        let (status, body) = oauth_post(
+            &stack,
+            "finish",
+            &cookie,
+            None,
+            json!({"code": "sim-code-stolen", "state": state}),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "oauth_bad_state");
+    }
+    // Without the session, nothing is read.
+    let (status, _) = oauth_post(
+        &stack,
+        "finish",
+        "bsync_setup=acme.sl00.x",
+        None,
+        json!({"code": "c", "state": other_state}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(stack.sim.token_request_count(), before);
+    assert!(stack.directory("acme").await.is_none());
+}

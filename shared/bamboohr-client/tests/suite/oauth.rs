@@ -171,3 +171,145 @@ async fn tokens_the_sink_refused_are_stored_before_the_next_request() {
     assert_eq!(sim.token_request_count(), 1);
     assert_eq!(sink.stored.lock().unwrap().len(), 1);
 }
+
+/// Consent at the simulator's `/authorize.php`, as a browser submits it: where BambooHR
+/// sends the browser back (the `Location`).
+async fn consent(base: &str, client_id: &str, redirect_uri: &str, decision: &str) -> (u16, String) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{base}/authorize.php"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("state", "s-1"),
+            ("scope", "employee offline_access"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    if page.status() != 200 {
+        return (page.status().as_u16(), String::new());
+    }
+    assert!(page.text().await.unwrap().contains("id=\"allow\""));
+    let back = http
+        .post(format!("{base}/authorize.php"))
+        .form(&[
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("state", "s-1"),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = back.status().as_u16();
+    let location = back
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, location)
+}
+
+fn param(location: &str, name: &str) -> Option<String> {
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+#[tokio::test]
+async fn an_authorization_code_is_exchanged_once_for_working_tokens_at_its_redirect_uri_only() {
+    let sim = Simulator::generate(SimConfig::default());
+    let server = sim.serve().await.unwrap();
+    sim.register_oauth_client("client-1", "client-secret");
+    let secret = SecretString::from("client-secret");
+    let back_to = "https://app.example/setup/oauth/callback";
+
+    let (status, location) = consent(&server.base_url, "client-1", back_to, "allow").await;
+    assert_eq!(status, 302);
+    assert!(location.starts_with(back_to), "{location}");
+    assert_eq!(param(&location, "state").as_deref(), Some("s-1"));
+    let code = SecretString::from(param(&location, "code").unwrap());
+
+    // Another redirect URI than the code's is refused, and does not spend the code.
+    let other = BambooClient::exchange_authorization_code(
+        &server.base_url,
+        opts(),
+        &code,
+        "https://evil.example/cb",
+        "client-1",
+        &secret,
+    )
+    .await;
+    assert!(matches!(other, Err(BambooError::Unauthorized)), "{other:?}");
+    let tokens = BambooClient::exchange_authorization_code(
+        &server.base_url,
+        opts(),
+        &code,
+        back_to,
+        "client-1",
+        &secret,
+    )
+    .await
+    .unwrap();
+    let access = tokens.access_token.expose_secret().to_string();
+    assert!(sim.access_token_is_live(&access));
+    assert!(tokens.refresh_token.is_some());
+    let client = BambooClient::new(
+        &server.base_url,
+        Auth::Bearer(tokens.access_token.clone()),
+        opts(),
+    )
+    .unwrap();
+    client.list_employees_page(&[], None, 2).await.unwrap();
+
+    // Used twice: refused, and what it issued is revoked (RFC 6749 §10.5).
+    let again = BambooClient::exchange_authorization_code(
+        &server.base_url,
+        opts(),
+        &code,
+        back_to,
+        "client-1",
+        &secret,
+    )
+    .await;
+    assert!(matches!(again, Err(BambooError::Unauthorized)));
+    assert!(!sim.access_token_is_live(&access));
+
+    // An expired code is refused.
+    let (_, location) = consent(&server.base_url, "client-1", back_to, "allow").await;
+    let late = SecretString::from(param(&location, "code").unwrap());
+    sim.expire_authorization_codes();
+    let expired = BambooClient::exchange_authorization_code(
+        &server.base_url,
+        opts(),
+        &late,
+        back_to,
+        "client-1",
+        &secret,
+    )
+    .await;
+    assert!(matches!(expired, Err(BambooError::Unauthorized)));
+}
+
+#[tokio::test]
+async fn denied_consent_returns_an_error_and_an_unknown_client_is_never_redirected() {
+    let sim = Simulator::generate(SimConfig::default());
+    let server = sim.serve().await.unwrap();
+    sim.register_oauth_client("client-1", "client-secret");
+    let back_to = "https://app.example/cb";
+    let (status, location) = consent(&server.base_url, "client-1", back_to, "deny").await;
+    assert_eq!(status, 302);
+    assert_eq!(param(&location, "error").as_deref(), Some("access_denied"));
+    assert_eq!(param(&location, "state").as_deref(), Some("s-1"));
+    assert!(param(&location, "code").is_none());
+    let (status, location) = consent(&server.base_url, "nobody", back_to, "allow").await;
+    assert_eq!(status, 400);
+    assert!(location.is_empty());
+}

@@ -74,6 +74,12 @@ pub async fn connect(
     actor: &str,
 ) -> Result<ConnectOutcome, EngineError> {
     let id = &request.directory_id;
+    if super::oauth_client::is_reserved(id) {
+        return Err(invalid(
+            "id",
+            "_stack is reserved for the stack's own audit entries",
+        ));
+    }
     let mut directory = match engine.store.get_directory(id).await? {
         Some(d) => d,
         // The secret is named after the directory; the secret store adds the stack's

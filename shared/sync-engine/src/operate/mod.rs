@@ -20,6 +20,7 @@ pub mod connect;
 pub mod evidence;
 pub mod holds;
 pub mod keys;
+pub mod oauth_client;
 pub mod reconcile;
 pub mod redrive;
 pub mod retention;
@@ -36,6 +37,10 @@ pub use audit::audit;
 pub use connect::{connect, ConnectOutcome, ConnectRequest, Credential};
 pub use evidence::{evidence_is_stale, evidence_snapshot};
 pub use holds::{resolve_hold, HoldDecision};
+pub use oauth_client::{
+    oauth_client, oauth_client_view, remove_oauth_client, set_oauth_client, OAuthClient,
+    OAuthClientView,
+};
 pub use reconcile::{reconcile_due, request_reconcile, ReconcileRequested};
 pub use redrive::{queue_repush, redrive, repush};
 pub use runs::{record_run, request_sync, run_sync, SyncRequested, REQUESTED_SYNC_AFTER};

@@ -136,6 +136,61 @@ pub fn csrf_matches(session: &SecretString, given: &str) -> bool {
     same(&csrf_token(session), given)
 }
 
+/// Minutes an OAuth `state` of the page stays good: the time to consent at BambooHR.
+pub const OAUTH_STATE_MINUTES: i64 = 10;
+
+fn state_mac(session: &SecretString, issued: i64, subdomain: &str) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(session.expose_secret().as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(format!("oauth-state\0{issued}\0{subdomain}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The OAuth `state` for connecting `subdomain` from `session`'s page:
+/// `<issued unix seconds>.<subdomain>.<HMAC keyed by the session secret>`. Bound to
+/// the session (whose secret only the browser's HttpOnly cookie holds), so a callback
+/// another site started, or one carrying another browser's code, is refused (CSRF,
+/// RFC 6749 §10.12); it names the subdomain so the callback needs nothing stored.
+pub fn oauth_state(session: &SecretString, subdomain: &str, now: OffsetDateTime) -> String {
+    let issued = now.unix_timestamp();
+    format!(
+        "{issued}.{subdomain}.{}",
+        state_mac(session, issued, subdomain)
+    )
+}
+
+/// Why an OAuth `state` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthStateProblem {
+    /// Not one this session made.
+    Invalid,
+    /// Older than [`OAUTH_STATE_MINUTES`].
+    Expired,
+}
+
+/// The subdomain `state` was made for, when `session` made it and it is fresh.
+pub fn oauth_state_subdomain(
+    session: &SecretString,
+    state: &str,
+    now: OffsetDateTime,
+) -> Result<String, OAuthStateProblem> {
+    let mut parts = state.splitn(3, '.');
+    let (Some(issued), Some(subdomain), Some(mac)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(OAuthStateProblem::Invalid);
+    };
+    let issued: i64 = issued.parse().map_err(|_| OAuthStateProblem::Invalid)?;
+    if !same(&state_mac(session, issued, subdomain), mac) {
+        return Err(OAuthStateProblem::Invalid);
+    }
+    let age = now.unix_timestamp() - issued;
+    if !(0..=OAUTH_STATE_MINUTES * 60).contains(&age) {
+        return Err(OAuthStateProblem::Expired);
+    }
+    Ok(subdomain.to_string())
+}
+
 /// `<directory>.<link id>.<secret>`, split; None when it has another shape.
 fn split(token: &str) -> Option<(DirectoryId, String, String)> {
     let mut parts = token.trim().splitn(3, '.');
@@ -190,6 +245,12 @@ pub async fn create_setup_link(
     new: NewSetupLink,
     actor: &str,
 ) -> Result<CreatedSetupLink, EngineError> {
+    if super::oauth_client::is_reserved(dir) {
+        return Err(invalid(
+            "directory id",
+            "_stack is reserved for the stack's own audit entries",
+        ));
+    }
     let days = new.expires_in_days.unwrap_or(DEFAULT_EXPIRY_DAYS);
     if !(1..=MAX_EXPIRY_DAYS).contains(&days) {
         return Err(invalid(
@@ -443,6 +504,37 @@ mod tests {
         assert!(csrf_matches(&a, &csrf_token(&a)));
         assert!(!csrf_matches(&b, &csrf_token(&a)));
         assert!(!csrf_matches(&a, ""));
+    }
+
+    #[test]
+    fn an_oauth_state_names_its_subdomain_for_its_own_session_only_and_only_while_fresh() {
+        let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let a = SecretString::from("one".to_string());
+        let b = SecretString::from("two".to_string());
+        let state = oauth_state(&a, "acme", now);
+        assert_eq!(oauth_state_subdomain(&a, &state, now).unwrap(), "acme");
+        assert_eq!(
+            oauth_state_subdomain(&b, &state, now),
+            Err(OAuthStateProblem::Invalid),
+            "another session's"
+        );
+        let forged = state.replacen("acme", "evil", 1);
+        assert_eq!(
+            oauth_state_subdomain(&a, &forged, now),
+            Err(OAuthStateProblem::Invalid),
+            "another subdomain"
+        );
+        for bad in ["", "x", "1.acme", "nan.acme.00"] {
+            assert_eq!(
+                oauth_state_subdomain(&a, bad, now),
+                Err(OAuthStateProblem::Invalid)
+            );
+        }
+        let later = now + Duration::minutes(OAUTH_STATE_MINUTES) + Duration::seconds(1);
+        assert_eq!(
+            oauth_state_subdomain(&a, &state, later),
+            Err(OAuthStateProblem::Expired)
+        );
     }
 
     #[test]

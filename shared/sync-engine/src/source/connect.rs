@@ -315,3 +315,53 @@ pub async fn validate_credentials(
     }
     Ok(page.total_items)
 }
+
+/// What BambooHR's token endpoint answered an authorization code.
+pub enum CodeExchange {
+    /// The company's first OAuth tokens, with the client that obtained them (so the
+    /// sync can refresh them).
+    Tokens(ports::OAuthTokens),
+    /// Refused: the code expired, was used already, or was issued for another client or
+    /// redirect URI. Nothing was obtained.
+    Refused,
+}
+
+/// Exchanges the authorization code the company's admin brought back from BambooHR's
+/// consent page (`<base_url>/authorize.php`) at its token endpoint, as `client`.
+pub async fn exchange_authorization_code(
+    engine: &Engine,
+    subdomain: &str,
+    base_url: &str,
+    code: &secrecy::SecretString,
+    redirect_uri: &str,
+    client: &crate::operate::OAuthClient,
+) -> Result<CodeExchange, EngineError> {
+    let opts = ClientOptions {
+        block_private: engine.outbound.block_private,
+        timeout: StdDuration::from_secs(15),
+        ..ClientOptions::default()
+    };
+    match BambooClient::exchange_authorization_code(
+        base_url,
+        opts,
+        code,
+        redirect_uri,
+        &client.client_id,
+        &client.client_secret,
+    )
+    .await
+    {
+        Ok(tokens) => Ok(CodeExchange::Tokens(ports::OAuthTokens {
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            expires_at: tokens.expires_at.map(|t| t.unix_timestamp()),
+            client_id: Some(client.client_id.clone()),
+            client_secret: Some(client.client_secret.clone()),
+        })),
+        Err(BambooError::Unauthorized) => Ok(CodeExchange::Refused),
+        Err(e) => Err(EngineError::Connect(ConnectProblem::Unreachable {
+            subdomain: subdomain.to_string(),
+            reason: e.to_string(),
+        })),
+    }
+}
