@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::QueueAttributeName;
 use function_support::StackConfig;
 use rand::RngCore;
 
+#[path = "src/event_source.rs"]
+pub mod event_source;
 #[path = "src/fault_proxy.rs"]
 pub mod fault_proxy;
 
@@ -110,6 +112,7 @@ impl TestStack {
                 .receive_message()
                 .queue_url(&self.queue_url)
                 .max_number_of_messages(10)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
                 .wait_time_seconds(1)
                 .send()
                 .await
@@ -138,16 +141,6 @@ impl TestStack {
 /// The Lambda event the SQS event source mapping would build from these messages.
 pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
     let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut r = SqsMessage::default();
-            r.message_id = m.message_id().map(str::to_string);
-            r.receipt_handle = m.receipt_handle().map(str::to_string);
-            r.body = m.body().map(str::to_string);
-            r.event_source = Some("aws:sqs".into());
-            r
-        })
-        .collect();
+    event.records = messages.iter().map(event_source::lambda_record).collect();
     event
 }

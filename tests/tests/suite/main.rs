@@ -4,6 +4,7 @@
 
 mod dispatcher_targets;
 mod end_to_end;
+mod fair_delivery;
 mod faults;
 mod poller_modes;
 mod retention;
