@@ -6,6 +6,7 @@ mod dispatcher_targets;
 mod end_to_end;
 mod fair_delivery;
 mod faults;
+mod outbox_quarantine;
 mod poller_modes;
 mod retention;
 mod scim_target;
