@@ -20,6 +20,7 @@ mod evidence;
 mod groups;
 mod hold;
 mod oauth_client;
+mod quarantine;
 mod replay;
 mod runs;
 mod secret;
@@ -39,6 +40,7 @@ pub use evidence::EvidenceCmd;
 pub use groups::GroupsCmd;
 pub use hold::HoldCmd;
 pub use oauth_client::{OAuthClientCmd, OAUTH_CLIENT_SECRET_ENV};
+pub use quarantine::QuarantineCmd;
 pub use replay::ReplayCmd;
 pub use runs::RunsCmd;
 pub use secret::SecretSource;
@@ -66,6 +68,7 @@ pub async fn execute(
         Command::Groups(c) => groups::run(stack, c, mode, out).await,
         Command::Runs(c) => runs::run(stack, c, mode, out).await,
         Command::Deliveries(c) => deliveries::run(stack, c, mode, out).await,
+        Command::Quarantine(c) => quarantine::run(stack, c, mode, out).await,
         Command::Replay(c) => replay::run(stack, c, mode, out).await,
         Command::Hold(c) => hold::run(stack, c, mode, out).await,
         Command::Audit(c) => audit::run(stack, c, mode, out).await,
@@ -103,6 +106,9 @@ pub enum Command {
     /// The delivery log.
     #[command(subcommand)]
     Deliveries(DeliveriesCmd),
+    /// Change events refused for good by the change queue or the bus, set aside.
+    #[command(subcommand)]
+    Quarantine(QuarantineCmd),
     /// Re-drive dead letters or re-push users to a target.
     #[command(subcommand)]
     Replay(ReplayCmd),

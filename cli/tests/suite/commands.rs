@@ -205,6 +205,15 @@ async fn an_operator_connects_configures_syncs_inspects_replays_and_revokes_a_di
     let run = l.json(&["runs", "show", "acme", &run_id]).await;
     assert_eq!(run["counts"]["seen"], 8);
 
+    // An event the bus refused for good shows as its id, size and reason.
+    let refused = plant_quarantined(l.data.path()).await;
+    let listed = l.ok(&["quarantine", "list", "acme"]).await;
+    assert!(
+        listed.contains(&refused) && listed.contains("MessageTooLong"),
+        "{listed}"
+    );
+    assert!(!listed.contains("secret-salary"), "no event data: {listed}");
+
     // The local dispatcher runs in `dev`; a re-push delivers now, here.
     let pushed = l.ok(&["replay", "push", "acme", "--target", "app"]).await;
     assert!(
@@ -541,6 +550,33 @@ async fn l_cmd_add(l: &Local, id: &str, base: &str, token: &str) {
 
 /// A dead letter of `acme`'s app target in the local retry queue, as `dev` leaves it
 /// after the last retry failed.
+/// Quarantines an event of acme in the local store, as the outbox does when the bus
+/// refuses one for good; returns its id.
+async fn plant_quarantined(data: &std::path::Path) -> String {
+    use ports::SyncStore;
+    let store = embedded_adapters::SqliteStore::open(data.join("store.db")).unwrap();
+    let event = domain::ChangeEvent::new(
+        domain::EventType::UserUpdated,
+        domain::DirectoryId::parse("acme").unwrap(),
+        "usr_huge",
+        3,
+        time::OffsetDateTime::now_utc(),
+        serde_json::json!({"salary": "secret-salary"}),
+    );
+    store
+        .quarantine_events(
+            &event.directory_id,
+            &[ports::QuarantinedEvent {
+                event: event.clone(),
+                reason: "MessageTooLong: the notice is 300000 bytes".into(),
+                quarantined_at: time::OffsetDateTime::now_utc(),
+            }],
+        )
+        .await
+        .unwrap();
+    event.id.to_string()
+}
+
 async fn plant_dead_letter(data: &std::path::Path) {
     use ports::RetryQueue;
     let now = time::OffsetDateTime::now_utc();

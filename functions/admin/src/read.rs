@@ -1,5 +1,5 @@
 //! The read routes (`GET /admin/...`): a directory, its status, users, groups, runs,
-//! deliveries, the audit log and evidence, straight from the store through
+//! deliveries, quarantined events, the audit log and evidence, straight from the store through
 //! `sync_engine::operate`. Lists are pages (`{"items", "nextCursor"}`; `limit` and
 //! `cursor` in the query). User lists carry ids, names and states only; one user's
 //! record is the whole synced object, for an operator checking what a target received.
@@ -22,7 +22,14 @@ pub fn is_read_route(parts: &[&str]) -> bool {
                 "admin",
                 "directories",
                 _,
-                "status" | "users" | "groups" | "runs" | "deliveries" | "audit" | "evidence"
+                "status"
+                    | "users"
+                    | "groups"
+                    | "runs"
+                    | "deliveries"
+                    | "quarantine"
+                    | "audit"
+                    | "evidence"
             ]
             | ["admin", "directories", _, "users", _]
     )
@@ -105,6 +112,38 @@ pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Valu
             operate::directory(engine, &id).await?;
             let runs = engine.store.list_runs(&id, MAX_SCAN).await?;
             page(req, runs, |r| r.id.to_string(), 20)
+        }
+        ["admin", "directories", id, "quarantine"] => {
+            let id = dir_id(id)?;
+            operate::directory(engine, &id).await?;
+            // Ids, sizes and reasons only: the events themselves hold HR data.
+            let items: Vec<Value> = engine
+                .store
+                .list_quarantined(&id, MAX_SCAN)
+                .await?
+                .into_iter()
+                .map(|q| {
+                    let bytes = serde_json::to_vec(&q.event).map_or(0, |b| b.len());
+                    // The times as the stored record spells them (RFC 3339).
+                    let whole = to_json(&q);
+                    json!({
+                        "eventId": q.event.id,
+                        "type": q.event.event_type.as_str(),
+                        "objectId": q.event.object_id,
+                        "version": q.event.version,
+                        "occurredAt": whole["event"]["occurredAt"],
+                        "bytes": bytes,
+                        "reason": q.reason,
+                        "quarantinedAt": whole["quarantinedAt"],
+                    })
+                })
+                .collect();
+            page(
+                req,
+                items,
+                |q| q["eventId"].as_str().unwrap_or_default().to_string(),
+                50,
+            )
         }
         ["admin", "directories", id, "deliveries"] => {
             let id = dir_id(id)?;

@@ -79,6 +79,22 @@ async fn every_route_answers_what_the_openapi_document_describes() {
     let h = harness().await;
     let users = h.api.engine.store.list_users(&h.id).await.unwrap();
     let employee = users[0].employee_id.to_string();
+    // An event the bus refused for good, so the quarantine listing has an item.
+    let refused =
+        domain::ChangeEvent::for_user_write(None, &users[0], time::OffsetDateTime::now_utc());
+    h.api
+        .engine
+        .store
+        .quarantine_events(
+            &h.id,
+            &[ports::QuarantinedEvent {
+                event: refused.clone(),
+                reason: "MessageTooLong: the notice is 300000 bytes".into(),
+                quarantined_at: time::OffsetDateTime::now_utc(),
+            }],
+        )
+        .await
+        .unwrap();
     let key_id = |k: &str| ports::key_id(&secrecy::SecretString::from(k.to_string()));
     let hand_made = "hand-made-webhook-private-key-0123456789abcdef";
     let new_secret = format!(
@@ -651,6 +667,24 @@ async fn every_route_answers_what_the_openapi_document_describes() {
         ),
         get(format!("{base}/nope/runs"), t("/runs"), vec![], 404),
         get(
+            format!("{base}/acme/quarantine"),
+            t("/quarantine"),
+            vec![],
+            200,
+        ),
+        get(
+            format!("{base}/acme/quarantine"),
+            t("/quarantine"),
+            vec![("limit", "0")],
+            400,
+        ),
+        get(
+            format!("{base}/nope/quarantine"),
+            t("/quarantine"),
+            vec![],
+            404,
+        ),
+        get(
             format!("{base}/acme/deliveries"),
             t("/deliveries"),
             vec![("target", "app"), ("status", "delivered")],
@@ -740,6 +774,16 @@ async fn every_route_answers_what_the_openapi_document_describes() {
             .unwrap()
             .contains("bad API key"),
         "{wrong_key}"
+    );
+    let quarantined = at("GET", &format!("{base}/acme/quarantine"), 200)["items"].clone();
+    assert_eq!(quarantined[0]["eventId"], json!(refused.id.to_string()));
+    assert!(quarantined[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("MessageTooLong"));
+    assert!(
+        quarantined[0].get("data").is_none(),
+        "ids and reasons only, never the HR data"
     );
     let runs = at("GET", &format!("{base}/acme/runs"), 200)["items"]
         .as_array()
