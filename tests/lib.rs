@@ -14,6 +14,8 @@ use rand::RngCore;
 pub mod event_source;
 #[path = "src/fault_proxy.rs"]
 pub mod fault_proxy;
+#[path = "src/noisy_neighbour.rs"]
+pub mod noisy_neighbour;
 
 /// A random suffix for resource names.
 pub fn unique(prefix: &str) -> String {

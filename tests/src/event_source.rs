@@ -123,7 +123,9 @@ async fn poll_once(
         .receive_message()
         .queue_url(&config.queue_url)
         .max_number_of_messages(config.batch_size.clamp(1, 10))
-        .wait_time_seconds(1)
+        // Short polls: moto's long poll wakes only for new messages, not for a
+        // message group freed by a delete, which SQS hands out at once.
+        .wait_time_seconds(0)
         .message_system_attribute_names(MessageSystemAttributeName::All)
         .send()
         .await;
@@ -135,6 +137,7 @@ async fn poll_once(
         }
     };
     if messages.is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
         return;
     }
     let mut event = SqsEvent::default();

@@ -258,3 +258,30 @@ async fn poison_a_vanished_directory_and_a_revoked_directorys_backlog_stall_nobo
     );
     assert!(reasons[1].contains("not a change event"), "{reasons:?}");
 }
+
+/// The noisy-neighbour scenario, bounded for CI (the figures come from
+/// `--bench noisy_neighbour`): while A's flood drains through its two lanes, B's
+/// changes arrive too, every change exactly once, signed, and nothing fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_directory_leaves_the_quiet_ones_changes_flowing() {
+    let sdk = integration_tests::moto_sdk().await;
+    let outcome = integration_tests::noisy_neighbour::run(
+        &sdk,
+        &integration_tests::noisy_neighbour::Scenario {
+            flood: 120,
+            target_latency: Duration::from_millis(50),
+            workers: 4,
+            batch_size: 10,
+            lanes: 2,
+            quiet_every: Duration::from_millis(300),
+            quiet_max: 3,
+            patience: Duration::from_secs(120),
+        },
+    )
+    .await;
+    assert_eq!(outcome.flood_received, 120, "the whole flood arrived");
+    assert_eq!(outcome.quiet_latencies.len(), 3, "and every quiet change");
+    assert_eq!(outcome.duplicates, 0);
+    assert_eq!(outcome.refused, 0, "every signature verified");
+    assert_eq!(outcome.failed_messages, 0);
+}
