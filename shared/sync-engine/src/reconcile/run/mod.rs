@@ -298,7 +298,8 @@ impl Ctx<'_> {
 /// deletion.
 fn count(run: &mut SyncRun, outcome: ApplyOutcome, became: Option<UserState>) {
     match (outcome, became) {
-        (ApplyOutcome::Unchanged, _) => run.counts.unchanged += 1,
+        // A run passes no entry timestamp, so nothing it applies is stale.
+        (ApplyOutcome::Unchanged | ApplyOutcome::Stale, _) => run.counts.unchanged += 1,
         (ApplyOutcome::Created, _) => {
             run.counts.created += 1;
             run.counts.store_writes += 1;
