@@ -288,3 +288,68 @@ async fn a_burst_of_webhook_terminations_over_the_safeguard_is_held_and_a_releas
     assert_eq!(d.state, DirectoryState::Active);
     assert!(d.hold.is_none() && !d.safeguard_released);
 }
+
+#[tokio::test]
+async fn event_based_terminations_fetched_by_the_targeted_run_count_in_the_same_window() {
+    let mut w = World::new().await;
+    let live = w.live().await;
+    // Three field-based terminations: applied, three in the window.
+    for id in &live[..3] {
+        let resp = w.terminate_by_webhook(id).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{}", json_body(&resp));
+    }
+    // Two more arrive as event-based webhooks (ids only): refresh requests for the
+    // targeted run, which would make five in the window: the run is held.
+    for id in &live[3..5] {
+        w.sim.terminate(id, OffsetDateTime::now_utc().date());
+        let signed = w.sim.event_webhook("employee.updated", id, KEY.as_bytes());
+        let resp = w.post(signed.body).await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED, "{}", json_body(&resp));
+    }
+    let run = w.sync(SyncMode::Targeted).await;
+    assert_eq!(run.status, domain::RunStatus::Held, "{:?}", run.errors);
+    for id in &live[3..5] {
+        assert_eq!(w.state_of(id).await, UserState::Active, "{id} held");
+    }
+    let d = w.directory().await;
+    assert_eq!(d.state, DirectoryState::Held);
+    assert_eq!(d.hold.unwrap().would_deactivate, 2);
+    assert_eq!(
+        w.store
+            .pending_refresh_requests(&w.dir, 10)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "the requests stay for after the hold"
+    );
+    assert!(w
+        .drain()
+        .iter()
+        .any(|e| e.event_type == EventType::DirectoryHeld));
+}
+
+#[tokio::test]
+async fn a_targeted_run_under_the_safeguard_applies_and_counts_its_terminations() {
+    let w = World::new().await;
+    let live = w.live().await;
+    for id in &live[..2] {
+        w.sim.terminate(id, OffsetDateTime::now_utc().date());
+        let signed = w.sim.event_webhook("employee.updated", id, KEY.as_bytes());
+        assert_eq!(w.post(signed.body).await.status(), StatusCode::ACCEPTED);
+    }
+    let run = w.sync(SyncMode::Targeted).await;
+    assert_eq!(run.status, domain::RunStatus::Completed, "{:?}", run.errors);
+    assert_eq!(run.counts.deactivated, 2);
+    for id in &live[..2] {
+        assert_eq!(w.state_of(id).await, UserState::Inactive);
+    }
+    let d = w.directory().await;
+    assert_eq!(d.webhook_removals_in_window(w.clock_now()), 2);
+    assert!(w
+        .store
+        .pending_refresh_requests(&w.dir, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
