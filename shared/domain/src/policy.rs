@@ -86,9 +86,15 @@ impl Directory {
             .replace_second(0)
             .and_then(|t| t.replace_nanosecond(0))
             .unwrap_or(now);
-        match self.webhook_removals.iter_mut().find(|b| b.minute == minute) {
+        match self
+            .webhook_removals
+            .iter_mut()
+            .find(|b| b.minute == minute)
+        {
             Some(b) => b.count += n,
-            None => self.webhook_removals.push(crate::directory::RemovalBucket { minute, count: n }),
+            None => self
+                .webhook_removals
+                .push(crate::directory::RemovalBucket { minute, count: n }),
         }
     }
 
@@ -203,13 +209,19 @@ mod tests {
         d.count_webhook_removals(t0 + time::Duration::seconds(20), 1);
         assert_eq!(d.webhook_removals.len(), 1, "one bucket per minute");
         d.count_webhook_removals(t0 + time::Duration::minutes(30), 4);
-        assert_eq!(d.webhook_removals_in_window(t0 + time::Duration::minutes(30)), 7);
+        assert_eq!(
+            d.webhook_removals_in_window(t0 + time::Duration::minutes(30)),
+            7
+        );
         // An hour and a minute later the first minute has left the window.
         let later = t0 + time::Duration::minutes(61);
         assert_eq!(d.webhook_removals_in_window(later), 4);
         d.count_webhook_removals(later, 0);
         assert_eq!(d.webhook_removals.len(), 1, "the old minute is dropped");
-        assert_eq!(d.webhook_removals_in_window(t0 + time::Duration::minutes(200)), 0);
+        assert_eq!(
+            d.webhook_removals_in_window(t0 + time::Duration::minutes(200)),
+            0
+        );
     }
 
     #[test]

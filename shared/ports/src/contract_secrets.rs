@@ -211,7 +211,10 @@ pub async fn pre_split_secrets_are_read_until_the_first_write_splits_them(
 pub async fn a_fresh_read_sees_the_latest_write(store: &dyn SecretStore, tag: &str) {
     let name = format!("{tag}-fresh");
     store.put(&name, &sample("first")).await.unwrap();
-    let _ = store.get_parts(&name, &[SecretPart::Webhook]).await.unwrap();
+    let _ = store
+        .get_parts(&name, &[SecretPart::Webhook])
+        .await
+        .unwrap();
     let second = sample("second");
     store
         .put_parts(&name, &[SecretPart::Webhook], &second)

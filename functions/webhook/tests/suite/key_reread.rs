@@ -92,7 +92,11 @@ async fn a_key_registered_after_the_cache_was_filled_is_accepted_at_once() {
         "{}",
         json_body(&signed_new)
     );
-    assert_eq!(reads.load(Ordering::SeqCst), 2, "one re-read past the cache");
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        2,
+        "one re-read past the cache"
+    );
     // The re-read refreshed the cache: the next delivery reads nothing.
     let again = send_with(&deps, Req::new("acme", ada("Ada A.")).signed(NEW_KEY)).await;
     assert_eq!(again.status(), StatusCode::OK);

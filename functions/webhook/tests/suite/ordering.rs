@@ -148,7 +148,12 @@ async fn a_poll_after_a_newer_webhook_is_not_blocked_and_the_stored_time_never_g
         .into_bytes()
     };
     let resp = w.post(entry("From the webhook", &stamp)).await;
-    assert_eq!(json_body(&resp)["result"]["updated"], 1, "{}", json_body(&resp));
+    assert_eq!(
+        json_body(&resp)["result"]["updated"],
+        1,
+        "{}",
+        json_body(&resp)
+    );
 
     // BambooHR changes the employee again; the poll reads the current state and
     // applies it, although its lastChanged is earlier than the webhook's stamp.
@@ -159,7 +164,11 @@ async fn a_poll_after_a_newer_webhook_is_not_blocked_and_the_stored_time_never_g
     assert_eq!(run.status, domain::RunStatus::Completed, "{:?}", run.errors);
     let user = w.store.get_user(&w.dir, &employee).await.unwrap().unwrap();
     assert_eq!(user.job_title.as_deref(), Some("From BambooHR"));
-    assert_eq!(user.source_timestamp, Some(later), "the stored time never goes back");
+    assert_eq!(
+        user.source_timestamp,
+        Some(later),
+        "the stored time never goes back"
+    );
 
     // A retry of an entry older than that stamp is still recognised as older.
     let earlier = (later - time::Duration::minutes(1))
@@ -275,9 +284,7 @@ async fn an_older_webhook_after_a_newer_one_leaves_the_newer_state_at_every_targ
         let at = signed_at.clone();
         async move {
             let req = Req::new("acme", body).signed_at(KEY, &at);
-            webhook::handler(&deps, req.build())
-                .await
-                .unwrap()
+            webhook::handler(&deps, req.build()).await.unwrap()
         }
     };
 

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use bamboohr_simulator::{SimConfig, SimServer, Simulator};
 use common::{json_body, Req, KEY};
 use domain::{
-    Directory, DirectoryId, DirectoryState, EmployeeId, EventType, SyncMode, SyncRequest,
-    UserState,
+    Directory, DirectoryId, DirectoryState, EmployeeId, EventType, SyncMode, SyncRequest, UserState,
 };
 use embedded_adapters::{FileSecrets, InProcessBus, SqliteStore};
 use lambda_http::http::StatusCode;
@@ -164,7 +163,10 @@ impl World {
     }
 
     /// BambooHR terminates `id` today, then sends its field-based webhook.
-    pub(crate) async fn terminate_by_webhook(&self, id: &str) -> lambda_http::Response<lambda_http::Body> {
+    pub(crate) async fn terminate_by_webhook(
+        &self,
+        id: &str,
+    ) -> lambda_http::Response<lambda_http::Body> {
         self.sim.terminate(id, OffsetDateTime::now_utc().date());
         let signed = self
             .sim

@@ -5,12 +5,16 @@
 //! Order matters for "nothing accepted is lost":
 //! 1. cheap refusals (size, content type), then the directory and its state;
 //! 2. authentication (signature with any active key, or an explicitly allowed URL
-//!    token) and the replay window, before anything is read from the body;
+//!    token; on a mismatch the keys are re-read past the cache, rate-limited) and the
+//!    replay window, before anything is read from the body;
 //! 3. the whole body is parsed and validated before the first write, so a malformed
 //!    entry never leaves half a payload applied;
 //! 4. a delivery whose receipt exists is answered without applying anything;
 //! 5. changes are written (user + outbox events in one conditional write) or refresh
-//!    requests recorded, then the directory's outbox is flushed;
+//!    requests recorded, then the directory's outbox is flushed. An entry older than
+//!    the stored change (its BambooHR `timestamp` before the user's source timestamp)
+//!    is acknowledged and counted, never applied; deactivations and deletions go
+//!    through the safeguard's webhook window ([`safeguard`]) and may be held;
 //! 6. only when all of that succeeded is the receipt recorded. A failure before that
 //!    answers 5xx, BambooHR retries, and the retry re-applies idempotently (unchanged
 //!    fingerprints cost nothing) and publishes what the outbox still holds.
@@ -29,7 +33,7 @@ use crate::reconcile::outbox;
 use crate::signing::{parse_timestamp, verify_bamboohr, verify_token};
 use crate::source::client::{mapping_config, Skipped};
 
-mod safeguard;
+pub mod safeguard;
 
 use safeguard::{is_live, Removal};
 
@@ -490,8 +494,16 @@ async fn apply_payload(
             // BambooHR says the employee is gone: nothing to fetch. A live user's
             // deletion goes through the safeguard.
             let mut removals = Vec::new();
-            delete_entry(engine, directory, groups, employee, None, &mut removals, report)
-                .await?;
+            delete_entry(
+                engine,
+                directory,
+                groups,
+                employee,
+                None,
+                &mut removals,
+                report,
+            )
+            .await?;
             safeguard::settle(engine, directory, groups, removals, report).await?;
         }
         Payload::Employee { employee, .. } => {

@@ -91,7 +91,16 @@ pub(super) async fn settle(
     let delete = removals.len() as u64 - deactivate;
     let ids: Vec<EmployeeId> = removals.iter().map(|r| r.employee().clone()).collect();
 
-    let decision = decide(engine, directory, now, active_before, deactivate, delete, &ids).await?;
+    let decision = decide(
+        engine,
+        directory,
+        now,
+        active_before,
+        deactivate,
+        delete,
+        &ids,
+    )
+    .await?;
     match decision {
         Decision::Apply => {
             for removal in &removals {

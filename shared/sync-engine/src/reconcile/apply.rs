@@ -191,7 +191,15 @@ pub async fn mark_deleted(
     groups: &GroupBook,
     employee: &domain::EmployeeId,
 ) -> Result<ApplyOutcome, EngineError> {
-    mark_gone_at(engine, directory, groups, employee, UserState::Deleted, None).await
+    mark_gone_at(
+        engine,
+        directory,
+        groups,
+        employee,
+        UserState::Deleted,
+        None,
+    )
+    .await
 }
 
 /// Marks a stored user `state` (deleted, or inactive for directories that keep users

@@ -72,9 +72,7 @@ pub(super) async fn targeted(ctx: &Ctx<'_>, run: &mut SyncRun) -> Result<Finish,
     }
     let ids: Vec<String> = refresh.iter().map(|r| r.employee_id.to_string()).collect();
     let rows = ctx.fetch_by_ids(&ids, run).await?;
-    let in_window = ctx
-        .directory
-        .webhook_removals_in_window(engine.clock.now());
+    let in_window = ctx.directory.webhook_removals_in_window(engine.clock.now());
     let removed_before = run.counts.deactivated + run.counts.deleted;
     let finish = apply_batch(ctx, run, &rows, &[], in_window).await?;
     if matches!(finish, Finish::Completed) {
