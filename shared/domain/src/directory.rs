@@ -147,7 +147,8 @@ pub struct DirectoryCursors {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Hold {
-    /// The run that was held.
+    /// The run that was held; for webhook deactivations held by the safeguard's
+    /// window, an id of the same form naming that hold (no run record carries it).
     pub run_id: crate::run::RunId,
     /// When.
     #[serde(with = "time::serde::rfc3339")]
