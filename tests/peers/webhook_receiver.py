@@ -3,7 +3,8 @@ library (not by our own code).
 
 POST any path: verify the webhook-* headers with `standardwebhooks.Webhook`; a valid
 delivery is recorded and answered 204, an invalid one 401.
-GET /deliveries: every delivery as JSON [{"id", "type", "version", "objectId", "verified"}].
+GET /deliveries: every delivery as JSON [{"id", "type", "version", "objectId", "verified",
+"data"}] (data: the delivered object, so a test can read the state the app ended with).
 
 Environment: WEBHOOK_SECRET (whsec_...), optional RESPOND_STATUS to force a status.
 Prints `READY <port>` once listening on 127.0.0.1 (port 0 = any free port).
@@ -67,6 +68,7 @@ class Handler(BaseHTTPRequestHandler):
                     "version": payload.get("version"),
                     "objectId": payload.get("objectId"),
                     "directoryId": payload.get("directoryId"),
+                    "data": payload.get("data"),
                     "verified": True,
                 }
             )

@@ -170,6 +170,9 @@ pub struct UpdateArgs {
     /// Safeguard: below this many deactivations the share is not checked.
     #[arg(long)]
     pub safeguard_min_count: Option<u32>,
+    /// Safeguard: minutes over which webhook deactivations are counted together.
+    #[arg(long)]
+    pub safeguard_window_minutes: Option<u32>,
     /// Minutes without a successful sync before the directory is stale.
     #[arg(long)]
     pub stale_after_minutes: Option<u32>,
@@ -388,9 +391,10 @@ pub(super) async fn run(
                 writeln!(o, "time zone      {}", d.time_zone)?;
                 writeln!(
                     o,
-                    "safeguard      max {:.0}% (from {} users)",
+                    "safeguard      max {:.0}% (from {} users; webhooks over {} min)",
                     d.safeguard.max_share * 100.0,
-                    d.safeguard.min_count
+                    d.safeguard.min_count,
+                    d.safeguard.window_minutes
                 )?;
                 writeln!(o, "stale after    {} min", d.stale_threshold_minutes())?;
                 writeln!(
@@ -421,6 +425,7 @@ pub(super) async fn run(
                 "timeZone": a.time_zone,
                 "safeguardMaxShare": a.safeguard_max_share,
                 "safeguardMinCount": a.safeguard_min_count,
+                "safeguardWindowMinutes": a.safeguard_window_minutes,
                 "preStartDays": a.pre_start_days,
             });
             if let Some(m) = &a.missing_users {

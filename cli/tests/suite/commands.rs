@@ -135,9 +135,13 @@ async fn an_operator_connects_configures_syncs_inspects_replays_and_revokes_a_di
             "90",
             "--safeguard-max-share",
             "0.5",
+            "--safeguard-window-minutes",
+            "90",
         ])
         .await;
     assert!(updated.contains("next run is a full sync"), "{updated}");
+    let shown = l.ok(&["directories", "show", "acme"]).await;
+    assert!(shown.contains("webhooks over 90 min"), "{shown}");
     let bad = l
         .cmd(
             &[

@@ -117,6 +117,7 @@ struct SettingsBody {
     group_sources: Option<Vec<String>>,
     safeguard_max_share: Option<f64>,
     safeguard_min_count: Option<u32>,
+    safeguard_window_minutes: Option<u32>,
     stale_after_minutes: Option<u32>,
     time_zone: Option<String>,
     missing_users: Option<MissingUserPolicy>,
@@ -437,11 +438,15 @@ pub async fn route(
         (Method::POST, ["admin", "directories", id, "settings"]) => {
             let id = dir_id(id)?;
             let b: SettingsBody = body(req)?;
-            let safeguard = if b.safeguard_max_share.is_some() || b.safeguard_min_count.is_some() {
+            let safeguard = if b.safeguard_max_share.is_some()
+                || b.safeguard_min_count.is_some()
+                || b.safeguard_window_minutes.is_some()
+            {
                 let current = operate::directory(engine, &id).await?.safeguard;
                 Some(Safeguard {
                     max_share: b.safeguard_max_share.unwrap_or(current.max_share),
                     min_count: b.safeguard_min_count.unwrap_or(current.min_count),
+                    window_minutes: b.safeguard_window_minutes.unwrap_or(current.window_minutes),
                 })
             } else {
                 None

@@ -1,6 +1,7 @@
 //! The webhook function: `POST /webhooks/bamboohr/{directory_id}` behind API Gateway.
 //! It answers 2xx only after the change is durable (200 applied, 202 left to the poller
-//! as refresh requests), and maps every refusal to a status code and a JSON error body
+//! as refresh requests or held by the mass-change safeguard for an operator; an entry
+//! older than the stored change is acknowledged with its delivery), and maps every refusal to a status code and a JSON error body
 //! here, in one place ([`status_for`]). With a metrics namespace, each request also
 //! writes one Embedded Metric Format line ([`metrics`]): accepted or rejected, why,
 //! and the events published.
@@ -102,8 +103,9 @@ pub fn status_for(err: &IngestError) -> (StatusCode, &'static str) {
     }
 }
 
-/// 200 when the delivery was applied (or was a duplicate), 202 when it was recorded for
-/// the poller to fetch.
+/// 200 when the delivery was applied (or was a duplicate, or only older than what is
+/// stored), 202 when some of it was recorded for the poller to fetch or held by the
+/// safeguard.
 pub fn status_for_report(report: &IngestReport) -> StatusCode {
     if report.is_deferred() {
         StatusCode::ACCEPTED

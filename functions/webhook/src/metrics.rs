@@ -3,7 +3,8 @@
 //! namespace), counting the delivery as accepted or rejected and why, and the change
 //! events it published.
 //!
-//! `Reason` is a small closed set: `applied`, `deferred` (left to the poller),
+//! `Reason` is a small closed set: `applied`, `deferred` (left to the poller or held
+//! by the safeguard for an operator),
 //! `duplicate`, or the error code of a refusal (`bad_signature`, `stale_timestamp`,
 //! `directory_paused`, `malformed_payload`, ...). Dimension sets: `Reason` and none
 //! (totals). The directory id is a property, not a dimension. Nothing of the payload
@@ -15,11 +16,15 @@ use sync_engine::ingest::IngestReport;
 use time::OffsetDateTime;
 
 /// The metric names, in document order.
-pub const METRICS: [&str; 4] = [
+pub const METRICS: [&str; 6] = [
     "WebhooksAccepted",
     "WebhooksRejected",
     "WebhookEventsPublished",
     "WebhookRefreshRequests",
+    // Entries older than the stored change (acknowledged, not applied).
+    "WebhookStaleEntries",
+    // Deactivations and deletions the safeguard held for an operator.
+    "WebhookHeldRemovals",
 ];
 
 /// How one request ended.
@@ -54,10 +59,12 @@ pub fn webhook_metrics_emf(
                     0,
                     report.events_published as u64,
                     report.refresh_requested as u64,
+                    report.stale as u64,
+                    report.held as u64,
                 ],
             )
         }
-        Outcome::Rejected(code) => (code, [0, 1, 0, 0]),
+        Outcome::Rejected(code) => (code, [0, 1, 0, 0, 0, 0]),
     };
     let metrics: Vec<Metric<'_>> = METRICS
         .iter()
@@ -131,6 +138,20 @@ mod tests {
         );
         assert_eq!(doc["Reason"], "deferred");
         assert_eq!(doc["WebhookRefreshRequests"], 4);
+        let held = IngestReport {
+            stale: 1,
+            held: 2,
+            ..IngestReport::default()
+        };
+        let doc = webhook_metrics_emf(
+            "bamboohr-sync/test",
+            Some("acme"),
+            Outcome::Accepted(&held),
+            at(),
+        );
+        assert_eq!(doc["Reason"], "deferred", "held for an operator");
+        assert_eq!(doc["WebhookStaleEntries"], 1);
+        assert_eq!(doc["WebhookHeldRemovals"], 2);
         let duplicate = IngestReport {
             duplicate: true,
             ..IngestReport::default()

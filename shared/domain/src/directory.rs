@@ -25,7 +25,7 @@ pub enum AuthKind {
 pub enum DirectoryState {
     /// Synced on schedule and by webhooks.
     Active,
-    /// Paused by an operator: webhooks get 429, schedules skip.
+    /// Paused by an operator: webhooks get 503 (BambooHR retries), schedules skip.
     Paused,
     /// A run tripped the safeguard and waits for an operator.
     Held,
@@ -60,6 +60,21 @@ pub struct Safeguard {
     pub max_share: f64,
     /// Below this many deactivations/deletions the share is not checked.
     pub min_count: u32,
+    /// Minutes over which webhook deactivations and deletions are counted together: a
+    /// webhook carries one or a few employees, so its changes are held once those of
+    /// the last `window_minutes` would, added up, trip the safeguard as one run's.
+    #[serde(default = "default_window_minutes")]
+    pub window_minutes: u32,
+}
+
+/// The default webhook counting window: an hour.
+pub const DEFAULT_SAFEGUARD_WINDOW_MINUTES: u32 = 60;
+
+/// The longest webhook counting window: a day (the buckets stay few and small).
+pub const MAX_SAFEGUARD_WINDOW_MINUTES: u32 = 24 * 60;
+
+fn default_window_minutes() -> u32 {
+    DEFAULT_SAFEGUARD_WINDOW_MINUTES
 }
 
 impl Default for Safeguard {
@@ -67,8 +82,21 @@ impl Default for Safeguard {
         Self {
             max_share: 0.20,
             min_count: 5,
+            window_minutes: DEFAULT_SAFEGUARD_WINDOW_MINUTES,
         }
     }
+}
+
+/// Webhook deactivations and deletions applied in one minute, for the safeguard's
+/// rolling window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovalBucket {
+    /// The minute (its start).
+    #[serde(with = "time::serde::rfc3339")]
+    pub minute: OffsetDateTime,
+    /// Users deactivated or deleted by webhooks in it.
+    pub count: u64,
 }
 
 /// What happens to users missing from a complete full listing.
@@ -119,7 +147,8 @@ pub struct DirectoryCursors {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Hold {
-    /// The run that was held.
+    /// The run that was held; for webhook deactivations held by the safeguard's
+    /// window, an id of the same form naming that hold (no run record carries it).
     pub run_id: crate::run::RunId,
     /// When.
     #[serde(with = "time::serde::rfc3339")]
@@ -219,6 +248,10 @@ pub struct Directory {
     /// deletions without the safeguard, once.
     #[serde(default)]
     pub safeguard_released: bool,
+    /// Webhook deactivations and deletions applied in the safeguard's window, per
+    /// minute (see [`Directory::webhook_removals_in_window`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhook_removals: Vec<RemovalBucket>,
     /// When the directory was revoked: its history (users, runs, deliveries, evidence)
     /// is kept until this plus the stack's retention window, then purged. Defaulted so
     /// records written before revocation kept a date still read.
@@ -285,6 +318,7 @@ impl Directory {
             stale_since: None,
             hold: None,
             safeguard_released: false,
+            webhook_removals: Vec::new(),
             deleted_at: None,
             webhook: None,
             secret_name: secret_name.to_string(),

@@ -17,7 +17,8 @@ pub mod user;
 
 pub use directory::{
     AuthKind, Directory, DirectoryCursors, DirectoryState, GroupSource, Hold, MissingUserPolicy,
-    RegisteredWebhook, Safeguard, Schedule,
+    RegisteredWebhook, RemovalBucket, Safeguard, Schedule, DEFAULT_SAFEGUARD_WINDOW_MINUTES,
+    MAX_SAFEGUARD_WINDOW_MINUTES,
 };
 pub use error::DomainError;
 pub use event::{ChangeEvent, EventType, EVENT_SCHEMA_VERSION};

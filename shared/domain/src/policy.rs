@@ -57,6 +57,47 @@ impl Directory {
         gone >= u64::from(sg.min_count) && (gone as f64) > sg.max_share * active_before as f64
     }
 
+    /// The start of the safeguard's webhook window at `now`.
+    fn window_start(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now - time::Duration::minutes(i64::from(self.safeguard.window_minutes))
+    }
+
+    /// Webhook deactivations and deletions applied in the safeguard's window up to
+    /// `now` (the minute `now` falls in included).
+    pub fn webhook_removals_in_window(&self, now: OffsetDateTime) -> u64 {
+        let start = self.window_start(now);
+        self.webhook_removals
+            .iter()
+            .filter(|b| b.minute + time::Duration::MINUTE > start)
+            .map(|b| b.count)
+            .sum()
+    }
+
+    /// Counts `n` webhook deactivations and deletions at `now` in the window, and drops
+    /// the minutes that have left it.
+    pub fn count_webhook_removals(&mut self, now: OffsetDateTime, n: u64) {
+        let start = self.window_start(now);
+        self.webhook_removals
+            .retain(|b| b.minute + time::Duration::MINUTE > start);
+        if n == 0 {
+            return;
+        }
+        let minute = now
+            .replace_second(0)
+            .and_then(|t| t.replace_nanosecond(0))
+            .unwrap_or(now);
+        match self
+            .webhook_removals
+            .iter_mut()
+            .find(|b| b.minute == minute)
+        {
+            Some(b) => b.count += n,
+            None => self
+                .webhook_removals
+                .push(crate::directory::RemovalBucket { minute, count: n }),
+        }
+    }
+
     /// The calendar day at `now` in the directory's time zone; an error names a zone
     /// the sync does not know (the caller decides on a fallback).
     pub fn today(&self, now: OffsetDateTime) -> Result<Date, DomainError> {
@@ -157,6 +198,30 @@ mod tests {
             EmployeeId::parse("7").unwrap(),
             state,
         )
+    }
+
+    #[test]
+    fn webhook_removals_count_within_the_window_and_older_minutes_drop_out() {
+        let mut d = dir("UTC");
+        d.safeguard.window_minutes = 60;
+        let t0 = now();
+        d.count_webhook_removals(t0, 2);
+        d.count_webhook_removals(t0 + time::Duration::seconds(20), 1);
+        assert_eq!(d.webhook_removals.len(), 1, "one bucket per minute");
+        d.count_webhook_removals(t0 + time::Duration::minutes(30), 4);
+        assert_eq!(
+            d.webhook_removals_in_window(t0 + time::Duration::minutes(30)),
+            7
+        );
+        // An hour and a minute later the first minute has left the window.
+        let later = t0 + time::Duration::minutes(61);
+        assert_eq!(d.webhook_removals_in_window(later), 4);
+        d.count_webhook_removals(later, 0);
+        assert_eq!(d.webhook_removals.len(), 1, "the old minute is dropped");
+        assert_eq!(
+            d.webhook_removals_in_window(t0 + time::Duration::minutes(200)),
+            0
+        );
     }
 
     #[test]

@@ -207,8 +207,35 @@ pub async fn pre_split_secrets_are_read_until_the_first_write_splits_them(
     ));
 }
 
+/// A fresh read sees what was last written, part by part, like a plain read.
+pub async fn a_fresh_read_sees_the_latest_write(store: &dyn SecretStore, tag: &str) {
+    let name = format!("{tag}-fresh");
+    store.put(&name, &sample("first")).await.unwrap();
+    let _ = store
+        .get_parts(&name, &[SecretPart::Webhook])
+        .await
+        .unwrap();
+    let second = sample("second");
+    store
+        .put_parts(&name, &[SecretPart::Webhook], &second)
+        .await
+        .unwrap();
+    let got = store
+        .get_parts_fresh(&name, &[SecretPart::Webhook])
+        .await
+        .unwrap();
+    assert_same(
+        &got,
+        &second.only(&[SecretPart::Webhook]),
+        "a fresh read of the webhook part",
+    );
+    assert!(got.bamboohr_api_key.is_none() && got.targets.is_empty());
+    store.delete(&name).await.unwrap();
+}
+
 /// Every check that needs only the port, on one store.
 pub async fn run_all(store: &dyn SecretStore, tag: &str) {
+    a_fresh_read_sees_the_latest_write(store, tag).await;
     parts_round_trip_and_a_read_sees_only_the_parts_it_asks_for(store, tag).await;
     writing_a_part_leaves_the_other_parts_as_they_were(store, tag).await;
     missing_parts_read_empty_and_deleting_removes_every_part(store, tag).await;
@@ -262,6 +289,15 @@ impl SecretStore for OnlyParts {
     ) -> Result<(), SecretsError> {
         self.check(name, parts)?;
         self.inner.put_parts(name, parts, secrets).await
+    }
+
+    async fn get_parts_fresh(
+        &self,
+        name: &str,
+        parts: &[SecretPart],
+    ) -> Result<DirectorySecrets, SecretsError> {
+        self.check(name, parts)?;
+        self.inner.get_parts_fresh(name, parts).await
     }
 
     async fn delete(&self, name: &str) -> Result<(), SecretsError> {

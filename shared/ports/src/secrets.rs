@@ -411,6 +411,18 @@ pub trait SecretStore: Send + Sync {
     /// a missing secret is not an error.
     async fn delete(&self, name: &str) -> Result<(), SecretsError>;
 
+    /// Reads `parts` from where they are kept, past any cache in front of the store
+    /// (which then holds the fresh read): for a caller whose cached copy just proved
+    /// out of date, e.g. a webhook signed with a key registered after the cache was
+    /// filled. A store without a cache reads as [`SecretStore::get_parts`] does.
+    async fn get_parts_fresh(
+        &self,
+        name: &str,
+        parts: &[SecretPart],
+    ) -> Result<DirectorySecrets, SecretsError> {
+        self.get_parts(name, parts).await
+    }
+
     /// Reads every part (the control plane's view).
     async fn get(&self, name: &str) -> Result<DirectorySecrets, SecretsError> {
         self.get_parts(name, &SecretPart::ALL).await
@@ -482,6 +494,19 @@ impl<S: SecretStore> SecretStore for CachingSecretStore<S> {
         parts: &[SecretPart],
     ) -> Result<DirectorySecrets, SecretsError> {
         Ok((*self.get_cached(name, parts).await?).clone())
+    }
+
+    async fn get_parts_fresh(
+        &self,
+        name: &str,
+        parts: &[SecretPart],
+    ) -> Result<DirectorySecrets, SecretsError> {
+        let fresh = Arc::new(self.inner.get_parts_fresh(name, parts).await?);
+        self.cache.lock().await.insert(
+            (name.to_string(), parts_key(parts)),
+            (Instant::now(), fresh.clone()),
+        );
+        Ok((*fresh).clone())
     }
 
     async fn put_parts(

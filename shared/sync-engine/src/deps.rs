@@ -32,6 +32,10 @@ pub struct Engine {
     pub scheduler: Option<Arc<dyn ports::Scheduler>>,
     /// What SCIM providers announced about themselves, per base URL.
     pub scim_capabilities: Arc<ProviderCapabilities>,
+    /// When each directory's webhook keys were last re-read past the secret cache
+    /// (a signature that failed with the cached keys), so a flood of bad signatures
+    /// costs at most one read of Secrets Manager per directory per interval.
+    pub key_rereads: Arc<RereadLimiter>,
     /// Which URLs targets and BambooHR may be called at (HTTPS only on a deployed
     /// stack, private networks blocked unless the stack allows them).
     pub outbound: outbound_http::Policy,
@@ -62,6 +66,31 @@ impl ProviderCapabilities {
     pub fn remember(&self, base_url: &str, now: OffsetDateTime, patch: bool) {
         if let Ok(mut map) = self.0.lock() {
             map.insert(base_url.to_string(), (now, patch));
+        }
+    }
+}
+
+/// At most one re-read per key (a directory id) per interval, timed by the engine's
+/// clock: held by the engine (one per process, like the secret cache it reaches past).
+#[derive(Debug, Default)]
+pub struct RereadLimiter(Mutex<HashMap<String, OffsetDateTime>>);
+
+impl RereadLimiter {
+    /// Whether `key` may be re-read at `now`: true (and remembered) when its last
+    /// re-read was at least `every` ago or never happened.
+    pub fn try_take(&self, key: &str, now: OffsetDateTime, every: time::Duration) -> bool {
+        let Ok(mut last) = self.0.lock() else {
+            return false;
+        };
+        match last.get(key) {
+            Some(at) if now - *at < every => false,
+            _ => {
+                // Forget entries older than the interval, so the map stays as small
+                // as the set of directories being refused right now.
+                last.retain(|_, at| now - *at < every);
+                last.insert(key.to_string(), now);
+                true
+            }
         }
     }
 }
@@ -99,6 +128,7 @@ impl Engine {
             foreign_bus: None,
             scheduler: None,
             scim_capabilities: Arc::default(),
+            key_rereads: Arc::default(),
             outbound,
         }
     }

@@ -137,6 +137,8 @@ async fn invalid_settings_are_refused_with_a_400_naming_the_field_and_nothing_ch
         (json!({"fullEveryHours": 0}), "full"),
         (json!({"staleAfterMinutes": 0}), "stale"),
         (json!({"preStartDays": 366}), "pre-start days"),
+        (json!({"safeguardWindowMinutes": 0}), "webhook window"),
+        (json!({"safeguardWindowMinutes": 1441}), "webhook window"),
         // A field the company's meta/fields does not list, wherever it is named.
         (
             json!({"extraFields": ["customNoSuchField"]}),
@@ -205,7 +207,8 @@ async fn invalid_settings_are_refused_with_a_400_naming_the_field_and_nothing_ch
         &h.api,
         "/admin/directories/acme/settings",
         Some(
-            json!({"safeguardMaxShare": 0.5, "timeZone": "Europe/Berlin",
+            json!({"safeguardMaxShare": 0.5, "safeguardWindowMinutes": 90,
+                    "timeZone": "Europe/Berlin",
                     "incrementalEveryMinutes": 5,
                     "extraFields": [bamboohr_simulator::LITMOS_ACCESS]}),
         ),
@@ -215,6 +218,8 @@ async fn invalid_settings_are_refused_with_a_400_naming_the_field_and_nothing_ch
     let changed = &body["changed"];
     assert_eq!(changed["safeguard"]["before"]["maxShare"], 0.2);
     assert_eq!(changed["safeguard"]["after"]["maxShare"], 0.5);
+    assert_eq!(changed["safeguard"]["before"]["windowMinutes"], 60);
+    assert_eq!(changed["safeguard"]["after"]["windowMinutes"], 90);
     assert_eq!(changed["timeZone"]["after"], "Europe/Berlin");
     assert_eq!(changed["incrementalEveryMinutes"]["before"], 30);
     assert_eq!(changed["incrementalEveryMinutes"]["after"], 5);

@@ -5,5 +5,8 @@
 mod common;
 mod fuzz;
 mod handler;
+mod key_reread;
+mod ordering;
+mod safeguard;
 mod secret_parts;
 mod simulator_http;

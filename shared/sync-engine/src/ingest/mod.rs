@@ -5,17 +5,21 @@
 //! Order matters for "nothing accepted is lost":
 //! 1. cheap refusals (size, content type), then the directory and its state;
 //! 2. authentication (signature with any active key, or an explicitly allowed URL
-//!    token) and the replay window, before anything is read from the body;
+//!    token; on a mismatch the keys are re-read past the cache, rate-limited) and the
+//!    replay window, before anything is read from the body;
 //! 3. the whole body is parsed and validated before the first write, so a malformed
 //!    entry never leaves half a payload applied;
 //! 4. a delivery whose receipt exists is answered without applying anything;
 //! 5. changes are written (user + outbox events in one conditional write) or refresh
-//!    requests recorded, then the directory's outbox is flushed;
+//!    requests recorded, then the directory's outbox is flushed. An entry older than
+//!    the stored change (its BambooHR `timestamp` before the user's source timestamp)
+//!    is acknowledged and counted, never applied; deactivations and deletions go
+//!    through the safeguard's webhook window ([`safeguard`]) and may be held;
 //! 6. only when all of that succeeded is the receipt recorded. A failure before that
 //!    answers 5xx, BambooHR retries, and the retry re-applies idempotently (unchanged
 //!    fingerprints cost nothing) and publishes what the outbox still holds.
 
-use domain::{Directory, DirectoryId, DirectoryState, EmployeeId};
+use domain::{Directory, DirectoryId, DirectoryState, EmployeeId, UserState};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
@@ -23,11 +27,15 @@ use tracing::{info, warn};
 
 use crate::deps::Engine;
 use crate::error::EngineError;
-use crate::reconcile::apply::{apply_record, mark_deleted, ApplyOutcome};
+use crate::reconcile::apply::{apply_record, context, is_stale, mark_gone_at, ApplyOutcome};
 use crate::reconcile::groups::GroupBook;
 use crate::reconcile::outbox;
 use crate::signing::{parse_timestamp, verify_bamboohr, verify_token};
 use crate::source::client::{mapping_config, Skipped};
+
+pub mod safeguard;
+
+use safeguard::{is_live, Removal};
 
 /// Largest body accepted (BambooHR batches employees; 1 MiB holds thousands).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -114,6 +122,12 @@ pub struct IngestReport {
     pub deleted: usize,
     /// Employees whose payload changed nothing (e.g. a BambooHR retry).
     pub unchanged: usize,
+    /// Entries older than what is stored (their BambooHR `timestamp` is before the
+    /// user's source timestamp, e.g. a late retry): acknowledged, not applied.
+    pub stale: usize,
+    /// Deactivations and deletions held by the mass-change safeguard for an operator
+    /// (accepted and recorded as refresh requests, not applied).
+    pub held: usize,
     /// Employees left for the poller to fetch (event-based payloads carry ids only).
     pub refresh_requested: usize,
     /// Events of a type this service does not act on (e.g. `company.updated`).
@@ -127,9 +141,10 @@ pub struct IngestReport {
 }
 
 impl IngestReport {
-    /// True when the delivery was accepted but its work is left to the poller (202).
+    /// True when the delivery was accepted but some of its work is left to the poller
+    /// or held for an operator (202).
     pub fn is_deferred(&self) -> bool {
-        !self.duplicate && self.refresh_requested > 0
+        !self.duplicate && (self.refresh_requested > 0 || self.held > 0)
     }
 }
 
@@ -271,7 +286,15 @@ pub fn receipt_key(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
 }
 
-/// Checks the request's credentials against the directory's secret.
+/// How often a directory's webhook keys may be re-read past the secret cache when a
+/// signature fails with the cached ones: a key registered after a warm instance filled
+/// its cache is accepted at once, while a flood of bad signatures costs at most one
+/// Secrets Manager read per directory per minute.
+pub const KEY_REREAD_EVERY: Duration = Duration::minutes(1);
+
+/// Checks the request's credentials against the directory's secret. When they fail
+/// with the (possibly cached) keys, the keys are read once more past the cache, at
+/// most once per [`KEY_REREAD_EVERY`] per directory, before the request is refused.
 async fn authenticate(
     engine: &Engine,
     directory: &Directory,
@@ -284,20 +307,51 @@ async fn authenticate(
         return Err(IngestError::MissingSignature);
     }
     // The webhook function reads only the incoming keys (IAM allows it no other part).
+    let parts = [ports::SecretPart::Webhook];
     let secrets = engine
         .secrets
-        .get_parts(&directory.secret_name, &[ports::SecretPart::Webhook])
+        .get_parts(&directory.secret_name, &parts)
         .await
         .map_err(EngineError::from)?;
-    if let (Some(signature), Some(timestamp)) = (req.signature, req.timestamp) {
-        if !verify_bamboohr(&secrets.webhook_keys, req.body, timestamp, signature) {
-            return Err(IngestError::BadSignature);
+    match check_credentials(&secrets, req) {
+        Err(IngestError::BadSignature)
+            if engine.key_rereads.try_take(
+                directory.id.as_str(),
+                engine.clock.now(),
+                KEY_REREAD_EVERY,
+            ) =>
+        {
+            info!(directory_id = %directory.id, reason = "signature failed with the cached keys", "webhook keys re-read");
+            let fresh = engine
+                .secrets
+                .get_parts_fresh(&directory.secret_name, &parts)
+                .await
+                .map_err(EngineError::from)?;
+            check_credentials(&fresh, req)?;
         }
+        other => other?,
+    }
+    if let Some(timestamp) = req.timestamp.filter(|_| signed) {
         let sent_at = parse_timestamp(timestamp).ok_or(IngestError::StaleTimestamp)?;
         if (engine.clock.now() - sent_at).abs() > tolerance {
             return Err(IngestError::StaleTimestamp);
         }
-        return Ok(());
+    }
+    Ok(())
+}
+
+/// Whether the request's signature (or, without one, its URL token) was made with
+/// `secrets`; the replay window is checked by the caller.
+fn check_credentials(
+    secrets: &ports::DirectorySecrets,
+    req: &InboundWebhook<'_>,
+) -> Result<(), IngestError> {
+    if let (Some(signature), Some(timestamp)) = (req.signature, req.timestamp) {
+        return if verify_bamboohr(&secrets.webhook_keys, req.body, timestamp, signature) {
+            Ok(())
+        } else {
+            Err(IngestError::BadSignature)
+        };
     }
     // URL-token mode: allowed by the directory, and the secret must hold a token.
     match (req.url_token, secrets.webhook_url_token.as_ref()) {
@@ -406,6 +460,8 @@ pub async fn ingest(
         updated = report.updated,
         deleted = report.deleted,
         unchanged = report.unchanged,
+        stale = report.stale,
+        held = report.held,
         refresh_requested = report.refresh_requested,
         skipped = report.skipped.len(),
         "webhook applied"
@@ -435,11 +491,20 @@ async fn apply_payload(
             event: EmployeeEvent::Deleted,
             employee,
         } => {
-            // BambooHR says the employee is gone: nothing to fetch.
-            match mark_deleted(engine, directory, groups, &employee).await? {
-                ApplyOutcome::Updated => report.deleted += 1,
-                _ => report.unchanged += 1,
-            }
+            // BambooHR says the employee is gone: nothing to fetch. A live user's
+            // deletion goes through the safeguard.
+            let mut removals = Vec::new();
+            delete_entry(
+                engine,
+                directory,
+                groups,
+                employee,
+                None,
+                &mut removals,
+                report,
+            )
+            .await?;
+            safeguard::settle(engine, directory, groups, removals, report).await?;
         }
         Payload::Employee { employee, .. } => {
             engine
@@ -477,6 +542,50 @@ async fn schedule_targeted_run(engine: &Engine, directory: &DirectoryId, now: Of
     }
 }
 
+/// Notes an entry older than the stored user: acknowledged (BambooHR must not retry
+/// it), counted and logged by id and reason, never applied.
+fn note_stale(directory: &Directory, employee: &str, report: &mut IngestReport) {
+    info!(
+        directory_id = %directory.id,
+        employee_id = employee,
+        reason = "entry timestamp is older than the stored change",
+        "webhook entry not applied"
+    );
+    report.stale += 1;
+}
+
+/// A deletion BambooHR reported (stamped `at` when a field-based entry carried a
+/// timestamp): a live user's is kept back for the safeguard, any other is applied.
+async fn delete_entry(
+    engine: &Engine,
+    directory: &Directory,
+    groups: &GroupBook,
+    employee: EmployeeId,
+    at: Option<OffsetDateTime>,
+    removals: &mut Vec<Removal>,
+    report: &mut IngestReport,
+) -> Result<(), IngestError> {
+    let stored = engine
+        .store
+        .get_user(&directory.id, &employee)
+        .await
+        .map_err(EngineError::from)?;
+    if is_stale(stored.as_ref(), at) {
+        note_stale(directory, employee.as_str(), report);
+        return Ok(());
+    }
+    if stored.as_ref().is_some_and(|u| is_live(u.state)) {
+        removals.push(Removal::Delete { employee, at });
+        return Ok(());
+    }
+    match mark_gone_at(engine, directory, groups, &employee, UserState::Deleted, at).await? {
+        ApplyOutcome::Updated => report.deleted += 1,
+        ApplyOutcome::Stale => note_stale(directory, employee.as_str(), report),
+        _ => report.unchanged += 1,
+    }
+    Ok(())
+}
+
 async fn apply_field_based(
     engine: &Engine,
     directory: &Directory,
@@ -486,14 +595,21 @@ async fn apply_field_based(
 ) -> Result<(), IngestError> {
     let cfg = mapping_config(directory);
     let no_fields = Map::new();
+    let mut removals: Vec<Removal> = Vec::new();
     for entry in entries {
         if entry.action == Action::Deleted {
             let emp = EmployeeId::parse(entry.id.trim())
                 .map_err(|_| malformed("field-based payload: an \"id\" is not an employee id"))?;
-            match mark_deleted(engine, directory, groups, &emp).await? {
-                ApplyOutcome::Updated => report.deleted += 1,
-                _ => report.unchanged += 1,
-            }
+            delete_entry(
+                engine,
+                directory,
+                groups,
+                emp,
+                entry.timestamp,
+                &mut removals,
+                report,
+            )
+            .await?;
             continue;
         }
         let record = match mapping::record_from_fields(
@@ -512,12 +628,39 @@ async fn apply_field_based(
                 continue;
             }
         };
+        // A live user these fields would deactivate waits for the safeguard.
+        let stored = engine
+            .store
+            .get_user(&directory.id, &record.employee_id)
+            .await
+            .map_err(EngineError::from)?;
+        if is_stale(stored.as_ref(), entry.timestamp) {
+            note_stale(directory, record.employee_id.as_str(), report);
+            continue;
+        }
+        if let Some(before) = stored.as_ref().filter(|u| is_live(u.state)) {
+            let now = engine.clock.now();
+            let after = mapping::apply(
+                Some(before),
+                &record,
+                &context(directory, now, entry.timestamp),
+            );
+            if !is_live(after.state) {
+                removals.push(Removal::Deactivate {
+                    record,
+                    at: entry.timestamp,
+                });
+                continue;
+            }
+        }
         match apply_record(engine, directory, groups, &record, entry.timestamp).await? {
             ApplyOutcome::Created => report.created += 1,
             ApplyOutcome::Updated => report.updated += 1,
             ApplyOutcome::Unchanged => report.unchanged += 1,
+            ApplyOutcome::Stale => note_stale(directory, record.employee_id.as_str(), report),
         }
     }
+    safeguard::settle(engine, directory, groups, removals, report).await?;
     Ok(())
 }
 

@@ -120,6 +120,15 @@ impl SettingsChange {
             }
         }
         if let Some(sg) = &self.safeguard {
+            if !(1..=domain::MAX_SAFEGUARD_WINDOW_MINUTES).contains(&sg.window_minutes) {
+                return Err(invalid(
+                    "safeguardWindowMinutes",
+                    format!(
+                        "the safeguard's webhook window must be 1 to {} minutes",
+                        domain::MAX_SAFEGUARD_WINDOW_MINUTES
+                    ),
+                ));
+            }
             if !sg.max_share.is_finite() {
                 return Err(invalid(
                     "safeguardMaxShare",

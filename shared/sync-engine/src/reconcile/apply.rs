@@ -22,6 +22,10 @@ pub enum ApplyOutcome {
     Updated,
     /// Nothing changed: no write, no event.
     Unchanged,
+    /// The entry is older than what is stored (its BambooHR timestamp is before the
+    /// user's source timestamp, e.g. a late retry): nothing written. Only a caller
+    /// that gives the entry's own timestamp gets this.
+    Stale,
 }
 
 /// The context mapping needs, for this directory at this instant.
@@ -84,8 +88,26 @@ pub(crate) async fn write_if_changed(
     })
 }
 
+/// Whether an entry BambooHR stamped `at` is older than what `stored` already holds.
+/// An entry without a timestamp (a poll's read, which is BambooHR's state as it is)
+/// is never stale, and neither is one for a user without a stored timestamp.
+pub fn is_stale(stored: Option<&DirectoryUser>, at: Option<OffsetDateTime>) -> bool {
+    match (stored.and_then(|u| u.source_timestamp), at) {
+        (Some(stored), Some(at)) => at < stored,
+        _ => false,
+    }
+}
+
 /// Applies a record on top of the stored user (read here), retrying on conflicts with
 /// a fresh read so a concurrent writer's change is merged, not overwritten.
+///
+/// `source_timestamp` is when BambooHR changed the employee, when the caller knows it
+/// (a field-based webhook entry's `timestamp`). Such an entry older than the stored
+/// user's source timestamp is [`ApplyOutcome::Stale`] and writes nothing. The stored
+/// timestamp never goes back: a poll (no caller timestamp) keeps the later of the
+/// stored one and the record's `lastChanged`, and a webhook entry newer than the
+/// stored timestamp whose fields change nothing still records its timestamp (a write
+/// without an event), so a later-arriving older entry is recognised as older.
 pub async fn apply_record(
     engine: &Engine,
     directory: &Directory,
@@ -104,12 +126,27 @@ pub async fn apply_record(
             .store
             .get_user(&directory.id, &record.employee_id)
             .await?;
-        let after = mapping::apply(
+        if is_stale(before.as_ref(), source_timestamp) {
+            return Ok(ApplyOutcome::Stale);
+        }
+        let mut after = mapping::apply(
             before.as_ref(),
             record,
             &context(directory, now, source_timestamp),
         );
-        match write_if_changed(engine, directory, groups, before.as_ref(), after, now).await {
+        let stored_at = before.as_ref().and_then(|b| b.source_timestamp);
+        after.source_timestamp = after.source_timestamp.max(stored_at);
+        let written = match before.as_ref() {
+            Some(b) if b.fingerprint == after.fingerprint => {
+                if source_timestamp.is_some() && after.source_timestamp > stored_at {
+                    advance_timestamp(engine, b, after.source_timestamp).await
+                } else {
+                    Ok(ApplyOutcome::Unchanged)
+                }
+            }
+            _ => write_if_changed(engine, directory, groups, before.as_ref(), after, now).await,
+        };
+        match written {
             Ok(outcome) => return Ok(outcome),
             Err(EngineError::Store(StoreError::Conflict { what, .. }))
                 if attempts < MAX_CONFLICT_ATTEMPTS =>
@@ -124,6 +161,28 @@ pub async fn apply_record(
     }
 }
 
+/// Records a newer source timestamp on an otherwise unchanged user: a version bump
+/// without an event (targets have nothing new to hear; a gap in versions is harmless
+/// to the ledger). Reported as unchanged.
+async fn advance_timestamp(
+    engine: &Engine,
+    before: &DirectoryUser,
+    at: Option<OffsetDateTime>,
+) -> Result<ApplyOutcome, EngineError> {
+    let mut user = before.clone();
+    user.source_timestamp = at;
+    user.version = before.version + 1;
+    engine
+        .store
+        .write_user(&UserWrite {
+            user,
+            expected_version: Some(before.version),
+            events: Vec::new(),
+        })
+        .await?;
+    Ok(ApplyOutcome::Unchanged)
+}
+
 /// Marks a stored user deleted (BambooHR said so); a missing or already deleted user
 /// is left alone.
 pub async fn mark_deleted(
@@ -132,7 +191,15 @@ pub async fn mark_deleted(
     groups: &GroupBook,
     employee: &domain::EmployeeId,
 ) -> Result<ApplyOutcome, EngineError> {
-    mark_gone(engine, directory, groups, employee, UserState::Deleted).await
+    mark_gone_at(
+        engine,
+        directory,
+        groups,
+        employee,
+        UserState::Deleted,
+        None,
+    )
+    .await
 }
 
 /// Marks a stored user `state` (deleted, or inactive for directories that keep users
@@ -145,6 +212,20 @@ pub async fn mark_gone(
     employee: &domain::EmployeeId,
     state: UserState,
 ) -> Result<ApplyOutcome, EngineError> {
+    mark_gone_at(engine, directory, groups, employee, state, None).await
+}
+
+/// [`mark_gone`] for an entry BambooHR stamped `at` (a webhook's `Deleted` entry): an
+/// entry older than the stored user's source timestamp is [`ApplyOutcome::Stale`] and
+/// writes nothing; a newer one records its timestamp.
+pub async fn mark_gone_at(
+    engine: &Engine,
+    directory: &Directory,
+    groups: &GroupBook,
+    employee: &domain::EmployeeId,
+    state: UserState,
+    at: Option<OffsetDateTime>,
+) -> Result<ApplyOutcome, EngineError> {
     crate::reconcile::outbox::note_touched(
         domain::UserId::derive(&directory.id, employee).to_string(),
     );
@@ -155,11 +236,15 @@ pub async fn mark_gone(
         let Some(before) = engine.store.get_user(&directory.id, employee).await? else {
             return Ok(ApplyOutcome::Unchanged);
         };
+        if is_stale(Some(&before), at) {
+            return Ok(ApplyOutcome::Stale);
+        }
         if before.state == state || before.state == UserState::Deleted {
             return Ok(ApplyOutcome::Unchanged);
         }
         let mut after = before.clone();
         after.state = state;
+        after.source_timestamp = after.source_timestamp.max(at);
         if state == UserState::Deleted {
             // A deleted user belongs to no group; its memberships end with it.
             after.group_ids.clear();

@@ -49,15 +49,17 @@ pub(super) async fn incremental(ctx: &Ctx<'_>, run: &mut SyncRun) -> Result<Fini
         }
     }
     let rows = ctx.fetch_by_ids(&fetch, run).await?;
-    let finish = apply_batch(ctx, run, &rows, &deleted).await?;
+    let finish = apply_batch(ctx, run, &rows, &deleted, 0).await?;
     if !refresh.is_empty() && matches!(finish, Finish::Completed) {
         engine.store.clear_refresh_requests(id, &refresh).await?;
     }
     Ok(finish)
 }
 
-/// The targeted pass: only the employees webhooks asked to refresh.
-pub(super) async fn targeted(ctx: &Ctx<'_>, run: &mut SyncRun) -> Result<(), EngineError> {
+/// The targeted pass: only the employees webhooks asked to refresh. What they ask
+/// for are webhook changes, so their deactivations count against the safeguard
+/// together with the other webhook removals of its window, and are counted in it.
+pub(super) async fn targeted(ctx: &Ctx<'_>, run: &mut SyncRun) -> Result<Finish, EngineError> {
     let engine = ctx.engine;
     let id = &ctx.directory.id;
     let refresh = engine
@@ -66,27 +68,58 @@ pub(super) async fn targeted(ctx: &Ctx<'_>, run: &mut SyncRun) -> Result<(), Eng
         .await?;
     run.counts.store_reads += refresh.len() as u64;
     if refresh.is_empty() {
-        return Ok(());
+        return Ok(Finish::Completed);
     }
     let ids: Vec<String> = refresh.iter().map(|r| r.employee_id.to_string()).collect();
     let rows = ctx.fetch_by_ids(&ids, run).await?;
-    for raw in &rows {
-        run.counts.seen += 1;
-        if let Some(record) = ctx.record(raw, run) {
-            ctx.apply(&record, run).await?;
+    let in_window = ctx.directory.webhook_removals_in_window(engine.clock.now());
+    let removed_before = run.counts.deactivated + run.counts.deleted;
+    let finish = apply_batch(ctx, run, &rows, &[], in_window).await?;
+    if matches!(finish, Finish::Completed) {
+        let removed = run.counts.deactivated + run.counts.deleted - removed_before;
+        count_in_window(engine, id, removed).await?;
+        engine.store.clear_refresh_requests(id, &refresh).await?;
+    }
+    Ok(finish)
+}
+
+/// Counts `n` applied webhook removals in the directory's safeguard window.
+async fn count_in_window(
+    engine: &crate::deps::Engine,
+    id: &domain::DirectoryId,
+    n: u64,
+) -> Result<(), EngineError> {
+    if n == 0 {
+        return Ok(());
+    }
+    for attempt in 1..=4 {
+        let Some(mut d) = engine.store.get_directory(id).await? else {
+            return Err(EngineError::DirectoryNotFound(id.clone()));
+        };
+        let expected = d.version;
+        d.version += 1;
+        d.count_webhook_removals(engine.clock.now(), n);
+        match engine.store.put_directory(&d, Some(expected)).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict { .. }) if attempt < 4 => {}
+            Err(StoreError::Conflict { what, .. }) => {
+                return Err(EngineError::TooManyConflicts { what, attempts: 4 })
+            }
+            Err(e) => return Err(e.into()),
         }
     }
-    engine.store.clear_refresh_requests(id, &refresh).await?;
-    Ok(())
+    unreachable!("the loop returns")
 }
 
 /// Applies fetched rows and deletions of an incremental run, deactivations and
-/// deletions behind the safeguard.
+/// deletions behind the safeguard; `already_removed` are removals counted before this
+/// batch that the safeguard adds to its own (a targeted pass: the webhook window's).
 async fn apply_batch(
     ctx: &Ctx<'_>,
     run: &mut SyncRun,
     rows: &[RawEmployee],
     deleted: &[EmployeeId],
+    already_removed: u64,
 ) -> Result<Finish, EngineError> {
     let engine = ctx.engine;
     let id = &ctx.directory.id;
@@ -153,7 +186,10 @@ async fn apply_batch(
             .iter()
             .filter(|f| is_live(f.state))
             .count() as u64;
-        if ctx.directory.safeguard_trips(active_before, gone) {
+        if ctx
+            .directory
+            .safeguard_trips(active_before, gone + already_removed)
+        {
             let sample = deferred
                 .iter()
                 .map(|(r, _)| r.employee_id.to_string())

@@ -8,7 +8,9 @@
 //!   and no event). Users missing from a listing known complete are confirmed gone by
 //!   id and then deleted (or deactivated, by directory setting). Progress is saved after
 //!   every page, so a killed or timed-out run continues where it stopped.
-//! - **targeted**: the employees event-based webhooks asked to refresh.
+//! - **targeted**: the employees event-based webhooks asked to refresh. Their
+//!   deactivations and deletions are webhook changes: counted with those of the
+//!   safeguard's webhook window (`ingest::safeguard`), and held past it.
 //!
 //! Every mode applies the day's date-driven transitions once per directory-local day,
 //! holds mass deactivations for an operator (the safeguard), records a [`SyncRun`] and
@@ -298,7 +300,8 @@ impl Ctx<'_> {
 /// deletion.
 fn count(run: &mut SyncRun, outcome: ApplyOutcome, became: Option<UserState>) {
     match (outcome, became) {
-        (ApplyOutcome::Unchanged, _) => run.counts.unchanged += 1,
+        // A run passes no entry timestamp, so nothing it applies is stale.
+        (ApplyOutcome::Unchanged | ApplyOutcome::Stale, _) => run.counts.unchanged += 1,
         (ApplyOutcome::Created, _) => {
             run.counts.created += 1;
             run.counts.store_writes += 1;
@@ -367,9 +370,7 @@ async fn run_locked(
                 })
         }
         SyncMode::Incremental => incremental::incremental(&ctx, run).await,
-        SyncMode::Targeted => incremental::targeted(&ctx, run)
-            .await
-            .map(|()| Finish::Completed),
+        SyncMode::Targeted => incremental::targeted(&ctx, run).await,
     };
     let after = ctx.client.stats();
     run.counts.bamboohr_requests += after.requests - before.requests;
