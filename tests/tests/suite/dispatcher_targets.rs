@@ -322,9 +322,7 @@ async fn eventbridge_targets_republish_each_change_to_the_customers_bus() {
         &engine,
         vec![target(
             "bus",
-            TargetKind::EventBridge {
-                bus_arn: bus_arn.clone(),
-            },
+            TargetKind::event_bridge(bus_arn.clone()),
         )],
         BTreeMap::new(),
     )
@@ -364,15 +362,11 @@ async fn a_failing_target_goes_to_the_sqs_retry_queue_while_the_verified_app_get
         vec![
             target(
                 "app",
-                TargetKind::AppWebhook {
-                    url: format!("{}/hooks", app.base_url()),
-                },
+                TargetKind::app_webhook(format!("{}/hooks", app.base_url())),
             ),
             target(
                 "down",
-                TargetKind::AppWebhook {
-                    url: format!("{}/hooks", down.base_url()),
-                },
+                TargetKind::app_webhook(format!("{}/hooks", down.base_url())),
             ),
         ],
         BTreeMap::from([
@@ -508,9 +502,7 @@ async fn during_secret_rotation_a_receiver_holding_only_the_old_secret_still_ver
         &engine,
         vec![target(
             "app",
-            TargetKind::AppWebhook {
-                url: format!("{}/hooks", app.base_url()),
-            },
+            TargetKind::app_webhook(format!("{}/hooks", app.base_url())),
         )],
         BTreeMap::from([(
             "app".to_string(),
@@ -551,9 +543,7 @@ async fn a_410_disables_the_target_in_dynamodb_and_publishes_target_disabled_on_
         &engine,
         vec![target(
             "gone",
-            TargetKind::AppWebhook {
-                url: format!("{}/hooks", gone.base_url()),
-            },
+            TargetKind::app_webhook(format!("{}/hooks", gone.base_url())),
         )],
         BTreeMap::from([(
             "gone".to_string(),
