@@ -156,6 +156,31 @@ impl FieldProjection {
         &self.0
     }
 
+    /// `user` with every attribute outside this projection cleared (absent values,
+    /// empty lists and maps): for renderings that need a whole user.
+    pub fn clear_user(&self, user: &crate::DirectoryUser) -> crate::DirectoryUser {
+        let full = serde_json::to_value(user).expect("a user serializes");
+        let projected = self.apply(&full);
+        let mut base = serde_json::to_value(crate::DirectoryUser::new(
+            user.directory_id.clone(),
+            user.employee_id.clone(),
+            user.state,
+        ))
+        .expect("a user serializes");
+        if let (Some(base), Some(projected)) = (base.as_object_mut(), projected.as_object()) {
+            for (k, v) in projected {
+                base.insert(k.clone(), v.clone());
+            }
+            // Bookkeeping that is not an attribute of the person.
+            for k in ["fingerprint", "sourceTimestamp", "createdAt"] {
+                if let Some(v) = full.get(k) {
+                    base.insert(k.to_string(), v.clone());
+                }
+            }
+        }
+        serde_json::from_value(base).unwrap_or_else(|_| user.clone())
+    }
+
     /// `user` (a serialized [`crate::DirectoryUser`]) cut down to this projection.
     pub fn apply(&self, user: &serde_json::Value) -> serde_json::Value {
         let Some(obj) = user.as_object() else {

@@ -21,6 +21,7 @@ pub mod record;
 pub mod scim;
 pub mod state;
 pub mod upsert;
+pub mod workos;
 
 pub use apply::{apply, ApplyContext};
 pub use country::CountryCodes;
