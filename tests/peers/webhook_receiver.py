@@ -3,7 +3,8 @@ library (not by our own code).
 
 POST any path: verify the webhook-* headers with `standardwebhooks.Webhook`; a valid
 delivery is recorded and answered 204, an invalid one 401.
-GET /deliveries: every delivery as JSON [{"id", "type", "version", "objectId", "verified"}].
+GET /deliveries: every delivery as JSON [{"id", "type", "version", "objectId",
+"verified", "body"}] (`body`: the verified payload as sent, e.g. a WorkOS-format event).
 
 Environment: WEBHOOK_SECRET (whsec_...), optional RESPOND_STATUS to force a status.
 Prints `READY <port>` once listening on 127.0.0.1 (port 0 = any free port).
@@ -68,6 +69,7 @@ class Handler(BaseHTTPRequestHandler):
                     "objectId": payload.get("objectId"),
                     "directoryId": payload.get("directoryId"),
                     "verified": True,
+                    "body": payload,
                 }
             )
         self.send_response(204)

@@ -232,7 +232,9 @@ fn app_webhook(c: &mut Criterion) {
 }
 
 fn cpu(c: &mut Criterion) {
-    let s = setup(TargetKind::event_bridge("arn:aws:events:us-east-1:123456789012:event-bus/customer".into()));
+    let s = setup(TargetKind::event_bridge(
+        "arn:aws:events:us-east-1:123456789012:event-bus/customer".into(),
+    ));
     let mut group = c.benchmark_group("dispatch_cpu");
     group.throughput(Throughput::Elements(1));
     group.bench_function("eventbridge_in_process", |b| {

@@ -320,10 +320,7 @@ async fn eventbridge_targets_republish_each_change_to_the_customers_bus() {
         .unwrap();
     directory(
         &engine,
-        vec![target(
-            "bus",
-            TargetKind::event_bridge(bus_arn.clone()),
-        )],
+        vec![target("bus", TargetKind::event_bridge(bus_arn.clone()))],
         BTreeMap::new(),
     )
     .await;
