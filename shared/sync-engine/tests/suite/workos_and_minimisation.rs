@@ -321,3 +321,79 @@ async fn narrowing_the_allowlist_drops_stored_raw_fields_without_an_update_event
     assert!(!after.raw_attributes.contains_key("Pay Rate"));
     assert_eq!(after.first_name.as_deref(), Some("Ada"));
 }
+
+#[tokio::test]
+async fn a_new_connection_is_dsync_activated_and_a_revocation_dsync_deleted_at_a_workos_target() {
+    use bamboohr_simulator::{SimConfig, Simulator};
+    use embedded_adapters::InProcessScheduler;
+    use sync_engine::operate::{self, ConnectRequest, Credential, TargetSpec};
+
+    let simulator = Simulator::generate(SimConfig {
+        api_key: "k".into(),
+        seed: 5,
+        employees: 2,
+        ..SimConfig::default()
+    });
+    let server = simulator.serve().await.unwrap();
+    let mut h = harness("k", None, vec![]).await;
+    let scheduler = InProcessScheduler::new();
+    let newco = domain::DirectoryId::parse("newco").unwrap();
+    operate::connect(
+        &h.engine,
+        &scheduler,
+        ConnectRequest {
+            directory_id: newco.clone(),
+            subdomain: "newco".into(),
+            base_url: Some(server.base_url.clone()),
+            credential: Credential::ApiKey("k".to_string().into()),
+            time_zone: None,
+            register_webhook_at: None,
+        },
+        "local:operator",
+    )
+    .await
+    .unwrap();
+    let connected: Vec<ChangeEvent> = h
+        .drain()
+        .into_iter()
+        .filter(|e| e.event_type == EventType::DirectoryConnected)
+        .collect();
+    assert_eq!(
+        connected.len(),
+        1,
+        "connecting publishes directory.connected"
+    );
+
+    // The app's target is configured while the event waits in the change queue.
+    let receiver: Receiver = common::receiver().await;
+    let mut secrets = ports::TargetSecrets::default();
+    secrets.signing_secrets = vec![common::WHSEC.to_string().into()];
+    operate::add_target(
+        &h.engine,
+        &newco,
+        TargetSpec {
+            target: workos_target(&receiver.url),
+            secrets: Some(secrets),
+        },
+        "local:operator",
+    )
+    .await
+    .unwrap();
+    dispatch_all(&h, &connected).await;
+    operate::revoke(&h.engine, &scheduler, &newco, "local:operator")
+        .await
+        .unwrap();
+
+    let got = receiver.got();
+    assert_eq!(got.len(), 2, "{got:?}");
+    let activated: workos::models::DsyncActivated =
+        serde_json::from_value(got[0].body.clone()).unwrap();
+    assert_eq!(activated.event, "dsync.activated");
+    assert_eq!(activated.data.id, "newco");
+    assert_eq!(activated.data.state.as_str(), "active");
+    let deleted: workos::models::DsyncDeleted =
+        serde_json::from_value(got[1].body.clone()).unwrap();
+    assert_eq!(deleted.event, "dsync.deleted");
+    assert_eq!(deleted.data.state.as_str(), "deleting");
+    assert_eq!(got[1].webhook_id, deleted.id);
+}
