@@ -368,8 +368,10 @@ async fn a_new_connection_is_dsync_activated_and_a_revocation_dsync_deleted_at_a
 
     // The app's target is configured while the event waits in the change queue.
     let receiver: Receiver = common::receiver().await;
-    let mut secrets = ports::TargetSecrets::default();
-    secrets.signing_secrets = vec![common::WHSEC.to_string().into()];
+    let secrets = ports::TargetSecrets {
+        signing_secrets: vec![common::WHSEC.to_string().into()],
+        ..Default::default()
+    };
     operate::add_target(
         &h.engine,
         &newco,
