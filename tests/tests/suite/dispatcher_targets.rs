@@ -320,7 +320,14 @@ async fn eventbridge_targets_republish_each_change_to_the_customers_bus() {
         .unwrap();
     directory(
         &engine,
-        vec![target("bus", TargetKind::event_bridge(bus_arn.clone()))],
+        // The bus receives only what its projection names (and the user's identity).
+        vec![target(
+            "bus",
+            TargetKind::EventBridge {
+                bus_arn: bus_arn.clone(),
+                projection: Some(domain::FieldProjection::parse(&["firstName".into()]).unwrap()),
+            },
+        )],
         BTreeMap::new(),
     )
     .await;
@@ -338,6 +345,11 @@ async fn eventbridge_targets_republish_each_change_to_the_customers_bus() {
     assert_eq!(envelope["detail-type"], "user.created");
     assert_eq!(envelope["detail"]["id"], ada.id.as_str());
     assert_eq!(envelope["detail"]["data"]["firstName"], "Ada");
+    assert_eq!(envelope["detail"]["data"]["employeeId"], "1");
+    let data = envelope["detail"]["data"].as_object().unwrap();
+    for cut in ["emails", "lastName", "rawAttributes", "customAttributes"] {
+        assert!(!data.contains_key(cut), "{cut} reached the bus");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
