@@ -588,9 +588,7 @@ async fn upsert_demo_directory(
     }
     directory.targets = vec![Target {
         id: TargetId::parse(DEMO_TARGET).expect("static id is valid"),
-        kind: TargetKind::AppWebhook {
-            url: receiver_url.to_string(),
-        },
+        kind: TargetKind::app_webhook(receiver_url.to_string()),
         filter: TargetFilter::default(),
         enabled: true,
     }];

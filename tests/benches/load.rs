@@ -743,7 +743,7 @@ async fn dispatch_load(args: &Arc<Args>, kind: StoreKind, outcomes: Arc<Outcomes
     let mut d = Directory::new(dir.clone(), "acme", dir.as_str()).unwrap();
     d.version = 1;
     d.targets = vec![
-        target("app", TargetKind::AppWebhook { url: app_url }),
+        target("app", TargetKind::app_webhook(app_url)),
         target(
             "scim",
             TargetKind::Scim {

@@ -4,7 +4,8 @@ library (not by our own code).
 POST any path: verify the webhook-* headers with `standardwebhooks.Webhook`; a valid
 delivery is recorded and answered 204, an invalid one 401.
 GET /deliveries: every delivery as JSON [{"id", "type", "version", "objectId", "verified",
-"data"}] (data: the delivered object, so a test can read the state the app ended with).
+"data", "body"}] (data: the delivered object, so a test can read the state the app ended
+with; body: the verified payload as sent, e.g. a WorkOS-format event).
 
 Environment: WEBHOOK_SECRET (whsec_...), optional RESPOND_STATUS to force a status.
 Prints `READY <port>` once listening on 127.0.0.1 (port 0 = any free port).
@@ -70,6 +71,7 @@ class Handler(BaseHTTPRequestHandler):
                     "directoryId": payload.get("directoryId"),
                     "data": payload.get("data"),
                     "verified": True,
+                    "body": payload,
                 }
             )
         self.send_response(204)

@@ -189,6 +189,13 @@ pub struct UpdateArgs {
     /// What happens to users missing from a complete listing.
     #[arg(long, value_parser = ["deactivate", "delete", "ignore"])]
     pub missing_users: Option<String>,
+    /// A BambooHR field kept in users' raw attributes besides the mapped ones (repeat;
+    /// replaces the allowlist). Anything else BambooHR sends is dropped.
+    #[arg(long = "raw-attribute", conflicts_with = "default_raw_attributes")]
+    pub raw_attributes: Vec<String>,
+    /// Go back to the default raw-attribute allowlist (extra fields and group sources).
+    #[arg(long)]
+    pub default_raw_attributes: bool,
 }
 
 /// The credential body (`apiKey` or `oauth`) from the environment or stdin.
@@ -407,6 +414,14 @@ pub(super) async fn run(
                         .join(", ")
                 )?;
                 writeln!(o, "extra fields   {}", d.extra_fields.join(", "))?;
+                writeln!(
+                    o,
+                    "raw attributes {}",
+                    d.raw_attribute_allowlist.as_ref().map_or(
+                        "default (mapped, extra and group-source fields)".to_string(),
+                        |l| { format!("mapped fields and {}", l.join(", ")) }
+                    )
+                )?;
                 writeln!(o, "targets        {}", d.targets.len())?;
                 writeln!(o, "connected at   {}", when(d.connected_at))?;
                 if d.deleted_at.is_some() {
@@ -459,6 +474,12 @@ pub(super) async fn run(
             // Unset flags are left out: the API changes only the settings given.
             if let Value::Object(m) = &mut body {
                 m.retain(|_, v| !v.is_null());
+            }
+            if !a.raw_attributes.is_empty() {
+                body["rawAttributeAllowlist"] = json!(a.raw_attributes);
+            } else if a.default_raw_attributes {
+                // null: back to the default (a missing field leaves it as it is).
+                body["rawAttributeAllowlist"] = Value::Null;
             }
             let r = api
                 .post(&format!("/admin/directories/{id}/settings"), &body)

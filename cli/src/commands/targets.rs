@@ -185,6 +185,15 @@ pub struct TargetArgs {
     /// SCIM: hours between reconciliations (0: on demand only; default 24).
     #[arg(long)]
     pub reconcile_every_hours: Option<u32>,
+    /// App webhook: the event format (`native`, the default, or `workos` for WorkOS
+    /// Directory Sync's `dsync.*` events).
+    #[arg(long, value_parser = ["native", "workos"])]
+    pub format: Option<String>,
+    /// App webhook and EventBridge: a user attribute the target receives (repeat;
+    /// e.g. `firstName`, `emails`, `rawAttributes.Shirt Size`). Not given: every
+    /// attribute.
+    #[arg(long = "project")]
+    pub projection: Vec<String>,
     /// Create the target disabled.
     #[arg(long)]
     pub disabled: bool,
@@ -230,10 +239,24 @@ fn target_body(
     if scim_only && a.kind != KindArg::Scim {
         return Err(usage("--user-name-source, --deprovision, --pending-active and --push-groups are SCIM options"));
     }
+    if a.format.is_some() && a.kind != KindArg::AppWebhook {
+        return Err(usage("--format is an app-webhook option"));
+    }
+    if !a.projection.is_empty() {
+        if !matches!(a.kind, KindArg::AppWebhook | KindArg::EventBridge) {
+            return Err(usage(
+                "--project is an option of app-webhook and EventBridge targets",
+            ));
+        }
+        body["projection"] = json!(a.projection);
+    }
     match a.kind {
         KindArg::AppWebhook => {
             body["kind"] = json!("app_webhook");
             body["url"] = json!(a.url);
+            if let Some(f) = &a.format {
+                body["format"] = json!(f);
+            }
         }
         KindArg::Scim => {
             body["kind"] = json!("scim");
@@ -319,10 +342,10 @@ fn print_secrets(o: &mut dyn Write, keys: &[KeyInfo]) -> std::io::Result<()> {
 
 fn kind_and_address(kind: &TargetKind) -> (&'static str, String) {
     match kind {
-        TargetKind::AppWebhook { url } => ("app_webhook", url.clone()),
+        TargetKind::AppWebhook { url, .. } => ("app_webhook", url.clone()),
         TargetKind::Scim { base_url, .. } => ("scim", base_url.clone()),
         TargetKind::HttpUpsert { url, .. } => ("http_upsert", url.clone()),
-        TargetKind::EventBridge { bus_arn } => ("event_bridge", bus_arn.clone()),
+        TargetKind::EventBridge { bus_arn, .. } => ("event_bridge", bus_arn.clone()),
     }
 }
 

@@ -726,3 +726,149 @@ async fn the_stacks_oauth_client_is_set_from_stdin_shown_without_its_secret_audi
     let shown = l.json(&["oauth-client", "show"]).await;
     assert_eq!(shown["configured"], false);
 }
+
+#[tokio::test]
+async fn an_operator_sets_a_workos_format_a_projection_and_the_raw_attribute_allowlist() {
+    let l = local().await;
+    l.connect().await;
+    let hook = l.app_url.clone();
+    l.cmd(
+        &[
+            "targets",
+            "add",
+            "acme",
+            "--id",
+            "wos",
+            "--kind",
+            "app-webhook",
+            "--url",
+            &hook,
+            "--format",
+            "workos",
+            "--project",
+            "firstName",
+            "--project",
+            "emails",
+            "--secret-stdin",
+        ],
+        &format!("{WHSEC}\n"),
+    )
+    .await
+    .unwrap();
+    let targets = l.json(&["targets", "list", "acme"]).await;
+    let wos = targets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "wos")
+        .unwrap();
+    assert_eq!(wos["format"], "workos");
+    assert_eq!(
+        wos["projection"],
+        serde_json::json!(["firstName", "emails"])
+    );
+
+    // A projection naming no user attribute, and a format on a kind without one, are
+    // refused with one line naming the option.
+    let bad = l
+        .cmd(
+            &[
+                "targets",
+                "add",
+                "acme",
+                "--id",
+                "wos2",
+                "--kind",
+                "app-webhook",
+                "--url",
+                &hook,
+                "--project",
+                "payRate",
+                "--secret-stdin",
+            ],
+            &format!("{WHSEC}\n"),
+        )
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("projection"), "{bad}");
+    let bad = l
+        .cmd(
+            &[
+                "targets",
+                "add",
+                "acme",
+                "--id",
+                "bus",
+                "--kind",
+                "event-bridge",
+                "--url",
+                "arn:aws:events:us-east-1:123456789012:event-bus/customer",
+                "--format",
+                "workos",
+            ],
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("--format"), "{bad}");
+
+    // The allowlist: set (checked against the company's fields), shown, reset.
+    let set = l
+        .json(&[
+            "directories",
+            "update",
+            "acme",
+            "--raw-attribute",
+            "Employment Status",
+        ])
+        .await;
+    assert_eq!(
+        set["changed"]["rawAttributeAllowlist"]["after"],
+        serde_json::json!(["Employment Status"])
+    );
+    let unknown = l
+        .cmd(
+            &[
+                "directories",
+                "update",
+                "acme",
+                "--raw-attribute",
+                "Social Security Number Typo",
+            ],
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.to_string().contains("rawAttributeAllowlist"),
+        "{unknown}"
+    );
+    let reset = l
+        .json(&["directories", "update", "acme", "--default-raw-attributes"])
+        .await;
+    assert_eq!(
+        reset["changed"]["rawAttributeAllowlist"]["after"],
+        serde_json::Value::Null
+    );
+    let audit = l.json(&["audit", "list", "acme"]).await;
+    let changes: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["details"]["changed"]["rawAttributeAllowlist"].is_object())
+        .collect();
+    assert_eq!(
+        changes.len(),
+        2,
+        "both changes audited with before and after"
+    );
+    assert_eq!(
+        changes[1]["details"]["changed"]["rawAttributeAllowlist"]["before"],
+        Value::Null
+    );
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["details"]["target"] == "wos" && e["details"]["after"]["format"] == "workos"));
+}

@@ -22,8 +22,9 @@
 use std::collections::BTreeMap;
 
 use domain::{
-    MissingUserPolicy, Safeguard, ScimConfig, ScimDeprovision, ScimMatchKey, ScimNameSource,
-    ScimUserName, Target, TargetFilter, TargetId, TargetKind, UserState,
+    EventFormat, FieldProjection, MissingUserPolicy, Safeguard, ScimConfig, ScimDeprovision,
+    ScimMatchKey, ScimNameSource, ScimUserName, Target, TargetFilter, TargetId, TargetKind,
+    UserState,
 };
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
@@ -122,6 +123,20 @@ struct SettingsBody {
     time_zone: Option<String>,
     missing_users: Option<MissingUserPolicy>,
     pre_start_days: Option<u32>,
+    /// The fields kept in raw attributes besides the mapped ones; `null` goes back to
+    /// the default (extra fields and group sources).
+    #[serde(default, deserialize_with = "present")]
+    raw_attribute_allowlist: Option<Option<Vec<String>>>,
+}
+
+/// A field that is present (even as `null`) is `Some`: `null` then means "back to the
+/// default", while a missing field leaves the setting as it is.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, Default)]
@@ -158,6 +173,10 @@ struct TargetBody {
     /// EventBridge (also `bus_arn`, as shown).
     #[serde(alias = "bus_arn")]
     bus_arn: Option<String>,
+    /// App webhook: the event format (`native`, the default, or `workos`).
+    format: Option<EventFormat>,
+    /// App webhook and EventBridge: the user attributes sent (absent: all).
+    projection: Option<Vec<String>>,
     /// HTTP upsert: the body fields sent (empty: all) and those required.
     #[serde(default)]
     fields: Vec<String>,
@@ -286,9 +305,29 @@ impl TargetBody {
                 AdminError::bad_request(format!("body: {name} is required for this kind"))
             })
         };
+        if self.format.is_some() && self.kind != KindName::AppWebhook {
+            return Err(AdminError::bad_request(
+                "body: format: only an app webhook has an event format",
+            ));
+        }
+        if self.projection.is_some()
+            && !matches!(self.kind, KindName::AppWebhook | KindName::EventBridge)
+        {
+            return Err(AdminError::bad_request(
+                "body: projection: only app webhooks and EventBridge targets have a field projection",
+            ));
+        }
+        let projection = self
+            .projection
+            .as_deref()
+            .map(FieldProjection::parse)
+            .transpose()
+            .map_err(|e| AdminError::bad_request(format!("body: projection: {e}")))?;
         let kind = match self.kind {
             KindName::AppWebhook => TargetKind::AppWebhook {
                 url: need(self.url, "url")?,
+                format: self.format.unwrap_or_default(),
+                projection,
             },
             KindName::Scim => TargetKind::Scim {
                 base_url: need(self.base_url, "baseUrl")?,
@@ -301,6 +340,7 @@ impl TargetBody {
             },
             KindName::EventBridge => TargetKind::EventBridge {
                 bus_arn: need(self.bus_arn, "busArn")?,
+                projection,
             },
         };
         let takes_secret = match self.kind {
@@ -463,6 +503,7 @@ pub async fn route(
                 missing_users: b.missing_users,
                 pre_start_days: b.pre_start_days,
                 field_aliases: b.field_aliases,
+                raw_attribute_allowlist: b.raw_attribute_allowlist,
             };
             let updated =
                 operate::update_settings(engine, scheduler(api)?, &id, &change, actor()?).await?;

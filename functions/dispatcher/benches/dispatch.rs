@@ -88,7 +88,7 @@ fn setup(target: TargetKind) -> Setup {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let url = format!("http://{}/hooks", listener.local_addr().unwrap());
                 tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-                TargetKind::AppWebhook { url }
+                TargetKind::app_webhook(url)
             }
             other => other,
         };
@@ -196,7 +196,7 @@ fn sqs_batch(events: &[ChangeEvent]) -> SqsEvent {
 }
 
 fn app_webhook(c: &mut Criterion) {
-    let s = setup(TargetKind::AppWebhook { url: String::new() });
+    let s = setup(TargetKind::app_webhook(String::new()));
     let handled = AtomicUsize::new(0);
     let mut group = c.benchmark_group("dispatch_app_webhook");
     group.throughput(Throughput::Elements(BATCH as u64));
@@ -233,9 +233,9 @@ fn app_webhook(c: &mut Criterion) {
 }
 
 fn cpu(c: &mut Criterion) {
-    let s = setup(TargetKind::EventBridge {
-        bus_arn: "arn:aws:events:us-east-1:123456789012:event-bus/customer".into(),
-    });
+    let s = setup(TargetKind::event_bridge(
+        "arn:aws:events:us-east-1:123456789012:event-bus/customer".into(),
+    ));
     let mut group = c.benchmark_group("dispatch_cpu");
     group.throughput(Throughput::Elements(1));
     group.bench_function("eventbridge_in_process", |b| {

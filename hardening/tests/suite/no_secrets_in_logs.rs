@@ -157,9 +157,7 @@ async fn no_log_line_of_a_sync_a_webhook_or_a_delivery_carries_a_secret_or_an_hr
     directory.targets = vec![
         Target {
             id: TargetId::parse("app").unwrap(),
-            kind: TargetKind::AppWebhook {
-                url: format!("{}/hooks/app", app.base_url()),
-            },
+            kind: TargetKind::app_webhook(format!("{}/hooks/app", app.base_url())),
             filter: TargetFilter::default(),
             enabled: true,
         },

@@ -202,6 +202,12 @@ pub struct Directory {
     /// Webhook field aliases the BambooHR admin chose -> a field key of any vocabulary.
     #[serde(default)]
     pub field_aliases: BTreeMap<String, String>,
+    /// The BambooHR fields kept in users' raw attributes beyond the ones the mapping
+    /// uses (which are always kept, as are the custom-field map's keys). None keeps the
+    /// directory's extra fields and group sources; anything else BambooHR sends (a pay
+    /// rate or SSN an admin added to a webhook) is dropped before it is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_attribute_allowlist: Option<Vec<String>>,
     /// Opt-in to URL-token webhook authentication (BambooHR allows it for global
     /// webhooks but advises against it); signatures are required otherwise.
     #[serde(default)]
@@ -304,6 +310,7 @@ impl Directory {
             extra_fields: Vec::new(),
             custom_field_map: BTreeMap::new(),
             field_aliases: BTreeMap::new(),
+            raw_attribute_allowlist: None,
             webhook_url_token_allowed: false,
             group_sources: Vec::new(),
             targets: Vec::new(),
@@ -381,9 +388,7 @@ mod tests {
     fn targets_round_trip_with_a_kind_tag() {
         let t = Target {
             id: TargetId::parse("app").unwrap(),
-            kind: TargetKind::AppWebhook {
-                url: "http://127.0.0.1:9/hook".into(),
-            },
+            kind: TargetKind::app_webhook("http://127.0.0.1:9/hook".into()),
             filter: TargetFilter::default(),
             enabled: true,
         };

@@ -111,6 +111,11 @@ pub struct ChangeEvent {
     pub occurred_at: OffsetDateTime,
     /// The full object.
     pub data: serde_json::Value,
+    /// On `user.updated`: the previous value of every user attribute this change
+    /// altered (serialized names). WorkOS-format targets send it as
+    /// `previous_attributes`; this sync's own format leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ChangeEvent {
@@ -133,6 +138,7 @@ impl ChangeEvent {
             version,
             occurred_at,
             data,
+            previous_attributes: None,
         }
     }
 

@@ -28,7 +28,8 @@ pub use ids::{DirectoryId, EmployeeId, EventId, GroupId, TargetId, UserId};
 pub use policy::TimeZone;
 pub use run::{RunCounts, RunId, RunStatus, SkippedRecord, SyncMode, SyncRequest, SyncRun};
 pub use target::{
-    ScimConfig, ScimDeprovision, ScimMatchKey, ScimNameSource, ScimUserName, Target, TargetFilter,
-    TargetKind, SCIM_SEED_OWNED_ATTRIBUTES,
+    EventFormat, FieldProjection, ScimConfig, ScimDeprovision, ScimMatchKey, ScimNameSource,
+    ScimUserName, Target, TargetFilter, TargetKind, PROJECTION_IDENTITY,
+    SCIM_SEED_OWNED_ATTRIBUTES,
 };
 pub use user::{Address, DirectoryUser, Email, EmailKind, Phone, PhoneKind, UserState};

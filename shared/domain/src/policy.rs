@@ -25,7 +25,11 @@ impl ChangeEvent {
             (Some(b), _) if b.state == UserState::Deleted => EventType::UserCreated,
             (Some(_), _) => EventType::UserUpdated,
         };
-        ChangeEvent::for_user(event_type, after, at)
+        let mut event = ChangeEvent::for_user(event_type, after, at);
+        if let (EventType::UserUpdated, Some(b)) = (event_type, before) {
+            event.previous_attributes = Some(after.previous_attributes(b));
+        }
+        event
     }
 
     /// An event of a given type carrying `user` as it is now.
@@ -275,9 +279,7 @@ mod tests {
     fn a_target_filter_admits_by_state_work_email_and_field_values() {
         let mut target = Target {
             id: TargetId::parse("app").unwrap(),
-            kind: TargetKind::AppWebhook {
-                url: "https://example.com/hook".into(),
-            },
+            kind: TargetKind::app_webhook("https://example.com/hook".into()),
             filter: TargetFilter::default(),
             enabled: true,
         };

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::DomainError;
 use crate::ids::TargetId;
 use crate::user::UserState;
 
@@ -31,6 +32,14 @@ pub enum TargetKind {
     AppWebhook {
         /// The receiving URL.
         url: String,
+        /// The body's format: this sync's own events (the default) or WorkOS
+        /// Directory Sync's (`dsync.*`), signed per Standard Webhooks either way.
+        #[serde(default)]
+        format: EventFormat,
+        /// Which user attributes the target receives; none sends every attribute
+        /// (raw attributes only as far as the directory's allowlist kept them).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        projection: Option<FieldProjection>,
     },
     /// A SCIM 2.0 service provider.
     Scim {
@@ -59,7 +68,157 @@ pub enum TargetKind {
     EventBridge {
         /// The bus ARN.
         bus_arn: String,
+        /// Which user attributes the bus receives; none sends every attribute.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        projection: Option<FieldProjection>,
     },
+}
+
+/// The body format of an app-webhook target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventFormat {
+    /// This sync's own versioned change events (`user.created`, ... with the full
+    /// object).
+    #[default]
+    Native,
+    /// WorkOS Directory Sync's events (`dsync.user.created`, ... with WorkOS's
+    /// directory user, group and directory objects), so an app written against WorkOS
+    /// consumes them unchanged. Events WorkOS has no counterpart for are not sent.
+    Workos,
+}
+
+impl EventFormat {
+    /// The name operators and the audit log use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Workos => "workos",
+        }
+    }
+}
+
+/// The user attributes one target receives: a projection of the
+/// [`crate::DirectoryUser`] in the events it is sent.
+///
+/// Each entry names a user attribute as it appears in the event (`firstName`,
+/// `emails`, `workAddress`), a whole attribute map (`rawAttributes`,
+/// `customAttributes`) or one key of such a map (`rawAttributes.Shirt size`,
+/// `customAttributes.costCenter`). The user's identity (`id`, `directoryId`,
+/// `employeeId`, `state`, `version`, `groupIds`) is always sent: a receiver cannot act
+/// on a change without it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FieldProjection(Vec<String>);
+
+/// User attributes every projection keeps.
+pub const PROJECTION_IDENTITY: [&str; 6] = [
+    "id",
+    "directoryId",
+    "employeeId",
+    "state",
+    "version",
+    "groupIds",
+];
+
+impl FieldProjection {
+    /// Parses a projection: every entry must name a user attribute (see the type's
+    /// documentation); an error names the first that does not.
+    pub fn parse(entries: &[String]) -> Result<Self, DomainError> {
+        let known = crate::user::DirectoryUser::attribute_names();
+        let mut out: Vec<String> = Vec::new();
+        for raw in entries {
+            let entry = raw.trim();
+            let ok = match entry.split_once('.') {
+                Some((map, key)) => {
+                    matches!(map, "rawAttributes" | "customAttributes") && !key.trim().is_empty()
+                }
+                None => known.contains(&entry),
+            };
+            if !ok {
+                return Err(DomainError::invalid(
+                    "projection",
+                    format!(
+                        "{entry:?} is not a user attribute (one of {}, or rawAttributes.<field> / customAttributes.<name>)",
+                        known.join(", ")
+                    ),
+                ));
+            }
+            if !out.iter().any(|e| e == entry) {
+                out.push(entry.to_string());
+            }
+        }
+        Ok(Self(out))
+    }
+
+    /// The entries, as configured.
+    pub fn entries(&self) -> &[String] {
+        &self.0
+    }
+
+    /// `user` with every attribute outside this projection cleared (absent values,
+    /// empty lists and maps): for renderings that need a whole user.
+    pub fn clear_user(&self, user: &crate::DirectoryUser) -> crate::DirectoryUser {
+        let full = serde_json::to_value(user).expect("a user serializes");
+        let projected = self.apply(&full);
+        let mut base = serde_json::to_value(crate::DirectoryUser::new(
+            user.directory_id.clone(),
+            user.employee_id.clone(),
+            user.state,
+        ))
+        .expect("a user serializes");
+        if let (Some(base), Some(projected)) = (base.as_object_mut(), projected.as_object()) {
+            for (k, v) in projected {
+                base.insert(k.clone(), v.clone());
+            }
+            // Bookkeeping that is not an attribute of the person.
+            for k in ["fingerprint", "sourceTimestamp", "createdAt"] {
+                if let Some(v) = full.get(k) {
+                    base.insert(k.to_string(), v.clone());
+                }
+            }
+        }
+        serde_json::from_value(base).unwrap_or_else(|_| user.clone())
+    }
+
+    /// `user` (a serialized [`crate::DirectoryUser`]) cut down to this projection.
+    pub fn apply(&self, user: &serde_json::Value) -> serde_json::Value {
+        let Some(obj) = user.as_object() else {
+            return user.clone();
+        };
+        let mut out = serde_json::Map::new();
+        for (k, v) in obj {
+            if PROJECTION_IDENTITY.contains(&k.as_str()) || self.0.iter().any(|e| e == k) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        for map in ["rawAttributes", "customAttributes"] {
+            if out.contains_key(map) {
+                continue;
+            }
+            let prefix = format!("{map}.");
+            let keys: Vec<&str> = self
+                .0
+                .iter()
+                .filter_map(|e| e.strip_prefix(&prefix))
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            let picked: serde_json::Map<String, serde_json::Value> = obj
+                .get(map)
+                .and_then(|m| m.as_object())
+                .map(|m| {
+                    m.iter()
+                        .filter(|(k, _)| keys.contains(&k.as_str()))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.insert(map.to_string(), serde_json::Value::Object(picked));
+        }
+        serde_json::Value::Object(out)
+    }
 }
 
 /// One destination of a directory's changes.
@@ -208,6 +367,35 @@ impl ScimConfig {
     ];
 }
 
+impl TargetKind {
+    /// An app-webhook target in this sync's own format, receiving every attribute.
+    pub fn app_webhook(url: String) -> Self {
+        Self::AppWebhook {
+            url,
+            format: EventFormat::Native,
+            projection: None,
+        }
+    }
+
+    /// An EventBridge target receiving every attribute.
+    pub fn event_bridge(bus_arn: String) -> Self {
+        Self::EventBridge {
+            bus_arn,
+            projection: None,
+        }
+    }
+
+    /// The target's field projection, for the kinds that have one.
+    pub fn projection(&self) -> Option<&FieldProjection> {
+        match self {
+            Self::AppWebhook { projection, .. } | Self::EventBridge { projection, .. } => {
+                projection.as_ref()
+            }
+            Self::Scim { .. } | Self::HttpUpsert { .. } => None,
+        }
+    }
+}
+
 impl Default for ScimConfig {
     fn default() -> Self {
         Self {
@@ -248,6 +436,56 @@ mod tests {
             SCIM_SEED_OWNED_ATTRIBUTES.len()
         );
         assert!(config.country_codes.is_empty());
+    }
+
+    #[test]
+    fn a_projection_keeps_the_identity_the_named_attributes_and_the_named_raw_keys() {
+        let p = FieldProjection::parse(&[
+            "firstName".into(),
+            "rawAttributes.Shirt size".into(),
+            "customAttributes.costCenter".into(),
+        ])
+        .unwrap();
+        let user = serde_json::json!({
+            "id": "usr_1", "directoryId": "acme", "employeeId": "7", "state": "active",
+            "version": 3, "groupIds": [], "firstName": "Ada", "lastName": "Lovelace",
+            "rawAttributes": {"Shirt size": "M", "Pay Rate": "100"},
+            "customAttributes": {"costCenter": "R&D", "badge": "1"},
+        });
+        let out = p.apply(&user);
+        assert_eq!(out["firstName"], "Ada");
+        assert_eq!(out["employeeId"], "7");
+        assert!(out.get("lastName").is_none());
+        assert_eq!(out["rawAttributes"], serde_json::json!({"Shirt size": "M"}));
+        assert_eq!(
+            out["customAttributes"],
+            serde_json::json!({"costCenter": "R&D"})
+        );
+    }
+
+    #[test]
+    fn a_projection_naming_no_user_attribute_is_refused_with_its_name() {
+        let err = FieldProjection::parse(&["salary".into()]).unwrap_err();
+        assert!(err.to_string().contains("\"salary\""), "{err}");
+        assert!(FieldProjection::parse(&["otherMap.x".into()]).is_err());
+        assert!(FieldProjection::parse(&["rawAttributes.".into()]).is_err());
+    }
+
+    #[test]
+    fn an_app_webhook_stored_before_formats_existed_reads_back_in_the_native_format() {
+        let t: TargetKind = serde_json::from_value(
+            serde_json::json!({"kind": "app_webhook", "url": "https://a/h"}),
+        )
+        .unwrap();
+        assert_eq!(t, TargetKind::app_webhook("https://a/h".into()));
+        let v = serde_json::to_value(TargetKind::AppWebhook {
+            url: "https://a/h".into(),
+            format: EventFormat::Workos,
+            projection: Some(FieldProjection::parse(&["emails".into()]).unwrap()),
+        })
+        .unwrap();
+        assert_eq!(v["format"], "workos");
+        assert_eq!(v["projection"], serde_json::json!(["emails"]));
     }
 
     #[test]

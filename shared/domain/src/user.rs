@@ -207,6 +207,14 @@ pub struct DirectoryUser {
     /// When BambooHR last changed this employee, when known.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub source_timestamp: Option<OffsetDateTime>,
+    /// When this sync first stored the user (WorkOS's `created_at`); absent on users
+    /// stored before it was recorded. Not part of the fingerprint.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub created_at: Option<OffsetDateTime>,
 }
 
 impl DirectoryUser {
@@ -242,7 +250,73 @@ impl DirectoryUser {
             version: 0,
             fingerprint: Fingerprint::EMPTY,
             source_timestamp: None,
+            created_at: None,
         }
+    }
+
+    /// The attribute names of a serialized user (camelCase, as in events): what a
+    /// target's field projection may name.
+    pub fn attribute_names() -> Vec<&'static str> {
+        vec![
+            "id",
+            "directoryId",
+            "employeeId",
+            "employeeNumber",
+            "emails",
+            "username",
+            "firstName",
+            "middleName",
+            "lastName",
+            "preferredName",
+            "displayName",
+            "jobTitle",
+            "department",
+            "division",
+            "location",
+            "managerEmployeeId",
+            "phones",
+            "workAddress",
+            "homeAddress",
+            "hireDate",
+            "terminationDate",
+            "employmentStatus",
+            "state",
+            "customAttributes",
+            "rawAttributes",
+            "groupIds",
+            "version",
+            "fingerprint",
+            "sourceTimestamp",
+            "createdAt",
+        ]
+    }
+
+    /// The previous values of every attribute that differs between `before` and
+    /// `self` (serialized names; bookkeeping such as version and fingerprint left out),
+    /// for `previousAttributes` on updates.
+    pub fn previous_attributes(
+        &self,
+        before: &DirectoryUser,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let now = serde_json::to_value(self).expect("a DirectoryUser always serializes");
+        let was = serde_json::to_value(before).expect("a DirectoryUser always serializes");
+        let mut out = serde_json::Map::new();
+        if let (Some(now), Some(was)) = (now.as_object(), was.as_object()) {
+            let keys: std::collections::BTreeSet<&String> = now.keys().chain(was.keys()).collect();
+            for k in keys {
+                if matches!(
+                    k.as_str(),
+                    "version" | "fingerprint" | "sourceTimestamp" | "createdAt"
+                ) {
+                    continue;
+                }
+                let old = was.get(k).cloned().unwrap_or(serde_json::Value::Null);
+                if now.get(k).unwrap_or(&serde_json::Value::Null) != &old {
+                    out.insert(k.clone(), old);
+                }
+            }
+        }
+        out
     }
 
     /// The primary email, else the work email, else any.
@@ -269,7 +343,13 @@ impl DirectoryUser {
     pub fn compute_fingerprint(&self) -> Fingerprint {
         let mut v = serde_json::to_value(self).expect("a DirectoryUser always serializes");
         if let Some(obj) = v.as_object_mut() {
-            for k in ["version", "fingerprint", "sourceTimestamp", "rawAttributes"] {
+            for k in [
+                "version",
+                "fingerprint",
+                "sourceTimestamp",
+                "rawAttributes",
+                "createdAt",
+            ] {
                 obj.remove(k);
             }
         }
@@ -304,6 +384,40 @@ mod tests {
         assert_eq!(a.compute_fingerprint(), b.compute_fingerprint());
         b.first_name = Some("Ida".into());
         assert_ne!(a.compute_fingerprint(), b.compute_fingerprint());
+    }
+
+    #[test]
+    fn every_serialized_attribute_is_a_known_attribute_name() {
+        let mut u = user();
+        u.created_at = Some(OffsetDateTime::UNIX_EPOCH);
+        let v = serde_json::to_value(&u).unwrap();
+        let names = DirectoryUser::attribute_names();
+        for k in v.as_object().unwrap().keys() {
+            assert!(names.contains(&k.as_str()), "{k}");
+        }
+        assert_eq!(v.as_object().unwrap().len(), names.len());
+    }
+
+    #[test]
+    fn previous_attributes_name_only_what_changed_with_its_old_value() {
+        let mut before = user();
+        before.first_name = Some("Ada".into());
+        before.job_title = Some("Engineer".into());
+        let mut after = before.clone();
+        after.version = 2;
+        after.job_title = Some("Staff Engineer".into());
+        after.refresh_fingerprint();
+        let prev = after.previous_attributes(&before);
+        assert_eq!(prev.len(), 1);
+        assert_eq!(prev["jobTitle"], "Engineer");
+    }
+
+    #[test]
+    fn the_creation_time_is_not_part_of_the_fingerprint() {
+        let a = user();
+        let mut b = a.clone();
+        b.created_at = Some(OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(a.compute_fingerprint(), b.compute_fingerprint());
     }
 
     #[test]

@@ -124,9 +124,14 @@ pub fn apply(
             FieldValue::Restricted => {}
         }
     }
+    // Stored raw keys the directory no longer keeps go (kept before an allowlist
+    // existed, or since taken off it); the record's own were judged when it was read.
+    user.raw_attributes
+        .retain(|k, v| record.raw_allowlist.keeps(k, v));
     for (key, value) in &record.raw {
         user.raw_attributes.insert(key.clone(), value.clone());
     }
+    crate::raw::cap_total(&mut user.raw_attributes);
 
     let last_changed = get(Field::LastChanged)
         .and_then(FieldValue::as_value)
@@ -361,6 +366,30 @@ mod tests {
         assert_eq!(work.postal_code.as_deref(), Some("84042"));
         assert_eq!(work.country.as_deref(), Some("United States"));
         assert_eq!(u.home_address, None);
+    }
+
+    #[test]
+    fn an_ssn_or_pay_rate_sent_by_a_webhook_is_never_kept_and_stored_ones_go_without_a_change() {
+        let mut before = ada();
+        // Stored before the allowlist existed.
+        before
+            .raw_attributes
+            .insert("SSN".into(), json!("123-45-6789"));
+        before
+            .raw_attributes
+            .insert("Pay Rate".into(), json!("100000.00 USD"));
+        let after = apply(
+            Some(&before),
+            &record(json!({"Work Email": "ada@acme.test", "SSN": "123-45-6789",
+                           "payRate": "100000.00 USD", "Shirt Size": "M"})),
+            &ctx(),
+        );
+        for k in ["SSN", "Pay Rate", "payRate", "Shirt Size"] {
+            assert!(!after.raw_attributes.contains_key(k), "{k}");
+        }
+        assert_eq!(after.raw_attributes["Work Email"], json!("ada@acme.test"));
+        // What is stored changed, the employee did not: same fingerprint, no event.
+        assert_eq!(after.fingerprint, before.fingerprint);
     }
 
     #[test]

@@ -15,17 +15,20 @@ pub mod country;
 pub mod error;
 pub mod field;
 pub mod groups;
+pub mod raw;
 pub mod read;
 pub mod record;
 pub mod scim;
 pub mod state;
 pub mod upsert;
+pub mod workos;
 
 pub use apply::{apply, ApplyContext};
 pub use country::CountryCodes;
 pub use error::MappingError;
 pub use field::{dataset_fields, employee_endpoint_fields, Field, FieldValue};
 pub use groups::{user_groups, GroupRef};
+pub use raw::{RawAllowlist, RAW_TOTAL_MAX_BYTES, RAW_VALUE_MAX_BYTES};
 pub use read::user_field;
 pub use record::{
     is_truthy, parse_date, parse_timestamp, record_from_fields, EmployeeRecord, MappingConfig,

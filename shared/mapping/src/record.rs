@@ -16,6 +16,7 @@ use domain::EmployeeId;
 
 use crate::error::MappingError;
 use crate::field::{builtin, normalize_key, Field, FieldKind, FieldValue, Known};
+use crate::raw::RawAllowlist;
 
 /// How one directory's BambooHR fields map beyond the built-in vocabularies.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +25,9 @@ pub struct MappingConfig {
     pub custom_field_map: BTreeMap<String, String>,
     /// Admin-chosen webhook alias -> a canonical key of any vocabulary (e.g. "mail" -> "workEmail").
     pub aliases: BTreeMap<String, String>,
+    /// BambooHR fields kept in the raw attributes besides the mapped ones and the
+    /// custom-field map's keys (see [`crate::raw`]).
+    pub raw_allowlist: Vec<String>,
 }
 
 impl MappingConfig {
@@ -48,8 +52,12 @@ pub struct EmployeeRecord {
     pub fields: BTreeMap<Field, FieldValue>,
     /// Custom attribute name -> value, for keys named in the custom-field map.
     pub custom: BTreeMap<String, FieldValue>,
-    /// Every key as sent (restricted ones omitted), values untouched.
+    /// The keys kept as sent (restricted ones and those the directory's raw allowlist
+    /// does not keep omitted, see [`crate::raw`]), values untouched.
     pub raw: BTreeMap<String, Value>,
+    /// The raw allowlist the record was read with; [`crate::apply()`] also drops stored
+    /// raw keys it does not keep.
+    pub raw_allowlist: RawAllowlist,
 }
 
 impl EmployeeRecord {
@@ -73,7 +81,7 @@ impl fmt::Debug for EmployeeRecord {
 /// What a key names once aliases are applied: a field, the employee id, or anything else
 /// (identified by its normalized key, so custom maps and restricted lists can match it).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Identity {
+pub(crate) enum Identity {
     Field(Field),
     EmployeeId,
     Other(String),
@@ -89,13 +97,13 @@ fn builtin_identity(key: &str) -> Identity {
 }
 
 /// The directory's aliases and custom-field map, normalized once per record.
-struct Resolver {
+pub(crate) struct Resolver {
     aliases: BTreeMap<String, Identity>,
     custom: BTreeMap<Identity, BTreeSet<String>>,
 }
 
 impl Resolver {
-    fn new(cfg: &MappingConfig) -> Self {
+    pub(crate) fn new(cfg: &MappingConfig) -> Self {
         let aliases: BTreeMap<String, Identity> = cfg
             .aliases
             .iter()
@@ -122,11 +130,26 @@ impl Resolver {
 
     /// Aliases are one hop: an alias names a key of a built-in vocabulary (or any other
     /// key), never another alias.
-    fn identity(&self, key: &str) -> Identity {
-        match self.aliases.get(&normalize_key(key)) {
+    pub(crate) fn identity(&self, key: &str) -> Identity {
+        Self::identity_with(&self.aliases, key)
+    }
+
+    /// [`Resolver::identity`] with a given alias map.
+    pub(crate) fn identity_with(aliases: &BTreeMap<String, Identity>, key: &str) -> Identity {
+        match aliases.get(&normalize_key(key)) {
             Some(identity) => identity.clone(),
             None => builtin_identity(key),
         }
+    }
+
+    /// The normalized alias map.
+    pub(crate) fn aliases(&self) -> &BTreeMap<String, Identity> {
+        &self.aliases
+    }
+
+    /// What the custom-field map's keys identify.
+    pub(crate) fn custom_identities(&self) -> impl Iterator<Item = &Identity> {
+        self.custom.keys()
     }
 }
 
@@ -153,11 +176,13 @@ pub fn record_from_fields(
     let resolver = Resolver::new(cfg);
     let restricted: BTreeSet<Identity> = restricted.iter().map(|k| resolver.identity(k)).collect();
 
+    let raw_allowlist = RawAllowlist::new(cfg);
     let mut record = EmployeeRecord {
         employee_id,
         fields: BTreeMap::new(),
         custom: BTreeMap::new(),
         raw: BTreeMap::new(),
+        raw_allowlist,
     };
     let mut keys: Vec<&String> = fields.keys().collect();
     keys.sort();
@@ -165,7 +190,7 @@ pub fn record_from_fields(
         let value = &fields[key];
         let identity = resolver.identity(key);
         let is_restricted = restricted.contains(&identity);
-        if !is_restricted {
+        if !is_restricted && record.raw_allowlist.keeps(key, value) {
             record.raw.insert(key.clone(), value.clone());
         }
         if let Some(names) = resolver.custom.get(&identity) {
@@ -468,7 +493,17 @@ mod tests {
 
     #[test]
     fn reporting_to_stays_in_raw_and_never_becomes_the_manager() {
-        let r = map(json!({"Reporting to": "Grace Hopper"}));
+        let cfg = MappingConfig {
+            raw_allowlist: vec!["Reporting to".into()],
+            ..MappingConfig::default()
+        };
+        let r = record_from_fields(
+            "42",
+            &obj(json!({"Reporting to": "Grace Hopper"})),
+            &[],
+            &cfg,
+        )
+        .unwrap();
         assert!(r.fields.is_empty());
         assert_eq!(r.raw["Reporting to"], json!("Grace Hopper"));
     }
@@ -526,7 +561,11 @@ mod tests {
         assert_eq!(r.custom["shirt"], value("M, L"));
         assert_eq!(r.custom.len(), 3);
         assert_eq!(r.get(Field::EmploymentStatus), Some(&value("Full-Time")));
-        assert_eq!(r.raw["favouriteColour"], json!("teal"));
+        // Not mapped and not on the directory's raw allowlist: not kept.
+        assert!(!r.raw.contains_key("favouriteColour"));
+        // A list value is kept mapped (custom attribute), never raw.
+        assert!(!r.raw.contains_key("shirtSize"));
+        assert_eq!(r.raw["CustomLitmosAccess"], json!(true));
     }
 
     #[test]
@@ -547,10 +586,10 @@ mod tests {
 
     #[test]
     fn debug_output_of_a_record_shows_keys_but_no_values() {
-        let r = map(json!({"firstName": "Ada", "Reporting to": "Grace Hopper"}));
+        let r = map(json!({"firstName": "Ada", "Work Email": "Grace@x.io"}));
         let shown = format!("{r:?}");
         assert!(shown.contains("FirstName"));
-        assert!(shown.contains("Reporting to"));
+        assert!(shown.contains("Work Email"));
         assert!(!shown.contains("Ada"));
         assert!(!shown.contains("Grace"));
     }

@@ -320,10 +320,12 @@ async fn eventbridge_targets_republish_each_change_to_the_customers_bus() {
         .unwrap();
     directory(
         &engine,
+        // The bus receives only what its projection names (and the user's identity).
         vec![target(
             "bus",
             TargetKind::EventBridge {
                 bus_arn: bus_arn.clone(),
+                projection: Some(domain::FieldProjection::parse(&["firstName".into()]).unwrap()),
             },
         )],
         BTreeMap::new(),
@@ -343,6 +345,11 @@ async fn eventbridge_targets_republish_each_change_to_the_customers_bus() {
     assert_eq!(envelope["detail-type"], "user.created");
     assert_eq!(envelope["detail"]["id"], ada.id.as_str());
     assert_eq!(envelope["detail"]["data"]["firstName"], "Ada");
+    assert_eq!(envelope["detail"]["data"]["employeeId"], "1");
+    let data = envelope["detail"]["data"].as_object().unwrap();
+    for cut in ["emails", "lastName", "rawAttributes", "customAttributes"] {
+        assert!(!data.contains_key(cut), "{cut} reached the bus");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,15 +371,11 @@ async fn a_failing_target_goes_to_the_sqs_retry_queue_while_the_verified_app_get
         vec![
             target(
                 "app",
-                TargetKind::AppWebhook {
-                    url: format!("{}/hooks", app.base_url()),
-                },
+                TargetKind::app_webhook(format!("{}/hooks", app.base_url())),
             ),
             target(
                 "down",
-                TargetKind::AppWebhook {
-                    url: format!("{}/hooks", down.base_url()),
-                },
+                TargetKind::app_webhook(format!("{}/hooks", down.base_url())),
             ),
         ],
         BTreeMap::from([
@@ -508,9 +511,7 @@ async fn during_secret_rotation_a_receiver_holding_only_the_old_secret_still_ver
         &engine,
         vec![target(
             "app",
-            TargetKind::AppWebhook {
-                url: format!("{}/hooks", app.base_url()),
-            },
+            TargetKind::app_webhook(format!("{}/hooks", app.base_url())),
         )],
         BTreeMap::from([(
             "app".to_string(),
@@ -551,9 +552,7 @@ async fn a_410_disables_the_target_in_dynamodb_and_publishes_target_disabled_on_
         &engine,
         vec![target(
             "gone",
-            TargetKind::AppWebhook {
-                url: format!("{}/hooks", gone.base_url()),
-            },
+            TargetKind::app_webhook(format!("{}/hooks", gone.base_url())),
         )],
         BTreeMap::from([(
             "gone".to_string(),

@@ -73,9 +73,7 @@ async fn three_employees_flow_from_bamboohr_to_a_verified_app_webhook_and_a_resy
     directory.base_url = Some(sim.base_url.clone());
     directory.targets = vec![Target {
         id: TargetId::parse("app").unwrap(),
-        kind: TargetKind::AppWebhook {
-            url: format!("{}/hooks/app", app.base_url()),
-        },
+        kind: TargetKind::app_webhook(format!("{}/hooks/app", app.base_url())),
         filter: TargetFilter::default(),
         enabled: true,
     }];

@@ -180,8 +180,15 @@ async fn every_route_answers_what_the_openapi_document_describes() {
             Some(json!({"customFieldMap": {LITMOS_ACCESS: "litmosAccess"},
                         "groupSources": ["department"], "incrementalEveryMinutes": 15,
                         "fieldAliases": {"Litmos Access": LITMOS_ACCESS},
-                        "missingUsers": "deactivate", "preStartDays": 3})),
+                        "missingUsers": "deactivate", "preStartDays": 3,
+                        "rawAttributeAllowlist": [LITMOS_ACCESS, "Employment Status"]})),
             200,
+        ),
+        post(
+            format!("{base}/acme/settings"),
+            t("/settings"),
+            Some(json!({"rawAttributeAllowlist": ["No Such Field"]})),
+            400,
         ),
         post(
             format!("{base}/acme/settings"),
@@ -354,8 +361,30 @@ async fn every_route_answers_what_the_openapi_document_describes() {
         post(
             format!("{base}/acme/targets"),
             t("/targets"),
-            Some(json!({"id": "bus", "kind": "event_bridge", "busArn": bus("customer")})),
+            Some(
+                json!({"id": "bus", "kind": "event_bridge", "busArn": bus("customer"),
+                        "projection": ["firstName", "emails", "rawAttributes.Status"]}),
+            ),
             201,
+        ),
+        post(
+            format!("{base}/acme/targets"),
+            t("/targets"),
+            Some(
+                json!({"id": "wos", "kind": "app_webhook", "url": "https://wos.example.test/hooks",
+                        "format": "workos", "projection": ["firstName", "emails"],
+                        "secret": WHSEC}),
+            ),
+            201,
+        ),
+        post(
+            format!("{base}/acme/targets"),
+            t("/targets"),
+            Some(
+                json!({"id": "wos2", "kind": "app_webhook", "url": "https://wos.example.test/hooks",
+                        "projection": ["payRate"], "secret": WHSEC}),
+            ),
+            400,
         ),
         post(
             format!("{base}/acme/targets"),

@@ -55,9 +55,7 @@ async fn a_batch_counts_each_targets_deliveries_by_outcome() {
     d.version = 1;
     d.targets.push(Target {
         id: app.clone(),
-        kind: TargetKind::AppWebhook {
-            url: receiver().await,
-        },
+        kind: TargetKind::app_webhook(receiver().await),
         filter: TargetFilter::default(),
         enabled: true,
     });

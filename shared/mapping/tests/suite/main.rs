@@ -4,3 +4,4 @@
 
 mod properties;
 mod vocabularies;
+mod workos_golden;

@@ -126,6 +126,7 @@ fn config() -> impl Strategy<Value = MappingConfig> {
         .prop_map(|(custom_field_map, aliases)| MappingConfig {
             custom_field_map,
             aliases,
+            ..MappingConfig::default()
         })
 }
 

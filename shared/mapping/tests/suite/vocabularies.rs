@@ -24,6 +24,7 @@ fn cfg() -> MappingConfig {
             "litmosAccess".to_string(),
         )]),
         aliases: BTreeMap::from([("LMS".to_string(), "customLitmosAccess".to_string())]),
+        ..MappingConfig::default()
     }
 }
 

@@ -58,7 +58,18 @@ pub(crate) async fn current_state(
             } else {
                 event.event_type
             };
-            let ev = ChangeEvent::for_user(event_type, &u, event.occurred_at);
+            let mut ev = ChangeEvent::for_user(event_type, &u, event.occurred_at);
+            // The newer version's own previous values are not at hand: keep the ones
+            // this event carried that still differ from what is stored now.
+            if event_type == EventType::UserUpdated {
+                let now = serde_json::to_value(&u).unwrap_or_default();
+                ev.previous_attributes = event.previous_attributes.as_ref().map(|p| {
+                    p.iter()
+                        .filter(|(k, v)| now.get(k.as_str()) != Some(*v))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                });
+            }
             (ev, Some(u))
         }
         Some(u) => (event.clone(), Some(u)),

@@ -176,6 +176,21 @@ pub async fn connect(
         }),
     )
     .await?;
+    if !reauthenticated {
+        // `directory.connected` (WorkOS-format targets: `dsync.activated`), through
+        // the outbox like every change; versioned by the connection instant so a
+        // reconnection is its own event.
+        let event = domain::ChangeEvent::new(
+            domain::EventType::DirectoryConnected,
+            id.clone(),
+            id.as_str(),
+            u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+            now,
+            json!({ "subdomain": directory.subdomain, "state": directory.state }),
+        );
+        engine.store.append_events(id, &[event]).await?;
+        crate::reconcile::outbox::flush(engine, id).await?;
+    }
     let webhook = match &request.register_webhook_at {
         Some(url) => Some(crate::operate::webhook::register_webhook(engine, id, url, actor).await?),
         None => None,

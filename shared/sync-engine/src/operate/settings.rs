@@ -21,6 +21,9 @@ use crate::operate::webhook::{follow_changes, MonitorFields};
 /// before the hire date.
 pub const MAX_PRE_START_DAYS: u32 = 365;
 
+/// Most fields a raw-attribute allowlist may name.
+pub const MAX_RAW_ALLOWLIST: usize = 200;
+
 /// A change of a directory's sync settings; `None` leaves a setting as it is.
 #[derive(Debug, Clone, Default)]
 pub struct SettingsChange {
@@ -47,6 +50,9 @@ pub struct SettingsChange {
     /// Field-based webhook names the BambooHR admin chose (e.g. "Litmos Access") ->
     /// the field they stand for.
     pub field_aliases: Option<BTreeMap<String, String>>,
+    /// The raw-attribute allowlist: `Some(Some(fields))` sets it, `Some(None)` goes
+    /// back to the default (extra fields and group sources).
+    pub raw_attribute_allowlist: Option<Option<Vec<String>>>,
 }
 
 /// One changed setting, before and after.
@@ -111,6 +117,20 @@ impl SettingsChange {
                 return Err(invalid("groupSources", "a group source names a field"));
             }
         }
+        if let Some(Some(allow)) = &self.raw_attribute_allowlist {
+            if allow.iter().any(|s| s.trim().is_empty()) {
+                return Err(invalid(
+                    "rawAttributeAllowlist",
+                    "every entry names a BambooHR field",
+                ));
+            }
+            if allow.len() > MAX_RAW_ALLOWLIST {
+                return Err(invalid(
+                    "rawAttributeAllowlist",
+                    format!("at most {MAX_RAW_ALLOWLIST} fields"),
+                ));
+            }
+        }
         if let Some(days) = self.pre_start_days {
             if days > MAX_PRE_START_DAYS {
                 return Err(invalid(
@@ -167,6 +187,9 @@ impl SettingsChange {
         for f in self.field_aliases.iter().flat_map(|m| m.values()) {
             out.push(("fieldAliases", f.as_str()));
         }
+        for f in self.raw_attribute_allowlist.iter().flatten().flatten() {
+            out.push(("rawAttributeAllowlist", f.as_str()));
+        }
         out
     }
 
@@ -219,6 +242,11 @@ impl SettingsChange {
         set!(d.time_zone, self.time_zone.clone(), "timeZone");
         set!(d.missing_users, self.missing_users, "missingUsers");
         set!(d.pre_start_days, self.pre_start_days, "preStartDays");
+        set!(
+            d.raw_attribute_allowlist,
+            self.raw_attribute_allowlist.clone(),
+            "rawAttributeAllowlist"
+        );
         changed
     }
 }
@@ -256,6 +284,7 @@ async fn check_field_names(
                         "extraFields" => "extra fields",
                         "groupSources" => "group sources",
                         "customFieldMap" => "custom field map keys",
+                        "rawAttributeAllowlist" => "raw attribute allowlist entries",
                         _ => "field alias targets",
                     }
                 ),

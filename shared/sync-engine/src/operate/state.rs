@@ -72,11 +72,34 @@ async fn set_state(
     Ok(d)
 }
 
+/// Delivers `directory.revoked` (WorkOS-format targets: `dsync.deleted`) to the
+/// directory's targets now, in the request, while their signing secrets still exist:
+/// the revoke deletes them next. One attempt per target; a failure is logged and
+/// recorded in the delivery log, and never stops the revoke.
+async fn announce_revocation(engine: &Engine, d: &Directory) {
+    if !d.targets.iter().any(|t| t.enabled) {
+        return;
+    }
+    let now = engine.clock.now();
+    let event = domain::ChangeEvent::new(
+        domain::EventType::DirectoryRevoked,
+        d.id.clone(),
+        d.id.as_str(),
+        u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+        now,
+        json!({ "subdomain": d.subdomain, "state": d.state }),
+    );
+    if let Err(e) = crate::deliver::dispatch::dispatch(engine, &event).await {
+        tracing::warn!(directory_id = %d.id, error = %e, "directory.revoked was not delivered");
+    }
+}
+
 /// Revokes a directory: deletes its schedule and its credential secret and marks it
 /// revoked (`deleted_at` = now). Users, runs, deliveries, evidence and the audit log
 /// are kept for the stack's retention window, after which the poller's daily sweep
 /// purges all but the audit log (`retention::purge_sweep`). Revoking again keeps the
-/// first date, so a repeated revoke does not extend the window.
+/// first date, so a repeated revoke does not extend the window. Before the secret
+/// goes, the targets are sent `directory.revoked` (see [`announce_revocation`]).
 pub async fn revoke(
     engine: &Engine,
     scheduler: &dyn Scheduler,
@@ -84,12 +107,14 @@ pub async fn revoke(
     actor: &str,
 ) -> Result<Directory, EngineError> {
     let now = engine.clock.now();
+    let mut newly_revoked = false;
     let d = modify(engine, id, |d| {
         // A directory revoked before revocation dates existed gets one now, so its
         // history is kept a whole window from here.
         if d.state == DirectoryState::Revoked && d.deleted_at.is_some() {
             return Ok(false);
         }
+        newly_revoked = d.state != DirectoryState::Revoked;
         d.state = DirectoryState::Revoked;
         d.hold = None;
         d.deleted_at.get_or_insert(now);
@@ -97,6 +122,9 @@ pub async fn revoke(
     })
     .await?;
     reconcile_directory_schedule(scheduler, &d).await?;
+    if newly_revoked {
+        announce_revocation(engine, &d).await;
+    }
     match engine.secrets.delete(&d.secret_name).await {
         Ok(()) | Err(ports::SecretsError::NotFound { .. }) => {}
         Err(e) => return Err(e.into()),

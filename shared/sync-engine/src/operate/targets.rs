@@ -77,11 +77,11 @@ fn check_target(engine: &Engine, spec: &TargetSpec) -> Result<(), EngineError> {
             .map_err(|refused| invalid(what, refused.to_string()))
     };
     match &spec.target.kind {
-        TargetKind::AppWebhook { url } | TargetKind::HttpUpsert { url, .. } => {
+        TargetKind::AppWebhook { url, .. } | TargetKind::HttpUpsert { url, .. } => {
             url_ok("target url", url)?
         }
         TargetKind::Scim { base_url, .. } => url_ok("SCIM base url", base_url)?,
-        TargetKind::EventBridge { bus_arn } => {
+        TargetKind::EventBridge { bus_arn, .. } => {
             if !bus_arn.starts_with("arn:") || !bus_arn.contains(":event-bus/") {
                 return Err(invalid("bus arn", "must be an EventBridge bus ARN"));
             }

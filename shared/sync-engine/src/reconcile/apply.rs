@@ -62,9 +62,25 @@ pub(crate) async fn write_if_changed(
 ) -> Result<ApplyOutcome, EngineError> {
     if let Some(b) = before {
         if b.fingerprint == after.fingerprint {
+            // The employee is unchanged; what is stored shrinks when raw attributes
+            // the directory no longer keeps (stored before its allowlist, or since
+            // taken off it) were dropped: written once, without an event.
+            if b.raw_attributes
+                .keys()
+                .any(|k| !after.raw_attributes.contains_key(k))
+            {
+                after.version = b.version + 1;
+                let write = UserWrite {
+                    user: after,
+                    expected_version: Some(b.version),
+                    events: Vec::new(),
+                };
+                engine.store.write_user(&write).await?;
+            }
             return Ok(ApplyOutcome::Unchanged);
         }
     }
+    after.created_at = before.map_or(Some(now), |b| b.created_at);
     let joined: Vec<mapping::GroupRef> = mapping::user_groups(&after, groups.sources())
         .into_iter()
         .filter(|g| before.is_none_or(|b| !b.group_ids.contains(&g.id)))

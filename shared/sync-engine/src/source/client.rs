@@ -22,11 +22,24 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// The mapping settings of a directory.
+/// The mapping settings of a directory. The raw attributes kept beyond the mapped
+/// fields are its configured allowlist, else its extra fields and group sources.
 pub fn mapping_config(directory: &Directory) -> MappingConfig {
+    let raw_allowlist = directory
+        .raw_attribute_allowlist
+        .clone()
+        .unwrap_or_else(|| {
+            directory
+                .extra_fields
+                .iter()
+                .cloned()
+                .chain(directory.group_sources.iter().map(|g| g.field.clone()))
+                .collect()
+        });
     MappingConfig {
         custom_field_map: directory.custom_field_map.clone(),
         aliases: directory.field_aliases.clone(),
+        raw_allowlist,
     }
 }
 

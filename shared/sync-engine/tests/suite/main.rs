@@ -14,3 +14,4 @@ mod scim;
 mod secret_parts;
 mod setup_links;
 mod simulator_webhooks;
+mod workos_and_minimisation;

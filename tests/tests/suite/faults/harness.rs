@@ -328,9 +328,7 @@ impl World {
         directory.targets = vec![
             Target {
                 id: TargetId::parse(APP).unwrap(),
-                kind: TargetKind::AppWebhook {
-                    url: format!("{}/hooks", receiver.url),
-                },
+                kind: TargetKind::app_webhook(format!("{}/hooks", receiver.url)),
                 filter: TargetFilter::default(),
                 enabled: true,
             },

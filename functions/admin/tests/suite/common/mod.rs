@@ -180,9 +180,7 @@ pub async fn harness() -> Harness {
         TargetSpec {
             target: Target {
                 id: TargetId::parse("app").unwrap(),
-                kind: TargetKind::AppWebhook {
-                    url: receiver().await,
-                },
+                kind: TargetKind::app_webhook(receiver().await),
                 filter: TargetFilter::default(),
                 enabled: true,
             },

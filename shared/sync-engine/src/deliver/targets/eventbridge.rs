@@ -2,13 +2,20 @@
 //! deployment's customer-bus publisher. It has no probe: the only way to test a bus is
 //! to publish to it.
 
-use domain::ChangeEvent;
+use domain::{ChangeEvent, FieldProjection};
 
 use crate::deliver::attempt::{Attempt, TargetOutcome};
 use crate::deps::Engine;
 
-/// Puts `event` on the bus `bus_arn`.
-pub(crate) async fn send(engine: &Engine, bus_arn: &str, event: &ChangeEvent) -> Attempt {
+/// Puts `event` on the bus `bus_arn`, in this sync's own format with the user cut to
+/// the target's projection.
+pub(crate) async fn send(
+    engine: &Engine,
+    bus_arn: &str,
+    projection: Option<&FieldProjection>,
+    event: &ChangeEvent,
+) -> Attempt {
+    let event = &crate::deliver::targets::app_webhook::native_body(event, projection);
     match &engine.foreign_bus {
         None => Attempt::failed(
             "no customer-bus publisher is configured in this deployment",

@@ -25,7 +25,7 @@ pub(crate) async fn attempt(
     // A URL the policy refuses (plain HTTP on a deployed stack, a private address) is
     // never called; the delivery fails for good with the reason.
     let address = match &target.kind {
-        TargetKind::AppWebhook { url } | TargetKind::HttpUpsert { url, .. } => Some(url),
+        TargetKind::AppWebhook { url, .. } | TargetKind::HttpUpsert { url, .. } => Some(url),
         TargetKind::Scim { base_url, .. } => Some(base_url),
         TargetKind::EventBridge { .. } => None,
     };
@@ -33,11 +33,19 @@ pub(crate) async fn attempt(
         return Attempt::failed(format!("target URL refused: {refused}"), false);
     }
     match &target.kind {
-        TargetKind::AppWebhook { url } => {
+        TargetKind::AppWebhook {
+            url,
+            format,
+            projection,
+        } => {
             let signing = target_secrets
                 .map(|t| t.signing_secrets.as_slice())
                 .unwrap_or(&[]);
-            app_webhook::send(engine, url, signing, event).await
+            let format = app_webhook::AppFormat {
+                format: *format,
+                projection: projection.as_ref(),
+            };
+            app_webhook::send(engine, directory, url, signing, format, event, user).await
         }
         TargetKind::Scim { base_url, scim } => {
             let scim_target = scim::ScimTarget {
@@ -66,7 +74,10 @@ pub(crate) async fn attempt(
             let params = target_secrets.map(|t| &t.url_params);
             upsert::send(engine, url, params, fields, required, event, user).await
         }
-        TargetKind::EventBridge { bus_arn } => eventbridge::send(engine, bus_arn, event).await,
+        TargetKind::EventBridge {
+            bus_arn,
+            projection,
+        } => eventbridge::send(engine, bus_arn, projection.as_ref(), event).await,
     }
 }
 
@@ -115,7 +126,7 @@ pub async fn probe(
     secrets: &ports::TargetSecrets,
 ) -> Result<TargetTest, ProbeRefused> {
     let request = match &target.kind {
-        TargetKind::AppWebhook { url } => {
+        TargetKind::AppWebhook { url, .. } => {
             app_webhook::probe(engine, directory, &target.id, url, &secrets.signing_secrets)?
         }
         TargetKind::Scim { base_url, .. } => {

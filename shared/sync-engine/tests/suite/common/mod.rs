@@ -101,9 +101,7 @@ impl Harness {
 pub fn app_target(id: &str, url: &str) -> Target {
     Target {
         id: TargetId::parse(id).unwrap(),
-        kind: TargetKind::AppWebhook {
-            url: url.to_string(),
-        },
+        kind: TargetKind::app_webhook(url.to_string()),
         filter: TargetFilter::default(),
         enabled: true,
     }
