@@ -145,7 +145,7 @@ async fn directory(engine: &Engine, id: &str, url: &str) -> DirectoryId {
     let mut d = Directory::new(dir.clone(), id, id).expect("directory");
     d.targets = vec![Target {
         id: TargetId::parse("app").expect("target id"),
-        kind: TargetKind::AppWebhook { url: url.into() },
+        kind: TargetKind::app_webhook(url.into()),
         filter: TargetFilter::default(),
         enabled: true,
     }];

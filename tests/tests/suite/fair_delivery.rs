@@ -63,7 +63,7 @@ async fn directory(engine: &Engine, id: &str, url: &str) -> DirectoryId {
     let mut d = Directory::new(dir.clone(), id, id).unwrap();
     d.targets = vec![Target {
         id: TargetId::parse("app").unwrap(),
-        kind: TargetKind::AppWebhook { url: url.into() },
+        kind: TargetKind::app_webhook(url.into()),
         filter: TargetFilter::default(),
         enabled: true,
     }];

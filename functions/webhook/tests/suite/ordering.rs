@@ -232,9 +232,7 @@ async fn an_older_webhook_after_a_newer_one_leaves_the_newer_state_at_every_targ
     d.targets = vec![
         Target {
             id: TargetId::parse("app").unwrap(),
-            kind: TargetKind::AppWebhook {
-                url: format!("{}/hooks/app", app.base_url()),
-            },
+            kind: TargetKind::app_webhook(format!("{}/hooks/app", app.base_url())),
             filter: TargetFilter::default(),
             enabled: true,
         },
