@@ -277,11 +277,13 @@ pub async fn run(sdk: &aws_config::SdkConfig, s: &Scenario) -> Outcome {
     // Let B's last change arrive.
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(15) {
-        let seen = receiver.seen.lock().expect("receiver lock");
-        if quiet_sent.iter().all(|(id, _)| seen.contains_key(id)) {
+        let arrived = {
+            let seen = receiver.seen.lock().expect("receiver lock");
+            quiet_sent.iter().all(|(id, _)| seen.contains_key(id))
+        };
+        if arrived {
             break;
         }
-        drop(seen);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let stats = source.stop().await;
