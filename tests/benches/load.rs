@@ -28,7 +28,7 @@
 //! `user.created` event, for a directory with two targets: a local app-webhook receiver
 //! (axum on 127.0.0.1, verifies every Standard Webhooks signature and counts deliveries
 //! by `webhook-id`) and the real `scim2-server` (PyPI, via `tests/peers/scim_server.py`).
-//! The events are wrapped in the EventBridge envelope the shard rules put on the FIFO
+//! The events are change-queue messages as the outbox sends them to the FIFO
 //! queue and handed to the real `dispatcher::handler` as `SqsEvent` batches of 10, by
 //! `--workers` concurrent invocations (Lambda's concurrency on the queue); a message the
 //! handler reports failed is handed out again, as SQS redelivers it. The store is the

@@ -51,7 +51,7 @@ fn change_event() -> ChangeEvent {
     )
 }
 
-/// The body the shard rule forwards from EventBridge.
+/// The EventBridge envelope earlier releases routed to the change queue (still read).
 fn eventbridge_body() -> Value {
     json!({
         "version": "0",

@@ -385,7 +385,7 @@ async fn a_failing_target_goes_to_the_sqs_retry_queue_while_the_verified_app_get
     )
     .await;
 
-    // Two versions through the real path: bus -> shard rule -> FIFO queue.
+    // Two versions through the real path: outbox -> FIFO change queue.
     let v1 = save(&engine, employee("1", "Ada", Some("ada@acme.test"), true)).await;
     engine.bus.publish(std::slice::from_ref(&v1)).await.unwrap();
     let v2 = save(
@@ -582,7 +582,7 @@ async fn a_410_disables_the_target_in_dynamodb_and_publishes_target_disabled_on_
     assert!(!stored.targets[0].enabled, "disabled in DynamoDB");
     assert_eq!(stored.version, 2, "one conditional write");
 
-    // The event went out through EventBridge and the shard rule to the change queue.
+    // The event went out through the outbox to the change queue.
     let messages = stack.receive(1, Duration::from_secs(20)).await;
     assert_eq!(messages.len(), 1);
     let envelope: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();

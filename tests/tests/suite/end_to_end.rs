@@ -1,5 +1,5 @@
 //! The walking skeleton end to end: BambooHR simulator -> poller handler -> DynamoDB
-//! (moto) -> EventBridge -> shard rule -> SQS FIFO (moto routes it) -> dispatcher handler
+//! (moto) -> outbox -> SQS FIFO change queue (moto) -> dispatcher handler
 //! -> a receiving app that verifies every signature with the official Standard
 //! Webhooks library.
 
