@@ -103,6 +103,31 @@ def stack(directories: int, n: int) -> dict[str, float]:
     return total
 
 
+# A first sync pushed through the change queue (issue 19): each lane (message group)
+# of a directory delivers one change at a time, so a directory's rate is
+# lanes / (target latency + our own time per delivery). Lambda bills each message's
+# wall time within its batch (the worst case: a batch's messages in one lane, one after
+# another; lanes of one batch running concurrently only lower it).
+FIRST_SYNC_OVERHEAD_S = DISPATCH_S_PER_EVENT_TARGET   # DynamoDB round trips per delivery
+FIRST_SYNC_SQS_REQ_PER_EVENT = 0.1 + 0.1 + 0.1        # batched send, receive, delete (10 each)
+FIRST_SYNC_POLLER_WRU_PER_EMPLOYEE = CHANGE_WRU        # user + outbox event + release
+
+
+def first_sync(employees: int, target_s: float, lanes: int, targets: int = 1) -> dict[str, float]:
+    per_delivery = target_s + FIRST_SYNC_OVERHEAD_S
+    rate = lanes / per_delivery
+    deliveries = employees * targets
+    cost = {
+        "Lambda": deliveries * per_delivery * MEMORY_GB * LAMBDA_GB_S_ARM
+        + deliveries / 10 * LAMBDA_REQ,
+        "DynamoDB": deliveries * (DELIVERY_RRU * DDB_RRU + DELIVERY_WRU * DDB_WRU)
+        + employees * FIRST_SYNC_POLLER_WRU_PER_EMPLOYEE * DDB_WRU,
+        "EventBridge": employees * EB_EVENT,
+        "SQS": employees * FIRST_SYNC_SQS_REQ_PER_EVENT * SQS_FIFO_REQ,
+    }
+    return {"rate": rate, "minutes": employees / rate / 60, **cost}
+
+
 def fmt(v: float) -> str:
     return f"{v:,.2f}" if v >= 0.01 else f"{v:.4f}"
 
@@ -125,5 +150,21 @@ def main() -> None:
         print(f"| {d:,} | " + " | ".join(fmt(c[s]) for s in services) + f" | {fmt(t)} | {fmt(t / d)} |")
 
 
+def main_first_sync() -> None:
+    print()
+    print("A 100,000-employee first sync, one target (USD for the whole sync):")
+    print("| target latency | lanes | rate (changes/s) | drained in | Lambda | DynamoDB | EventBridge | SQS | total |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for target_s in (0.2, 1.0):
+        for lanes in (10, 64):
+            f = first_sync(100_000, target_s, lanes)
+            total = f["Lambda"] + f["DynamoDB"] + f["EventBridge"] + f["SQS"]
+            print(
+                f"| {target_s * 1000:.0f} ms | {lanes} | {f['rate']:.0f} | {f['minutes']:.0f} min | "
+                f"{fmt(f['Lambda'])} | {fmt(f['DynamoDB'])} | {fmt(f['EventBridge'])} | {fmt(f['SQS'])} | {fmt(total)} |"
+            )
+
+
 if __name__ == "__main__":
     main()
+    main_first_sync()

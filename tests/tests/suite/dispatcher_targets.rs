@@ -541,7 +541,7 @@ async fn during_secret_rotation_a_receiver_holding_only_the_old_secret_still_ver
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_410_disables_the_target_in_dynamodb_and_publishes_target_disabled_on_the_bus() {
+async fn a_410_disables_the_target_in_dynamodb_and_publishes_target_disabled() {
     let stack = TestStack::provision().await;
     let (engine, retry_url, _) = engine(&stack).await;
     let gone = peer(
@@ -585,9 +585,9 @@ async fn a_410_disables_the_target_in_dynamodb_and_publishes_target_disabled_on_
     // The event went out through the outbox to the change queue.
     let messages = stack.receive(1, Duration::from_secs(20)).await;
     assert_eq!(messages.len(), 1);
-    let envelope: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
-    assert_eq!(envelope["detail-type"], "directory.target_disabled");
-    assert_eq!(envelope["detail"]["data"]["targetId"], "gone");
+    let notice: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(notice["type"], "directory.target_disabled");
+    assert_eq!(notice["data"]["targetId"], "gone");
     stack.delete(&messages).await;
 
     assert!(

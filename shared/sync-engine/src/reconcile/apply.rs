@@ -153,12 +153,12 @@ pub async fn apply_record(
         let stored_at = before.as_ref().and_then(|b| b.source_timestamp);
         after.source_timestamp = after.source_timestamp.max(stored_at);
         let written = match before.as_ref() {
-            Some(b) if b.fingerprint == after.fingerprint => {
-                if source_timestamp.is_some() && after.source_timestamp > stored_at {
-                    advance_timestamp(engine, b, after.source_timestamp).await
-                } else {
-                    Ok(ApplyOutcome::Unchanged)
-                }
+            Some(b)
+                if b.fingerprint == after.fingerprint
+                    && source_timestamp.is_some()
+                    && after.source_timestamp > stored_at =>
+            {
+                advance_timestamp(engine, b, after).await
             }
             _ => write_if_changed(engine, directory, groups, before.as_ref(), after, now).await,
         };
@@ -177,16 +177,16 @@ pub async fn apply_record(
     }
 }
 
-/// Records a newer source timestamp on an otherwise unchanged user: a version bump
-/// without an event (targets have nothing new to hear; a gap in versions is harmless
-/// to the ledger). Reported as unchanged.
+/// Records a newer source timestamp on an otherwise unchanged user (`after`, the same
+/// fingerprint, which also drops raw attributes the directory no longer keeps): a
+/// version bump without an event (targets have nothing new to hear; a gap in versions
+/// is harmless to the ledger). Reported as unchanged.
 async fn advance_timestamp(
     engine: &Engine,
     before: &DirectoryUser,
-    at: Option<OffsetDateTime>,
+    mut user: DirectoryUser,
 ) -> Result<ApplyOutcome, EngineError> {
-    let mut user = before.clone();
-    user.source_timestamp = at;
+    user.created_at = before.created_at;
     user.version = before.version + 1;
     engine
         .store
