@@ -22,8 +22,8 @@
 use std::collections::BTreeMap;
 
 use domain::{
-    MissingUserPolicy, Safeguard, ScimConfig, ScimDeprovision, ScimMatchKey, ScimNameSource,
-    ScimUserName, Target, TargetFilter, TargetId, TargetKind, UserState,
+    GateExit, MissingUserPolicy, Safeguard, ScimConfig, ScimDeprovision, ScimMatchKey,
+    ScimNameSource, ScimUserName, Target, TargetFilter, TargetId, TargetKind, UserState,
 };
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
@@ -162,6 +162,9 @@ struct TargetBody {
     fields: Vec<String>,
     #[serde(default)]
     required: Vec<String>,
+    /// HTTP upsert: what a user leaving the gate gets (also `gate_exit`, as shown).
+    #[serde(alias = "gate_exit")]
+    gate_exit: Option<GateExit>,
     /// SCIM options.
     scim: Option<ScimBody>,
     #[serde(default)]
@@ -297,11 +300,17 @@ impl TargetBody {
                 url: need(self.url, "url")?,
                 fields: self.fields,
                 required: self.required,
+                gate_exit: self.gate_exit.unwrap_or_default(),
             },
             KindName::EventBridge => TargetKind::EventBridge {
                 bus_arn: need(self.bus_arn, "busArn")?,
             },
         };
+        if self.gate_exit.is_some() && self.kind != KindName::HttpUpsert {
+            return Err(AdminError::bad_request(
+                "body: gateExit: only an http_upsert target takes it",
+            ));
+        }
         let takes_secret = match self.kind {
             KindName::EventBridge => false,
             KindName::HttpUpsert => self.secret_param.is_some(),

@@ -27,7 +27,7 @@ pub use ids::{DirectoryId, EmployeeId, EventId, GroupId, TargetId, UserId};
 pub use policy::TimeZone;
 pub use run::{RunCounts, RunId, RunStatus, SkippedRecord, SyncMode, SyncRequest, SyncRun};
 pub use target::{
-    ScimConfig, ScimDeprovision, ScimMatchKey, ScimNameSource, ScimUserName, Target, TargetFilter,
-    TargetKind, SCIM_SEED_OWNED_ATTRIBUTES,
+    GateExit, ScimConfig, ScimDeprovision, ScimMatchKey, ScimNameSource, ScimUserName, Target,
+    TargetFilter, TargetKind, SCIM_SEED_OWNED_ATTRIBUTES,
 };
 pub use user::{Address, DirectoryUser, Email, EmailKind, Phone, PhoneKind, UserState};

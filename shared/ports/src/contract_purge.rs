@@ -97,6 +97,7 @@ async fn seed(store: &dyn Store, dir: &DirectoryId) {
             first_attempt_at: at(0),
             last_attempt_at: at(0),
             next_attempt_at: None,
+            gate_exit: false,
         })
         .await
         .unwrap();

@@ -169,3 +169,43 @@ fn a_scim_user_and_an_upsert_body_come_out_of_a_mapped_webhook() {
     assert_eq!(body["username"], "Pepe.Nunez@acme.test");
     assert_eq!(body["zip"], "28013");
 }
+
+#[test]
+fn a_litmos_gate_on_yes_admits_the_ticked_box_from_every_surface_and_refuses_the_unticked() {
+    use domain::{Target, TargetFilter, TargetId, TargetKind};
+    let mut filter = TargetFilter::default();
+    filter
+        .field_in
+        .insert("litmosAccess".into(), vec!["Yes".into()]);
+    let gate = Target {
+        id: TargetId::parse("lms").unwrap(),
+        kind: TargetKind::AppWebhook {
+            url: "https://lms.example/hook".into(),
+        },
+        filter,
+        enabled: true,
+    };
+    let with = |mut fields: Value, key: &str, v: Value| {
+        fields[key] = v;
+        map(fields, &[])
+    };
+    // Ticked, as each surface sends it: the employees endpoint and a field-based
+    // webhook write "Yes", a dataset JSON true.
+    for user in [
+        with(employee_endpoint(), "customLitmosAccess", json!("Yes")),
+        with(dataset(), "customLitmosAccess", json!(true)),
+        with(webhook(), "LMS", json!("Yes")),
+    ] {
+        assert_eq!(user.custom_attributes["litmosAccess"], json!("Yes"));
+        assert!(gate.admits(&user).is_ok());
+    }
+    // Unticked: "No", false, or cleared.
+    for user in [
+        with(employee_endpoint(), "customLitmosAccess", json!("No")),
+        with(dataset(), "customLitmosAccess", json!(false)),
+        with(webhook(), "LMS", json!("No")),
+        with(webhook(), "LMS", json!("")),
+    ] {
+        assert!(gate.admits(&user).is_err());
+    }
+}

@@ -7,6 +7,7 @@ mod common;
 mod connect;
 mod delivery_retry;
 mod full_sync;
+mod litmos;
 mod outbound;
 mod outbox_and_dispatch;
 mod retention;
