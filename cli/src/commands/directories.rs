@@ -186,6 +186,13 @@ pub struct UpdateArgs {
     /// What happens to users missing from a complete listing.
     #[arg(long, value_parser = ["deactivate", "delete", "ignore"])]
     pub missing_users: Option<String>,
+    /// Days back the evidence's onboarding completion rate counts hires (default 30).
+    #[arg(long)]
+    pub onboarding_window_days: Option<u32>,
+    /// A named set of settings applied first (flags given beside it win):
+    /// `daily-evidence` syncs once a day and is stale after two days.
+    #[arg(long, value_parser = ["daily-evidence"])]
+    pub preset: Option<String>,
 }
 
 /// The credential body (`apiKey` or `oauth`) from the environment or stdin.
@@ -422,6 +429,8 @@ pub(super) async fn run(
                 "safeguardMaxShare": a.safeguard_max_share,
                 "safeguardMinCount": a.safeguard_min_count,
                 "preStartDays": a.pre_start_days,
+                "onboardingWindowDays": a.onboarding_window_days,
+                "preset": a.preset.as_ref().map(|p| p.replace('-', "_")),
             });
             if let Some(m) = &a.missing_users {
                 let policy: MissingUserPolicy = serde_json::from_value(json!(m)).map_err(|_| {

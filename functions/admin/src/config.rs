@@ -121,6 +121,8 @@ struct SettingsBody {
     time_zone: Option<String>,
     missing_users: Option<MissingUserPolicy>,
     pre_start_days: Option<u32>,
+    onboarding_window_days: Option<u32>,
+    preset: Option<operate::SettingsPreset>,
 }
 
 #[derive(Deserialize, Default)]
@@ -467,6 +469,8 @@ pub async fn route(
                 missing_users: b.missing_users,
                 pre_start_days: b.pre_start_days,
                 field_aliases: b.field_aliases,
+                onboarding_window_days: b.onboarding_window_days,
+                preset: b.preset,
             };
             let updated =
                 operate::update_settings(engine, scheduler(api)?, &id, &change, actor()?).await?;

@@ -22,7 +22,7 @@ pub mod sqs;
 
 pub use customer_bus::CustomerEventBus;
 #[cfg(feature = "testing")]
-pub use dynamo::{create_audit_table, create_table};
+pub use dynamo::{create_audit_table, create_evidence_table, create_table};
 pub use dynamo::{DynamoStore, FINGERPRINT_INDEX, MAX_EVENTS_PER_WRITE};
 pub use eventbridge::{shard_of, EventBridgeBus, EVENT_SOURCE, MAX_ENTRY_BYTES, SHARDS};
 pub use scheduler::{EventBridgeScheduler, EventBridgeSchedulerConfig};

@@ -17,7 +17,7 @@ pub mod user;
 
 pub use directory::{
     AuthKind, Directory, DirectoryCursors, DirectoryState, GroupSource, Hold, MissingUserPolicy,
-    RegisteredWebhook, Safeguard, Schedule,
+    RegisteredWebhook, Safeguard, Schedule, DEFAULT_ONBOARDING_WINDOW_DAYS,
 };
 pub use error::DomainError;
 pub use event::{ChangeEvent, EventType, EVENT_SCHEMA_VERSION};

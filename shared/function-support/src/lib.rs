@@ -97,6 +97,9 @@ pub struct CommonSettings {
     pub stack: StackConfig,
     /// AUDIT_TABLE_NAME.
     pub audit_table: String,
+    /// EVIDENCE_TABLE_NAME (the stack's put-only `EvidenceTable`); unset, evidence
+    /// rows share the audit table, put-only as well.
+    pub evidence_table: Option<String>,
     /// METRICS_NAMESPACE (default [`DEFAULT_METRICS_NAMESPACE`]).
     pub metrics_namespace: String,
     /// Whether this function creates directory secrets (the admin API) or only reads
@@ -113,6 +116,9 @@ impl CommonSettings {
         Ok(Self {
             stack: StackConfig::from_env()?,
             audit_table: audit_table_from_env()?,
+            evidence_table: std::env::var(EVIDENCE_TABLE_NAME)
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
             metrics_namespace: metrics_namespace_from_env(),
             secrets: SecretsAccess::from_env()?,
             block_private_networks: block_private_from_env()?,
@@ -123,9 +129,20 @@ impl CommonSettings {
     /// secrets as [`CommonSettings::secrets`] says, calling out under the deployed
     /// stack's policy (HTTPS only, private networks as configured).
     pub fn engine(&self, sdk: &aws_config::SdkConfig) -> Engine {
-        aws_engine_with_secrets(sdk, &self.stack, &self.audit_table, &self.secrets).with_outbound(
-            sync_engine::outbound_http::Policy::deployed(self.block_private_networks),
+        let mut store =
+            DynamoStore::new(sdk, &self.stack.table_name).with_audit_table(&self.audit_table);
+        if let Some(evidence) = &self.evidence_table {
+            store = store.with_evidence_table(evidence);
+        }
+        engine_on(
+            sdk,
+            &self.stack,
+            store,
+            self.secrets.store(sdk, &self.stack.secret_prefix),
         )
+        .with_outbound(sync_engine::outbound_http::Policy::deployed(
+            self.block_private_networks,
+        ))
     }
 }
 
@@ -333,6 +350,9 @@ fn tool_secrets(
 
 /// The environment variable naming the audit table (the stack's `AuditTable`).
 pub const AUDIT_TABLE_NAME: &str = "AUDIT_TABLE_NAME";
+
+/// The environment variable naming the evidence table (the stack's `EvidenceTable`).
+pub const EVIDENCE_TABLE_NAME: &str = "EVIDENCE_TABLE_NAME";
 
 /// Reads [`AUDIT_TABLE_NAME`]; required, so a function never falls back to writing
 /// audit entries into the main table, where roles may update and delete.

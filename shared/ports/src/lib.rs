@@ -35,7 +35,7 @@ pub mod store;
 pub mod store_error;
 pub mod sync_store;
 
-pub use audit_store::{AuditAction, AuditEntry, AuditStore, EvidenceRow};
+pub use audit_store::{AuditAction, AuditEntry, AuditStore, EvidenceRow, OnboardingEvidence};
 pub use bus::{BusError, EventBus, PublishOutcome};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use delivery_store::{

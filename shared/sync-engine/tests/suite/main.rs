@@ -6,6 +6,7 @@ mod admin;
 mod common;
 mod connect;
 mod delivery_retry;
+mod evidence;
 mod full_sync;
 mod litmos;
 mod outbound;
