@@ -5,6 +5,7 @@
 mod common;
 mod dynamo_store;
 mod eventbridge;
+mod kms_envelope;
 mod retry_queue;
 mod scheduler;
 mod secrets;

@@ -37,7 +37,7 @@ async fn setup_links_are_written_conditionally_and_listed_per_directory() {
 
 /// The purge check, one table of its own.
 #[tokio::test]
-async fn purging_a_directory_removes_everything_but_its_audit_trail() {
+async fn purging_a_directory_removes_everything_but_its_audit_trail_and_evidence() {
     let store = common::store().await;
     ports::contract_purge::purging_a_directory_removes_everything_but_its_audit_trail(&store, "c")
         .await;
