@@ -487,9 +487,10 @@ async fn a_directory_connects_with_an_oauth_access_token_read_from_stdin() {
     assert_eq!(v["auth"], "o_auth");
     let secrets = std::fs::read_to_string(data.path().join("secrets.json")).unwrap();
     assert!(
-        secrets.contains("oauth"),
-        "the tokens are in the local secret file"
+        secrets.contains("oauth-co/bamboohr") && secrets.contains(ports::ENVELOPE_SCHEME),
+        "the tokens are in the local secret file, sealed"
     );
+    assert!(!secrets.contains("oauth-access-token-1"), "never in clear");
     assert!(!String::from_utf8_lossy(&out).contains("oauth-access-token-1"));
 }
 
@@ -626,6 +627,14 @@ async fn an_upsert_targets_gate_exit_choice_is_set_from_the_command_line_and_aud
     let l = local().await;
     l.connect().await;
     let lms = "http://127.0.0.1:9/v1/users/upsert";
+    l.ok(&[
+        "directories",
+        "update",
+        "acme",
+        "--custom-field",
+        "customLitmosAccess=litmosAccess",
+    ])
+    .await;
     l.ok(&[
         "targets",
         "add",
