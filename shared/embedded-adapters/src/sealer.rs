@@ -63,7 +63,7 @@ impl LocalSealer {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let text = SecretString::from(text);
-                let bytes = hex_decode(text.expose_secret().trim()).ok_or_else(malformed)?;
+                let bytes = hex::decode(text.expose_secret().trim()).map_err(|_| malformed())?;
                 let key: [u8; 32] = bytes.try_into().map_err(|_| malformed())?;
                 Ok(Self::new(&key))
             }
@@ -72,7 +72,7 @@ impl LocalSealer {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).map_err(unavailable)?;
                 }
-                let text = SecretString::from(hex_encode(&key));
+                let text = SecretString::from(hex::encode(key));
                 write_private(path, text.expose_secret().as_bytes()).map_err(unavailable)?;
                 let key: [u8; 32] = key.into();
                 Ok(Self::new(&key))
@@ -91,20 +91,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
     }
     std::fs::rename(&tmp, path)
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Splits `nonce || ciphertext`.

@@ -215,10 +215,10 @@ impl SecretStore for FileSecrets {
         if let Some(value) = all.remove(name) {
             let whole = self.parse(name, name, &value).await?;
             for part in SecretPart::ALL {
-                let key = part.secret_name(name);
-                if !all.contains_key(&key) {
-                    let entry = self.entry(name, &whole.only(&[part])).await?;
-                    all.insert(key, entry);
+                if let std::collections::btree_map::Entry::Vacant(slot) =
+                    all.entry(part.secret_name(name))
+                {
+                    slot.insert(self.entry(name, &whole.only(&[part])).await?);
                 }
             }
         }
@@ -328,8 +328,10 @@ mod tests {
         let store = FileSecrets::open(&path).with_sealer(sealer.clone());
         ports::contract_secrets::run_all(&store, "sealed").await;
 
-        let mut secrets = DirectorySecrets::default();
-        secrets.bamboohr_api_key = Some(SecretString::from("bamboo-key-7f3e"));
+        let secrets = DirectorySecrets {
+            bamboohr_api_key: Some(SecretString::from("bamboo-key-7f3e")),
+            ..Default::default()
+        };
         store.put("acme", &secrets).await.unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("bamboo-key-7f3e"), "sealed on disk");

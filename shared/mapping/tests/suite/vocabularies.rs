@@ -189,12 +189,21 @@ fn a_litmos_gate_on_yes_admits_the_ticked_box_from_every_surface_and_refuses_the
         fields[key] = v;
         map(fields, &[])
     };
+    // A field-based webhook as the simulator sends it: the custom field under its
+    // display name, "Litmos Access", with no alias chosen.
+    let by_display_name = |v: Value| {
+        let mut fields = webhook();
+        fields.as_object_mut().unwrap().remove("LMS");
+        fields["Litmos Access"] = v;
+        map(fields, &[])
+    };
     // Ticked, as each surface sends it: the employees endpoint and a field-based
     // webhook write "Yes", a dataset JSON true.
     for user in [
         with(employee_endpoint(), "customLitmosAccess", json!("Yes")),
         with(dataset(), "customLitmosAccess", json!(true)),
         with(webhook(), "LMS", json!("Yes")),
+        by_display_name(json!("Yes")),
     ] {
         assert_eq!(user.custom_attributes["litmosAccess"], json!("Yes"));
         assert!(gate.admits(&user).is_ok());
@@ -205,6 +214,7 @@ fn a_litmos_gate_on_yes_admits_the_ticked_box_from_every_surface_and_refuses_the
         with(dataset(), "customLitmosAccess", json!(false)),
         with(webhook(), "LMS", json!("No")),
         with(webhook(), "LMS", json!("")),
+        by_display_name(json!("No")),
     ] {
         assert!(gate.admits(&user).is_err());
     }

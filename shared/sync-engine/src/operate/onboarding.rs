@@ -130,6 +130,15 @@ fn reason_of(e: &BambooError) -> String {
     }
 }
 
+/// One hire's training records.
+async fn records_of(
+    client: &bamboohr_client::BambooClient,
+    employee: EmployeeId,
+) -> (EmployeeId, Result<Vec<TrainingRecord>, BambooError>) {
+    let got = client.employee_training_records(employee.as_str()).await;
+    (employee, got)
+}
+
 /// Measures the rate of directory `d` as of `today` from its users' projection,
 /// asking BambooHR for the training types and each hire's records. Never fails: what
 /// cannot be read is reported as not available, with why.
@@ -160,18 +169,16 @@ pub async fn measure(
         .any(|t| t.required && t.due_from_hire_days.is_some());
     let mut records = BTreeMap::new();
     if needs_records {
-        let reads = futures::stream::iter(hires.iter().map(|h| {
-            let client = &client;
-            async move {
-                let got = client
-                    .employee_training_records(h.employee_id.as_str())
-                    .await;
-                (h.employee_id.clone(), got)
-            }
-        }))
-        .buffer_unordered(PARALLEL_READS)
-        .collect::<Vec<_>>()
-        .await;
+        // The futures are made first and then streamed: a closure inside the stream
+        // would make `measure`'s future non-`Send` for callers that spawn a run.
+        let pending: Vec<_> = hires
+            .iter()
+            .map(|h| records_of(&client, h.employee_id.clone()))
+            .collect();
+        let reads = futures::stream::iter(pending)
+            .buffer_unordered(PARALLEL_READS)
+            .collect::<Vec<_>>()
+            .await;
         for (employee, got) in reads {
             match got {
                 Ok(r) => {
