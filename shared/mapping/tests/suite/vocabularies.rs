@@ -190,12 +190,18 @@ fn a_litmos_gate_on_yes_admits_the_ticked_box_from_every_surface_and_refuses_the
         map(fields, &[])
     };
     // A field-based webhook as the simulator sends it: the custom field under its
-    // display name, "Litmos Access", with no alias chosen.
+    // display name, "Litmos Access", named by the directory's field alias (the
+    // `fieldAliases` setting, as the README's `--field-alias` example sets it).
     let by_display_name = |v: Value| {
         let mut fields = webhook();
         fields.as_object_mut().unwrap().remove("LMS");
         fields["Litmos Access"] = v;
-        map(fields, &[])
+        let mut config = cfg();
+        config
+            .aliases
+            .insert("Litmos Access".into(), "customLitmosAccess".into());
+        let record = record_from_fields("1234", fields.as_object().unwrap(), &[], &config).unwrap();
+        apply(None, &record, &ctx())
     };
     // Ticked, as each surface sends it: the employees endpoint and a field-based
     // webhook write "Yes", a dataset JSON true.
