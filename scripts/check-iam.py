@@ -6,9 +6,10 @@ allows something uses Action "*" or "service:*", Resource "*" (unless every
 action in it is one AWS only authorises on "*"), NotAction / NotResource, or
 names an action that does not exist (such a grant silently does nothing, and
 cfn-lint skips action names in SAM templates), or grants anything but
-dynamodb:PutItem and dynamodb:Query on the audit table (`AuditTable`: entries
-are immutable, so no role may UpdateItem, DeleteItem or BatchWriteItem there,
-and a statement on every table, `table/*`, counts as one on it). It also flags AWS managed
+dynamodb:PutItem and dynamodb:Query on the audit table (`AuditTable`) or the
+evidence table (`EvidenceTable`): entries and snapshots are immutable, so no role
+may UpdateItem, DeleteItem or BatchWriteItem there, and a statement on every
+table, `table/*`, counts as one on them). It also flags AWS managed
 policies, which carry their own "*" statements where this script cannot see
 them, including the ones SAM attaches to the role it generates for a function
 without an explicit Role.
@@ -92,7 +93,7 @@ SERVICE_WILDCARD = re.compile(r"^[A-Za-z0-9-]+:\*$")
 
 # Logical ids of the append-only tables, and all a role may do on them: append
 # (PutItem; the code makes it conditional on the entry not existing) and read (Query).
-AUDIT_TABLES = {"AuditTable"}
+AUDIT_TABLES = {"AuditTable", "EvidenceTable"}
 AUDIT_TABLE_ACTIONS = {"dynamodb:putitem", "dynamodb:query"}
 TABLE_WILDCARD = re.compile(r":table/\*")
 
@@ -360,20 +361,36 @@ def literal(value) -> str | None:
     return None
 
 
-def covers_audit_table(resource) -> bool:
-    """Whether a statement resource names an audit table (its ARN, an index of it,
-    or every table of the account)."""
+# How findings name each put-only table.
+TABLE_LABELS = {"AuditTable": "the audit table", "EvidenceTable": "the evidence table"}
+
+
+def put_only_table(resource) -> str | None:
+    """The put-only table a statement resource names (its ARN, an index of it, or
+    every table of the account, which counts as the audit table), as findings name
+    it; None when it names none."""
     if isinstance(resource, dict):
         if "Fn::GetAtt" in resource:
             target = resource["Fn::GetAtt"]
-            return isinstance(target, list) and bool(target) and target[0] in AUDIT_TABLES
+            if isinstance(target, list) and target and target[0] in AUDIT_TABLES:
+                return TABLE_LABELS[target[0]]
+            return None
         if "Ref" in resource:
-            return resource["Ref"] in AUDIT_TABLES
+            return TABLE_LABELS.get(resource["Ref"])
         text = json.dumps(resource)
-        if any(f"${{{name}" in text or f'"{name}"' in text for name in AUDIT_TABLES):
-            return True
+        for name in sorted(AUDIT_TABLES):
+            if f"${{{name}" in text or f'"{name}"' in text:
+                return TABLE_LABELS[name]
     text = literal(resource)
-    return text is not None and bool(TABLE_WILDCARD.search(text))
+    if text is not None and TABLE_WILDCARD.search(text):
+        return TABLE_LABELS["AuditTable"]
+    return None
+
+
+def covers_audit_table(resource) -> bool:
+    """Whether a statement resource names a put-only table (the audit or evidence
+    table, an index of one, or every table of the account)."""
+    return put_only_table(resource) is not None
 
 
 def check_statement(where: str, stmt: dict, known: dict[str, set[str]] | None) -> list[str]:
@@ -405,11 +422,12 @@ def check_statement(where: str, stmt: dict, known: dict[str, set[str]] | None) -
                     problems.append(f"{label}: unknown action {text!r} (grants nothing)")
 
     resources = [alt for r in as_list(stmt.get("Resource")) for alt in expand_if(r)]
-    if any(covers_audit_table(r) for r in resources):
+    tables = sorted({t for t in (put_only_table(r) for r in resources) if t})
+    for table in tables:
         for action in actions:
             if action.lower() not in AUDIT_TABLE_ACTIONS:
                 problems.append(
-                    f"{label}: {action} on the audit table (only dynamodb:PutItem and dynamodb:Query)"
+                    f"{label}: {action} on {table} (only dynamodb:PutItem and dynamodb:Query)"
                 )
     if any(literal(r) == "*" for r in resources):
         not_allowed = sorted(a for a in actions if a not in RESOURCE_STAR_ALLOWED)

@@ -282,6 +282,24 @@ class CheckIamTest(unittest.TestCase):
             "[All]: dynamodb:BatchWriteItem on the audit table",
         )
 
+    def test_updating_or_deleting_evidence_rows_is_flagged(self):
+        self.assert_flags(
+            function(
+                """
+                - {Sid: Upd, Effect: Allow, Action: [dynamodb:PutItem, dynamodb:UpdateItem], Resource: !GetAtt EvidenceTable.Arn}
+                - {Sid: Del, Effect: Allow, Action: dynamodb:DeleteItem, Resource: !Sub "${EvidenceTable.Arn}"}
+                """
+            ),
+            "[Upd]: dynamodb:UpdateItem on the evidence table",
+            "[Del]: dynamodb:DeleteItem on the evidence table",
+        )
+
+    def test_putting_and_querying_the_evidence_table_pass(self):
+        code, out = run_check(
+            function("- {Sid: Evidence, Effect: Allow, Action: [dynamodb:PutItem, dynamodb:Query], Resource: !GetAtt EvidenceTable.Arn}")
+        )
+        self.assertEqual(code, 0, out)
+
     def test_putting_and_querying_the_audit_table_pass(self):
         code, out = run_check(
             function("- {Sid: Audit, Effect: Allow, Action: [dynamodb:PutItem, dynamodb:Query], Resource: !GetAtt AuditTable.Arn}")

@@ -22,7 +22,7 @@ use domain::{
     TargetKind,
 };
 use embedded_adapters::{
-    FileSecrets, InProcessForeignBus, InProcessRetryQueue, InProcessScheduler, SqliteChangeQueue,
+    InProcessForeignBus, InProcessRetryQueue, InProcessScheduler, SqliteChangeQueue,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use ports::{DirectorySecrets, SecretStore, Store, SystemClock, TargetSecrets};
@@ -158,8 +158,10 @@ pub async fn run(args: DevArgs, mode: Output) -> Result<(), DevError> {
         crate::stack::open_local_store(&args.data_dir)
             .map_err(|e| DevError::Handler(e.to_string()))?,
     );
-    let secrets: Arc<dyn SecretStore> =
-        Arc::new(FileSecrets::open(args.data_dir.join("secrets.json")));
+    let secrets: Arc<dyn SecretStore> = Arc::new(
+        crate::stack::local_secrets(&args.data_dir)
+            .map_err(|e| DevError::Handler(e.to_string()))?,
+    );
     let queues = crate::stack::local_queue_db(&args.data_dir)
         .map_err(|e| DevError::Handler(e.to_string()))?;
     // The change queue stands where SQS FIFO stands on AWS: an event is published

@@ -120,12 +120,26 @@ pub fn retry_queue_in(db: Arc<QueueDb>, data_dir: &Path) -> Result<InProcessRetr
     Ok(queue)
 }
 
+/// The local stack's secrets: `secrets.json` in `data_dir`, each directory's parts
+/// sealed with a data key of its own under the master key `credentials.key` beside it
+/// (created on first use, 0600): the local equivalent of the stack's KMS envelope
+/// encryption.
+pub fn local_secrets(data_dir: &Path) -> Result<FileSecrets, ports::SecretsError> {
+    let sealer =
+        embedded_adapters::LocalSealer::open_or_create(&data_dir.join(CREDENTIALS_KEY_FILE))?;
+    Ok(FileSecrets::open(data_dir.join("secrets.json")).with_sealer(Arc::new(sealer)))
+}
+
+/// The local master key's file in the data directory.
+pub const CREDENTIALS_KEY_FILE: &str = "credentials.key";
+
 /// The local stack's engine and admin API over `data_dir`.
 pub fn local_api(data_dir: &Path) -> Result<(Engine, AdminApi), CliError> {
     // The store and the queues are SQLite databases, which coordinate writers from
     // several processes (a running `dev` and this command).
     let store: Arc<dyn Store> = Arc::new(open_local_store(data_dir)?);
-    let secrets: Arc<dyn SecretStore> = Arc::new(FileSecrets::open(data_dir.join("secrets.json")));
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(local_secrets(data_dir).map_err(|e| CliError::Usage(e.to_string()))?);
     let db = local_queue_db(data_dir).map_err(|e| CliError::Usage(e.to_string()))?;
     let retry =
         Arc::new(retry_queue_in(db.clone(), data_dir).map_err(|e| CliError::Usage(e.to_string()))?);

@@ -196,6 +196,13 @@ pub struct UpdateArgs {
     /// Go back to the default raw-attribute allowlist (extra fields and group sources).
     #[arg(long)]
     pub default_raw_attributes: bool,
+    /// Days back the evidence's onboarding completion rate counts hires (default 30).
+    #[arg(long)]
+    pub onboarding_window_days: Option<u32>,
+    /// A named set of settings applied first (flags given beside it win):
+    /// `daily-evidence` syncs once a day and is stale after two days.
+    #[arg(long, value_parser = ["daily-evidence"])]
+    pub preset: Option<String>,
 }
 
 /// The credential body (`apiKey` or `oauth`) from the environment or stdin.
@@ -442,6 +449,8 @@ pub(super) async fn run(
                 "safeguardMinCount": a.safeguard_min_count,
                 "safeguardWindowMinutes": a.safeguard_window_minutes,
                 "preStartDays": a.pre_start_days,
+                "onboardingWindowDays": a.onboarding_window_days,
+                "preset": a.preset.as_ref().map(|p| p.replace('-', "_")),
             });
             if let Some(m) = &a.missing_users {
                 let policy: MissingUserPolicy = serde_json::from_value(json!(m)).map_err(|_| {

@@ -143,6 +143,10 @@ pub struct TargetArgs {
     /// Name of the secret URL parameter of an HTTP upsert (e.g. `apikey`).
     #[arg(long)]
     pub secret_param: Option<String>,
+    /// HTTP upsert: what a user leaving the gate (the filter) gets: `deactivate`
+    /// (sent once with active false; the default) or `leave` (nothing is sent).
+    #[arg(long, value_parser = ["deactivate", "leave"])]
+    pub gate_exit: Option<String>,
     /// Only users in these states (repeat: pending, active, inactive, deleted).
     #[arg(long = "state")]
     pub states: Vec<String>,
@@ -236,6 +240,9 @@ fn target_body(
         || a.no_adopt_inactive_accounts
         || !a.country_codes.is_empty()
         || a.reconcile_every_hours.is_some();
+    if a.gate_exit.is_some() && a.kind != KindArg::HttpUpsert {
+        return Err(usage("--gate-exit is an HTTP upsert option"));
+    }
     if scim_only && a.kind != KindArg::Scim {
         return Err(usage("--user-name-source, --deprovision, --pending-active and --push-groups are SCIM options"));
     }
@@ -307,6 +314,9 @@ fn target_body(
             body["fields"] = json!(a.fields);
             body["required"] = json!(a.required);
             body["secretParam"] = json!(a.secret_param);
+            if let Some(choice) = &a.gate_exit {
+                body["gateExit"] = json!(choice);
+            }
         }
         KindArg::EventBridge => {
             body["kind"] = json!("event_bridge");

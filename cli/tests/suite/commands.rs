@@ -500,9 +500,10 @@ async fn a_directory_connects_with_an_oauth_access_token_read_from_stdin() {
     assert_eq!(v["auth"], "o_auth");
     let secrets = std::fs::read_to_string(data.path().join("secrets.json")).unwrap();
     assert!(
-        secrets.contains("oauth"),
-        "the tokens are in the local secret file"
+        secrets.contains("oauth-co/bamboohr") && secrets.contains(ports::ENVELOPE_SCHEME),
+        "the tokens are in the local secret file, sealed"
     );
+    assert!(!secrets.contains("oauth-access-token-1"), "never in clear");
     assert!(!String::from_utf8_lossy(&out).contains("oauth-access-token-1"));
 }
 
@@ -871,4 +872,111 @@ async fn an_operator_sets_a_workos_format_a_projection_and_the_raw_attribute_all
         .unwrap()
         .iter()
         .any(|e| e["details"]["target"] == "wos" && e["details"]["after"]["format"] == "workos"));
+}
+
+#[tokio::test]
+async fn an_upsert_targets_gate_exit_choice_is_set_from_the_command_line_and_audited() {
+    let l = local().await;
+    l.connect().await;
+    let lms = "http://127.0.0.1:9/v1/users/upsert";
+    l.ok(&[
+        "directories",
+        "update",
+        "acme",
+        "--custom-field",
+        "customLitmosAccess=litmosAccess",
+    ])
+    .await;
+    l.ok(&[
+        "targets",
+        "add",
+        "acme",
+        "--id",
+        "lms",
+        "--kind",
+        "http-upsert",
+        "--url",
+        lms,
+        "--field-in",
+        "litmosAccess=Yes",
+        "--gate-exit",
+        "leave",
+    ])
+    .await;
+    let targets = l.json(&["targets", "list", "acme"]).await;
+    assert_eq!(targets[0]["gate_exit"], "leave");
+    assert_eq!(targets[0]["filter"]["fieldIn"]["litmosAccess"][0], "Yes");
+
+    // Left out on an update: the default, deactivate.
+    l.ok(&[
+        "targets",
+        "update",
+        "acme",
+        "--id",
+        "lms",
+        "--kind",
+        "http-upsert",
+        "--url",
+        lms,
+    ])
+    .await;
+    let targets = l.json(&["targets", "list", "acme"]).await;
+    assert_eq!(targets[0]["gate_exit"], "deactivate");
+    let audit = l.json(&["audit", "list", "acme"]).await;
+    let change = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "target_change" && e["details"]["change"] == "updated")
+        .expect("the update is audited");
+    assert_eq!(change["details"]["before"]["gate_exit"], "leave");
+    assert_eq!(change["details"]["after"]["gate_exit"], "deactivate");
+
+    let refused = l
+        .cmd(
+            &[
+                "targets",
+                "add",
+                "acme",
+                "--id",
+                "app2",
+                "--kind",
+                "app-webhook",
+                "--url",
+                lms,
+                "--gate-exit",
+                "leave",
+            ],
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("--gate-exit"), "{refused}");
+}
+
+#[tokio::test]
+async fn the_daily_evidence_preset_is_set_from_the_command_line_and_audited_by_name() {
+    let l = local().await;
+    l.connect().await;
+    let updated = l
+        .ok(&[
+            "directories",
+            "update",
+            "acme",
+            "--preset",
+            "daily-evidence",
+        ])
+        .await;
+    assert!(updated.contains("settings saved"), "{updated}");
+    let shown = l.json(&["directories", "show", "acme"]).await;
+    assert_eq!(shown["schedule"]["incrementalEveryMinutes"], 1440);
+    assert_eq!(shown["schedule"]["fullEveryHours"], 24);
+    assert_eq!(shown["staleAfterMinutes"], 2880);
+    let audit = l.json(&["audit", "list", "acme"]).await;
+    assert_eq!(audit[0]["action"], "settings_change");
+    assert_eq!(audit[0]["details"]["preset"], "daily_evidence");
+    assert_eq!(
+        audit[0]["details"]["changed"]["staleAfterMinutes"]["after"],
+        2880
+    );
 }

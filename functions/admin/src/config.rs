@@ -22,9 +22,9 @@
 use std::collections::BTreeMap;
 
 use domain::{
-    EventFormat, FieldProjection, MissingUserPolicy, Safeguard, ScimConfig, ScimDeprovision,
-    ScimMatchKey, ScimNameSource, ScimUserName, Target, TargetFilter, TargetId, TargetKind,
-    UserState,
+    EventFormat, FieldProjection, GateExit, MissingUserPolicy, Safeguard, ScimConfig,
+    ScimDeprovision, ScimMatchKey, ScimNameSource, ScimUserName, Target, TargetFilter, TargetId,
+    TargetKind, UserState,
 };
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
@@ -123,6 +123,8 @@ struct SettingsBody {
     time_zone: Option<String>,
     missing_users: Option<MissingUserPolicy>,
     pre_start_days: Option<u32>,
+    onboarding_window_days: Option<u32>,
+    preset: Option<operate::SettingsPreset>,
     /// The fields kept in raw attributes besides the mapped ones; `null` goes back to
     /// the default (extra fields and group sources).
     #[serde(default, deserialize_with = "present")]
@@ -182,6 +184,9 @@ struct TargetBody {
     fields: Vec<String>,
     #[serde(default)]
     required: Vec<String>,
+    /// HTTP upsert: what a user leaving the gate gets (also `gate_exit`, as shown).
+    #[serde(alias = "gate_exit")]
+    gate_exit: Option<GateExit>,
     /// SCIM options.
     scim: Option<ScimBody>,
     #[serde(default)]
@@ -337,12 +342,18 @@ impl TargetBody {
                 url: need(self.url, "url")?,
                 fields: self.fields,
                 required: self.required,
+                gate_exit: self.gate_exit.unwrap_or_default(),
             },
             KindName::EventBridge => TargetKind::EventBridge {
                 bus_arn: need(self.bus_arn, "busArn")?,
                 projection,
             },
         };
+        if self.gate_exit.is_some() && self.kind != KindName::HttpUpsert {
+            return Err(AdminError::bad_request(
+                "body: gateExit: only an http_upsert target takes it",
+            ));
+        }
         let takes_secret = match self.kind {
             KindName::EventBridge => false,
             KindName::HttpUpsert => self.secret_param.is_some(),
@@ -504,6 +515,8 @@ pub async fn route(
                 pre_start_days: b.pre_start_days,
                 field_aliases: b.field_aliases,
                 raw_attribute_allowlist: b.raw_attribute_allowlist,
+                onboarding_window_days: b.onboarding_window_days,
+                preset: b.preset,
             };
             let updated =
                 operate::update_settings(engine, scheduler(api)?, &id, &change, actor()?).await?;

@@ -129,6 +129,10 @@ pub struct PollerResponse {
     /// Directories the sweep found newly stale.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale: Vec<DirectoryId>,
+    /// For a sweep: how many directories are stale now (newly or still), the gauge
+    /// the stale alarm watches ([`metrics::sweep_metrics_emf`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_directories: Option<u64>,
     /// Revoked directories the sweep purged (their retention window had passed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub purged: Vec<DirectoryId>,
@@ -187,7 +191,8 @@ pub async fn handler(
             let purged = purge_sweep(engine, poller.retention).await;
             let (stale, purged) = (stale?, purged?);
             tracing::info!(
-                stale = stale.len(),
+                stale = stale.stale.len(),
+                newly_stale = stale.newly_stale.len(),
                 purged = purged.len(),
                 retention_days = poller.retention.in_days(),
                 "sweep finished"
@@ -195,7 +200,8 @@ pub async fn handler(
             return Ok(PollerResponse {
                 directory_id: None,
                 run: None,
-                stale,
+                stale: stale.newly_stale,
+                stale_directories: Some(stale.stale.len() as u64),
                 purged: purged.into_iter().map(|p| p.directory_id).collect(),
             });
         }
@@ -215,6 +221,7 @@ pub async fn handler(
                 directory_id: Some(request.directory_id),
                 run: None,
                 stale: Vec::new(),
+                stale_directories: None,
                 purged: Vec::new(),
             });
         }
@@ -261,6 +268,7 @@ pub async fn handler(
         directory_id: Some(request.directory_id),
         run: Some(run),
         stale: Vec::new(),
+        stale_directories: None,
         purged: Vec::new(),
     })
 }

@@ -34,6 +34,17 @@ async fn main() -> Result<(), Error> {
             // it into the stack's sync metrics.
             println!("{}", poller::metrics::run_metrics_emf(&namespace, run));
         }
+        if let Some(stale) = response.stale_directories {
+            // Every sweep, zero included: the stale alarm's gauge.
+            println!(
+                "{}",
+                poller::metrics::sweep_metrics_emf(
+                    &namespace,
+                    time::OffsetDateTime::now_utc(),
+                    stale
+                )
+            );
+        }
         Ok::<_, Error>(response)
     }))
     .await

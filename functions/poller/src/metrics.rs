@@ -1,8 +1,10 @@
-//! The poller's metrics: one CloudWatch Embedded Metric Format document per run.
+//! The poller's metrics: one CloudWatch Embedded Metric Format document per run, and
+//! one per stale sweep (the gauge of stale directories the stale alarm watches).
 
 use domain::{RunStatus, SyncRun};
 use function_support::emf;
 use serde_json::json;
+use time::OffsetDateTime;
 
 /// The run's figures as one CloudWatch Embedded Metric Format document (the caller
 /// writes it as one line to stdout, where Lambda's log capture turns it into metrics):
@@ -50,6 +52,21 @@ pub fn run_metrics_emf(namespace: &str, run: &SyncRun) -> serde_json::Value {
             "RunId": run.id,
         }),
         &metrics,
+    )
+}
+
+/// The sweep's gauge as one EMF document: `StaleDirectories`, how many directories
+/// are stale at `at`, newly or still. It is written at every sweep, zero included, so
+/// the alarm on its maximum stays in ALARM while any directory is stale and returns to
+/// OK at the first sweep after they all synced (a count of newly stale directories
+/// would clear the alarm one sweep after it fired).
+pub fn sweep_metrics_emf(namespace: &str, at: OffsetDateTime, stale: u64) -> serde_json::Value {
+    emf::document(
+        namespace,
+        at,
+        &[&[]],
+        json!({"Sweep": "stale"}),
+        &[emf::Metric::count("StaleDirectories", stale)],
     )
 }
 

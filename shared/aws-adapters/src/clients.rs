@@ -58,6 +58,15 @@ pub fn secrets_manager(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::from_conf(conf)
 }
 
+/// A KMS client with the project's policy.
+pub fn kms(sdk: &SdkConfig) -> aws_sdk_kms::Client {
+    let conf = aws_sdk_kms::config::Builder::from(sdk)
+        .timeout_config(timeout_config())
+        .retry_config(retry_config())
+        .build();
+    aws_sdk_kms::Client::from_conf(conf)
+}
+
 /// An EventBridge client with the project's policy.
 pub fn eventbridge(sdk: &SdkConfig) -> aws_sdk_eventbridge::Client {
     let conf = aws_sdk_eventbridge::config::Builder::from(sdk)

@@ -21,11 +21,19 @@
 //! refreshed OAuth tokens into it. The template keeps pre-split secrets readable by the
 //! functions only while they are untagged (`LegacyDirectorySecrets`), which no part is.
 //!
+//! With a sealer ([`SecretsManagerStore::with_sealer`], the stack's
+//! [`crate::KmsEnvelopeSealer`]), every part is written sealed with a data key of its
+//! directory (KMS `GenerateDataKey`, encryption context `directoryId`; see
+//! `ports::sealer`) before it goes into Secrets Manager, and opened on read with the
+//! same context; values written before sealing was turned on are read as they are and
+//! sealed at their next write.
+//!
 //! Values cross this module only as `SecretString`s and as the SDK's request fields,
 //! which the SDK redacts from its own Debug output; errors and logs carry the secret's
 //! name and AWS's error code, never a value.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -36,7 +44,9 @@ use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
 use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_secretsmanager::Client;
-use ports::{DirectorySecrets, SecretPart, SecretStore, SecretsError};
+use ports::{
+    CredentialSealer, DirectorySecrets, SealedCredential, SecretPart, SecretStore, SecretsError,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::clients;
@@ -97,13 +107,24 @@ impl SecretAccessPolicy {
 }
 
 /// Directory secrets in Secrets Manager.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SecretsManagerStore {
     client: Client,
     prefix: String,
     kms_key_id: Option<String>,
     access: Option<SecretAccessPolicy>,
     creates: bool,
+    sealer: Option<Arc<dyn CredentialSealer>>,
+}
+
+impl std::fmt::Debug for SecretsManagerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsManagerStore")
+            .field("prefix", &self.prefix)
+            .field("creates", &self.creates)
+            .field("sealed", &self.sealer.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a `PutSecretValue` found.
@@ -132,7 +153,15 @@ impl SecretsManagerStore {
             kms_key_id,
             access: None,
             creates: true,
+            sealer: None,
         }
+    }
+
+    /// Seals every part written from now on with `sealer` (a data key per directory)
+    /// and opens sealed parts on read.
+    pub fn with_sealer(mut self, sealer: Arc<dyn CredentialSealer>) -> Self {
+        self.sealer = Some(sealer);
+        self
     }
 
     /// Uses `kms_key_id` for secrets this store creates (the stack's `SecretsKey`).
@@ -194,6 +223,7 @@ impl SecretsManagerStore {
     /// and, when `denied_is_absent`, when this role may not read it.
     async fn read(
         &self,
+        name: &str,
         id: &str,
         denied_is_absent: bool,
     ) -> Result<Option<DirectorySecrets>, SecretsError> {
@@ -222,16 +252,43 @@ impl SecretsManagerStore {
                 reason: "the secret has no string value (binary secrets are not supported)".into(),
             });
         };
-        let secrets = DirectorySecrets::from_json(id, json)?;
+        let secrets = match SealedCredential::from_envelope(id, json)? {
+            None => DirectorySecrets::from_json(id, json)?,
+            Some(sealed) => {
+                let Some(sealer) = &self.sealer else {
+                    return Err(SecretsError::Malformed {
+                        name: id.to_string(),
+                        reason: "sealed, and this store has no sealer to open it".into(),
+                    });
+                };
+                let opened = sealer.open(name, &sealed).await?;
+                DirectorySecrets::from_json(id, opened.expose_secret())?
+            }
+        };
         tracing::debug!(secret = %id, "secret read");
         Ok(Some(secrets))
+    }
+
+    /// The value written for `secrets` of directory `name`: sealed when a sealer is set.
+    async fn stored(
+        &self,
+        name: &str,
+        secrets: &DirectorySecrets,
+    ) -> Result<SecretString, SecretsError> {
+        let json = secrets.to_json();
+        match &self.sealer {
+            None => Ok(json),
+            Some(sealer) => Ok(SecretString::from(
+                sealer.seal(name, &json).await?.to_envelope(),
+            )),
+        }
     }
 
     /// Reads a directory's pre-split secret. A stack that no longer lets its functions
     /// read pre-split secrets (`LegacyDirectorySecrets` disabled) answers AccessDenied:
     /// there is none as far as this function is concerned.
     async fn read_pre_split(&self, name: &str) -> Result<Option<DirectorySecrets>, SecretsError> {
-        self.read(&self.secret_id(name), true).await
+        self.read(name, &self.secret_id(name), true).await
     }
 
     async fn update(&self, id: &str, value: &SecretString) -> Result<Update, SecretsError> {
@@ -320,7 +377,7 @@ impl SecretsManagerStore {
         secrets: &DirectorySecrets,
     ) -> Result<bool, SecretsError> {
         let id = self.part_id(name, part);
-        let value = secrets.only(&[part]).to_json();
+        let value = self.stored(name, &secrets.only(&[part])).await?;
         let mut restored = false;
         let mut created = false;
         loop {
@@ -366,8 +423,8 @@ impl SecretsManagerStore {
             }
             let id = self.part_id(name, part);
             // An existing part is newer than the pre-split copy: keep it.
-            self.create(&id, part, &whole.only(&[part]).to_json())
-                .await?;
+            let value = self.stored(name, &whole.only(&[part])).await?;
+            self.create(&id, part, &value).await?;
         }
         self.delete_id(&self.secret_id(name)).await?;
         tracing::info!(secret = %self.secret_id(name), "pre-split secret split into parts");
@@ -389,10 +446,8 @@ impl SecretsManagerStore {
         for part in parts {
             whole.take_part(*part, secrets);
         }
-        Ok(matches!(
-            self.update(&id, &whole.to_json()).await?,
-            Update::Done
-        ))
+        let value = self.stored(name, &whole).await?;
+        Ok(matches!(self.update(&id, &value).await?, Update::Done))
     }
 
     async fn delete_id(&self, id: &str) -> Result<(), SecretsError> {
@@ -428,12 +483,11 @@ impl SecretStore for SecretsManagerStore {
         name: &str,
         parts: &[SecretPart],
     ) -> Result<DirectorySecrets, SecretsError> {
-        let reads = futures::future::try_join_all(
-            parts
-                .iter()
-                .map(|part| async move { self.read(&self.part_id(name, *part), false).await }),
-        )
-        .await?;
+        let reads =
+            futures::future::try_join_all(parts.iter().map(|part| async move {
+                self.read(name, &self.part_id(name, *part), false).await
+            }))
+            .await?;
         let mut out = DirectorySecrets::default();
         let mut found = false;
         let mut pre_split: Option<Option<DirectorySecrets>> = None;

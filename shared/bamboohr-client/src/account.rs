@@ -207,7 +207,7 @@ fn yes(v: Option<&str>) -> bool {
 }
 
 impl BambooClient {
-    async fn get_json<T>(
+    pub(crate) async fn get_json<T>(
         &self,
         op: &'static str,
         segments: &[&str],

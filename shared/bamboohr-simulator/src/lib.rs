@@ -31,6 +31,7 @@ mod oauth;
 mod odata;
 mod record;
 mod state;
+mod training;
 mod webhook;
 mod webhooks_api;
 
@@ -48,6 +49,7 @@ pub use error::SimError;
 pub use faults::{ConnHandle, Fault, FaultPlan, RetryAfter};
 pub use generate::LITMOS_ACCESS;
 pub use record::Exchange;
+pub use training::SimTrainingType;
 pub use webhook::{
     deliver, deliver_with_retries, sign, DeliveryReport, RetrySchedule, SignedWebhook,
     RETRY_DELAYS_MINUTES, SIGNATURE_HEADER, TIMESTAMP_HEADER,
@@ -237,6 +239,11 @@ impl Simulator {
                     .delete(webhooks_api::delete),
             )
             .route("/api/v1/employees/{id}", get(api::get_employee))
+            .route("/api/v1/training/type", get(training::list_types))
+            .route(
+                "/api/v1/training/record/employee/{id}",
+                get(training::list_records),
+            )
             .route("/api/{*rest}", any(api::not_found))
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
@@ -365,6 +372,33 @@ impl Simulator {
     /// [`Simulator::delete`], reporting failures.
     pub fn try_delete(&self, id: &str) -> Result<(), SimError> {
         self.lock().delete(id)
+    }
+
+    /// Adds a training type; returns its id.
+    pub fn add_training_type(&self, t: SimTrainingType) -> u64 {
+        self.lock().training.add_type(t)
+    }
+
+    /// Records that employee `id` completed training type `type_id` on `completed`;
+    /// returns the record's id. Fails for an unknown or deleted employee.
+    pub fn complete_training(
+        &self,
+        id: &str,
+        type_id: u64,
+        completed: Date,
+    ) -> Result<u64, SimError> {
+        let mut s = self.lock();
+        let key = s
+            .live(id)
+            .and_then(|e| e.employee_id.parse::<u64>().ok())
+            .ok_or_else(|| SimError::UnknownEmployee { id: id.to_string() })?;
+        Ok(s.training.add_record(key, type_id, completed))
+    }
+
+    /// Denies (or restores) the key's access to training: both training endpoints
+    /// answer 403 while denied, as for a key whose owner may not see training.
+    pub fn deny_training_access(&self, denied: bool) {
+        self.lock().training.deny(denied);
     }
 
     /// BambooHR API requests received (faulted and refused ones included; control calls

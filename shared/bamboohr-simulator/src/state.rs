@@ -66,6 +66,8 @@ pub(crate) struct State {
     pub(crate) oauth: crate::oauth::OAuthBook,
     /// Served exchanges, while a test records them.
     pub(crate) recording: Option<Vec<crate::record::Exchange>>,
+    /// Training types and records.
+    pub(crate) training: crate::training::TrainingBook,
 }
 
 pub(crate) use crate::clock::{now, today};
@@ -98,6 +100,7 @@ impl State {
             webhooks: BTreeMap::new(),
             webhook_reports: Vec::new(),
             next_webhook_id: 0,
+            training: crate::training::TrainingBook::default(),
         };
         for mut e in employees {
             let id = match numeric_id(&e.employee_id) {

@@ -239,6 +239,9 @@ pub struct Directory {
     /// Minutes after which the directory counts as stale (default: twice the schedule).
     #[serde(default)]
     pub stale_after_minutes: Option<u32>,
+    /// How far back (days) the evidence's onboarding completion rate counts hires.
+    #[serde(default = "default_onboarding_window_days")]
+    pub onboarding_window_days: u32,
     /// When the directory was connected (a directory that never synced goes stale
     /// counting from here).
     #[serde(with = "time::serde::rfc3339::option", default)]
@@ -282,6 +285,13 @@ fn default_pre_start_days() -> u32 {
     7
 }
 
+/// The default window of the onboarding completion rate, in days.
+pub const DEFAULT_ONBOARDING_WINDOW_DAYS: u32 = 30;
+
+fn default_onboarding_window_days() -> u32 {
+    DEFAULT_ONBOARDING_WINDOW_DAYS
+}
+
 fn default_time_zone() -> String {
     "UTC".to_string()
 }
@@ -321,6 +331,7 @@ impl Directory {
             cursors: DirectoryCursors::default(),
             last_success: None,
             stale_after_minutes: None,
+            onboarding_window_days: DEFAULT_ONBOARDING_WINDOW_DAYS,
             connected_at: None,
             stale_since: None,
             hold: None,

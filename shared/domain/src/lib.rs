@@ -17,8 +17,8 @@ pub mod user;
 
 pub use directory::{
     AuthKind, Directory, DirectoryCursors, DirectoryState, GroupSource, Hold, MissingUserPolicy,
-    RegisteredWebhook, RemovalBucket, Safeguard, Schedule, DEFAULT_SAFEGUARD_WINDOW_MINUTES,
-    MAX_SAFEGUARD_WINDOW_MINUTES,
+    RegisteredWebhook, RemovalBucket, Safeguard, Schedule, DEFAULT_ONBOARDING_WINDOW_DAYS,
+    DEFAULT_SAFEGUARD_WINDOW_MINUTES, MAX_SAFEGUARD_WINDOW_MINUTES,
 };
 pub use error::DomainError;
 pub use event::{ChangeEvent, EventType, EVENT_SCHEMA_VERSION};
@@ -28,8 +28,8 @@ pub use ids::{DirectoryId, EmployeeId, EventId, GroupId, TargetId, UserId};
 pub use policy::TimeZone;
 pub use run::{RunCounts, RunId, RunStatus, SkippedRecord, SyncMode, SyncRequest, SyncRun};
 pub use target::{
-    EventFormat, FieldProjection, ScimConfig, ScimDeprovision, ScimMatchKey, ScimNameSource,
-    ScimUserName, Target, TargetFilter, TargetKind, PROJECTION_IDENTITY,
+    EventFormat, FieldProjection, GateExit, ScimConfig, ScimDeprovision, ScimMatchKey,
+    ScimNameSource, ScimUserName, Target, TargetFilter, TargetKind, PROJECTION_IDENTITY,
     SCIM_SEED_OWNED_ATTRIBUTES,
 };
 pub use user::{Address, DirectoryUser, Email, EmailKind, Phone, PhoneKind, UserState};

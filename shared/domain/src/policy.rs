@@ -141,13 +141,38 @@ impl TargetFilter {
                     other => other.to_string(),
                 });
             if !value
-                .map(|v| accepted.iter().any(|a| a == &v))
+                .map(|v| accepted.iter().any(|a| field_value_matches(&v, a)))
                 .unwrap_or(false)
             {
                 return Err(format!("filtered out: {field} not in the accepted values"));
             }
         }
         Ok(())
+    }
+}
+
+/// Whether a user's field value is one a filter accepts: equal text, or, for a
+/// checkbox, the same tick. BambooHR writes a checkbox "Yes"/"No" in the employees
+/// endpoint and field-based webhooks, JSON `true`/`false` in datasets (the mapping
+/// stores "Yes"/"No" for those), and an admin may type `true` in a gate; all of them
+/// mean the same tick, so `litmosAccess=Yes` admits a user whose value reads "true".
+fn field_value_matches(value: &str, accepted: &str) -> bool {
+    if value == accepted {
+        return true;
+    }
+    match (checkbox(value), checkbox(accepted)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A checkbox tick written as BambooHR or an admin writes it ("Yes"/"No",
+/// "true"/"false", any case); None for any other text.
+fn checkbox(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" => Some(true),
+        "no" | "false" => Some(false),
+        _ => None,
     }
 }
 
@@ -305,5 +330,40 @@ mod tests {
             target.admits(&u).unwrap_err(),
             "filtered out: litmosAccess not in the accepted values"
         );
+    }
+
+    #[test]
+    fn a_checkbox_gate_accepts_every_spelling_of_the_same_tick_and_nothing_else() {
+        let mut target = Target {
+            id: TargetId::parse("lms").unwrap(),
+            kind: TargetKind::app_webhook("https://example.com/hook".into()),
+            filter: TargetFilter::default(),
+            enabled: true,
+        };
+        target
+            .filter
+            .field_in
+            .insert("litmosAccess".into(), vec!["Yes".into()]);
+        let mut u = user(UserState::Active);
+        for ticked in [
+            serde_json::json!("Yes"),
+            serde_json::json!("true"),
+            serde_json::json!("YES"),
+        ] {
+            u.custom_attributes.insert("litmosAccess".into(), ticked);
+            assert!(target.admits(&u).is_ok());
+        }
+        for unticked in [
+            serde_json::json!("No"),
+            serde_json::json!("false"),
+            serde_json::json!(""),
+            serde_json::json!("Yesterday"),
+        ] {
+            u.custom_attributes
+                .insert("litmosAccess".into(), unticked.clone());
+            assert!(target.admits(&u).is_err(), "{unticked}");
+        }
+        u.custom_attributes.remove("litmosAccess");
+        assert!(target.admits(&u).is_err(), "no value is not ticked");
     }
 }

@@ -63,6 +63,11 @@ pub enum TargetKind {
         /// always required.
         #[serde(default)]
         required: Vec<String>,
+        /// What a user who leaves the target's audience (its filter, e.g. the "Litmos
+        /// Access" checkbox unticked) gets: deactivated once (the default) or left as
+        /// it is at the target.
+        #[serde(default)]
+        gate_exit: GateExit,
     },
     /// A customer's EventBridge bus.
     EventBridge {
@@ -94,6 +99,29 @@ impl EventFormat {
         match self {
             Self::Native => "native",
             Self::Workos => "workos",
+        }
+    }
+}
+
+/// What an HTTP upsert target does with a user it had who no longer passes its filter
+/// (the gate): BambooHR only stops sending, so without a choice the learner would stay
+/// active there for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateExit {
+    /// Send the user once more with `active: false`, then nothing while they stay out.
+    #[default]
+    Deactivate,
+    /// Send nothing: the account stays as it was last sent.
+    Leave,
+}
+
+impl GateExit {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deactivate => "deactivate",
+            Self::Leave => "leave",
         }
     }
 }

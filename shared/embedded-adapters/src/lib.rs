@@ -10,6 +10,7 @@ pub mod data_dir;
 pub mod local_queue_db;
 pub mod retry_queue;
 pub mod scheduler;
+pub mod sealer;
 pub mod secrets;
 pub mod sqlite;
 
@@ -19,5 +20,6 @@ pub use data_dir::{DataDirLock, LockError};
 pub use local_queue_db::{QueueDb, QueueDbError, QUEUES_DB_FILE};
 pub use retry_queue::{InProcessForeignBus, InProcessRetryQueue};
 pub use scheduler::InProcessScheduler;
+pub use sealer::LocalSealer;
 pub use secrets::FileSecrets;
 pub use sqlite::SqliteStore;

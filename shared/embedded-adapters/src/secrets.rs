@@ -5,12 +5,22 @@
 //! the split hold) is read for the parts that have no entry of their own, and the first
 //! write splits it. A `BSYNC_SECRET_<NAME>` environment variable (the whole secret,
 //! every part) takes precedence, so a key never has to touch the disk.
+//!
+//! With a sealer ([`FileSecrets::with_sealer`], the local stack's [`LocalSealer`]),
+//! each part is written sealed with a per-directory data key (an envelope, see
+//! `ports::sealer`) and opens only for its own directory; entries written before are
+//! read as they are and sealed at their next write.
+//!
+//! [`LocalSealer`]: crate::sealer::LocalSealer
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use ports::{DirectorySecrets, SecretPart, SecretStore, SecretsError};
+use ports::{
+    CredentialSealer, DirectorySecrets, SealedCredential, SecretPart, SecretStore, SecretsError,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
@@ -18,6 +28,7 @@ use tokio::sync::Mutex;
 pub struct FileSecrets {
     path: Option<PathBuf>,
     lock: Mutex<()>,
+    sealer: Option<Arc<dyn CredentialSealer>>,
 }
 
 /// The environment variable consulted for a secret name: upper-cased, with every
@@ -42,7 +53,15 @@ impl FileSecrets {
         Self {
             path: Some(path.into()),
             lock: Mutex::new(()),
+            sealer: None,
         }
+    }
+
+    /// Seals every part written from now on with `sealer` (a data key per
+    /// directory), and opens sealed parts when reading.
+    pub fn with_sealer(mut self, sealer: Arc<dyn CredentialSealer>) -> Self {
+        self.sealer = Some(sealer);
+        self
     }
 
     /// Secrets from the environment only; writes are refused.
@@ -50,6 +69,7 @@ impl FileSecrets {
         Self {
             path: None,
             lock: Mutex::new(()),
+            sealer: None,
         }
     }
 
@@ -102,12 +122,46 @@ impl FileSecrets {
     }
 }
 
-fn parse(name: &str, value: &serde_json::Value) -> Result<DirectorySecrets, SecretsError> {
-    DirectorySecrets::from_json(name, &value.to_string())
-}
-
 fn stored(secrets: &DirectorySecrets) -> serde_json::Value {
     serde_json::from_str(secrets.to_json().expose_secret()).expect("secrets serialize to JSON")
+}
+
+impl FileSecrets {
+    /// Reads entry `key` of directory `name`: opened with the sealer when sealed.
+    async fn parse(
+        &self,
+        name: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<DirectorySecrets, SecretsError> {
+        let text = value.to_string();
+        match SealedCredential::from_envelope(key, &text)? {
+            None => DirectorySecrets::from_json(key, &text),
+            Some(sealed) => {
+                let Some(sealer) = &self.sealer else {
+                    return Err(SecretsError::Malformed {
+                        name: key.to_string(),
+                        reason: "sealed, and this store has no sealer to open it".into(),
+                    });
+                };
+                let json = sealer.open(name, &sealed).await?;
+                DirectorySecrets::from_json(key, json.expose_secret())
+            }
+        }
+    }
+
+    /// What is written for `secrets` of directory `name`: sealed when a sealer is set.
+    async fn entry(
+        &self,
+        name: &str,
+        secrets: &DirectorySecrets,
+    ) -> Result<serde_json::Value, SecretsError> {
+        let Some(sealer) = &self.sealer else {
+            return Ok(stored(secrets));
+        };
+        let sealed = sealer.seal(name, &secrets.to_json()).await?;
+        Ok(serde_json::from_str(&sealed.to_envelope()).expect("an envelope is JSON"))
+    }
 }
 
 #[async_trait]
@@ -128,11 +182,11 @@ impl SecretStore for FileSecrets {
         for part in parts {
             let key = part.secret_name(name);
             if let Some(value) = all.get(&key) {
-                out.take_part(*part, &parse(&key, value)?);
+                out.take_part(*part, &self.parse(name, &key, value).await?);
                 found = true;
             } else if let Some(value) = all.get(name) {
                 if pre_split.is_none() {
-                    pre_split = Some(parse(name, value)?);
+                    pre_split = Some(self.parse(name, name, value).await?);
                 }
                 if let Some(whole) = &pre_split {
                     out.take_part(*part, whole);
@@ -159,14 +213,18 @@ impl SecretStore for FileSecrets {
         // The first write splits a pre-split entry: parts without an entry of their own
         // get theirs from it, then it goes.
         if let Some(value) = all.remove(name) {
-            let whole = parse(name, &value)?;
+            let whole = self.parse(name, name, &value).await?;
             for part in SecretPart::ALL {
-                all.entry(part.secret_name(name))
-                    .or_insert_with(|| stored(&whole.only(&[part])));
+                if let std::collections::btree_map::Entry::Vacant(slot) =
+                    all.entry(part.secret_name(name))
+                {
+                    slot.insert(self.entry(name, &whole.only(&[part])).await?);
+                }
             }
         }
         for part in parts {
-            all.insert(part.secret_name(name), stored(&secrets.only(&[*part])));
+            let entry = self.entry(name, &secrets.only(&[*part])).await?;
+            all.insert(part.secret_name(name), entry);
         }
         self.write_all(&all).await
     }
@@ -195,7 +253,8 @@ impl FileSecrets {
     ) -> Result<(), SecretsError> {
         let _guard = self.lock.lock().await;
         let mut all = self.read_all().await?;
-        all.insert(name.to_string(), stored(whole));
+        let entry = self.entry(name, whole).await?;
+        all.insert(name.to_string(), entry);
         self.write_all(&all).await
     }
 
@@ -259,6 +318,43 @@ mod tests {
             "file",
         )
         .await;
+    }
+
+    #[tokio::test]
+    async fn a_sealing_file_store_passes_the_secret_store_contract_and_keeps_no_key_in_clear() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("secrets.json");
+        let sealer = Arc::new(crate::sealer::LocalSealer::new(&[9; 32]));
+        let store = FileSecrets::open(&path).with_sealer(sealer.clone());
+        ports::contract_secrets::run_all(&store, "sealed").await;
+
+        let secrets = DirectorySecrets {
+            bamboohr_api_key: Some(SecretString::from("bamboo-key-7f3e")),
+            ..Default::default()
+        };
+        store.put("acme", &secrets).await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("bamboo-key-7f3e"), "sealed on disk");
+        assert!(text.contains(ports::ENVELOPE_SCHEME));
+        assert_eq!(
+            store
+                .get("acme")
+                .await
+                .unwrap()
+                .bamboohr_api_key
+                .unwrap()
+                .expose_secret(),
+            "bamboo-key-7f3e"
+        );
+        // acme's sealed entry moved under another directory does not open there.
+        let mut all: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+        let moved = all["acme/bamboohr"].clone();
+        all.insert("globex/bamboohr".into(), moved);
+        std::fs::write(&path, serde_json::to_string(&all).unwrap()).unwrap();
+        assert!(store.get("globex").await.is_err());
+        // Without the sealer a sealed entry is refused, not misread.
+        let plain = FileSecrets::open(&path);
+        assert!(plain.get("acme").await.is_err());
     }
 
     #[tokio::test]

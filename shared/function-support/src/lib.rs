@@ -99,6 +99,13 @@ pub struct CommonSettings {
     pub stack: StackConfig,
     /// AUDIT_TABLE_NAME.
     pub audit_table: String,
+    /// EVIDENCE_TABLE_NAME (the stack's put-only `EvidenceTable`); unset, evidence
+    /// rows share the audit table, put-only as well.
+    pub evidence_table: Option<String>,
+    /// CREDENTIAL_KEY_ARN (the stack's `CredentialKey`): stored credentials are
+    /// sealed with a data key per directory under it; unset, they are stored as
+    /// Secrets Manager encrypts them.
+    pub credential_key: Option<String>,
     /// METRICS_NAMESPACE (default [`DEFAULT_METRICS_NAMESPACE`]).
     pub metrics_namespace: String,
     /// Whether this function creates directory secrets (the admin API) or only reads
@@ -115,6 +122,10 @@ impl CommonSettings {
         Ok(Self {
             stack: StackConfig::from_env()?,
             audit_table: audit_table_from_env()?,
+            evidence_table: std::env::var(EVIDENCE_TABLE_NAME)
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+            credential_key: credential_key_from_env()?,
             metrics_namespace: metrics_namespace_from_env(),
             secrets: SecretsAccess::from_env()?,
             block_private_networks: block_private_from_env()?,
@@ -125,9 +136,24 @@ impl CommonSettings {
     /// secrets as [`CommonSettings::secrets`] says, calling out under the deployed
     /// stack's policy (HTTPS only, private networks as configured).
     pub fn engine(&self, sdk: &aws_config::SdkConfig) -> Engine {
-        aws_engine_with_secrets(sdk, &self.stack, &self.audit_table, &self.secrets).with_outbound(
-            sync_engine::outbound_http::Policy::deployed(self.block_private_networks),
+        let mut store =
+            DynamoStore::new(sdk, &self.stack.table_name).with_audit_table(&self.audit_table);
+        if let Some(evidence) = &self.evidence_table {
+            store = store.with_evidence_table(evidence);
+        }
+        engine_on(
+            sdk,
+            &self.stack,
+            store,
+            self.secrets.sealed_store(
+                sdk,
+                &self.stack.secret_prefix,
+                self.credential_key.as_deref(),
+            ),
         )
+        .with_outbound(sync_engine::outbound_http::Policy::deployed(
+            self.block_private_networks,
+        ))
     }
 }
 
@@ -213,7 +239,23 @@ impl SecretsAccess {
         sdk: &aws_config::SdkConfig,
         prefix: &str,
     ) -> CachingSecretStore<SecretsManagerStore> {
-        let store = SecretsManagerStore::new(sdk, prefix);
+        self.sealed_store(sdk, prefix, None)
+    }
+
+    /// [`SecretsAccess::store`], sealing credentials with a data key per directory
+    /// under the KMS key `credential_key` when given ([`CREDENTIAL_KEY_ARN`]).
+    pub fn sealed_store(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        prefix: &str,
+        credential_key: Option<&str>,
+    ) -> CachingSecretStore<SecretsManagerStore> {
+        let mut store = SecretsManagerStore::new(sdk, prefix);
+        if let Some(key) = credential_key {
+            store = store.with_sealer(std::sync::Arc::new(aws_adapters::KmsEnvelopeSealer::new(
+                sdk, key,
+            )));
+        }
         let store = match self {
             Self::Creates {
                 kms_key_arn,
@@ -389,6 +431,34 @@ fn tool_secrets(
 /// The environment variable naming the audit table (the stack's `AuditTable`).
 pub const AUDIT_TABLE_NAME: &str = "AUDIT_TABLE_NAME";
 
+/// The environment variable naming the KMS key under which each directory's
+/// credentials are sealed with their own data key (the stack's `CredentialKey`).
+pub const CREDENTIAL_KEY_ARN: &str = "CREDENTIAL_KEY_ARN";
+
+/// Reads [`CREDENTIAL_KEY_ARN`]: unset is none; set, it must be a KMS key ARN.
+pub fn credential_key_from_env() -> Result<Option<String>, ConfigError> {
+    credential_key_from(std::env::var(CREDENTIAL_KEY_ARN).ok())
+}
+
+fn credential_key_from(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(v) = value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    if !(v.starts_with("arn:") && v.contains(":key/")) {
+        return Err(ConfigError::Invalid {
+            name: CREDENTIAL_KEY_ARN,
+            reason: "not a KMS key ARN".into(),
+        });
+    }
+    Ok(Some(v))
+}
+
+/// The environment variable naming the evidence table (the stack's `EvidenceTable`).
+pub const EVIDENCE_TABLE_NAME: &str = "EVIDENCE_TABLE_NAME";
+
 /// Reads [`AUDIT_TABLE_NAME`]; required, so a function never falls back to writing
 /// audit entries into the main table, where roles may update and delete.
 pub fn audit_table_from_env() -> Result<String, ConfigError> {
@@ -469,6 +539,19 @@ pub fn with_delivery(engine: Engine, sdk: &aws_config::SdkConfig) -> Result<Engi
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_credential_key_is_optional_and_must_be_a_kms_key_arn_when_set() {
+        assert_eq!(super::credential_key_from(None).unwrap(), None);
+        assert_eq!(super::credential_key_from(Some("  ".into())).unwrap(), None);
+        let arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        assert_eq!(
+            super::credential_key_from(Some(arn.into())).unwrap(),
+            Some(arn.to_string())
+        );
+        let err = super::credential_key_from(Some("alias/x".into())).unwrap_err();
+        assert!(err.to_string().contains(super::CREDENTIAL_KEY_ARN), "{err}");
+    }
+
     use super::*;
 
     #[test]

@@ -38,4 +38,4 @@ pub use scim::{
     SCIM_ENTERPRISE_SCHEMA, SCIM_USER_SCHEMA,
 };
 pub use state::{derive_state, next_transition, refresh_state};
-pub use upsert::{to_upsert_body, UPSERT_FIELDS};
+pub use upsert::{to_upsert_body, was_terminated, UPSERT_FIELDS};

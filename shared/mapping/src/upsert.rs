@@ -35,7 +35,8 @@ pub const UPSERT_FIELDS: [&str; 16] = [
 /// Keys: `username` and `email` (both the work email), `firstName`, `lastName`,
 /// `workPhone`, `mobilePhone`, `address1`, `address2`, `city`, `state`, `zip`, `country`
 /// (the home address, else the work address), `jobTitle`, `active` (state is active),
-/// `terminated` (state is inactive or deleted) and `employeeId` (BambooHR's). `username`
+/// `terminated` (the employee was terminated: see [`was_terminated`]) and `employeeId`
+/// (BambooHR's). `username`
 /// is kept even when `fields` leaves it out, since the target matches on it; names in
 /// `fields` match case-insensitively and unknown ones are ignored.
 pub fn to_upsert_body(user: &DirectoryUser, fields: &[String]) -> Result<Value, MappingError> {
@@ -68,7 +69,7 @@ pub fn to_upsert_body(user: &DirectoryUser, fields: &[String]) -> Result<Value, 
         "country": part(|a| a.country.as_deref()),
         "jobTitle": user.job_title,
         "active": user.state == UserState::Active,
-        "terminated": matches!(user.state, UserState::Inactive | UserState::Deleted),
+        "terminated": was_terminated(user),
         "employeeId": user.employee_id.as_str(),
     });
     if fields.is_empty() {
@@ -84,6 +85,20 @@ pub fn to_upsert_body(user: &DirectoryUser, fields: &[String]) -> Result<Value, 
         })
         .collect();
     Ok(Value::Object(wanted))
+}
+
+/// Whether the employee was terminated, as the seed means it: no longer active and
+/// BambooHR holds a termination (a termination date, or the employment status
+/// "Terminated"). An employee who is merely Inactive (a future hire, a status set by
+/// hand) or gone from BambooHR without a termination is inactive, not terminated.
+pub fn was_terminated(user: &DirectoryUser) -> bool {
+    let left = matches!(user.state, UserState::Inactive | UserState::Deleted);
+    let termination = user.termination_date.is_some()
+        || user
+            .employment_status
+            .as_deref()
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case("terminated"));
+    left && termination
 }
 
 #[cfg(test)]
@@ -145,9 +160,36 @@ mod tests {
     fn a_terminated_user_is_inactive_and_terminated() {
         let mut u = user();
         u.state = UserState::Inactive;
+        u.termination_date = Some(time::macros::date!(2025 - 05 - 31));
         let v = to_upsert_body(&u, &[]).unwrap();
         assert_eq!(v["active"], false);
         assert_eq!(v["terminated"], true);
+    }
+
+    #[test]
+    fn an_inactive_user_without_a_termination_is_inactive_but_not_terminated() {
+        let mut u = user();
+        u.state = UserState::Inactive;
+        u.employment_status = Some("Inactive".into());
+        let v = to_upsert_body(&u, &[]).unwrap();
+        assert_eq!(v["active"], false);
+        assert_eq!(v["terminated"], false);
+        u.state = UserState::Deleted;
+        let v = to_upsert_body(&u, &[]).unwrap();
+        assert_eq!(
+            v["terminated"], false,
+            "gone from BambooHR is not a termination"
+        );
+    }
+
+    #[test]
+    fn a_terminated_employment_status_counts_as_terminated_without_a_date() {
+        let mut u = user();
+        u.state = UserState::Inactive;
+        u.employment_status = Some("Terminated".into());
+        assert!(was_terminated(&u));
+        u.state = UserState::Active;
+        assert!(!was_terminated(&u), "a rehire is active, not terminated");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Audit entries are append-only: every adapter writes them with a conditional put
 //! (the entry must not exist yet), so no function, not even one holding write access
 //! to the table, can overwrite what an entry says through this port. Evidence rows are
-//! keyed by their fingerprint, so an identical snapshot is stored once.
+//! keyed by their fingerprint, so an identical snapshot is stored once; they are
+//! put-only the same way, in their own table, and outlive a directory's purge.
 
 use std::collections::BTreeMap;
 
@@ -145,9 +146,52 @@ pub struct EvidenceRow {
     pub new_hires_last_30_days: u64,
     /// Target id -> share (0.0 - 1.0) of the active users delivered to it.
     pub target_share: BTreeMap<String, f64>,
+    /// The onboarding completion rate, derived from BambooHR training records; None
+    /// when not measured (rows from before it existed, or no client to ask).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboarding: Option<OnboardingEvidence>,
     /// Hex SHA-256 of the figures above (not of the time or run): equal snapshots have
     /// equal fingerprints.
     pub fingerprint: String,
+}
+
+/// The onboarding completion rate of a snapshot. BambooHR's public API has no
+/// onboarding-task endpoint, so it is derived from training records: of the employees
+/// hired in the last `window_days` days (active now), the share who completed every
+/// required training that falls due from their hire date, each no later than its due
+/// date (hire date + the training type's due-from-hire days).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum OnboardingEvidence {
+    /// Measured from the training records.
+    #[serde(rename_all = "camelCase")]
+    Measured {
+        /// How far back hires count, in days.
+        window_days: u32,
+        /// Employees hired in the window.
+        hires: u64,
+        /// Of those, who completed their required trainings on time.
+        completed_on_time: u64,
+        /// Of the others, those who have not finished but whose due dates have not
+        /// passed yet (still onboarding, not late).
+        in_progress: u64,
+        /// `completed_on_time / hires`, rounded to 4 places; None when no one was
+        /// hired.
+        rate: Option<f64>,
+        /// Required training types that fall due from hire date (0: nothing to
+        /// complete, so every hire counts as complete).
+        required_trainings: u64,
+    },
+    /// The API key may not read training types or records (BambooHR answered 403, or
+    /// the company does not use training): the rate is not available for this key.
+    #[serde(rename_all = "camelCase")]
+    NotAvailable {
+        /// How far back hires would count, in days.
+        window_days: u32,
+        /// Why, without secrets or HR values (e.g. "training records are not
+        /// available for this key (HTTP 403)").
+        reason: String,
+    },
 }
 
 /// Audit log and evidence operations.
@@ -165,7 +209,8 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Stores an evidence row unless one with the same fingerprint exists for the
-    /// directory: true when stored, false when the snapshot was already there.
+    /// directory: true when stored, false when the snapshot was already there (and
+    /// left exactly as it was: rows are never replaced, updated or deleted).
     async fn put_evidence(&self, row: &EvidenceRow) -> Result<bool, StoreError>;
 
     /// The newest evidence rows of a directory, newest first, at most `limit`.

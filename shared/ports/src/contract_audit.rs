@@ -25,6 +25,7 @@ fn evidence(dir: &DirectoryId, secs: i64, headcount: u64, fingerprint: &str) -> 
         terminations_last_30_days: 1,
         new_hires_last_30_days: 2,
         target_share: BTreeMap::from([("app".to_string(), 0.5)]),
+        onboarding: None,
         fingerprint: fingerprint.to_string(),
     }
 }
@@ -117,8 +118,47 @@ pub async fn evidence_is_stored_once_per_fingerprint(store: &dyn Store, tag: &st
     assert_eq!(store.list_evidence(&other, 10).await.unwrap().len(), 1);
 }
 
+/// Evidence rows are put-only: a put of a stored fingerprint changes nothing (not
+/// the time, run or figures first stored), the onboarding figures round-trip in
+/// either state, and a purge of the directory leaves every row.
+pub async fn evidence_rows_are_never_replaced_and_outlive_a_purge(store: &dyn Store, tag: &str) {
+    use crate::audit_store::OnboardingEvidence;
+    let dir = dir_id(tag, "evidence-kept");
+    let mut measured = evidence(&dir, 0, 10, "fp-m");
+    measured.onboarding = Some(OnboardingEvidence::Measured {
+        window_days: 30,
+        hires: 4,
+        completed_on_time: 3,
+        in_progress: 1,
+        rate: Some(0.75),
+        required_trainings: 2,
+    });
+    let mut unavailable = evidence(&dir, 60, 10, "fp-n");
+    unavailable.onboarding = Some(OnboardingEvidence::NotAvailable {
+        window_days: 30,
+        reason: "training records are not available for this key (HTTP 403)".into(),
+    });
+    assert!(store.put_evidence(&measured).await.unwrap());
+    assert!(store.put_evidence(&unavailable).await.unwrap());
+    let mut again = measured.clone();
+    again.captured_at = at(600);
+    again.run_id = "run-later".into();
+    again.onboarding = None;
+    assert!(!store.put_evidence(&again).await.unwrap());
+    let rows = store.list_evidence(&dir, 10).await.unwrap();
+    assert_eq!(rows, vec![unavailable.clone(), measured.clone()]);
+
+    store.purge_directory(&dir).await.unwrap();
+    assert_eq!(
+        store.list_evidence(&dir, 10).await.unwrap(),
+        vec![unavailable, measured],
+        "evidence is not purged"
+    );
+}
+
 /// Every check of the audit part.
 pub async fn run_all(store: &dyn Store, tag: &str) {
     audit_entries_are_append_only_and_listed_newest_first(store, tag).await;
     evidence_is_stored_once_per_fingerprint(store, tag).await;
+    evidence_rows_are_never_replaced_and_outlive_a_purge(store, tag).await;
 }

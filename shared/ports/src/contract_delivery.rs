@@ -33,6 +33,7 @@ fn record(dir: &DirectoryId, t: &str, object: &str, status: DeliveryStatus) -> D
         first_attempt_at: at(0),
         last_attempt_at: at(0),
         next_attempt_at: None,
+        gate_exit: false,
     }
 }
 

@@ -97,6 +97,7 @@ async fn seed(store: &dyn Store, dir: &DirectoryId) {
             first_attempt_at: at(0),
             last_attempt_at: at(0),
             next_attempt_at: None,
+            gate_exit: false,
         })
         .await
         .unwrap();
@@ -132,6 +133,7 @@ async fn seed(store: &dyn Store, dir: &DirectoryId) {
             terminations_last_30_days: 0,
             new_hires_last_30_days: 2,
             target_share: Default::default(),
+            onboarding: None,
             fingerprint: "fp".into(),
         })
         .await
@@ -182,12 +184,12 @@ pub async fn purging_a_directory_removes_everything_but_its_audit_trail(
             leases: 1,
             refresh_requests: 1,
             receipts: 1,
-            evidence: 1,
+            evidence: 0,
             setup_links: 1,
             other: 0,
         }
     );
-    assert_eq!(report.total(), 17);
+    assert_eq!(report.total(), 16);
 
     assert!(store.get_directory(&dir).await.unwrap().is_none());
     assert!(!store
@@ -230,7 +232,11 @@ pub async fn purging_a_directory_removes_everything_but_its_audit_trail(
         .unwrap()
         .is_empty());
     assert!(!store.has_receipt(&dir, "body-sha", at(0)).await.unwrap());
-    assert!(store.list_evidence(&dir, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.list_evidence(&dir, 10).await.unwrap().len(),
+        1,
+        "the compliance evidence outlives the purge"
+    );
     assert!(store.list_setup_links(&dir).await.unwrap().is_empty());
     assert_eq!(
         store.list_audit(&dir, 10).await.unwrap().len(),

@@ -76,6 +76,11 @@ pub struct DeliveryRecord {
     /// When the next attempt is due, for `Retrying`.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub next_attempt_at: Option<OffsetDateTime>,
+    /// This record is about the user leaving the target's filter (its gate): the
+    /// attempt sent the user deactivated, so while the user stays outside nothing more
+    /// is sent.
+    #[serde(default)]
+    pub gate_exit: bool,
 }
 
 impl DeliveryRecord {

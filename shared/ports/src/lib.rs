@@ -20,6 +20,8 @@ pub mod contract_retry;
 #[cfg(feature = "contract")]
 pub mod contract_scheduler;
 #[cfg(feature = "contract")]
+pub mod contract_sealer;
+#[cfg(feature = "contract")]
 pub mod contract_secrets;
 #[cfg(feature = "contract")]
 pub mod contract_setup_links;
@@ -29,13 +31,14 @@ pub mod delivery_store;
 pub mod keys;
 pub mod retry_queue;
 pub mod scheduler;
+pub mod sealer;
 pub mod secrets;
 pub mod setup_link_store;
 pub mod store;
 pub mod store_error;
 pub mod sync_store;
 
-pub use audit_store::{AuditAction, AuditEntry, AuditStore, EvidenceRow};
+pub use audit_store::{AuditAction, AuditEntry, AuditStore, EvidenceRow, OnboardingEvidence};
 pub use bus::{BusError, EventBus, PublishOutcome, TeeBus};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use delivery_store::{
@@ -48,6 +51,7 @@ pub use retry_queue::{
 pub use scheduler::{
     DirectorySchedule, OnceOutcome, Scheduler, SchedulerError, MAX_FLEXIBLE_WINDOW_MINUTES,
 };
+pub use sealer::{CredentialSealer, SealedCredential, ENVELOPE_SCHEME};
 pub use secrets::{
     key_id, CachingSecretStore, DirectorySecrets, KeyInfo, OAuthTokens, SecretPart, SecretStore,
     SecretsError, TargetSecrets,

@@ -151,7 +151,8 @@ pub struct PurgeReport {
     pub refresh_requests: u64,
     /// Webhook delivery receipts.
     pub receipts: u64,
-    /// Evidence rows.
+    /// Evidence rows left in the main table by a stack from before the put-only
+    /// evidence table (evidence there outlives the purge, like the audit trail).
     pub evidence: u64,
     /// Setup links.
     pub setup_links: u64,
@@ -302,9 +303,10 @@ pub trait Store:
 
     /// Removes everything stored for a directory (its record, users, groups, runs,
     /// outbox, delivery log, ledger, target accounts, breakers, checkpoint, lease,
-    /// refresh requests, receipts, evidence and setup links) and says what, by count. Only for a
-    /// revoked directory past its retention window. The audit trail is kept: entries
-    /// are append-only and no function may delete them, so it outlives the purge.
+    /// refresh requests, receipts and setup links) and says what, by count. Only for a
+    /// revoked directory past its retention window. The audit trail and the evidence
+    /// rows are kept: both are put-only and no function may delete them, so they
+    /// outlive the purge.
     /// Purging a directory with nothing stored reports zeros. Not atomic: a purge
     /// interrupted midway is finished by the next one.
     async fn purge_directory(&self, directory: &DirectoryId) -> Result<PurgeReport, StoreError>;

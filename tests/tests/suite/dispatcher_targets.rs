@@ -143,8 +143,11 @@ fn employee(id: &str, first: &str, email: Option<&str>, litmos: bool) -> Directo
             primary: true,
         }];
     }
-    u.custom_attributes
-        .insert("litmosAccess".into(), Value::Bool(litmos));
+    // The checkbox as BambooHR writes it (and the mapping stores it): "Yes"/"No".
+    u.custom_attributes.insert(
+        "litmosAccess".into(),
+        Value::String(if litmos { "Yes" } else { "No" }.into()),
+    );
     u
 }
 
@@ -200,12 +203,13 @@ async fn http_upsert_sends_gated_users_with_the_secret_api_key_and_skips_a_missi
                 "active".into(),
             ],
             required: vec!["lastName".into()],
+            gate_exit: domain::GateExit::Deactivate,
         },
     );
     lms_target
         .filter
         .field_in
-        .insert("litmosAccess".into(), vec!["true".into()]);
+        .insert("litmosAccess".into(), vec!["Yes".into()]);
     let mut secrets = BTreeMap::new();
     secrets.insert(
         "lms".to_string(),
@@ -277,6 +281,40 @@ async fn http_upsert_sends_gated_users_with_the_secret_api_key_and_skips_a_missi
             .contains("work email"),
         "{cy_log:?}"
     );
+
+    // The learner's id from the answer is remembered (DynamoDB), so an email change
+    // updates the one learner; unticking the box deactivates it.
+    let ada_user = engine
+        .store
+        .get_user(&dir, &EmployeeId::parse("1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let lms_id = TargetId::parse("lms").unwrap();
+    let remembered = engine
+        .store
+        .get_target_account(&dir, &lms_id, ada_user.id.as_str())
+        .await
+        .unwrap()
+        .expect("the learner id is remembered");
+    let renamed = save(
+        &engine,
+        employee("1", "Ada", Some("ada.lovelace@acme.test"), true),
+    )
+    .await;
+    assert!(!dispatch(&engine, &renamed).await.unwrap().needs_retry());
+    let unticked = save(
+        &engine,
+        employee("1", "Ada", Some("ada.lovelace@acme.test"), false),
+    )
+    .await;
+    assert!(!dispatch(&engine, &unticked).await.unwrap().needs_retry());
+    let learners = get_json(format!("{}/learners", lms.base_url())).await;
+    let learners = learners.as_array().unwrap();
+    assert_eq!(learners.len(), 1, "one learner per employee: {learners:#?}");
+    assert_eq!(learners[0]["id"], remembered.as_str());
+    assert_eq!(learners[0]["body"]["username"], "ada.lovelace@acme.test");
+    assert_eq!(learners[0]["body"]["active"], false);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -121,6 +121,47 @@ async fn a_target_url_change_is_audited_with_the_url_before_and_after_and_no_sec
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_upsert_targets_gate_exit_choice_defaults_to_deactivate_and_its_change_is_audited() {
+    let h = harness().await;
+    let url = "https://lms.example.test/api/users";
+    let (status, body) = post(
+        &h.api,
+        "/admin/directories/acme/targets",
+        Some(json!({"id": "lms", "kind": "http_upsert", "url": url})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["target"]["gate_exit"], "deactivate");
+
+    let (status, body) = post(
+        &h.api,
+        "/admin/directories/acme/targets/lms",
+        Some(json!({"kind": "http_upsert", "url": url, "gateExit": "leave"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["target"]["gate_exit"], "leave");
+    let entry = audit(&h).await.remove(0);
+    assert_eq!(entry["action"], "target_change");
+    assert_eq!(entry["details"]["before"]["gate_exit"], "deactivate");
+    assert_eq!(entry["details"]["after"]["gate_exit"], "leave");
+
+    let entries = audit(&h).await.len();
+    for bad in [
+        json!({"kind": "http_upsert", "url": url, "gateExit": "archive"}),
+        json!({"kind": "app_webhook", "url": url, "gateExit": "leave"}),
+    ] {
+        let (status, body) = post(&h.api, "/admin/directories/acme/targets/lms", Some(bad)).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body.to_string().contains("gateExit") || body.to_string().contains("archive"),
+            "{body}"
+        );
+    }
+    assert_eq!(audit(&h).await.len(), entries, "nothing refused is audited");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn invalid_settings_are_refused_with_a_400_naming_the_field_and_nothing_changes() {
     let h = harness().await;
     let store = &h.api.engine.store;

@@ -193,6 +193,18 @@ async fn every_route_answers_what_the_openapi_document_describes() {
         post(
             format!("{base}/acme/settings"),
             t("/settings"),
+            Some(json!({"preset": "daily_evidence", "incrementalEveryMinutes": 15})),
+            200,
+        ),
+        post(
+            format!("{base}/acme/settings"),
+            t("/settings"),
+            Some(json!({"preset": "hourly_vibes"})),
+            400,
+        ),
+        post(
+            format!("{base}/acme/settings"),
+            t("/settings"),
             Some(json!({"timeZone": "Mars/Olympus_Mons"})),
             400,
         ),
@@ -438,9 +450,19 @@ async fn every_route_answers_what_the_openapi_document_describes() {
             t("/targets/{targetId}"),
             Some(
                 json!({"kind": "http_upsert", "url": "https://lms2.example.test/api/users",
+                        "gateExit": "leave",
                         "filter": {"fieldIn": {"litmosAccess": ["Yes"]}}}),
             ),
             200,
+        ),
+        post(
+            format!("{base}/acme/targets/lms"),
+            t("/targets/{targetId}"),
+            Some(
+                json!({"kind": "http_upsert", "url": "https://lms2.example.test/api/users",
+                        "gateExit": "archive"}),
+            ),
+            400,
         ),
         post(
             format!("{base}/acme/targets/lms"),

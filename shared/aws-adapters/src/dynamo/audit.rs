@@ -1,12 +1,14 @@
 //! [`ports::AuditStore`] on DynamoDB: audit entries in the audit table (the stack's
-//! `AuditTable`, see [`DynamoStore::with_audit_table`]), evidence rows in the main
-//! table, both under the directory's partition key (key design in [`super`]).
+//! `AuditTable`, see [`DynamoStore::with_audit_table`]), evidence rows in the
+//! evidence table (`EvidenceTable`, see [`DynamoStore::with_evidence_table`]), both
+//! under the directory's partition key (key design in [`super`]).
 //!
-//! The audit table is separate so IAM can enforce what the code does: every role that
-//! writes it holds only `dynamodb:PutItem`, readers `dynamodb:Query`, and none
-//! UpdateItem, DeleteItem or BatchWriteItem (scripts/check-iam.py fails the template
-//! otherwise). With the conditional put below, not even PutItem can replace an entry.
-//! Evidence stays in the main table: it is purged with a revoked directory.
+//! Both tables are separate from the main one so IAM can enforce what the code does:
+//! every role that writes them holds only `dynamodb:PutItem`, readers
+//! `dynamodb:Query`, and none UpdateItem, DeleteItem or BatchWriteItem
+//! (scripts/check-iam.py fails the template otherwise). With the conditional puts
+//! below, not even PutItem can replace an entry or a snapshot. Neither is purged with
+//! a revoked directory: compliance evidence, like the audit trail, outlives it.
 //!
 //! | item     | `sk`                        | attributes |
 //! |----------|-----------------------------|------------|
@@ -24,7 +26,7 @@ use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use domain::DirectoryId;
 use ports::{AuditEntry, AuditStore, EvidenceRow, StoreError};
 
-use super::codec::{decode, encode, names, s, Item};
+use super::codec::{decode, encode, names, s};
 use super::keys::{dir_pk, key, DATA, PK, SK};
 use super::ops::{conflict, unavailable, unless_condition_failed};
 use super::DynamoStore;
@@ -32,19 +34,6 @@ use ports::keys::{AUDIT_PREFIX, EVIDENCE_PREFIX};
 
 const ACTION: &str = "action";
 const CAPTURED_AT: &str = "capturedAt";
-
-impl DynamoStore {
-    /// PutItem only if no item has this key: false when one exists.
-    async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
-        self.put_if(
-            item,
-            "attribute_not_exists(#pk)",
-            names(&[("#pk", PK)]),
-            std::collections::HashMap::new(),
-        )
-        .await
-    }
-}
 
 #[async_trait]
 impl AuditStore for DynamoStore {
@@ -134,7 +123,24 @@ impl AuditStore for DynamoStore {
                 reason: e.to_string(),
             })?;
         item.insert(CAPTURED_AT.into(), s(captured));
-        self.put_new(item).await
+        let table = self.evidence_table();
+        let out = self
+            .client()
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match unless_condition_failed(table, "PutItem", out)? {
+            Some(out) => {
+                self.meter.record_write(out.consumed_capacity());
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     async fn list_evidence(
@@ -142,11 +148,41 @@ impl AuditStore for DynamoStore {
         directory: &DirectoryId,
         limit: usize,
     ) -> Result<Vec<EvidenceRow>, StoreError> {
-        let items = self.query_prefix(directory, EVIDENCE_PREFIX).await?;
-        let mut rows = items
-            .iter()
-            .map(|i| decode(i, &format!("evidence of {directory}")))
-            .collect::<Result<Vec<EvidenceRow>, _>>()?;
+        let table = self.evidence_table();
+        let mut rows = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .set_expression_attribute_names(Some(names(&[
+                    ("#pk", PK),
+                    ("#sk", SK),
+                    ("#data", DATA),
+                ])))
+                .expression_attribute_values(":pk", s(dir_pk(directory)))
+                .expression_attribute_values(":prefix", s(EVIDENCE_PREFIX))
+                .projection_expression("#data")
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| unavailable(table, "Query", &e))?;
+            self.meter.record_read(out.consumed_capacity());
+            for item in out.items() {
+                rows.push(decode::<EvidenceRow>(
+                    item,
+                    &format!("evidence of {directory}"),
+                )?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
         // Keyed by fingerprint, so the time order is made here; a directory has one
         // row per distinct snapshot, a small number.
         rows.sort_by_key(|r| std::cmp::Reverse(r.captured_at));

@@ -99,4 +99,4 @@ mod testing;
 pub use keys::FINGERPRINT_INDEX;
 pub use store::{DynamoStore, MAX_EVENTS_PER_WRITE};
 #[cfg(feature = "testing")]
-pub use testing::{create_audit_table, create_table};
+pub use testing::{create_audit_table, create_evidence_table, create_table};

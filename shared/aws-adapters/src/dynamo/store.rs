@@ -42,6 +42,10 @@ pub struct DynamoStore {
     /// Where audit entries go: the stack's `AuditTable`, on which no role may update
     /// or delete. The main table until [`DynamoStore::with_audit_table`] says otherwise.
     pub(crate) audit_table: String,
+    /// Where evidence rows go: the stack's `EvidenceTable`, put-only like the audit
+    /// table. The audit table until [`DynamoStore::with_evidence_table`] says
+    /// otherwise.
+    pub(crate) evidence_table: Option<String>,
     /// Reported and metered capacity (see [`DynamoStore::metered`]).
     pub(crate) meter: Meter,
     last_seq: AtomicU64,
@@ -68,6 +72,7 @@ impl DynamoStore {
         Self {
             client,
             audit_table: table.clone(),
+            evidence_table: None,
             table,
             meter: Meter::default(),
             last_seq: AtomicU64::new(0),
@@ -92,6 +97,21 @@ impl DynamoStore {
     /// The table audit entries are written to.
     pub fn audit_table(&self) -> &str {
         &self.audit_table
+    }
+
+    /// Keeps evidence rows in `table` (keys `pk`, `sk`; see `create_evidence_table`,
+    /// feature `testing`). The functions always pass the stack's `EvidenceTable`,
+    /// whose IAM grants allow PutItem and Query only, so no function can change or
+    /// remove a compliance snapshot once written; without it evidence shares the
+    /// audit table (itself put-only on a deployed stack).
+    pub fn with_evidence_table(mut self, table: impl Into<String>) -> Self {
+        self.evidence_table = Some(table.into());
+        self
+    }
+
+    /// The table evidence rows are written to.
+    pub fn evidence_table(&self) -> &str {
+        self.evidence_table.as_deref().unwrap_or(&self.audit_table)
     }
 
     /// The underlying client.

@@ -108,6 +108,13 @@ pub async fn create_audit_table(client: &Client, name: &str) -> Result<(), Store
     Ok(())
 }
 
+/// Creates the evidence table as infra/template.yaml declares it (keys `pk`, `sk`, on
+/// demand, no TTL: the audit table's shape) and waits until it is active; an
+/// existing table is left as it is.
+pub async fn create_evidence_table(client: &Client, name: &str) -> Result<(), StoreError> {
+    create_audit_table(client, name).await
+}
+
 /// Creates the store's table as the SAM template defines it (pk/sk strings, the sparse
 /// [`FINGERPRINT_INDEX`] projecting `version`, `fp`, `state`, `lc`, on-demand billing,
 /// TTL on `expiresAt`) and waits until it is ACTIVE. An existing table is left as it

@@ -6,6 +6,7 @@ mod change_notices;
 mod common;
 mod dynamo_store;
 mod eventbridge;
+mod kms_envelope;
 mod retry_queue;
 mod scheduler;
 mod secrets;

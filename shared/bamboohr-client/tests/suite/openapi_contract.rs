@@ -439,6 +439,52 @@ async fn every_request_the_client_makes_and_every_answer_the_simulator_gives_fol
     ));
     assert_eq!(client.list_webhooks().await.unwrap()[0].id, created.id);
 
+    // Training (the onboarding evidence): the types keyed by id, an employee's
+    // records keyed by id, `[]` for one with none, and 403 for a key without access.
+    let induction = sim.add_training_type(bamboohr_simulator::SimTrainingType {
+        name: "Induction".into(),
+        required: true,
+        due_from_hire_days: Some(30),
+        ..Default::default()
+    });
+    sim.add_training_type(bamboohr_simulator::SimTrainingType {
+        name: "Fire safety".into(),
+        renewable: true,
+        frequency_months: Some(12),
+        ..Default::default()
+    });
+    let trained = sim.employees()[0].employee_id.clone();
+    let untrained = sim.employees()[1].employee_id.clone();
+    sim.complete_training(&trained, induction, time::macros::date!(2026 - 01 - 10))
+        .unwrap();
+    let types = client.training_types().await.unwrap();
+    assert_eq!(types.len(), 2);
+    assert!(types[0].required && types[0].due_from_hire_days == Some(30));
+    assert!(types[1].renewable && types[1].due_from_hire_days.is_none());
+    let records = client.employee_training_records(&trained).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].type_id, types[0].id);
+    assert_eq!(records[0].employee_id, trained);
+    assert_eq!(
+        records[0].completed,
+        Some(time::macros::date!(2026 - 01 - 10))
+    );
+    assert!(client
+        .employee_training_records(&untrained)
+        .await
+        .unwrap()
+        .is_empty());
+    sim.deny_training_access(true);
+    assert!(matches!(
+        client.training_types().await,
+        Err(BambooError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        client.employee_training_records(&trained).await,
+        Err(BambooError::Forbidden { .. })
+    ));
+    sim.deny_training_access(false);
+
     // Error shapes: a malformed cursor (400 BadPage), an unknown dataset field (400
     // problem details), an impossible page size sent raw (422 problem details),
     // throttling (429), a wrong key (401).
@@ -493,7 +539,7 @@ async fn every_request_the_client_makes_and_every_answer_the_simulator_gives_fol
         spec,
         &exchanges,
         &raw_exchanges,
-        &[200, 201, 400, 401, 404, 422, 429],
+        &[200, 201, 400, 401, 403, 404, 422, 429],
     );
 }
 

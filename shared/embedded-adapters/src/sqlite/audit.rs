@@ -1,6 +1,7 @@
 //! `ports::AuditStore` on [`SqliteStore`]: audit entries in their own append-only
-//! table (`AUDIT#<id>`, ids sort by time), evidence rows in `items` keyed by their
-//! fingerprint (`EVID#<fingerprint>`) so an identical snapshot is stored once.
+//! table (`AUDIT#<id>`, ids sort by time), evidence rows in their own put-only table
+//! `evidence` keyed by their fingerprint (`EVID#<fingerprint>`) so an identical
+//! snapshot is stored once. Neither is touched by a purge.
 
 use async_trait::async_trait;
 use domain::DirectoryId;
@@ -8,9 +9,7 @@ use ports::{AuditEntry, AuditStore, EvidenceRow, StoreError};
 use rusqlite::params;
 
 use super::error::conflict;
-use super::schema::{
-    data_with_prefix, decode, dir_pk, encode, limit, AUDIT_PREFIX, EVIDENCE_PREFIX,
-};
+use super::schema::{decode, dir_pk, encode, limit, AUDIT_PREFIX, EVIDENCE_PREFIX};
 use super::SqliteStore;
 
 #[async_trait]
@@ -71,7 +70,7 @@ impl AuditStore for SqliteStore {
         self.write(|tx| {
             let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO items (pk, sk, data, captured_at) VALUES (?1, ?2, ?3, ?4) \
+                    "INSERT INTO evidence (pk, sk, data, captured_at) VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (pk, sk) DO NOTHING",
                 )?
                 .execute(params![
@@ -90,10 +89,13 @@ impl AuditStore for SqliteStore {
         limit_to: usize,
     ) -> Result<Vec<EvidenceRow>, StoreError> {
         let mut rows: Vec<EvidenceRow> = self.read(|c| {
-            data_with_prefix(c, &dir_pk(directory), EVIDENCE_PREFIX)?
-                .iter()
-                .map(|d| decode(d, &format!("evidence of {directory}")))
-                .collect()
+            let mut stmt = c.prepare_cached("SELECT data FROM evidence WHERE pk = ?1")?;
+            let found = stmt.query_map(params![dir_pk(directory)], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for data in found {
+                out.push(decode(&data?, &format!("evidence of {directory}"))?);
+            }
+            Ok(out)
         })?;
         // Keyed by fingerprint, so the time order is made here; a directory has one
         // row per distinct snapshot, a small number.

@@ -1,7 +1,8 @@
 //! `ports::Store::purge_directory` on [`SqliteStore`]: every item of the directory's
 //! partition (`pk = DIR#<dir>`) is counted by kind and deleted in one transaction, so
-//! unlike DynamoDB's batched purge it is never left half done. Audit entries live in
-//! their own table and are never touched: the audit trail outlives the purge.
+//! unlike DynamoDB's batched purge it is never left half done. Audit entries and
+//! evidence rows live in their own tables and are never touched: the audit trail and
+//! the compliance evidence outlive the purge.
 
 use domain::DirectoryId;
 use ports::{PurgeReport, StoreError};

@@ -27,6 +27,8 @@ pub(crate) const SCHEMA_VERSION: i64 = 1;
 /// projection does, so the fingerprint listing reads no `data`. `outbox` orders a
 /// directory's pending events. `audit` is the separate audit table; its triggers make
 /// entries append-only in the database itself, as the AuditTable's IAM grants do.
+/// `evidence` is the EvidenceTable, put-only by trigger the same way; evidence rows a
+/// database kept in `items` before it existed move there when it is opened.
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items (
     pk TEXT NOT NULL,
@@ -62,6 +64,21 @@ CREATE TRIGGER IF NOT EXISTS audit_entries_are_not_updated BEFORE UPDATE ON audi
     BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_entries_are_not_deleted BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TABLE IF NOT EXISTS evidence (
+    pk TEXT NOT NULL,
+    sk TEXT NOT NULL,
+    data TEXT NOT NULL,
+    captured_at TEXT NOT NULL,
+    PRIMARY KEY (pk, sk)
+);
+CREATE TRIGGER IF NOT EXISTS evidence_rows_are_not_updated BEFORE UPDATE ON evidence
+    BEGIN SELECT RAISE(ABORT, 'evidence rows are put-only'); END;
+CREATE TRIGGER IF NOT EXISTS evidence_rows_are_not_deleted BEFORE DELETE ON evidence
+    BEGIN SELECT RAISE(ABORT, 'evidence rows are put-only'); END;
+INSERT OR IGNORE INTO evidence (pk, sk, data, captured_at)
+    SELECT pk, sk, data, captured_at FROM items
+    WHERE sk >= 'EVID#' AND sk < 'EVID$' AND data IS NOT NULL AND captured_at IS NOT NULL;
+DELETE FROM items WHERE sk >= 'EVID#' AND sk < 'EVID$';
 ";
 
 /// The exclusive upper bound of the sort keys starting with `prefix`: the prefix with

@@ -170,3 +170,57 @@ fn a_scim_user_and_an_upsert_body_come_out_of_a_mapped_webhook() {
     assert_eq!(body["username"], "Pepe.Nunez@acme.test");
     assert_eq!(body["zip"], "28013");
 }
+
+#[test]
+fn a_litmos_gate_on_yes_admits_the_ticked_box_from_every_surface_and_refuses_the_unticked() {
+    use domain::{Target, TargetFilter, TargetId, TargetKind};
+    let mut filter = TargetFilter::default();
+    filter
+        .field_in
+        .insert("litmosAccess".into(), vec!["Yes".into()]);
+    let gate = Target {
+        id: TargetId::parse("lms").unwrap(),
+        kind: TargetKind::app_webhook("https://lms.example/hook".into()),
+        filter,
+        enabled: true,
+    };
+    let with = |mut fields: Value, key: &str, v: Value| {
+        fields[key] = v;
+        map(fields, &[])
+    };
+    // A field-based webhook as the simulator sends it: the custom field under its
+    // display name, "Litmos Access", named by the directory's field alias (the
+    // `fieldAliases` setting, as the README's `--field-alias` example sets it).
+    let by_display_name = |v: Value| {
+        let mut fields = webhook();
+        fields.as_object_mut().unwrap().remove("LMS");
+        fields["Litmos Access"] = v;
+        let mut config = cfg();
+        config
+            .aliases
+            .insert("Litmos Access".into(), "customLitmosAccess".into());
+        let record = record_from_fields("1234", fields.as_object().unwrap(), &[], &config).unwrap();
+        apply(None, &record, &ctx())
+    };
+    // Ticked, as each surface sends it: the employees endpoint and a field-based
+    // webhook write "Yes", a dataset JSON true.
+    for user in [
+        with(employee_endpoint(), "customLitmosAccess", json!("Yes")),
+        with(dataset(), "customLitmosAccess", json!(true)),
+        with(webhook(), "LMS", json!("Yes")),
+        by_display_name(json!("Yes")),
+    ] {
+        assert_eq!(user.custom_attributes["litmosAccess"], json!("Yes"));
+        assert!(gate.admits(&user).is_ok());
+    }
+    // Unticked: "No", false, or cleared.
+    for user in [
+        with(employee_endpoint(), "customLitmosAccess", json!("No")),
+        with(dataset(), "customLitmosAccess", json!(false)),
+        with(webhook(), "LMS", json!("No")),
+        with(webhook(), "LMS", json!("")),
+        by_display_name(json!("No")),
+    ] {
+        assert!(gate.admits(&user).is_err());
+    }
+}

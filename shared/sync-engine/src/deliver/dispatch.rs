@@ -10,11 +10,15 @@
 //! conditional directory write) and a `directory.target_disabled` event is published.
 //! A per-target circuit breaker sends deliveries straight to the retry path while a
 //! target fails everything. Every outcome is written to the delivery log.
+//!
+//! A user who leaves an HTTP upsert target's gate (its filter) after the target had
+//! them is sent once more, deactivated, when the target's choice says so.
 
 use std::time::Duration;
 
 use domain::{
-    ChangeEvent, Directory, DirectoryUser, EmployeeId, EventType, Target, TargetId, UserState,
+    ChangeEvent, Directory, DirectoryUser, EmployeeId, EventType, GateExit, Target, TargetId,
+    TargetKind, UserState,
 };
 use ports::{
     BreakerState, DeadLetter, DeliveryRecord, DeliveryStatus, LedgerAdvance, RetryTask, StoreError,
@@ -179,6 +183,7 @@ pub(crate) async fn deliver_and_record(
         first_attempt_at: task.map_or(now, |t| t.first_failed_at),
         last_attempt_at: now,
         next_attempt_at: None,
+        gate_exit: false,
     };
 
     let ledger = engine
@@ -196,11 +201,19 @@ pub(crate) async fn deliver_and_record(
             _ => target.admits(u),
         };
         if let Err(reason) = verdict {
-            record.skipped_reason = Some(reason.clone());
-            engine.store.put_delivery(&record).await?;
-            let outcome = TargetOutcome::Skipped { reason };
-            log_outcome(directory, target, event, &outcome);
-            return Ok(outcome);
+            match gate_exit_due(engine, directory, target, ledger, &event.object_id).await? {
+                GateExitDue::Send => record.gate_exit = true,
+                due => {
+                    // A record of a deactivation already sent keeps saying so, so the
+                    // next change while the user stays outside sends nothing either.
+                    record.gate_exit = due == GateExitDue::AlreadySent;
+                    record.skipped_reason = Some(reason.clone());
+                    engine.store.put_delivery(&record).await?;
+                    let outcome = TargetOutcome::Skipped { reason };
+                    log_outcome(directory, target, event, &outcome);
+                    return Ok(outcome);
+                }
+            }
         }
     }
     if let Some(done) = ledger {
@@ -229,7 +242,16 @@ pub(crate) async fn deliver_and_record(
         .await;
     }
 
-    let attempt = targets::attempt(engine, directory, target, event, user, secrets).await;
+    let attempt = targets::attempt(
+        engine,
+        directory,
+        target,
+        event,
+        user,
+        secrets,
+        record.gate_exit,
+    )
+    .await;
     if let Some(status) = attempt.status {
         // A retry continues the pair's history of status codes.
         if task.is_some() {
@@ -346,6 +368,52 @@ pub(crate) async fn deliver_and_record(
     engine.store.put_delivery(&record).await?;
     log_outcome(directory, target, event, &outcome);
     Ok(outcome)
+}
+
+/// What a user the target's filter now refuses is owed by the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GateExitDue {
+    /// Nothing: the target never had the user, or its choice is to leave it as is.
+    Nothing,
+    /// One delivery with the user deactivated.
+    Send,
+    /// Nothing more: the deactivation was sent already.
+    AlreadySent,
+}
+
+/// Whether a user the filter refuses is leaving an HTTP upsert target's gate and must
+/// be deactivated there once: only when the target had the user (its ledger holds a
+/// version), its choice is [`GateExit::Deactivate`], and the last record of the pair
+/// is not that deactivation already delivered (or skipped after it).
+async fn gate_exit_due(
+    engine: &Engine,
+    directory: &Directory,
+    target: &Target,
+    ledger: Option<u64>,
+    object_id: &str,
+) -> Result<GateExitDue, EngineError> {
+    let TargetKind::HttpUpsert { gate_exit, .. } = &target.kind else {
+        return Ok(GateExitDue::Nothing);
+    };
+    if *gate_exit != GateExit::Deactivate || ledger.is_none() {
+        return Ok(GateExitDue::Nothing);
+    }
+    let last = engine
+        .store
+        .get_delivery(&directory.id, &target.id, object_id)
+        .await?;
+    Ok(match last {
+        Some(r)
+            if r.gate_exit
+                && matches!(
+                    r.status,
+                    DeliveryStatus::Delivered | DeliveryStatus::Skipped
+                ) =>
+        {
+            GateExitDue::AlreadySent
+        }
+        _ => GateExitDue::Send,
+    })
 }
 
 /// Hands the pair to the retry queue and logs it as retrying.

@@ -1,6 +1,7 @@
 //! Compliance evidence: the snapshot of a directory (active headcount, terminations
-//! and new hires in the last 30 days, delivery shares) with a fingerprint, so an
-//! identical snapshot is not stored twice, and when evidence counts as stale.
+//! and new hires in the last 30 days, delivery shares, the onboarding completion rate
+//! of [`super::onboarding`]) with a fingerprint, so an identical snapshot is not
+//! stored twice, and when evidence counts as stale.
 
 use std::collections::BTreeMap;
 
@@ -91,13 +92,15 @@ pub async fn evidence_snapshot(
         target_share.insert(t.id.to_string(), share);
     }
     let active_headcount = active.len() as u64;
+    let onboarding = super::onboarding::measure(engine, d, users, today).await;
     let fingerprint = {
-        let figures = json!({
+        let mut figures = json!({
             "activeHeadcount": active_headcount,
             "terminationsLast30Days": terminations,
             "newHiresLast30Days": hires,
             "targetShare": target_share,
         });
+        figures["onboarding"] = serde_json::to_value(&onboarding).expect("figures serialize");
         hex::encode(Sha256::digest(figures.to_string().as_bytes()))
     };
     Ok(EvidenceRow {
@@ -108,6 +111,7 @@ pub async fn evidence_snapshot(
         terminations_last_30_days: terminations,
         new_hires_last_30_days: hires,
         target_share,
+        onboarding: Some(onboarding),
         fingerprint,
     })
 }

@@ -21,6 +21,7 @@ pub mod evidence;
 pub mod holds;
 pub mod keys;
 pub mod oauth_client;
+pub mod onboarding;
 pub mod reconcile;
 pub mod redrive;
 pub mod retention;
@@ -44,13 +45,13 @@ pub use oauth_client::{
 pub use reconcile::{reconcile_due, request_reconcile, ReconcileRequested};
 pub use redrive::{queue_repush, redrive, repush};
 pub use runs::{record_run, request_sync, run_sync, SyncRequested, REQUESTED_SYNC_AFTER};
-pub use settings::{update_settings, Changed, SettingsChange, SettingsUpdated};
+pub use settings::{update_settings, Changed, SettingsChange, SettingsPreset, SettingsUpdated};
 pub use setup_links::{
     create_setup_link, list_setup_links, revoke_setup_link, CreatedSetupLink, NewSetupLink,
     SetupLinkProblem, SetupLinkView,
 };
 pub use state::{pause, resume, revoke};
-pub use status::{stale_sweep, status, Status, TargetHealth};
+pub use status::{stale_sweep, status, StaleSweep, Status, TargetHealth};
 pub use targets::{
     add_target, remove_target, test_target, update_target, TargetSpec, TargetTest, TargetsChanged,
 };

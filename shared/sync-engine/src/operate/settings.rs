@@ -2,7 +2,8 @@
 //! safeguard, pre-start window, time zone), validated before anything is written
 //! (field names against the company's `meta/fields`), audited with each changed
 //! setting's value before and after, with the schedule and the registered webhook's
-//! monitored fields kept in step.
+//! monitored fields kept in step. A preset (e.g. daily evidence) names a set of
+//! settings applied together.
 
 use std::collections::BTreeMap;
 
@@ -53,6 +54,46 @@ pub struct SettingsChange {
     /// The raw-attribute allowlist: `Some(Some(fields))` sets it, `Some(None)` goes
     /// back to the default (extra fields and group sources).
     pub raw_attribute_allowlist: Option<Option<Vec<String>>>,
+    /// Days back the evidence's onboarding completion rate counts hires (1 to
+    /// [`MAX_ONBOARDING_WINDOW_DAYS`]).
+    pub onboarding_window_days: Option<u32>,
+    /// A named set of settings applied first; a setting given beside it wins.
+    pub preset: Option<SettingsPreset>,
+}
+
+/// Longest onboarding window, in days.
+pub const MAX_ONBOARDING_WINDOW_DAYS: u32 = 365;
+
+/// A named set of settings for a common use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingsPreset {
+    /// A compliance evidence store (seed 002): one sync a day (incremental and full
+    /// every 24 hours), stale (alarm, `directory.stale`, stale evidence) after two
+    /// days without a successful sync.
+    DailyEvidence,
+}
+
+impl SettingsPreset {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DailyEvidence => "daily_evidence",
+        }
+    }
+
+    /// `change` with the preset's settings where it gives none.
+    fn fill(self, change: &SettingsChange) -> SettingsChange {
+        let mut out = change.clone();
+        match self {
+            Self::DailyEvidence => {
+                out.incremental_every_minutes.get_or_insert(24 * 60);
+                out.full_every_hours.get_or_insert(24);
+                out.stale_after_minutes.get_or_insert(2 * 24 * 60);
+            }
+        }
+        out
+    }
 }
 
 /// One changed setting, before and after.
@@ -136,6 +177,14 @@ impl SettingsChange {
                 return Err(invalid(
                     "preStartDays",
                     format!("pre-start days must be 0 to {MAX_PRE_START_DAYS}"),
+                ));
+            }
+        }
+        if let Some(days) = self.onboarding_window_days {
+            if !(1..=MAX_ONBOARDING_WINDOW_DAYS).contains(&days) {
+                return Err(invalid(
+                    "onboardingWindowDays",
+                    format!("the onboarding window must be 1 to {MAX_ONBOARDING_WINDOW_DAYS} days"),
                 ));
             }
         }
@@ -247,6 +296,11 @@ impl SettingsChange {
             self.raw_attribute_allowlist.clone(),
             "rawAttributeAllowlist"
         );
+        set!(
+            d.onboarding_window_days,
+            self.onboarding_window_days,
+            "onboardingWindowDays"
+        );
         changed
     }
 }
@@ -304,6 +358,14 @@ pub async fn update_settings(
     change: &SettingsChange,
     actor: &str,
 ) -> Result<SettingsUpdated, EngineError> {
+    let filled;
+    let change = match change.preset {
+        Some(preset) => {
+            filled = preset.fill(change);
+            &filled
+        }
+        None => change,
+    };
     change.validate()?;
     let current = directory(engine, id).await?;
     if current.state == DirectoryState::Revoked {
@@ -342,7 +404,10 @@ pub async fn update_settings(
         id,
         AuditAction::SettingsChange,
         actor,
-        json!({ "changed": changed }),
+        match change.preset {
+            Some(preset) => json!({ "changed": changed, "preset": preset.as_str() }),
+            None => json!({ "changed": changed }),
+        },
     )
     .await?;
     let monitor_fields = follow_changes(engine, &d, actor).await;

@@ -111,13 +111,31 @@ pub async fn status(
     })
 }
 
+/// What one stale sweep found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StaleSweep {
+    /// Directories stale now, whether newly or for a while: the gauge the stale alarm
+    /// watches, reported at every sweep so the alarm stays raised while any directory
+    /// is stale and clears once none is.
+    pub stale: Vec<DirectoryId>,
+    /// Those that became stale since the last sweep (each got a `directory.stale`
+    /// event).
+    pub newly_stale: Vec<DirectoryId>,
+}
+
 /// Publishes `directory.stale` for every directory stale at `now` that has not had one
-/// for its current stale period, and marks it. Returns the directories newly stale.
-pub async fn stale_sweep(engine: &Engine) -> Result<Vec<DirectoryId>, EngineError> {
+/// for its current stale period, and marks it; reports every directory stale now and
+/// those newly stale.
+pub async fn stale_sweep(engine: &Engine) -> Result<StaleSweep, EngineError> {
     let now = engine.clock.now();
-    let mut newly = Vec::new();
+    let mut report = StaleSweep::default();
     for d in engine.store.list_directories().await? {
-        if !d.is_stale(now) || d.stale_since.is_some() {
+        if !d.is_stale(now) {
+            continue;
+        }
+        report.stale.push(d.id.clone());
+        if d.stale_since.is_some() {
             continue;
         }
         let mut next = d.clone();
@@ -144,7 +162,7 @@ pub async fn stale_sweep(engine: &Engine) -> Result<Vec<DirectoryId>, EngineErro
         engine.store.append_events(&d.id, &[event]).await?;
         crate::reconcile::outbox::flush(engine, &d.id).await?;
         warn!(directory_id = %d.id, threshold_minutes = d.stale_threshold_minutes(), "directory is stale");
-        newly.push(d.id);
+        report.newly_stale.push(d.id);
     }
-    Ok(newly)
+    Ok(report)
 }

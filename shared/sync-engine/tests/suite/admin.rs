@@ -255,6 +255,63 @@ async fn settings_changes_are_validated_ask_for_a_full_sync_and_are_audited() {
 }
 
 #[tokio::test]
+async fn the_daily_evidence_preset_syncs_daily_goes_stale_after_two_days_and_is_audited_by_name() {
+    let h = harness("k", None, vec![]).await;
+    let scheduler = InProcessScheduler::new();
+    let updated = operate::update_settings(
+        &h.engine,
+        &scheduler,
+        &h.dir,
+        &SettingsChange {
+            preset: Some(operate::SettingsPreset::DailyEvidence),
+            ..SettingsChange::default()
+        },
+        OPERATOR,
+    )
+    .await
+    .unwrap();
+    let d = updated.directory;
+    assert_eq!(d.schedule.incremental_every_minutes, 1440);
+    assert_eq!(d.schedule.full_every_hours, 24);
+    assert_eq!(d.stale_after_minutes, Some(2880));
+    assert_eq!(d.stale_threshold_minutes(), 2 * 24 * 60);
+    let s = scheduler
+        .get_directory_schedule(&h.dir)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.every_minutes, 1440, "the schedule follows: once a day");
+    let audit = h.engine.store.list_audit(&h.dir, 10).await.unwrap();
+    assert_eq!(audit[0].action, AuditAction::SettingsChange);
+    assert_eq!(audit[0].details["preset"], "daily_evidence");
+    assert_eq!(
+        audit[0].details["changed"]["staleAfterMinutes"],
+        serde_json::json!({"before": null, "after": 2880})
+    );
+    assert_eq!(
+        audit[0].details["changed"]["incrementalEveryMinutes"]["after"],
+        1440
+    );
+
+    // A setting given beside the preset wins over it.
+    let updated = operate::update_settings(
+        &h.engine,
+        &scheduler,
+        &h.dir,
+        &SettingsChange {
+            preset: Some(operate::SettingsPreset::DailyEvidence),
+            stale_after_minutes: Some(3 * 24 * 60),
+            ..SettingsChange::default()
+        },
+        OPERATOR,
+    )
+    .await
+    .unwrap();
+    assert_eq!(updated.directory.stale_after_minutes, Some(4320));
+    assert_eq!(updated.directory.schedule.incremental_every_minutes, 1440);
+}
+
+#[tokio::test]
 async fn pause_resume_and_revoke_follow_the_schedule_and_revoke_deletes_the_secret_but_keeps_history(
 ) {
     let h = harness("k", None, vec![]).await;

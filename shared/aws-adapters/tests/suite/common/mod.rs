@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_adapters::{clients, create_audit_table, create_table, DynamoStore};
+use aws_adapters::{clients, create_audit_table, create_evidence_table, create_table, DynamoStore};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
@@ -37,8 +37,9 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A fresh table with the store's schema and a fresh audit table, and a store on them
-/// (as the functions are configured: audit entries in their own table).
+/// A fresh table with the store's schema, fresh audit and evidence tables, and a
+/// store on them (as the functions are configured: audit entries and evidence rows
+/// in their own put-only tables).
 pub async fn store() -> DynamoStore {
     let sdk = sdk().await;
     let client = clients::dynamodb(&sdk);
@@ -48,5 +49,11 @@ pub async fn store() -> DynamoStore {
     create_audit_table(&client, &audit)
         .await
         .expect("audit table created");
-    DynamoStore::from_client(client, table).with_audit_table(audit)
+    let evidence = format!("{table}-evidence");
+    create_evidence_table(&client, &evidence)
+        .await
+        .expect("evidence table created");
+    DynamoStore::from_client(client, table)
+        .with_audit_table(audit)
+        .with_evidence_table(evidence)
 }

@@ -12,7 +12,8 @@ pub mod eventbridge;
 pub mod scim;
 pub mod upsert;
 
-/// One attempt at one target, by kind.
+/// One attempt at one target, by kind. `gate_exit` says the user is leaving the
+/// target's gate and is sent deactivated (HTTP upsert targets only).
 pub(crate) async fn attempt(
     engine: &Engine,
     directory: &Directory,
@@ -20,6 +21,7 @@ pub(crate) async fn attempt(
     event: &ChangeEvent,
     user: Option<&DirectoryUser>,
     secrets: &ports::DirectorySecrets,
+    gate_exit: bool,
 ) -> Attempt {
     let target_secrets = secrets.targets.get(target.id.as_str());
     // A URL the policy refuses (plain HTTP on a deployed stack, a private address) is
@@ -70,9 +72,17 @@ pub(crate) async fn attempt(
             url,
             fields,
             required,
+            ..
         } => {
-            let params = target_secrets.map(|t| &t.url_params);
-            upsert::send(engine, url, params, fields, required, event, user).await
+            let upsert_target = upsert::UpsertTarget {
+                directory: &directory.id,
+                id: &target.id,
+                url,
+                params: target_secrets.map(|t| &t.url_params),
+                fields,
+                required,
+            };
+            upsert_target.send(engine, event, user, gate_exit).await
         }
         TargetKind::EventBridge {
             bus_arn,
