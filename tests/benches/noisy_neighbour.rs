@@ -8,7 +8,9 @@
 //! 2. **throughput against concurrency**: A alone, lanes = 64, batches of 1 (each
 //!    dispatcher holds one lane), at each concurrency of `--sweep`.
 //!
-//! Nothing is asserted on time; every change is checked delivered exactly once.
+//! Nothing is asserted on time; every change is checked delivered, and deliveries
+//! received twice are counted (SQS is at-least-once; a receiver deduplicates on the
+//! stable `webhook-id`).
 //!
 //! ```text
 //! PEER_PYTHON=.venv/bin/python cargo bench -p integration-tests --bench noisy_neighbour -- \
@@ -34,7 +36,6 @@ fn ms(d: Duration) -> String {
 
 fn check(o: &Outcome, flood: usize) {
     assert_eq!(o.flood_received, flood, "every flood change delivered");
-    assert_eq!(o.duplicates, 0, "each once");
     assert_eq!(o.refused, 0, "every signature verified");
 }
 
@@ -69,10 +70,10 @@ async fn main() {
         )
         .await;
         check(&o, flood);
-        println!("| A's flood | target | lanes | dispatchers | batch | A drained in | A's rate | B's changes | B p50 | B p99 | B max | failed msgs |");
-        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        println!("| A's flood | target | lanes | dispatchers | batch | A drained in | A's rate | B's changes | B p50 | B p99 | B max | failed msgs | received twice |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         println!(
-            "| {flood} | {} ms | {lanes} | {workers} | {batch} | {:.1} s | {:.1}/s | {} | {} ms | {} ms | {} ms | {} |",
+            "| {flood} | {} ms | {lanes} | {workers} | {batch} | {:.1} s | {:.1}/s | {} | {} ms | {} ms | {} ms | {} | {} |",
             target.as_millis(),
             o.flood_seconds,
             o.flood_rate(),
@@ -81,13 +82,14 @@ async fn main() {
             ms(o.quiet_quantile(0.99)),
             ms(o.quiet_quantile(1.0)),
             o.failed_messages,
+            o.duplicates,
         );
     }
 
     if !args.iter().any(|a| a == "--skip-sweep") {
         println!();
-        println!("| dispatchers | lanes | batch | changes | drained in | rate | rate per dispatcher | ideal (dispatchers / target latency) |");
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("| dispatchers | lanes | batch | changes | drained in | rate | rate per dispatcher | ideal (dispatchers / target latency) | received twice |");
+        println!("|---|---|---|---|---|---|---|---|---|");
         for &c in &sweep {
             // Enough changes for about `sweep_seconds` at the ideal rate.
             let ideal = c as f64 / target.as_secs_f64();
@@ -108,11 +110,12 @@ async fn main() {
             .await;
             check(&o, n);
             println!(
-                "| {c} | 64 | 1 | {n} | {:.1} s | {:.1}/s | {:.2}/s | {:.1}/s |",
+                "| {c} | 64 | 1 | {n} | {:.1} s | {:.1}/s | {:.2}/s | {:.1}/s | {} |",
                 o.flood_seconds,
                 o.flood_rate(),
                 o.flood_rate() / c as f64,
                 ideal,
+                o.duplicates,
             );
         }
     }

@@ -137,7 +137,9 @@ async fn poll_once(
         }
     };
     if messages.is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // An idle poller backs off a little: every receive costs moto a scan of the
+        // whole queue, and busy polling would make moto the bottleneck.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         return;
     }
     let mut event = SqsEvent::default();
