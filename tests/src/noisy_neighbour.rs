@@ -35,7 +35,8 @@ use sync_engine::Engine;
 
 use crate::event_source::{dispatcher_handler, EventSource, EventSourceConfig};
 
-const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The signing secret of the scenario's app-webhook targets.
+pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// One run's parameters.
 #[derive(Debug, Clone)]
@@ -121,7 +122,9 @@ async fn receive(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Byte
     StatusCode::NO_CONTENT
 }
 
-async fn directory(engine: &Engine, id: &str, url: &str) -> DirectoryId {
+/// A directory `id` with one app-webhook target ("app") at `url`, signing with the
+/// scenario's secret, stored with its secret.
+pub async fn directory(engine: &Engine, id: &str, url: &str) -> DirectoryId {
     let dir = DirectoryId::parse(id).expect("valid id");
     let mut targets = std::collections::BTreeMap::new();
     targets.insert(
@@ -159,7 +162,7 @@ async fn directory(engine: &Engine, id: &str, url: &str) -> DirectoryId {
 }
 
 /// Writes user `n` of `dir` with its `user.created` event; returns the event id.
-async fn new_user(engine: &Engine, dir: &DirectoryId, n: usize) -> String {
+pub async fn new_user(engine: &Engine, dir: &DirectoryId, n: usize) -> String {
     let mut u = DirectoryUser::new(
         dir.clone(),
         EmployeeId::parse(n.to_string()).expect("employee id"),

@@ -13,16 +13,12 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use domain::{
-    ChangeEvent, Directory, DirectoryId, DirectoryState, DirectoryUser, EmployeeId, EventType,
-    Target, TargetFilter, TargetId, TargetKind, UserState,
+    ChangeEvent, DirectoryId, DirectoryState, DirectoryUser, EmployeeId, EventType, UserState,
 };
 use integration_tests::event_source::{dispatcher_handler, EventSource, EventSourceConfig};
+use integration_tests::noisy_neighbour::{directory, new_user, WHSEC};
 use integration_tests::{unique, TestStack};
-use ports::{DirectorySecrets, TargetSecrets, UserWrite};
-use secrecy::SecretString;
 use sync_engine::Engine;
-
-const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 async fn create_queue(stack: &TestStack, name: &str, fifo: bool) -> String {
     let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
@@ -38,64 +34,15 @@ async fn create_queue(stack: &TestStack, name: &str, fifo: bool) -> String {
     req.send().await.unwrap().queue_url().unwrap().to_string()
 }
 
-/// A directory with an app webhook target at `url`, its signing secret stored.
-async fn directory(engine: &Engine, id: &str, url: &str) -> DirectoryId {
-    let dir = DirectoryId::parse(id).unwrap();
-    let mut targets = std::collections::BTreeMap::new();
-    targets.insert(
-        "app".to_string(),
-        TargetSecrets {
-            signing_secrets: vec![SecretString::from(WHSEC)],
-            ..Default::default()
-        },
-    );
-    engine
-        .secrets
-        .put(
-            id,
-            &DirectorySecrets {
-                targets,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let mut d = Directory::new(dir.clone(), id, id).unwrap();
-    d.targets = vec![Target {
-        id: TargetId::parse("app").unwrap(),
-        kind: TargetKind::app_webhook(url.into()),
-        filter: TargetFilter::default(),
-        enabled: true,
-    }];
-    d.version = 1;
-    engine.store.put_directory(&d, None).await.unwrap();
-    dir
-}
-
 /// Stores `count` new users with their `user.created` events in the outbox; returns
 /// their user ids.
 async fn users(engine: &Engine, dir: &DirectoryId, count: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for n in 1..=count {
-        let mut u = DirectoryUser::new(
-            dir.clone(),
-            EmployeeId::parse(n.to_string()).unwrap(),
-            UserState::Active,
+        new_user(engine, dir, n).await;
+        ids.push(
+            domain::UserId::derive(dir, &EmployeeId::parse(n.to_string()).unwrap()).to_string(),
         );
-        u.first_name = Some(format!("User{n}"));
-        u.version = 1;
-        u.refresh_fingerprint();
-        let event = ChangeEvent::for_user_write(None, &u, time::OffsetDateTime::now_utc());
-        ids.push(u.id.to_string());
-        engine
-            .store
-            .write_user(&UserWrite {
-                user: u,
-                expected_version: None,
-                events: vec![event],
-            })
-            .await
-            .unwrap();
     }
     ids
 }
