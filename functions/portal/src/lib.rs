@@ -359,6 +359,11 @@ fn secure(mut resp: Response<Body>) -> Response<Body> {
     resp
 }
 
+/// A request header's value as text, when it is there and readable.
+pub(crate) fn header_text<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
 pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     Response::builder()
         .status(status)

@@ -24,8 +24,7 @@ use serde_json::json;
 use sync_engine::operate::setup_links::{self, link_actor, OAuthStateProblem};
 use sync_engine::source::connect::{exchange_authorization_code, CodeExchange};
 
-use crate::routes::header_text;
-use crate::{json_response, Cookies, OAuthProblem, Portal, PortalError};
+use crate::{header_text, json_response, Cookies, OAuthProblem, Portal, PortalError};
 
 /// Where BambooHR sends the browser back.
 pub const CALLBACK_PATH: &str = "/setup/oauth/callback";

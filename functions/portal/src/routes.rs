@@ -14,8 +14,8 @@ use sync_engine::EngineError;
 
 use lambda_http::RequestExt;
 
-use crate::SESSION_COOKIE;
 use crate::{assets, json_response, oauth, page, Cookies, Portal, PortalError, MAX_BODY_BYTES};
+use crate::{header_text, SESSION_COOKIE};
 
 /// Answers one request, or says why not.
 pub(crate) async fn route(portal: &Portal, req: &Request) -> Result<Response<Body>, PortalError> {
@@ -70,10 +70,6 @@ pub(crate) fn cookie(req: &Request) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == SESSION_COOKIE)
         .map(|(_, value)| value.trim().to_string())
-}
-
-pub(crate) fn header_text<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Refuses a POST another site's page made: a browser says so in `Sec-Fetch-Site`,

@@ -197,14 +197,7 @@ pub(crate) fn employee_error(code: &str, message: &str) -> Response {
         .into_response()
 }
 
-pub(crate) fn json_response(value: Value) -> Response {
-    (
-        StatusCode::OK,
-        [(CONTENT_TYPE, "application/json")],
-        value.to_string(),
-    )
-        .into_response()
-}
+pub(crate) use crate::respond::json_response;
 
 pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
     headers

@@ -30,6 +30,7 @@ mod meta;
 mod oauth;
 mod odata;
 mod record;
+mod respond;
 mod state;
 mod training;
 mod webhook;

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use time::Date;
 
-use crate::api::json_response;
+use crate::respond::json_response;
 use crate::Simulator;
 
 /// A training type as a test defines it.

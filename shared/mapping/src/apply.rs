@@ -131,7 +131,7 @@ pub fn apply(
     for (key, value) in &record.raw {
         user.raw_attributes.insert(key.clone(), value.clone());
     }
-    crate::raw::cap_total(&mut user.raw_attributes);
+    crate::record::cap_total(&mut user.raw_attributes);
 
     let last_changed = get(Field::LastChanged)
         .and_then(FieldValue::as_value)

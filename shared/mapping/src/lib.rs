@@ -15,7 +15,6 @@ pub mod country;
 pub mod error;
 pub mod field;
 pub mod groups;
-pub mod raw;
 pub mod read;
 pub mod record;
 pub mod scim;
@@ -28,11 +27,11 @@ pub use country::CountryCodes;
 pub use error::MappingError;
 pub use field::{dataset_fields, employee_endpoint_fields, Field, FieldValue};
 pub use groups::{user_groups, GroupRef};
-pub use raw::{RawAllowlist, RAW_TOTAL_MAX_BYTES, RAW_VALUE_MAX_BYTES};
 pub use read::user_field;
 pub use record::{
     is_truthy, parse_date, parse_timestamp, record_from_fields, EmployeeRecord, MappingConfig,
 };
+pub use record::{RawAllowlist, RAW_TOTAL_MAX_BYTES, RAW_VALUE_MAX_BYTES};
 pub use scim::{
     phone_value, to_scim_user, to_scim_user_with_manager, ScimOptions, UsernameSource,
     SCIM_ENTERPRISE_SCHEMA, SCIM_USER_SCHEMA,
