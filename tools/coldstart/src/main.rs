@@ -36,6 +36,10 @@ const COMMON_ENV: &[(&str, &str)] = &[
     ("TABLE_NAME", "bamboohr-sync-Table"),
     ("AUDIT_TABLE_NAME", "bamboohr-sync-AuditTable"),
     ("EVENT_BUS_NAME", "bamboohr-sync-bus"),
+    (
+        "CHANGE_QUEUE_URL",
+        "https://sqs.us-east-1.amazonaws.com/111122223333/bamboohr-sync-changes.fifo",
+    ),
     ("SECRET_PREFIX", "bamboohr-sync/coldstart/"),
     ("RUST_LOG", "info"),
     // The poller's scheduler settings.

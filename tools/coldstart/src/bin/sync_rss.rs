@@ -128,6 +128,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .env("TABLE_NAME", &stack.config.table_name)
         .env("AUDIT_TABLE_NAME", &stack.audit_table)
         .env("EVENT_BUS_NAME", &stack.config.event_bus_name)
+        .env("CHANGE_QUEUE_URL", &stack.queue_url)
         .env("SECRET_PREFIX", &stack.config.secret_prefix)
         .env("SCHEDULER_GROUP", "bamboohr-sync")
         .env(
