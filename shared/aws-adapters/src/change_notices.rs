@@ -18,15 +18,15 @@
 //! are retried (only those, [`ENTRY_RETRIES`] times with jitter) and then reported
 //! failed, so the outbox keeps them.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
 use domain::{ChangeEvent, EventId};
 use ports::{BusError, EventBus, PublishOutcome};
 
+use crate::batching::{send_all, EntryAnswer, Limits, Prepared};
 use crate::clients;
 
 /// SQS's limit on one message, and on the messages of one batch call together.
@@ -68,13 +68,6 @@ pub struct SqsChangeNotices {
     lanes: u16,
 }
 
-/// One event ready to send.
-struct Prepared<'a> {
-    id: &'a EventId,
-    entry: SendMessageBatchRequestEntry,
-    size: usize,
-}
-
 impl SqsChangeNotices {
     /// A publisher to `queue_url` with `lanes` message groups per directory (clamped to
     /// 1..=[`MAX_LANES`]), with [`clients`]'s policy.
@@ -100,7 +93,7 @@ impl SqsChangeNotices {
         &self,
         index: usize,
         event: &'a ChangeEvent,
-    ) -> Result<Prepared<'a>, (EventId, String)> {
+    ) -> Result<Prepared<'a, SendMessageBatchRequestEntry>, (EventId, String)> {
         let body = serde_json::to_string(event)
             .map_err(|e| (event.id.clone(), format!("cannot serialize: {e}")))?;
         if body.len() > MAX_NOTICE_BYTES {
@@ -126,93 +119,25 @@ impl SqsChangeNotices {
             size,
         })
     }
-
-    /// Sends one batch, retrying entries SQS refused for its own reasons. `Err` only
-    /// when the very first call fails as a whole.
-    async fn send_batch(
-        &self,
-        batch: Vec<Prepared<'_>>,
-        outcome: &mut PublishOutcome,
-    ) -> Result<(), String> {
-        let mut pending = batch;
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            if attempt > 0 {
-                let wait = retry_timing::jittered(
-                    attempt,
-                    Duration::from_millis(100),
-                    Duration::from_secs(2),
-                );
-                tokio::time::sleep(wait).await;
-            }
-            let entries = pending.iter().map(|p| p.entry.clone()).collect();
-            let out = match self
-                .client
-                .send_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) => {
-                    let reason = clients::sdk_reason("SendMessageBatch", &e);
-                    if attempt == 0 {
-                        return Err(reason);
-                    }
-                    outcome
-                        .failed
-                        .extend(pending.iter().map(|p| (p.id.clone(), reason.clone())));
-                    return Ok(());
-                }
-            };
-            let ok: std::collections::HashSet<&str> =
-                out.successful().iter().map(|r| r.id()).collect();
-            let mut retry = Vec::new();
-            for p in pending {
-                let entry_id = p.entry.id().to_string();
-                if ok.contains(entry_id.as_str()) {
-                    outcome.published.push(p.id.clone());
-                    continue;
-                }
-                match out.failed().iter().find(|f| f.id() == entry_id) {
-                    Some(f) if f.sender_fault() => outcome.rejected.push((
-                        p.id.clone(),
-                        format!("{}: {}", f.code(), f.message().unwrap_or("")),
-                    )),
-                    Some(_) if attempt < ENTRY_RETRIES => retry.push(p),
-                    Some(f) => outcome.failed.push((
-                        p.id.clone(),
-                        format!("{}: {}", f.code(), f.message().unwrap_or("")),
-                    )),
-                    None => outcome
-                        .failed
-                        .push((p.id.clone(), "SQS returned no result for the entry".into())),
-                }
-            }
-            pending = retry;
-            attempt += 1;
-        }
-        Ok(())
-    }
 }
 
-/// Packs entries in order into calls of at most 10 entries and [`MAX_NOTICE_BYTES`].
-fn pack(prepared: Vec<Prepared<'_>>) -> Vec<Vec<Prepared<'_>>> {
-    let mut batches: Vec<Vec<Prepared<'_>>> = Vec::new();
-    let mut bytes = 0;
-    for p in prepared {
-        let fits = batches
-            .last()
-            .is_some_and(|b| b.len() < MAX_ENTRIES_PER_CALL && bytes + p.size <= MAX_NOTICE_BYTES);
-        if !fits {
-            batches.push(Vec::new());
-            bytes = 0;
-        }
-        bytes += p.size;
-        batches.last_mut().expect("a batch was just pushed").push(p);
+/// What SQS's answer to a batch says of the entry `id`: the sender's fault is the
+/// event's (rejected for good); SQS's own refusals are retried.
+fn answer(out: &SendMessageBatchOutput, id: &str) -> EntryAnswer {
+    if out.successful().iter().any(|r| r.id() == id) {
+        return EntryAnswer::Accepted;
     }
-    batches
+    match out.failed().iter().find(|f| f.id() == id) {
+        Some(f) => {
+            let reason = format!("{}: {}", f.code(), f.message().unwrap_or(""));
+            if f.sender_fault() {
+                EntryAnswer::Rejected(reason)
+            } else {
+                EntryAnswer::Retryable(reason)
+            }
+        }
+        None => EntryAnswer::Failed("SQS returned no result for the entry".into()),
+    }
 }
 
 #[async_trait]
@@ -230,27 +155,30 @@ impl EventBus for SqsChangeNotices {
                 }
             }
         }
-        for batch in pack(prepared) {
-            let ids: Vec<EventId> = batch.iter().map(|p| p.id.clone()).collect();
-            if let Err(reason) = self.send_batch(batch, &mut outcome).await {
-                tracing::warn!(queue = %self.queue_url, %reason, published = outcome.published.len(), "change notices not sent");
-                if outcome.published.is_empty() {
-                    return Err(BusError::Unavailable { reason });
-                }
-                // Part went out: this batch and every later one stay in the outbox.
-                let sent: std::collections::HashSet<&EventId> = outcome.published.iter().collect();
-                let rejected: std::collections::HashSet<&EventId> =
-                    outcome.rejected.iter().map(|(id, _)| id).collect();
-                let rest: Vec<(EventId, String)> = events
-                    .iter()
-                    .filter(|e| !sent.contains(&e.id) && !rejected.contains(&e.id))
-                    .map(|e| (e.id.clone(), reason.clone()))
-                    .collect();
-                debug_assert!(ids.iter().all(|id| rest.iter().any(|(r, _)| r == id)));
-                outcome.failed.extend(rest);
-                break;
+        let limits = Limits {
+            entries: MAX_ENTRIES_PER_CALL,
+            bytes: MAX_NOTICE_BYTES,
+            retries: ENTRY_RETRIES,
+        };
+        let sent = send_all(events, prepared, limits, &mut outcome, |entries| {
+            let (client, url) = (self.client.clone(), self.queue_url.clone());
+            async move {
+                let ids: Vec<String> = entries.iter().map(|e| e.id().to_string()).collect();
+                let out = client
+                    .send_message_batch()
+                    .queue_url(url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| clients::sdk_reason("SendMessageBatch", &e))?;
+                Ok(ids.iter().map(|id| answer(&out, id)).collect())
             }
+        })
+        .await;
+        if let Err(e) = &sent {
+            tracing::warn!(queue = %self.queue_url, reason = %e, "change notices not sent");
         }
+        sent?;
         if !outcome.all_published() {
             tracing::warn!(
                 queue = %self.queue_url,

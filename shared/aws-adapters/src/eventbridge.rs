@@ -14,16 +14,15 @@
 //! cannot help; what still fails is reported per event in `PublishOutcome::failed`, so
 //! the outbox keeps it.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
-use domain::{ChangeEvent, EventId};
+use domain::ChangeEvent;
 use ports::{BusError, EventBus, PublishOutcome};
 
+use crate::batching::{send_all, EntryAnswer, Limits, Prepared};
 use crate::clients;
 
 /// `Source` of every event this project publishes; the rules match on it.
@@ -64,29 +63,22 @@ fn entry_size(detail_type: &str, detail: &str) -> usize {
     EVENT_SOURCE.len() + detail_type.len() + detail.len()
 }
 
-/// One event ready to send.
-struct Prepared<'a> {
-    id: &'a EventId,
-    entry: PutEventsRequestEntry,
-    size: usize,
-}
-
-/// Packs entries in order into calls of at most 10 entries and [`MAX_ENTRY_BYTES`].
-fn pack(prepared: Vec<Prepared<'_>>) -> Vec<Vec<Prepared<'_>>> {
-    let mut batches: Vec<Vec<Prepared<'_>>> = Vec::new();
-    let mut bytes = 0;
-    for p in prepared {
-        let fits = batches
-            .last()
-            .is_some_and(|b| b.len() < MAX_ENTRIES_PER_CALL && bytes + p.size <= MAX_ENTRY_BYTES);
-        if !fits {
-            batches.push(Vec::new());
-            bytes = 0;
+/// What EventBridge's result for one entry means.
+fn answer(result: &aws_sdk_eventbridge::types::PutEventsResultEntry) -> EntryAnswer {
+    match result.error_code() {
+        None if result.event_id().is_some() => EntryAnswer::Accepted,
+        None => EntryAnswer::Failed("EventBridge returned no result for the entry".into()),
+        Some(code) => {
+            let reason = format!("{code}: {}", result.error_message().unwrap_or(""));
+            if EVENT_AT_FAULT_ERRORS.contains(&code) {
+                EntryAnswer::Rejected(reason)
+            } else if PERMANENT_ENTRY_ERRORS.contains(&code) {
+                EntryAnswer::Failed(reason)
+            } else {
+                EntryAnswer::Retryable(reason)
+            }
         }
-        bytes += p.size;
-        batches.last_mut().expect("a batch was just pushed").push(p);
     }
-    batches
 }
 
 fn call_reason<E, R>(err: &SdkError<E, R>) -> String
@@ -121,79 +113,6 @@ impl EventBridgeBus {
     /// The bus name or ARN events go to.
     pub fn bus_name(&self) -> &str {
         &self.bus_name
-    }
-
-    /// Sends one packed batch, retrying refused entries. `Err` only when the very first
-    /// call fails as a whole (nothing of the batch is known to be published).
-    async fn send_batch(
-        &self,
-        batch: Vec<Prepared<'_>>,
-        outcome: &mut PublishOutcome,
-    ) -> Result<(), String> {
-        let mut pending = batch;
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            if attempt > 0 {
-                let wait = retry_timing::jittered(
-                    attempt,
-                    Duration::from_millis(100),
-                    Duration::from_secs(2),
-                );
-                tokio::time::sleep(wait).await;
-            }
-            let entries = pending.iter().map(|p| p.entry.clone()).collect();
-            let out = match self
-                .client
-                .put_events()
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) if attempt == 0 => return Err(call_reason(&e)),
-                Err(e) => {
-                    let reason = call_reason(&e);
-                    outcome
-                        .failed
-                        .extend(pending.iter().map(|p| (p.id.clone(), reason.clone())));
-                    return Ok(());
-                }
-            };
-            let results = out.entries();
-            let mut retry = Vec::new();
-            for (i, p) in pending.into_iter().enumerate() {
-                let result = results.get(i);
-                match result.and_then(|r| r.error_code()) {
-                    None if result.and_then(|r| r.event_id()).is_some() => {
-                        outcome.published.push(p.id.clone())
-                    }
-                    None => outcome.failed.push((
-                        p.id.clone(),
-                        "EventBridge returned no result for the entry".into(),
-                    )),
-                    Some(code)
-                        if attempt < ENTRY_RETRIES && !PERMANENT_ENTRY_ERRORS.contains(&code) =>
-                    {
-                        retry.push(p)
-                    }
-                    Some(code) => {
-                        let message = result.and_then(|r| r.error_message()).unwrap_or("");
-                        let refusal = (p.id.clone(), format!("{code}: {message}"));
-                        if EVENT_AT_FAULT_ERRORS.contains(&code) {
-                            outcome.rejected.push(refusal);
-                        } else {
-                            outcome.failed.push(refusal);
-                        }
-                    }
-                }
-            }
-            if !retry.is_empty() {
-                tracing::debug!(bus = %self.bus_name, count = retry.len(), attempt, "retrying refused entries");
-            }
-            pending = retry;
-            attempt += 1;
-        }
-        Ok(())
     }
 }
 
@@ -240,31 +159,28 @@ impl EventBus for EventBridgeBus {
                 size,
             });
         }
-
-        for batch in pack(prepared) {
-            if let Err(reason) = self.send_batch(batch, &mut outcome).await {
-                tracing::warn!(bus = %self.bus_name, %reason, published = outcome.published.len(), "publish failed");
-                if outcome.published.is_empty() {
-                    return Err(BusError::Unavailable { reason });
-                }
-                // Part went out: report the rest as failed rather than lose what is known.
-                // The failing batch was consumed by send_batch; its events are among
-                // those not yet accounted for.
-                let accounted: std::collections::HashSet<&EventId> = outcome
-                    .published
-                    .iter()
-                    .chain(outcome.failed.iter().map(|(id, _)| id))
-                    .chain(outcome.rejected.iter().map(|(id, _)| id))
-                    .collect();
-                let rest: Vec<(EventId, String)> = events
-                    .iter()
-                    .filter(|e| !accounted.contains(&e.id))
-                    .map(|e| (e.id.clone(), reason.clone()))
-                    .collect();
-                outcome.failed.extend(rest);
-                break;
+        let limits = Limits {
+            entries: MAX_ENTRIES_PER_CALL,
+            bytes: MAX_ENTRY_BYTES,
+            retries: ENTRY_RETRIES,
+        };
+        let sent = send_all(events, prepared, limits, &mut outcome, |entries| {
+            let client = self.client.clone();
+            async move {
+                let out = client
+                    .put_events()
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| call_reason(&e))?;
+                Ok(out.entries().iter().map(answer).collect())
             }
+        })
+        .await;
+        if let Err(e) = &sent {
+            tracing::warn!(bus = %self.bus_name, reason = %e, "publish failed");
         }
+        sent?;
 
         if outcome.all_published() {
             tracing::debug!(bus = %self.bus_name, published = outcome.published.len(), "events published");
@@ -303,33 +219,5 @@ mod tests {
         let e = event("usr_1", serde_json::json!({"k": 1}));
         let back: ChangeEvent = serde_json::from_str(&detail(&e).unwrap()).unwrap();
         assert_eq!(back, e);
-    }
-
-    #[test]
-    fn batches_respect_the_count_and_byte_limits() {
-        let ids: Vec<EventId> = (0..25)
-            .map(|i| event(&format!("u{i}"), serde_json::json!({})).id)
-            .collect();
-        let small = |i: usize| Prepared {
-            id: &ids[i],
-            entry: PutEventsRequestEntry::builder().build(),
-            size: 100,
-        };
-        let sizes: Vec<usize> = pack((0..25).map(small).collect())
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes, [10, 10, 5]);
-
-        let big = |i: usize| Prepared {
-            id: &ids[i],
-            entry: PutEventsRequestEntry::builder().build(),
-            size: 100 * 1024,
-        };
-        let sizes: Vec<usize> = pack((0..5).map(big).collect())
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes, [2, 2, 1]);
     }
 }

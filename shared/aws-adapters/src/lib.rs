@@ -13,6 +13,7 @@
 //! The `testing` feature adds what only tests, benchmarks and tools use (creating the
 //! tables, bulk-loading users); the Lambdas are built without it.
 
+mod batching;
 pub mod change_notices;
 pub mod clients;
 pub mod customer_bus;
