@@ -205,16 +205,17 @@ fn time_left(deadline: Option<std::time::SystemTime>) -> bool {
 /// The lane of a message: its FIFO message group; a message without one (a retry
 /// message, from the standard queue) is a lane of its own, unless it is a change,
 /// which then shares its object's lane.
-fn lane_of(index: usize, record: &SqsMessage) -> String {
-    match record.attributes.get(MESSAGE_GROUP_ID) {
-        Some(group) => format!("g:{group}"),
+fn lane_of(index: usize, record: &SqsMessage, parsed: &Result<Message, MessageError>) -> String {
+    match (record.attributes.get(MESSAGE_GROUP_ID), parsed) {
+        (Some(group), _) => format!("g:{group}"),
         // Without a group (a hand-fed message), a change keeps its object's order.
-        None => match parse_message(record) {
-            Ok(Message::Change(event)) => format!("g:{}", event.ordering_key()),
-            _ => format!("m:{index}"),
-        },
+        (None, Ok(Message::Change(event))) => format!("g:{}", event.ordering_key()),
+        (None, _) => format!("m:{index}"),
     }
 }
+
+/// A message of a lane, parsed once.
+type Parsed<'a> = (&'a SqsMessage, Result<Message, MessageError>);
 
 /// Handles a batch: its lanes (see the module) run concurrently, each in order. Near
 /// the invocation's deadline no further message is started: the rest are reported as
@@ -227,18 +228,19 @@ pub async fn handle_batch(
     // Lambda's deadline, in ms since the epoch; 0 when there is none.
     let deadline = (event.context.deadline > 0)
         .then(|| std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline));
-    let mut lanes: Vec<(String, Vec<&SqsMessage>)> = Vec::new();
+    let mut lanes: Vec<(String, Vec<Parsed<'_>>)> = Vec::new();
     for (i, record) in event.payload.records.iter().enumerate() {
-        let lane = lane_of(i, record);
+        let parsed = parse_message(record);
+        let lane = lane_of(i, record, &parsed);
         match lanes.iter_mut().find(|(l, _)| *l == lane) {
-            Some((_, records)) => records.push(record),
-            None => lanes.push((lane, vec![record])),
+            Some((_, messages)) => messages.push((record, parsed)),
+            None => lanes.push((lane, vec![(record, parsed)])),
         }
     }
     let results = futures::future::join_all(
         lanes
-            .iter()
-            .map(|(_, records)| handle_lane(engine, records, deadline)),
+            .into_iter()
+            .map(|(_, messages)| handle_lane(engine, messages, deadline)),
     )
     .await;
     let mut metrics = metrics::BatchMetrics::default();
@@ -270,13 +272,13 @@ pub async fn handle_batch(
 /// fails unprocessed.
 async fn handle_lane(
     engine: &Engine,
-    records: &[&SqsMessage],
+    messages: Vec<Parsed<'_>>,
     deadline: Option<std::time::SystemTime>,
 ) -> (Vec<String>, metrics::BatchMetrics) {
     let mut metrics = metrics::BatchMetrics::default();
     let mut failed = Vec::new();
     let mut stopped = false;
-    for record in records {
+    for (record, parsed) in messages {
         let id = record.message_id.clone().unwrap_or_default();
         if stopped {
             failed.push(id);
@@ -288,7 +290,7 @@ async fn handle_lane(
             failed.push(id);
             continue;
         }
-        let result = match parse_message(record) {
+        let result = match parsed {
             Ok(m) => handle(engine, m, &mut metrics).await,
             Err(e) => Err(e),
         };
