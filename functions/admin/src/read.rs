@@ -123,9 +123,10 @@ pub async fn route(api: &AdminApi, parts: &[&str], req: &Request) -> Result<Valu
                 .await?
                 .into_iter()
                 .map(|q| {
-                    let bytes = serde_json::to_vec(&q.event).map_or(0, |b| b.len());
-                    // The times as the stored record spells them (RFC 3339).
+                    // The record as stored (times in RFC 3339), serialized once for the
+                    // times and the event's size.
                     let whole = to_json(&q);
+                    let bytes = whole["event"].to_string().len();
                     json!({
                         "eventId": q.event.id,
                         "type": q.event.event_type.as_str(),
